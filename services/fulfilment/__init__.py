@@ -1,0 +1,1 @@
+"""Fulfilment: Fulfilment orders per location, shipping and delivery tracking."""

@@ -1,0 +1,3 @@
+from services.fulfilment.app import main
+
+main()

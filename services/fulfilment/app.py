@@ -1,0 +1,33 @@
+"""Wires the fulfilment service: broker, subscribers, HTTP routes, lifespan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.fulfilment.settings import FulfilmentSettings
+from shared.platform.service import ServiceSpec, create_app, run
+from shared.topics import FULFILMENT_COMMANDS
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def build(settings: FulfilmentSettings | None = None) -> ServiceSpec:
+    settings = settings or FulfilmentSettings()
+    return ServiceSpec(
+        settings=settings,
+        title="Fulfilment",
+        description="Fulfilment orders per location, shipping and delivery tracking.",
+        migrations=MIGRATIONS,
+        topics=(FULFILMENT_COMMANDS,),
+        handlers={},
+    )
+
+
+def build_app(settings: FulfilmentSettings | None = None) -> FastAPI:
+    return create_app(build(settings))
+
+
+def main() -> None:
+    run(build())

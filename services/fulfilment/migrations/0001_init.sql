@@ -1,0 +1,2 @@
+-- fulfilment: tables come with the saga issue.
+SELECT 1;

@@ -1,0 +1,1 @@
+"""Inventory: SKUs, stock per location, reservations and the stock ledger."""

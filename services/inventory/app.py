@@ -1,0 +1,33 @@
+"""Wires the inventory service: broker, subscribers, HTTP routes, lifespan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.inventory.settings import InventorySettings
+from shared.platform.service import ServiceSpec, create_app, run
+from shared.topics import INVENTORY_COMMANDS
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def build(settings: InventorySettings | None = None) -> ServiceSpec:
+    settings = settings or InventorySettings()
+    return ServiceSpec(
+        settings=settings,
+        title="Inventory",
+        description="SKUs, stock per location, reservations and the stock ledger.",
+        migrations=MIGRATIONS,
+        topics=(INVENTORY_COMMANDS,),
+        handlers={},
+    )
+
+
+def build_app(settings: InventorySettings | None = None) -> FastAPI:
+    return create_app(build(settings))
+
+
+def main() -> None:
+    run(build())

@@ -1,0 +1,2 @@
+-- inventory: tables come with the saga issue.
+SELECT 1;

@@ -1,0 +1,1 @@
+"""Order intake: Receives orders from every channel and orchestrates the order saga."""

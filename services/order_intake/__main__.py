@@ -1,0 +1,3 @@
+from services.order_intake.app import main
+
+main()

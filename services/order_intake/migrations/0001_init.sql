@@ -1,0 +1,2 @@
+-- order_intake: tables come with the saga issue.
+SELECT 1;

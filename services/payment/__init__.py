@@ -1,0 +1,1 @@
+"""Payment: Authorises, captures, voids and refunds through a gateway."""

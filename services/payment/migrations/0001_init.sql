@@ -1,0 +1,2 @@
+-- payment: tables come with the saga issue.
+SELECT 1;

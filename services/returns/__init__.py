@@ -1,0 +1,1 @@
+"""Returns: Return authorisations, inspection, restock, refunds and exchanges."""

@@ -1,0 +1,3 @@
+from services.returns.app import main
+
+main()

@@ -1,0 +1,2 @@
+-- returns: tables come with the saga issue.
+SELECT 1;

@@ -1,0 +1,63 @@
+"""Produced by fulfilment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.contracts.common import SkuQuantity, Value
+from shared.envelope import Event, register
+from shared.topics import FULFILMENT_EVENTS
+
+
+class FulfilmentRef(Value):
+    fulfilment_id: str
+    location: str
+    lines: tuple[SkuQuantity, ...]
+
+
+@register
+class FulfilmentCreated(Event):
+    TYPE = "FulfilmentCreated"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    fulfilments: tuple[FulfilmentRef, ...]
+
+
+@register
+class FulfilmentShipped(Event):
+    TYPE = "FulfilmentShipped"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    fulfilment_id: str
+    location: str
+    lines: tuple[SkuQuantity, ...]
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+
+
+@register
+class FulfilmentDelivered(Event):
+    TYPE = "FulfilmentDelivered"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    fulfilment_id: str
+    delivered_at: datetime
+
+
+@register
+class FulfilmentCancelled(Event):
+    TYPE = "FulfilmentCancelled"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    cancelled: tuple[str, ...] = ()
+    reason: str
+
+
+@register
+class FulfilmentFailed(Event):
+    TYPE = "FulfilmentFailed"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    fulfilment_id: str
+    reason: str

@@ -1,0 +1,179 @@
+"""Produced by order-intake: the saga's commands to the other services, order events, and
+customer notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import Field
+
+from shared.contracts.common import Address, Allocation, Customer, OrderLineRef, SkuQuantity, Value
+from shared.envelope import Command, Event, register
+from shared.topics import (
+    FULFILMENT_COMMANDS,
+    INVENTORY_COMMANDS,
+    NOTIFICATIONS,
+    ORDERS_EVENTS,
+    PAYMENT_COMMANDS,
+)
+
+# --- to inventory -------------------------------------------------------------------------
+
+
+@register
+class ReserveStock(Command):
+    TYPE = "ReserveStock"
+    TOPIC = INVENTORY_COMMANDS
+    order_id: str
+    channel: str
+    lines: tuple[OrderLineRef, ...]
+
+
+@register
+class ReleaseStock(Command):
+    """Release whatever is still reserved for the order. A no-op that still answers when nothing is."""
+
+    TYPE = "ReleaseStock"
+    TOPIC = INVENTORY_COMMANDS
+    order_id: str
+    reason: str
+
+
+@register
+class CommitStock(Command):
+    """Turn the reservation of what shipped from one location into a deduction of stock on hand."""
+
+    TYPE = "CommitStock"
+    TOPIC = INVENTORY_COMMANDS
+    order_id: str
+    fulfilment_id: str
+    location: str
+    lines: tuple[SkuQuantity, ...]
+
+
+# --- to payment ---------------------------------------------------------------------------
+
+
+@register
+class AuthorizePayment(Command):
+    TYPE = "AuthorizePayment"
+    TOPIC = PAYMENT_COMMANDS
+    order_id: str
+    amount: Decimal
+    currency: str
+    method: str
+    token: str
+    idempotency_key: str
+
+
+@register
+class CapturePayment(Command):
+    TYPE = "CapturePayment"
+    TOPIC = PAYMENT_COMMANDS
+    order_id: str
+    amount: Decimal
+    currency: str
+    fulfilment_id: str
+    idempotency_key: str
+
+
+@register
+class VoidPayment(Command):
+    TYPE = "VoidPayment"
+    TOPIC = PAYMENT_COMMANDS
+    order_id: str
+    reason: str
+    idempotency_key: str
+
+
+@register
+class RefundPayment(Command):
+    TYPE = "RefundPayment"
+    TOPIC = PAYMENT_COMMANDS
+    order_id: str
+    amount: Decimal
+    currency: str
+    reason: str
+    idempotency_key: str
+    return_id: str | None = None
+
+
+# --- to fulfilment ------------------------------------------------------------------------
+
+
+@register
+class CreateFulfilment(Command):
+    TYPE = "CreateFulfilment"
+    TOPIC = FULFILMENT_COMMANDS
+    order_id: str
+    allocations: tuple[Allocation, ...]
+    shipping_address: Address
+    shipping_method: str | None = None
+
+
+@register
+class CancelFulfilment(Command):
+    TYPE = "CancelFulfilment"
+    TOPIC = FULFILMENT_COMMANDS
+    order_id: str
+    reason: str
+
+
+# --- order events -------------------------------------------------------------------------
+
+
+class OrderLineSummary(Value):
+    line_id: str
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    line_total: Decimal
+
+
+@register
+class OrderStatusChanged(Event):
+    """Every saga state change of an order, for read models, returns and operators."""
+
+    TYPE = "OrderStatusChanged"
+    TOPIC = ORDERS_EVENTS
+    order_id: str
+    channel: str
+    status: str
+    previous_status: str | None = None
+    reason: str | None = None
+    currency: str
+    total: Decimal
+    lines: tuple[OrderLineSummary, ...] = ()
+    at: datetime
+
+
+@register
+class OrderNeedsAttention(Event):
+    TYPE = "OrderNeedsAttention"
+    TOPIC = ORDERS_EVENTS
+    order_id: str
+    reason: str
+    step: str
+
+
+@register
+class CustomerNotification(Event):
+    """A message for the customer (confirmed, rejected, delayed, shipped, delivered)."""
+
+    TYPE = "CustomerNotification"
+    TOPIC = NOTIFICATIONS
+    order_id: str
+    kind: str
+    customer: Customer
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+@register
+class OperatorAlert(Event):
+    TYPE = "OperatorAlert"
+    TOPIC = NOTIFICATIONS
+    order_id: str
+    kind: str
+    message: str

@@ -1,0 +1,77 @@
+"""Produced by payment."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from shared.envelope import Event, register
+from shared.topics import PAYMENT_EVENTS
+
+
+@register
+class PaymentAuthorized(Event):
+    TYPE = "PaymentAuthorized"
+    TOPIC = PAYMENT_EVENTS
+    order_id: str
+    payment_id: str
+    amount: Decimal
+    currency: str
+    gateway_reference: str
+
+
+@register
+class PaymentDeclined(Event):
+    TYPE = "PaymentDeclined"
+    TOPIC = PAYMENT_EVENTS
+    order_id: str
+    reason: str
+    decline_code: str
+
+
+@register
+class PaymentCaptured(Event):
+    TYPE = "PaymentCaptured"
+    TOPIC = PAYMENT_EVENTS
+    order_id: str
+    fulfilment_id: str
+    amount: Decimal
+    currency: str
+    captured_total: Decimal
+
+
+@register
+class PaymentCaptureFailed(Event):
+    TYPE = "PaymentCaptureFailed"
+    TOPIC = PAYMENT_EVENTS
+    order_id: str
+    fulfilment_id: str
+    reason: str
+
+
+@register
+class PaymentVoided(Event):
+    TYPE = "PaymentVoided"
+    TOPIC = PAYMENT_EVENTS
+    order_id: str
+    voided: bool
+    reason: str
+
+
+@register
+class PaymentRefunded(Event):
+    TYPE = "PaymentRefunded"
+    TOPIC = PAYMENT_EVENTS
+    order_id: str
+    amount: Decimal
+    currency: str
+    refunded_total: Decimal
+    return_id: str | None = None
+
+
+@register
+class PaymentRefundFailed(Event):
+    TYPE = "PaymentRefundFailed"
+    TOPIC = PAYMENT_EVENTS
+    order_id: str
+    reason: str
+    return_id: str | None = None

@@ -1,0 +1,140 @@
+"""`oms run`: the whole system on local infrastructure, under honcho.
+
+honcho (a maintained Procfile runner) supervises the five service processes, prefixes every log
+line with the service's name, and stops them all on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from shared.ops import localinfra
+from shared.platform.settings import OpsSettings
+from shared.topics import SERVICES, TOPICS, TopicSpec
+
+REPO = Path(__file__).resolve().parents[2]
+PORTS = {
+    "order_intake": 8001,
+    "inventory": 8002,
+    "payment": 8003,
+    "fulfilment": 8004,
+    "returns": 8005,
+}
+
+
+@dataclass(frozen=True)
+class Environment:
+    kafka_bootstrap: str
+    service_database_urls: dict[str, str]
+    topic_prefix: str
+    otlp_endpoint: str | None
+
+
+def prepare(settings: OpsSettings | None = None) -> Environment:
+    """Start (or reuse) Kafka and Postgres, provision schemas and roles, create topics."""
+    settings = settings or OpsSettings()
+    infra = localinfra.up(
+        kafka_bootstrap=settings.kafka_bootstrap,
+        database_url=settings.database_url,
+        kafka_port=settings.kafka_port,
+        pg_port=settings.pg_port,
+    )
+    asyncio.run(
+        localinfra.ensure_topics(infra.kafka_bootstrap, prefixed_topics(settings.topic_prefix))
+    )
+    return Environment(
+        infra.kafka_bootstrap,
+        infra.service_database_urls,
+        settings.topic_prefix,
+        settings.otlp_endpoint,
+    )
+
+
+def prefixed_topics(prefix: str) -> list[TopicSpec]:
+    return [
+        TopicSpec(prefix + t.name, t.owner, t.description, t.key, t.partitions, t.config)
+        for t in TOPICS
+    ]
+
+
+def service_env(env: Environment, service: str) -> dict[str, str]:
+    values = {
+        "OMS_KAFKA_BOOTSTRAP": env.kafka_bootstrap,
+        "OMS_DATABASE_URL": env.service_database_urls[service],
+        "OMS_TOPIC_PREFIX": env.topic_prefix,
+        "OMS_HTTP_PORT": str(PORTS[service]),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if env.otlp_endpoint:
+        values["OMS_OTLP_ENDPOINT"] = env.otlp_endpoint
+    return values
+
+
+def migrate_all(env: Environment) -> dict[str, list[str]]:
+    import importlib
+
+    from shared.platform.db import connect
+    from shared.platform.migrations import migrate
+
+    async def _run() -> dict[str, list[str]]:
+        applied = {}
+        for service in SERVICES:
+            app_module = importlib.import_module(f"services.{service}.app")
+            conn = await connect(env.service_database_urls[service], service)
+            try:
+                applied[service] = await migrate(conn, service, app_module.MIGRATIONS)
+            finally:
+                await conn.close()
+        return applied
+
+    return asyncio.run(_run())
+
+
+def print_where(env: Environment, console: Console) -> None:
+    table = Table(title="OMS is starting", show_lines=False)
+    table.add_column("service")
+    table.add_column("API")
+    table.add_column("docs")
+    table.add_column("ready")
+    for service in SERVICES:
+        base = f"http://127.0.0.1:{PORTS[service]}"
+        table.add_row(service, base, f"{base}/docs", f"{base}/health/ready")
+    console.print(table)
+    console.print(f"Kafka: {env.kafka_bootstrap}   Postgres: {_redact(env.service_database_urls)}")
+    if env.otlp_endpoint:
+        console.print(f"Traces exported to {env.otlp_endpoint}")
+    console.print(
+        "Ctrl-C stops every service (the infrastructure keeps running: `make infra-down`)."
+    )
+
+
+def _redact(urls: dict[str, str]) -> str:
+    any_url = next(iter(urls.values()))
+    host = any_url.rsplit("@", 1)[-1]
+    return host
+
+
+def run_all(env: Environment) -> int:
+    from honcho.manager import Manager
+    from honcho.printer import Printer
+
+    console = Console()
+    print_where(env, console)
+    manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
+    for service in SERVICES:
+        manager.add_process(
+            service,
+            f"{shlex.quote(sys.executable)} -m services.{service}",
+            env={**os.environ, **service_env(env, service)},
+            cwd=str(REPO),
+        )
+    manager.loop()
+    return int(manager.returncode or 0)

@@ -1,0 +1,290 @@
+"""Wiring shared by all five services: one FastAPI app per process that owns the database pool,
+the Kafka broker (FastStream), the consumer, the outbox relay and the health/metrics endpoints.
+
+A service describes itself with a ServiceSpec; `create_app` turns it into an ASGI app and `run`
+serves it with uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.middlewares import AckPolicy
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
+
+import shared.contracts  # noqa: F401  (registers every message type)
+from shared.envelope import Envelope
+from shared.platform.consumer import Consumer, Handler
+from shared.platform.db import create_pool
+from shared.platform.errors import install_error_handlers
+from shared.platform.logs import setup_logging
+from shared.platform.migrations import migrate, pending
+from shared.platform.outbox import OutboxRelay, UnitOfWork, unit_of_work
+from shared.platform.settings import ServiceSettings
+from shared.platform.telemetry import setup_tracing, shutdown_tracing
+from shared.topics import dead_letter_topic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceSpec:
+    settings: ServiceSettings
+    title: str
+    description: str
+    migrations: Path
+    topics: Sequence[str] = ()
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    routers: Sequence[APIRouter] = ()
+    background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
+    on_start: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+
+
+@dataclass
+class Runtime:
+    """What routes and background tasks of a running service reach for."""
+
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    broker: KafkaBroker
+    relay: OutboxRelay
+    consumer: Consumer | None
+    migrations: Path
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def uow(
+        self, cause: Envelope | None = None
+    ) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
+        return unit_of_work(
+            self.pool, self.settings.service_name, cause, topic_prefix=self.settings.topic_prefix
+        )
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _build_broker(settings: ServiceSettings) -> KafkaBroker:
+    provider = setup_tracing(settings.service_name, settings.otlp_endpoint)
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=settings.service_name,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=2,
+        middlewares=[KafkaTelemetryMiddleware(tracer_provider=provider)],
+        logger=logging.getLogger(f"faststream.{settings.service_name}"),
+    )
+
+
+async def _ignore_body(_: Any) -> None:
+    # Records are decoded by the Consumer itself, so malformed ones become dead letters.
+    return None
+
+
+def create_app(spec: ServiceSpec) -> FastAPI:
+    settings = spec.settings
+    setup_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    broker = _build_broker(settings)
+    holder: dict[str, Consumer] = {}
+
+    if spec.topics:
+        subscriber = broker.subscriber(
+            *(settings.topic_prefix + name for name in spec.topics),
+            group_id=settings.group_id,
+            batch=True,
+            max_records=settings.consumer_batch_max,
+            batch_timeout_ms=settings.consumer_batch_timeout_ms,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_ignore_body,
+            title=f"{settings.service_name}-consumer",
+        )
+
+        @subscriber
+        async def on_batch(body: Any, msg: KafkaMessage) -> None:
+            records = msg.raw_message
+            if not isinstance(records, tuple):
+                records = (records,)
+            try:
+                await holder["consumer"].handle_records(records)
+            except BaseException:
+                # Rewind so nothing is skipped; the batch is fetched again.
+                await msg.nack()
+                raise
+            await msg.ack()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await _connect_database(settings)
+        async with pool.acquire() as conn:
+            applied = await migrate(conn, settings.db_schema, spec.migrations)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+
+        async def publish_dead_letter(
+            value: bytes, topic: str, key: bytes | None, headers: dict[str, str]
+        ) -> None:
+            await broker.publish(value, topic=topic, key=key, headers=headers)
+
+        consumer = None
+        if spec.topics:
+            consumer = Consumer(
+                service=settings.service_name,
+                group_id=settings.group_id,
+                pool=pool,
+                handlers=spec.handlers,
+                dead_letter_topic=settings.topic_prefix
+                + dead_letter_topic(settings.consumer_group or settings.service_name),
+                publish_dead_letter=publish_dead_letter,
+                max_attempts=settings.consumer_max_attempts,
+                backoff_initial_s=settings.consumer_backoff_initial_s,
+                backoff_max_s=settings.consumer_backoff_max_s,
+                crash_point=settings.fault_crash_point,
+                topic_prefix=settings.topic_prefix,
+            )
+            holder["consumer"] = consumer
+
+        async def publish(
+            value: bytes, topic: str, key: str | None, headers: dict[str, str]
+        ) -> Awaitable[Any]:
+            return await broker.publish(
+                value,
+                topic=topic,
+                key=key.encode() if key is not None else None,
+                headers=headers,
+                no_confirm=True,
+            )
+
+        relay = OutboxRelay(
+            dsn=settings.database_url,
+            schema=settings.db_schema,
+            service=settings.service_name,
+            publish=publish,
+            batch_size=settings.relay_batch_size,
+            poll_interval_s=settings.relay_poll_interval_s,
+            crash_after_publish=settings.fault_crash_point == "relay_after_publish",
+        )
+        runtime = Runtime(settings, pool, broker, relay, consumer, spec.migrations)
+        app.state.runtime = runtime
+
+        async for attempt in AsyncRetrying(
+            stop=stop_after_delay(120), wait=wait_exponential(max=5), reraise=True
+        ):
+            with attempt:
+                await broker.start()
+        for hook in spec.on_start:
+            await hook(runtime)
+        tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
+        tasks += [asyncio.create_task(job(runtime), name=job.__name__) for job in spec.background]
+        log.info(
+            "%s ready on http://%s:%d",
+            settings.service_name,
+            settings.http_host,
+            settings.http_port,
+        )
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await broker.stop()
+            await pool.close()
+            shutdown_tracing()
+
+    app = FastAPI(
+        title=spec.title, description=spec.description, version="1.0.0", lifespan=lifespan
+    )
+    install_error_handlers(app)
+    app.include_router(_platform_router())
+    for router in spec.routers:
+        app.include_router(router)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="health/.*,metrics")
+    return app
+
+
+async def _connect_database(settings: ServiceSettings) -> asyncpg.Pool:
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(120), wait=wait_exponential(max=5), reraise=True
+    ):
+        with attempt:
+            return await create_pool(
+                settings.database_url,
+                settings.db_schema,
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+            )
+    raise AssertionError("unreachable")
+
+
+def _platform_router() -> APIRouter:
+    router = APIRouter(tags=["platform"])
+
+    @router.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/health/ready")
+    async def ready(request: Request) -> JSONResponse:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        if runtime is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        checks: dict[str, Any] = {}
+        try:
+            async with asyncio.timeout(2):
+                async with runtime.pool.acquire() as conn:
+                    await conn.fetchval("SELECT 1")
+                    missing = await pending(conn, runtime.migrations)
+            checks["database"] = "ok"
+            checks["migrations"] = "ok" if not missing else {"pending": missing}
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+            checks["migrations"] = "unknown"
+        try:
+            reachable = await runtime.broker.ping(timeout=2.0)
+        except Exception:
+            reachable = False
+        checks["kafka"] = "ok" if reachable else "unreachable"
+        healthy = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if healthy else "not_ready", "checks": checks},
+            status_code=200 if healthy else 503,
+        )
+
+    @router.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def run(spec: ServiceSpec) -> None:
+    import uvicorn
+
+    app = create_app(spec)
+    config = uvicorn.Config(
+        app,
+        host=spec.settings.http_host,
+        port=spec.settings.http_port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

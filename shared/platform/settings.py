@@ -1,0 +1,70 @@
+"""Typed settings shared by every service; each service subclasses ServiceSettings.
+
+This is the only place that reads the environment (through pydantic-settings).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CrashPoint = Literal["before_db_commit", "after_db_commit", "relay_after_publish"]
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMS_", extra="ignore")
+
+    service_name: str
+    db_schema: str
+    http_host: str = "127.0.0.1"
+    http_port: int
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Prepended to every topic name, so several OMS environments can share one Kafka cluster.
+    topic_prefix: str = ""
+    database_url: str = "postgresql://postgres@127.0.0.1:5433/oms"
+    db_pool_min: int = 1
+    db_pool_max: int = 4
+
+    consumer_group: str | None = None
+    consumer_batch_max: int = 200
+    consumer_batch_timeout_ms: int = 50
+    consumer_max_attempts: int = 5
+    consumer_backoff_initial_s: float = 0.2
+    consumer_backoff_max_s: float = 5.0
+
+    relay_batch_size: int = 500
+    relay_poll_interval_s: float = 1.0
+
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OMS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Failure injection for the crash tests: the process kills itself (SIGKILL) at this point
+    # the first time it is reached. Never set in production.
+    fault_crash_point: CrashPoint | None = None
+
+    @property
+    def group_id(self) -> str:
+        return self.topic_prefix + (self.consumer_group or self.service_name)
+
+
+class OpsSettings(BaseSettings):
+    """Settings of the `oms` operator command and the local runner."""
+
+    model_config = SettingsConfigDict(env_prefix="OMS_", extra="ignore")
+
+    kafka_bootstrap: str | None = None
+    topic_prefix: str = ""
+    database_url: str | None = None
+    kafka_port: int = 9092
+    pg_port: int = 5433
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OMS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
