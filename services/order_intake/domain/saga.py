@@ -1,0 +1,788 @@
+"""The order saga (DESIGN.md §4), as a pure state machine.
+
+`OrderSaga` is the persisted state of one order's saga. Every input — the order being stored, an
+event from another service, a passed deadline, a cancel request — goes through one function that
+mutates the saga and returns a `Decision`: the commands and notices to send and the timeline
+entries to record. The handler layer loads the saga under a row lock, calls the domain, and saves
+the saga and the outbox rows in one transaction.
+
+Semantic lock: while a machine-paced step is in flight (reserving stock, authorising payment,
+creating the fulfilment) a cancel request is only remembered; it is applied when the step answers.
+
+Deadlines: every machine-paced waiting state has a deadline. When it passes, the same command is
+re-sent (same idempotency key) up to `max_attempts` times; after the last try the saga
+compensates, or parks the order in NEEDS_ATTENTION where undoing is not safe. Human-paced steps
+(shipping, delivery) have service-level deadlines that only notify the customer and alert an
+operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.order_intake.domain.money import round_money
+from shared.contracts.common import Address, Allocation, Customer, OrderLineRef, SkuQuantity
+from shared.contracts.fulfilment import (
+    FulfilmentCancelled,
+    FulfilmentCreated,
+    FulfilmentDelivered,
+    FulfilmentFailed,
+    FulfilmentShipped,
+)
+from shared.contracts.inventory import (
+    StockCommitted,
+    StockReleased,
+    StockReservationFailed,
+    StockReserved,
+)
+from shared.contracts.order_intake import (
+    AuthorizePayment,
+    CancelFulfilment,
+    CapturePayment,
+    CommitStock,
+    CreateFulfilment,
+    CustomerNotification,
+    OperatorAlert,
+    ReleaseStock,
+    ReserveStock,
+    VoidPayment,
+)
+from shared.contracts.payment import (
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentCaptureFailed,
+    PaymentDeclined,
+    PaymentVoided,
+)
+from shared.envelope import Contract
+
+
+class Status(StrEnum):
+    RECEIVED = "RECEIVED"
+    RESERVING_STOCK = "RESERVING_STOCK"
+    AUTHORIZING_PAYMENT = "AUTHORIZING_PAYMENT"
+    CONFIRMED = "CONFIRMED"
+    FULFILLING = "FULFILLING"
+    PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.REJECTED, Status.CANCELLED})
+SHIPPED_OR_LATER = frozenset(
+    {Status.PARTIALLY_SHIPPED, Status.SHIPPED, Status.DELIVERED, Status.COMPLETED}
+)
+
+
+class Step(StrEnum):
+    """The machine-paced step in flight (the semantic lock), if any."""
+
+    RESERVE_STOCK = "reserve_stock"
+    AUTHORIZE_PAYMENT = "authorize_payment"
+    CREATE_FULFILMENT = "create_fulfilment"
+    COMPENSATE = "compensate"
+
+
+class Compensation(StrEnum):
+    STOCK = "stock"
+    PAYMENT = "payment"
+    FULFILMENT = "fulfilment"
+
+
+@dataclass(frozen=True)
+class SagaPolicy:
+    stock_timeout: timedelta = timedelta(seconds=30)
+    payment_timeout: timedelta = timedelta(seconds=30)
+    fulfilment_timeout: timedelta = timedelta(seconds=30)
+    compensation_timeout: timedelta = timedelta(seconds=30)
+    max_attempts: int = 3
+    ship_sla: timedelta = timedelta(hours=48)
+    delivery_sla: timedelta = timedelta(days=7)
+
+    def timeout(self, step: Step) -> timedelta:
+        return {
+            Step.RESERVE_STOCK: self.stock_timeout,
+            Step.AUTHORIZE_PAYMENT: self.payment_timeout,
+            Step.CREATE_FULFILMENT: self.fulfilment_timeout,
+            Step.COMPENSATE: self.compensation_timeout,
+        }[step]
+
+
+class SagaLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    line_id: str
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    line_total: Decimal
+
+
+class SagaFulfilment(BaseModel):
+    fulfilment_id: str
+    location: str
+    lines: tuple[SkuQuantity, ...]
+    shipped: bool = False
+    delivered: bool = False
+    cancelled: bool = False
+    capture_amount: Decimal | None = None
+    captured: bool = False
+    carrier: str | None = None
+    tracking_number: str | None = None
+
+
+class OrderSaga(BaseModel):
+    """Everything the saga needs to decide, persisted as one JSON document per order."""
+
+    order_id: str
+    channel: str
+    currency: str
+    total: Decimal
+    lines: tuple[SagaLine, ...]
+    customer: Customer
+    shipping_address: Address
+    shipping_method: str | None = None
+    payment_method: str = "card"
+    payment_token: str | None = None
+    paid_externally: bool = False
+
+    status: Status = Status.RECEIVED
+    step: Step | None = None
+    attempt: int = 0
+    deadline_at: datetime | None = None
+    sla_deadline_at: datetime | None = None
+    sla_notified: bool = False
+    cancel_requested: str | None = None
+    reason: str | None = None
+
+    allocations: tuple[Allocation, ...] = ()
+    stock_reserved: bool = False
+    payment_authorized: bool = False
+    payment_voided: bool = False
+    fulfilments: dict[str, SagaFulfilment] = Field(default_factory=dict)
+    capture_requested: Decimal = Decimal(0)
+    captured_total: Decimal = Decimal(0)
+    pending_compensations: tuple[Compensation, ...] = ()
+
+    @property
+    def next_deadline(self) -> datetime | None:
+        candidates = [self.deadline_at]
+        if not self.sla_notified:
+            candidates.append(self.sla_deadline_at)
+        present = [c for c in candidates if c is not None]
+        return min(present) if present else None
+
+    @property
+    def authorize_key(self) -> str:
+        return f"{self.order_id}:authorize"
+
+    @property
+    def void_key(self) -> str:
+        return f"{self.order_id}:void"
+
+    def capture_key(self, fulfilment_id: str) -> str:
+        return f"{self.order_id}:capture:{fulfilment_id}"
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    event: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Decision:
+    """What to send and what to record after one saga input."""
+
+    messages: list[Contract] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+
+    def send(self, *messages: Contract) -> None:
+        self.messages.extend(messages)
+
+    def note(self, event: str, **detail: Any) -> None:
+        self.timeline.append(TimelineEntry(event, detail))
+
+
+class CancelRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --- entry points --------------------------------------------------------------------------
+
+
+def start(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
+    """The order was stored (RECEIVED): reserve its stock."""
+    decision = Decision()
+    decision.note("order_received", total=str(saga.total), currency=saga.currency)
+    _begin_step(saga, Status.RESERVING_STOCK, Step.RESERVE_STOCK, now, policy, decision)
+    return decision
+
+
+def handle(saga: OrderSaga, event: Contract, now: datetime, policy: SagaPolicy) -> Decision:
+    """Apply an event from inventory, payment or fulfilment."""
+    decision = Decision()
+    handler = _EVENT_HANDLERS.get(type(event))
+    if handler is None:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return decision
+    handler(saga, event, now, policy, decision)
+    return decision
+
+
+def on_deadline(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
+    decision = Decision()
+    if saga.deadline_at is not None and saga.deadline_at <= now and saga.step is not None:
+        _step_deadline_passed(saga, now, policy, decision)
+    if (
+        saga.sla_deadline_at is not None
+        and not saga.sla_notified
+        and saga.sla_deadline_at <= now
+        and saga.status in {Status.FULFILLING, Status.PARTIALLY_SHIPPED, Status.SHIPPED}
+    ):
+        stage = "shipping" if saga.status != Status.SHIPPED else "delivery"
+        saga.sla_notified = True
+        decision.note("sla_passed", stage=stage)
+        decision.send(
+            _notice(saga, "delayed", stage=stage),
+            OperatorAlert(
+                order_id=saga.order_id,
+                kind="sla_passed",
+                message=f"{stage} of order {saga.order_id} is overdue",
+            ),
+        )
+    return decision
+
+
+def request_cancel(saga: OrderSaga, reason: str, now: datetime, policy: SagaPolicy) -> Decision:
+    """A cancel from the customer, an operator or the channel. Raises CancelRefused."""
+    decision = Decision()
+    if saga.status in SHIPPED_OR_LATER:
+        raise CancelRefused(
+            "already_shipped", f"order {saga.order_id} has shipped and can no longer be cancelled"
+        )
+    if saga.status == Status.REJECTED:
+        raise CancelRefused(
+            "order_closed", f"order {saga.order_id} was rejected; nothing to cancel"
+        )
+    if saga.status == Status.NEEDS_ATTENTION:
+        raise CancelRefused(
+            "needs_attention",
+            f"order {saga.order_id} is waiting for an operator; resolve it with `oms orders`",
+        )
+    if saga.status in {Status.CANCELLING, Status.CANCELLED} or saga.cancel_requested:
+        decision.note("cancel_repeated", reason=reason)
+        return decision
+    if saga.step is not None:
+        saga.cancel_requested = reason
+        decision.note("cancel_requested", reason=reason, applied_when=str(saga.step))
+        return decision
+    decision.note("cancel_requested", reason=reason)
+    _begin_cancel(saga, reason, now, policy, decision)
+    return decision
+
+
+# --- events --------------------------------------------------------------------------------
+
+
+def _on_stock_reserved(
+    saga: OrderSaga, event: StockReserved, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    if saga.status in {Status.REJECTED, Status.CANCELLED, Status.CANCELLING}:
+        # A success after giving up must itself be undone, or stock leaks.
+        decision.note("late_stock_reserved_released")
+        decision.send(ReleaseStock(order_id=saga.order_id, reason="late reservation after give-up"))
+        return
+    if saga.status != Status.RESERVING_STOCK:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    saga.stock_reserved = True
+    saga.allocations = event.allocations
+    decision.note("stock_reserved", allocations=len(event.allocations))
+    if saga.cancel_requested:
+        _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
+    elif saga.paid_externally:
+        _confirm(saga, now, policy, decision)
+    else:
+        _begin_step(saga, Status.AUTHORIZING_PAYMENT, Step.AUTHORIZE_PAYMENT, now, policy, decision)
+
+
+def _on_stock_reservation_failed(
+    saga: OrderSaga,
+    event: StockReservationFailed,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> None:
+    if saga.status != Status.RESERVING_STOCK:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    short = [
+        {"sku": s.sku, "line_id": s.line_id, "requested": s.requested, "available": s.available}
+        for s in event.short_lines
+    ]
+    _clear_step(saga)
+    if saga.cancel_requested:
+        _finish(saga, Status.CANCELLED, saga.cancel_requested, decision)
+        return
+    skus = ", ".join(s.sku for s in event.short_lines)
+    reason = f"{event.reason}: {skus}" if skus else event.reason
+    decision.note("stock_reservation_failed", reason=event.reason, short_lines=short)
+    _finish(saga, Status.REJECTED, reason, decision, short_lines=short)
+
+
+def _on_payment_authorized(
+    saga: OrderSaga, event: PaymentAuthorized, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    if saga.status in {Status.REJECTED, Status.CANCELLED, Status.CANCELLING}:
+        decision.note("late_payment_authorized_voided")
+        decision.send(_void(saga, "late authorisation after give-up"))
+        return
+    if saga.status != Status.AUTHORIZING_PAYMENT:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    saga.payment_authorized = True
+    decision.note("payment_authorized", amount=str(event.amount), payment_id=event.payment_id)
+    if saga.cancel_requested:
+        _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
+    else:
+        _confirm(saga, now, policy, decision)
+
+
+def _on_payment_declined(
+    saga: OrderSaga, event: PaymentDeclined, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    if saga.status != Status.AUTHORIZING_PAYMENT:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    decision.note("payment_declined", code=event.decline_code, reason=event.reason)
+    _clear_step(saga)  # the step answered: nothing was authorised, so nothing to void
+    _begin_cancel(saga, f"payment declined: {event.decline_code}", now, policy, decision)
+
+
+def _on_fulfilment_created(
+    saga: OrderSaga, event: FulfilmentCreated, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    if saga.status in {Status.CANCELLING, Status.CANCELLED}:
+        decision.note("late_fulfilment_cancelled")
+        decision.send(
+            CancelFulfilment(order_id=saga.order_id, reason="late fulfilment after cancel")
+        )
+        return
+    if saga.status != Status.CONFIRMED:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    for ref in event.fulfilments:
+        saga.fulfilments.setdefault(
+            ref.fulfilment_id,
+            SagaFulfilment(fulfilment_id=ref.fulfilment_id, location=ref.location, lines=ref.lines),
+        )
+    decision.note("fulfilment_created", fulfilments=[f.fulfilment_id for f in event.fulfilments])
+    if saga.cancel_requested:
+        _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
+        return
+    _clear_step(saga)
+    _set_status(saga, Status.FULFILLING, decision)
+    saga.sla_deadline_at = now + policy.ship_sla
+    saga.sla_notified = False
+
+
+def _on_fulfilment_shipped(
+    saga: OrderSaga, event: FulfilmentShipped, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    fulfilment = saga.fulfilments.get(event.fulfilment_id)
+    if saga.status == Status.CANCELLING and fulfilment is not None:
+        _needs_attention(
+            saga,
+            f"fulfilment {event.fulfilment_id} shipped while the order was cancelling",
+            decision,
+        )
+        return
+    if saga.status not in {Status.FULFILLING, Status.PARTIALLY_SHIPPED} or fulfilment is None:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    if fulfilment.shipped:
+        decision.note("ignored", message=event.TYPE, reason="already shipped")
+        return
+    fulfilment.shipped = True
+    fulfilment.carrier = event.carrier
+    fulfilment.tracking_number = event.tracking_number
+    decision.note(
+        "fulfilment_shipped",
+        fulfilment_id=event.fulfilment_id,
+        carrier=event.carrier,
+        tracking_number=event.tracking_number,
+    )
+    decision.send(
+        CommitStock(
+            order_id=saga.order_id,
+            fulfilment_id=event.fulfilment_id,
+            location=event.location,
+            lines=event.lines,
+        )
+    )
+    all_shipped = all(f.shipped for f in saga.fulfilments.values() if not f.cancelled)
+    if not saga.paid_externally:
+        amount = _capture_amount(saga, fulfilment, last=all_shipped)
+        fulfilment.capture_amount = amount
+        saga.capture_requested += amount
+        decision.send(
+            CapturePayment(
+                order_id=saga.order_id,
+                amount=amount,
+                currency=saga.currency,
+                fulfilment_id=event.fulfilment_id,
+                idempotency_key=saga.capture_key(event.fulfilment_id),
+            )
+        )
+    decision.send(
+        _notice(
+            saga,
+            "shipped",
+            fulfilment_id=event.fulfilment_id,
+            carrier=event.carrier,
+            tracking_number=event.tracking_number,
+        )
+    )
+    if all_shipped:
+        _set_status(saga, Status.SHIPPED, decision)
+        saga.sla_deadline_at = now + policy.delivery_sla
+        saga.sla_notified = False
+    else:
+        _set_status(saga, Status.PARTIALLY_SHIPPED, decision)
+
+
+def _on_fulfilment_delivered(
+    saga: OrderSaga,
+    event: FulfilmentDelivered,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> None:
+    fulfilment = saga.fulfilments.get(event.fulfilment_id)
+    if fulfilment is None or not fulfilment.shipped or fulfilment.delivered:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    fulfilment.delivered = True
+    decision.note("fulfilment_delivered", fulfilment_id=event.fulfilment_id)
+    decision.send(_notice(saga, "delivered", fulfilment_id=event.fulfilment_id, follow_up=True))
+    if saga.status in {Status.SHIPPED, Status.DELIVERED} and _all_delivered(saga):
+        if saga.status == Status.SHIPPED:
+            _set_status(saga, Status.DELIVERED, decision)
+        saga.sla_deadline_at = None
+        _complete_if_done(saga, decision)
+
+
+def _on_payment_captured(
+    saga: OrderSaga, event: PaymentCaptured, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    fulfilment = saga.fulfilments.get(event.fulfilment_id)
+    if fulfilment is None or fulfilment.captured:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    fulfilment.captured = True
+    saga.captured_total = max(saga.captured_total, event.captured_total)
+    decision.note(
+        "payment_captured", amount=str(event.amount), captured_total=str(event.captured_total)
+    )
+    _complete_if_done(saga, decision)
+
+
+def _on_payment_capture_failed(
+    saga: OrderSaga,
+    event: PaymentCaptureFailed,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> None:
+    decision.note("payment_capture_failed", fulfilment_id=event.fulfilment_id, reason=event.reason)
+    _needs_attention(saga, f"capture failed after shipment: {event.reason}", decision)
+
+
+def _on_fulfilment_failed(
+    saga: OrderSaga, event: FulfilmentFailed, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    decision.note("fulfilment_failed", fulfilment_id=event.fulfilment_id, reason=event.reason)
+    if saga.status == Status.FULFILLING:
+        _begin_cancel(saga, f"fulfilment failed: {event.reason}", now, policy, decision)
+    elif saga.status in {Status.PARTIALLY_SHIPPED, Status.SHIPPED, Status.DELIVERED}:
+        # Goods left the warehouse and money was captured: a refund or a re-shipment is a
+        # decision for a person.
+        _needs_attention(saga, f"shipment failed after shipping: {event.reason}", decision)
+
+
+def _on_compensated(
+    saga: OrderSaga, event: Contract, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    kind = {
+        StockReleased: Compensation.STOCK,
+        PaymentVoided: Compensation.PAYMENT,
+        FulfilmentCancelled: Compensation.FULFILMENT,
+    }[type(event)]
+    if saga.status != Status.CANCELLING or kind not in saga.pending_compensations:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    if isinstance(event, FulfilmentCancelled):
+        shipped = tuple(getattr(event, "already_shipped", ()) or ())
+        for fulfilment_id in event.cancelled:
+            if fulfilment_id in saga.fulfilments:
+                saga.fulfilments[fulfilment_id].cancelled = True
+        if shipped:
+            _needs_attention(
+                saga, f"fulfilments already shipped, cannot cancel: {', '.join(shipped)}", decision
+            )
+            return
+    if isinstance(event, PaymentVoided):
+        saga.payment_voided = event.voided
+    if isinstance(event, StockReleased):
+        saga.stock_reserved = False
+    saga.pending_compensations = tuple(c for c in saga.pending_compensations if c != kind)
+    decision.note(f"{kind}_compensated", message=event.TYPE)
+    if not saga.pending_compensations:
+        _clear_step(saga)
+        _finish(saga, Status.CANCELLED, saga.reason or "cancelled", decision)
+
+
+def _on_stock_committed(
+    saga: OrderSaga, event: StockCommitted, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    decision.note("stock_committed", fulfilment_id=event.fulfilment_id, location=event.location)
+
+
+_EVENT_HANDLERS: dict[type[Contract], Any] = {
+    StockReserved: _on_stock_reserved,
+    StockReservationFailed: _on_stock_reservation_failed,
+    StockReleased: _on_compensated,
+    StockCommitted: _on_stock_committed,
+    PaymentAuthorized: _on_payment_authorized,
+    PaymentDeclined: _on_payment_declined,
+    PaymentCaptured: _on_payment_captured,
+    PaymentCaptureFailed: _on_payment_capture_failed,
+    PaymentVoided: _on_compensated,
+    FulfilmentCreated: _on_fulfilment_created,
+    FulfilmentShipped: _on_fulfilment_shipped,
+    FulfilmentDelivered: _on_fulfilment_delivered,
+    FulfilmentCancelled: _on_compensated,
+    FulfilmentFailed: _on_fulfilment_failed,
+}
+
+HANDLED_EVENTS: tuple[type[Contract], ...] = tuple(_EVENT_HANDLERS)
+
+
+# --- deadlines -----------------------------------------------------------------------------
+
+
+def _step_deadline_passed(
+    saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    step = saga.step
+    assert step is not None
+    if saga.attempt < policy.max_attempts:
+        saga.attempt += 1
+        saga.deadline_at = now + policy.timeout(step)
+        decision.note("deadline_passed_retry", step=str(step), attempt=saga.attempt)
+        decision.send(*_step_commands(saga, step))
+        return
+    decision.note("deadline_passed_give_up", step=str(step), attempts=saga.attempt)
+    if step == Step.RESERVE_STOCK:
+        _begin_cancel(saga, "inventory did not answer in time", now, policy, decision)
+    elif step == Step.AUTHORIZE_PAYMENT:
+        _begin_cancel(saga, "payment did not answer in time", now, policy, decision)
+    elif step == Step.CREATE_FULFILMENT:
+        # The customer has been told the order is confirmed: a person decides what happens.
+        _needs_attention(saga, "fulfilment did not answer in time", decision)
+    else:
+        pending = ", ".join(saga.pending_compensations)
+        _needs_attention(saga, f"compensation not confirmed in time: {pending}", decision)
+
+
+def _step_commands(saga: OrderSaga, step: Step) -> list[Contract]:
+    if step == Step.RESERVE_STOCK:
+        return [
+            ReserveStock(
+                order_id=saga.order_id,
+                channel=saga.channel,
+                lines=tuple(
+                    OrderLineRef(line_id=li.line_id, sku=li.sku, quantity=li.quantity)
+                    for li in saga.lines
+                ),
+            )
+        ]
+    if step == Step.AUTHORIZE_PAYMENT:
+        return [
+            AuthorizePayment(
+                order_id=saga.order_id,
+                amount=saga.total,
+                currency=saga.currency,
+                method=saga.payment_method,
+                token=saga.payment_token or "",
+                idempotency_key=saga.authorize_key,
+            )
+        ]
+    if step == Step.CREATE_FULFILMENT:
+        return [
+            CreateFulfilment(
+                order_id=saga.order_id,
+                allocations=saga.allocations,
+                shipping_address=saga.shipping_address,
+                shipping_method=saga.shipping_method,
+            )
+        ]
+    return _compensation_commands(saga, saga.pending_compensations)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _set_status(saga: OrderSaga, status: Status, decision: Decision) -> None:
+    if saga.status != status:
+        decision.note("status_changed", status=str(status), previous=str(saga.status))
+        saga.status = status
+
+
+def _begin_step(
+    saga: OrderSaga,
+    status: Status,
+    step: Step,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> None:
+    _set_status(saga, status, decision)
+    saga.step = step
+    saga.attempt = 1
+    saga.deadline_at = now + policy.timeout(step)
+    decision.send(*_step_commands(saga, step))
+
+
+def _clear_step(saga: OrderSaga) -> None:
+    saga.step = None
+    saga.attempt = 0
+    saga.deadline_at = None
+
+
+def _confirm(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decision) -> None:
+    _begin_step(saga, Status.CONFIRMED, Step.CREATE_FULFILMENT, now, policy, decision)
+    decision.send(_notice(saga, "confirmed", total=str(saga.total), currency=saga.currency))
+
+
+def _begin_cancel(
+    saga: OrderSaga, reason: str, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    """Compensate in reverse order, as far as done (or possibly done: an unanswered step)."""
+    in_flight = saga.step
+    pending: list[Compensation] = []
+    if saga.fulfilments or in_flight == Step.CREATE_FULFILMENT:
+        pending.append(Compensation.FULFILMENT)
+    if not saga.paid_externally and (
+        saga.payment_authorized or in_flight == Step.AUTHORIZE_PAYMENT
+    ):
+        pending.append(Compensation.PAYMENT)
+    if saga.stock_reserved or in_flight == Step.RESERVE_STOCK:
+        pending.append(Compensation.STOCK)
+    saga.reason = reason
+    saga.sla_deadline_at = None
+    if not pending:
+        _clear_step(saga)
+        _finish(saga, Status.CANCELLED, reason, decision)
+        return
+    _set_status(saga, Status.CANCELLING, decision)
+    saga.pending_compensations = tuple(pending)
+    saga.step = Step.COMPENSATE
+    saga.attempt = 1
+    saga.deadline_at = now + policy.compensation_timeout
+    decision.note("compensating", reason=reason, undo=[str(p) for p in pending])
+    decision.send(*_compensation_commands(saga, saga.pending_compensations))
+
+
+def _compensation_commands(saga: OrderSaga, pending: Sequence[Compensation]) -> list[Contract]:
+    reason = saga.reason or "cancelled"
+    commands: list[Contract] = []
+    if Compensation.FULFILMENT in pending:
+        commands.append(CancelFulfilment(order_id=saga.order_id, reason=reason))
+    if Compensation.PAYMENT in pending:
+        commands.append(_void(saga, reason))
+    if Compensation.STOCK in pending:
+        commands.append(ReleaseStock(order_id=saga.order_id, reason=reason))
+    return commands
+
+
+def _void(saga: OrderSaga, reason: str) -> VoidPayment:
+    return VoidPayment(order_id=saga.order_id, reason=reason, idempotency_key=saga.void_key)
+
+
+def _finish(
+    saga: OrderSaga, status: Status, reason: str, decision: Decision, **detail: Any
+) -> None:
+    saga.reason = reason
+    saga.pending_compensations = ()
+    saga.sla_deadline_at = None
+    _set_status(saga, status, decision)
+    kind = "rejected" if status == Status.REJECTED else "cancelled"
+    decision.send(_notice(saga, kind, reason=reason, **detail))
+
+
+def _needs_attention(saga: OrderSaga, reason: str, decision: Decision) -> None:
+    _clear_step(saga)
+    saga.reason = reason
+    saga.sla_deadline_at = None
+    _set_status(saga, Status.NEEDS_ATTENTION, decision)
+    decision.send(OperatorAlert(order_id=saga.order_id, kind="needs_attention", message=reason))
+
+
+def _all_delivered(saga: OrderSaga) -> bool:
+    active = [f for f in saga.fulfilments.values() if not f.cancelled]
+    return bool(active) and all(f.delivered for f in active)
+
+
+def _complete_if_done(saga: OrderSaga, decision: Decision) -> None:
+    if saga.status != Status.DELIVERED:
+        return
+    active = [f for f in saga.fulfilments.values() if not f.cancelled]
+    if saga.paid_externally or all(f.captured for f in active):
+        _set_status(saga, Status.COMPLETED, decision)
+
+
+def _capture_amount(saga: OrderSaga, fulfilment: SagaFulfilment, *, last: bool) -> Decimal:
+    """The share of the order total to capture for one shipment; the last takes the rest, so
+    the captures add up to the total exactly."""
+    if last:
+        return saga.total - saga.capture_requested
+    subtotal = sum((li.line_total for li in saga.lines), Decimal(0))
+    if subtotal == 0:
+        return Decimal(0)
+    value_by_sku: dict[str, tuple[Decimal, int]] = {}
+    for li in saga.lines:
+        value, quantity = value_by_sku.get(li.sku, (Decimal(0), 0))
+        value_by_sku[li.sku] = (value + li.line_total, quantity + li.quantity)
+    shipped_value = sum(
+        (
+            value_by_sku[sq.sku][0] * sq.quantity / value_by_sku[sq.sku][1]
+            for sq in fulfilment.lines
+            if sq.sku in value_by_sku
+        ),
+        Decimal(0),
+    )
+    share = round_money(saga.total * shipped_value / subtotal, saga.currency)
+    return min(share, saga.total - saga.capture_requested)
+
+
+def _notice(saga: OrderSaga, kind: str, **data: Any) -> CustomerNotification:
+    return CustomerNotification(
+        order_id=saga.order_id, kind=kind, customer=saga.customer, data=data
+    )
