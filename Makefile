@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint unit component integration infra-up infra-down migrate clean help
+.PHONY: install run test lint unit component integration infra-up infra-down migrate clean help jaeger
 
 help:
 	@echo "make run        - start Kafka, Postgres and the five services (Ctrl-C stops the services)"
@@ -14,6 +14,7 @@ help:
 	@echo "make infra-down - stop what infra-up started (data kept)"
 	@echo "make migrate    - apply pending migrations"
 	@echo "make clean      - stop and delete local data (downloaded jars kept)"
+	@echo "make jaeger     - build Jaeger v2 from the Go module proxy into .local/jaeger (cached)"
 
 $(INSTALLED): pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17+ is needed to run Kafka"; exit 1; }
@@ -51,6 +52,9 @@ integration: install
 
 test: install lint
 	$(BIN)/pytest tests
+
+jaeger: install
+	$(BIN)/python -m shared.ops.jaeger build
 
 clean:
 	@if [ -x $(BIN)/oms ]; then $(BIN)/oms infra clean; fi

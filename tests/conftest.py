@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support.env import Infra, provide_infra
+from tests.support.env import Infra, provide_infra, remove_test_leftovers, test_session_lock
 
 
 @pytest.fixture(scope="session")
-def infra() -> Iterator[Infra]:
-    with provide_infra() as found:
+async def infra() -> AsyncIterator[Infra]:
+    with test_session_lock() as alone, provide_infra() as found:
+        if alone:
+            await remove_test_leftovers(found, only_this_session=False)
         yield found
+        await remove_test_leftovers(found, only_this_session=True)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.fulfilment.api import router
+from services.fulfilment.handlers import HANDLERS
 from services.fulfilment.settings import FulfilmentSettings
 from shared.platform.service import ServiceSpec, create_app, run
 from shared.topics import FULFILMENT_COMMANDS
@@ -21,7 +23,8 @@ def build(settings: FulfilmentSettings | None = None) -> ServiceSpec:
         description="Fulfilment orders per location, shipping and delivery tracking.",
         migrations=MIGRATIONS,
         topics=(FULFILMENT_COMMANDS,),
-        handlers={},
+        handlers=HANDLERS,
+        routers=[router],
     )
 
 

@@ -6,7 +6,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.inventory.api import router
+from services.inventory.handlers import commit_stock, release_stock, reserve_stock
 from services.inventory.settings import InventorySettings
+from shared.contracts.order_intake import CommitStock, ReleaseStock, ReserveStock
 from shared.platform.service import ServiceSpec, create_app, run
 from shared.topics import INVENTORY_COMMANDS
 
@@ -21,7 +24,12 @@ def build(settings: InventorySettings | None = None) -> ServiceSpec:
         description="SKUs, stock per location, reservations and the stock ledger.",
         migrations=MIGRATIONS,
         topics=(INVENTORY_COMMANDS,),
-        handlers={},
+        handlers={
+            ReserveStock.TYPE: reserve_stock,
+            ReleaseStock.TYPE: release_stock,
+            CommitStock.TYPE: commit_stock,
+        },
+        routers=[router],
     )
 
 

@@ -2,27 +2,53 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, cast
 
 from fastapi import FastAPI
 
+from services.payment.api import router
+from services.payment.gateway import PaymentGateway, RetryingGateway, make_gateway, retry_policy
+from services.payment.handlers import PaymentHandlers
 from services.payment.settings import PaymentSettings
-from shared.platform.service import ServiceSpec, create_app, run
+from shared.platform.service import Runtime, ServiceSpec, create_app, run
 from shared.topics import PAYMENT_COMMANDS
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def build(settings: PaymentSettings | None = None) -> ServiceSpec:
+def build(
+    settings: PaymentSettings | None = None, *, gateway: PaymentGateway | None = None
+) -> ServiceSpec:
     settings = settings or PaymentSettings()
-    return ServiceSpec(
+    spec = ServiceSpec(
         settings=settings,
         title="Payment",
         description="Authorises, captures, voids and refunds through a gateway.",
         migrations=MIGRATIONS,
         topics=(PAYMENT_COMMANDS,),
-        handlers={},
+        routers=[router],
     )
+    # The gateway reads the settings when first used, from the spec: they may be replaced
+    # (pointed at another database) between build() and start, as the component tests do.
+    chosen = gateway or make_gateway(lambda: cast(PaymentSettings, spec.settings))
+    spec.handlers = PaymentHandlers(RetryingGateway(chosen, retry_policy(settings))).by_type()
+    spec.background = [_closes_on_shutdown(chosen)]
+    return spec
+
+
+def _closes_on_shutdown(
+    gateway: PaymentGateway,
+) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
+    async def payment_gateway(_: Runtime) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await gateway.aclose()
+
+    return payment_gateway
 
 
 def build_app(settings: PaymentSettings | None = None) -> FastAPI:

@@ -47,11 +47,20 @@ class FulfilmentDelivered(Event):
 
 @register
 class FulfilmentCancelled(Event):
+    """The answer to CancelFulfilment, also when there was nothing to cancel.
+
+    `cancelled`: the order's fulfilments that are cancelled (now or by an earlier cancel);
+    `already_shipped`: shipped or delivered ones, which could not be cancelled;
+    `already_failed`: ones the carrier reported failed before the cancel, left as they are.
+    """
+
     TYPE = "FulfilmentCancelled"
     TOPIC = FULFILMENT_EVENTS
     order_id: str
     cancelled: tuple[str, ...] = ()
     reason: str
+    already_shipped: tuple[str, ...] = ()
+    already_failed: tuple[str, ...] = ()
 
 
 @register

@@ -248,7 +248,7 @@ class Consumer:
         retrying = AsyncRetrying(
             stop=give_up,
             wait=wait_exponential_jitter(
-                initial=self._backoff_initial_s,
+                multiplier=self._backoff_initial_s,
                 max=self._backoff_max_s,
                 jitter=self._backoff_initial_s,
             ),
@@ -284,7 +284,7 @@ class Consumer:
         )
         # Nothing may be skipped silently: keep trying until the dead letter is on Kafka.
         async for attempt in AsyncRetrying(
-            wait=wait_exponential_jitter(initial=0.5, max=10), reraise=True
+            wait=wait_exponential_jitter(multiplier=0.5, max=10), reraise=True
         ):
             with attempt:
                 await self._publish_dead_letter(

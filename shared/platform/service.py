@@ -89,6 +89,7 @@ def _build_broker(settings: ServiceSettings) -> KafkaBroker:
         linger_ms=2,
         middlewares=[KafkaTelemetryMiddleware(tracer_provider=provider)],
         logger=logging.getLogger(f"faststream.{settings.service_name}"),
+        log_level=logging.DEBUG,  # one line per message is too much at INFO
     )
 
 

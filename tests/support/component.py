@@ -112,7 +112,7 @@ async def _record_dead_letter(
 async def start_harness(infra: Infra, spec: ServiceSpec) -> AsyncIterator[ComponentHarness]:
     """Fresh database for the service, migrated; yields a harness; closes the pool after."""
     service = spec.settings.service_name
-    env = await new_env(infra, services=[service])
+    env = await new_env(infra, services=[service], kafka=False)
     spec.settings = spec.settings.model_copy(
         update={"database_url": env.service_urls[service], "topic_prefix": ""}
     )

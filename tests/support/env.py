@@ -11,9 +11,11 @@ other's rows or messages, even on a shared broker.
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 
@@ -22,6 +24,7 @@ from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES, TOPICS, TopicSpec, dead_letter_topic
 
 TEST_PARTITIONS = 3
+LOCK_FILE = Path(__file__).resolve().parents[2] / ".local" / "test-session.lock"
 
 
 @dataclass(frozen=True)
@@ -99,17 +102,92 @@ def provide_infra() -> Iterator[Infra]:
             localinfra.down()
 
 
+TEST_PREFIX = re.compile(r"^t[0-9a-f]{8}\.")
+TEST_DATABASE = re.compile(r"^oms_t[0-9a-f]{8}$")
+
+
+_CREATED: list[str] = []
+
+
+@contextlib.contextmanager
+def test_session_lock() -> Iterator[bool]:
+    """Shared by every running test session; yields True when this session is the only one
+    (then leftovers of earlier, killed sessions can be removed without hurting anyone)."""
+    import fcntl
+
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK_FILE.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except BlockingIOError:
+            alone = False
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        yield alone
+
+
+async def remove_test_leftovers(infra: Infra, *, only_this_session: bool) -> None:
+    """Delete the topics and databases test environments created.
+
+    Every test environment has its own topics; without this a single-node broker accumulates
+    thousands of partitions over a few runs and runs out of heap.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    def ours(name: str) -> bool:
+        if only_this_session:
+            return any(name.startswith(p) or name == f"oms_{p[:-1]}" for p in _CREATED)
+        return bool(TEST_PREFIX.match(name) or TEST_DATABASE.match(name))
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        names = [n for n in await admin.list_topics() if TEST_PREFIX.match(n) and ours(n)]
+        for start in range(0, len(names), 200):
+            with contextlib.suppress(Exception):
+                await admin.delete_topics(names[start : start + 200], timeout_ms=60_000)
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(infra.admin_url)
+    try:
+        rows = await conn.fetch("SELECT datname FROM pg_database")
+        for database in [
+            r["datname"] for r in rows if TEST_DATABASE.match(r["datname"]) and ours(r["datname"])
+        ]:
+            with contextlib.suppress(Exception):
+                await conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 async def new_env(
-    infra: Infra, services: Iterable[str] = SERVICES, extra_topics: Iterable[str] = ()
+    infra: Infra,
+    services: Sequence[str] = SERVICES,
+    extra_topics: Iterable[str] = (),
+    *,
+    kafka: bool = True,
 ) -> TestEnv:
+    """A fresh database and, when `kafka`, a fresh set of prefixed topics for one test."""
     tag = uuid.uuid4().hex[:8]
     prefix = f"t{tag}."
     database = f"oms_t{tag}"
     service_urls = await localinfra.provision_database_async(
         infra.admin_url, database, list(services)
     )
+    _CREATED.append(prefix)
+    admin_db_url = _with_database(infra.admin_url, database)
+    env = TestEnv(infra, prefix, database, service_urls, admin_db_url)
+    if not kafka:
+        return env
     topics = [
-        TopicSpec(prefix + t.name, t.owner, t.description, t.key, TEST_PARTITIONS, t.config)
+        TopicSpec(
+            prefix + t.name,
+            t.owner,
+            t.description,
+            t.key,
+            min(t.partitions, TEST_PARTITIONS),
+            t.config,
+        )
         for t in TOPICS
     ]
     topics += [
@@ -121,8 +199,7 @@ async def new_env(
         if name not in SERVICES
     ]
     await localinfra.ensure_topics(infra.kafka_bootstrap, topics)
-    admin_db_url = _with_database(infra.admin_url, database)
-    return TestEnv(infra, prefix, database, service_urls, admin_db_url)
+    return env
 
 
 def _with_database(url: str, database: str) -> str:

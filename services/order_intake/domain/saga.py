@@ -538,7 +538,7 @@ def _on_compensated(
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return
     if isinstance(event, FulfilmentCancelled):
-        shipped = tuple(getattr(event, "already_shipped", ()) or ())
+        shipped = event.already_shipped
         for fulfilment_id in event.cancelled:
             if fulfilment_id in saga.fulfilments:
                 saga.fulfilments[fulfilment_id].cancelled = True

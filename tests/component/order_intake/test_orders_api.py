@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from services.order_intake.app import build
-from shared.contracts.common import Allocation
+from shared.contracts.common import Allocation, ShortLine
 from shared.contracts.inventory import StockReservationFailed, StockReserved
-from shared.contracts.common import ShortLine
 from shared.contracts.payment import PaymentAuthorized
 from tests.support.component import ComponentHarness, start_harness
 from tests.support.env import Infra

@@ -1,0 +1,236 @@
+"""Fulfilment's HTTP API (DESIGN.md §9): look up fulfilments, ship, deliver, carrier webhooks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.fulfilment import actions, store
+from services.fulfilment.actions import (
+    FulfilmentNotFound,
+    TrackingOutcome,
+    UnknownTrackingNumber,
+)
+from services.fulfilment.domain import TrackingStatus, TransitionRefused
+from services.fulfilment.store import Fulfilment, TrackingNumberInUse
+from shared.platform.errors import ApiError
+from shared.platform.service import get_runtime
+
+router = APIRouter(prefix="/v1", tags=["fulfilment"])
+
+
+# --- shapes ---------------------------------------------------------------------------------
+
+
+class LineOut(BaseModel):
+    sku: str
+    quantity: int
+
+
+class TrackingEventOut(BaseModel):
+    status: str
+    at: datetime | None = Field(description="when the carrier says it happened, if it said")
+    description: str | None
+    received_at: datetime
+
+
+class FulfilmentOut(BaseModel):
+    fulfilment_id: str
+    order_id: str
+    location: str
+    status: str = Field(description="created, shipped, delivered, cancelled or failed")
+    lines: list[LineOut]
+    shipping_address: dict[str, Any]
+    shipping_method: str | None
+    carrier: str | None
+    tracking_number: str | None
+    cancel_reason: str | None
+    failure_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+    failed_at: datetime | None
+    tracking_events: list[TrackingEventOut]
+
+
+class FulfilmentList(BaseModel):
+    order_id: str
+    fulfilments: list[FulfilmentOut]
+
+
+class ShipRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    carrier: str | None = Field(
+        default=None,
+        min_length=1,
+        description="omitted: chosen by destination country (US/CA ups, GB royal_mail, most of"
+        " the EU dhl, elsewhere fedex)",
+    )
+    tracking_number: str | None = Field(
+        default=None,
+        min_length=1,
+        description="omitted: issued (derived from the fulfilment, so a retry gets the same one)",
+    )
+
+
+class CarrierEventRequest(BaseModel):
+    tracking_number: str = Field(min_length=1)
+    status: TrackingStatus
+    at: datetime | None = Field(default=None, description="without a zone it is taken as UTC")
+    description: str | None = None
+
+
+class CarrierEventResult(BaseModel):
+    outcome: TrackingOutcome = Field(
+        description="delivered / failed: the update changed the fulfilment; recorded: kept in"
+        " its history only; duplicate: the same update was received before"
+    )
+    fulfilment: FulfilmentOut
+
+
+def _out(fulfilment: Fulfilment) -> FulfilmentOut:
+    return FulfilmentOut(
+        fulfilment_id=fulfilment.fulfilment_id,
+        order_id=fulfilment.order_id,
+        location=fulfilment.location,
+        status=fulfilment.status.value,
+        lines=[LineOut(sku=ln.sku, quantity=ln.quantity) for ln in fulfilment.lines],
+        shipping_address=fulfilment.shipping_address,
+        shipping_method=fulfilment.shipping_method,
+        carrier=fulfilment.carrier,
+        tracking_number=fulfilment.tracking_number,
+        cancel_reason=fulfilment.cancel_reason,
+        failure_reason=fulfilment.failure_reason,
+        created_at=fulfilment.created_at,
+        updated_at=fulfilment.updated_at,
+        shipped_at=fulfilment.shipped_at,
+        delivered_at=fulfilment.delivered_at,
+        cancelled_at=fulfilment.cancelled_at,
+        failed_at=fulfilment.failed_at,
+        tracking_events=[
+            TrackingEventOut(
+                status=e.status,
+                at=e.reported_at,
+                description=e.description,
+                received_at=e.received_at,
+            )
+            for e in fulfilment.tracking_events
+        ],
+    )
+
+
+def _not_found(fulfilment_id: str) -> ApiError:
+    return ApiError(
+        404,
+        "fulfilment_not_found",
+        f"no fulfilment with id {fulfilment_id}",
+        fulfilment_id=fulfilment_id,
+    )
+
+
+def _refused(exc: TransitionRefused, fulfilment_id: str) -> ApiError:
+    return ApiError(
+        409,
+        exc.code.value,
+        str(exc),
+        fulfilment_id=fulfilment_id,
+        current_status=exc.status.value,
+    )
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+
+@router.get("/fulfilments", response_model=FulfilmentList)
+async def list_fulfilments(
+    request: Request, order_id: Annotated[str, Query(min_length=1)]
+) -> FulfilmentList:
+    """The order's fulfilments, one per stock location (empty when none were created)."""
+    found = await store.fulfilments_of_order(get_runtime(request).pool, order_id, with_events=True)
+    return FulfilmentList(order_id=order_id, fulfilments=[_out(f) for f in found])
+
+
+@router.get("/fulfilments/{fulfilment_id}", response_model=FulfilmentOut)
+async def get_fulfilment(request: Request, fulfilment_id: str) -> FulfilmentOut:
+    found = await store.get_fulfilment(get_runtime(request).pool, fulfilment_id, with_events=True)
+    if found is None:
+        raise _not_found(fulfilment_id)
+    return _out(found)
+
+
+@router.post("/fulfilments/{fulfilment_id}/ship", response_model=FulfilmentOut)
+async def ship_fulfilment(
+    request: Request,
+    fulfilment_id: str,
+    body: Annotated[ShipRequest | None, Body()] = None,
+) -> FulfilmentOut:
+    """Ship. Shipping again with the same carrier and tracking number (or again without them,
+    which resolves to the same ones) answers 200 with no second event; anything else on a
+    shipped fulfilment is 409 `already_shipped`."""
+    body = body or ShipRequest()
+    if body.tracking_number and not body.carrier:
+        raise ApiError(
+            422,
+            "carrier_required",
+            "carrier: a tracking number needs the carrier that issued it",
+            field="carrier",
+        )
+    try:
+        async with get_runtime(request).uow() as uow:
+            shipped = await actions.ship(uow, fulfilment_id, body.carrier, body.tracking_number)
+    except FulfilmentNotFound as exc:
+        raise _not_found(fulfilment_id) from exc
+    except TransitionRefused as exc:
+        raise _refused(exc, fulfilment_id) from exc
+    except TrackingNumberInUse as exc:
+        raise ApiError(
+            409,
+            "tracking_number_in_use",
+            str(exc),
+            carrier=exc.carrier,
+            tracking_number=exc.tracking_number,
+        ) from exc
+    return _out(shipped)
+
+
+@router.post("/fulfilments/{fulfilment_id}/deliver", response_model=FulfilmentOut)
+async def deliver_fulfilment(request: Request, fulfilment_id: str) -> FulfilmentOut:
+    """Deliver a shipped fulfilment (409 `not_shipped` before). Again: 200, no second event."""
+    try:
+        async with get_runtime(request).uow() as uow:
+            delivered = await actions.deliver(uow, fulfilment_id)
+    except FulfilmentNotFound as exc:
+        raise _not_found(fulfilment_id) from exc
+    except TransitionRefused as exc:
+        raise _refused(exc, fulfilment_id) from exc
+    return _out(delivered)
+
+
+@router.post("/carriers/{carrier}/events", response_model=CarrierEventResult)
+async def carrier_event(
+    request: Request, carrier: str, body: CarrierEventRequest
+) -> CarrierEventResult:
+    """A carrier's tracking update for one of its shipments (by tracking number)."""
+    at = body.at
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    try:
+        async with get_runtime(request).uow() as uow:
+            result = await actions.record_tracking(
+                uow, carrier, body.tracking_number, body.status, at, body.description
+            )
+    except UnknownTrackingNumber as exc:
+        raise ApiError(
+            404,
+            "unknown_tracking_number",
+            str(exc),
+            carrier=exc.carrier,
+            tracking_number=exc.tracking_number,
+        ) from exc
+    return CarrierEventResult(outcome=result.outcome, fulfilment=_out(result.fulfilment))

@@ -1,0 +1,264 @@
+"""Fulfilment rules, free of I/O: the state machine, grouping allocations into one fulfilment per
+location, carrier choice and tracking numbers.
+
+State machine (anything not listed is refused with a stable code):
+
+    created   --ship-->    shipped    --deliver--> delivered
+    created   --cancel-->  cancelled
+    shipped   --fail-->    failed      (carrier exception / returned to sender)
+
+Repeats that already hold are unchanged, not refused: delivering a delivered fulfilment,
+cancelling a cancelled one, failing a failed one. Shipping again with the same carrier and
+tracking number is an idempotent repeat too (see `decide_ship`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Status(StrEnum):
+    CREATED = "created"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class Action(StrEnum):
+    SHIP = "ship"
+    DELIVER = "deliver"
+    CANCEL = "cancel"
+    FAIL = "fail"
+
+
+class Refusal(StrEnum):
+    """Stable codes for refused transitions (also the HTTP error codes)."""
+
+    NOT_SHIPPED = "not_shipped"
+    ALREADY_SHIPPED = "already_shipped"
+    ALREADY_DELIVERED = "already_delivered"
+    FULFILMENT_CANCELLED = "fulfilment_cancelled"
+    FULFILMENT_FAILED = "fulfilment_failed"
+
+
+_MESSAGES: dict[Refusal, str] = {
+    Refusal.NOT_SHIPPED: "the fulfilment has not been shipped yet",
+    Refusal.ALREADY_SHIPPED: "the fulfilment has already been shipped",
+    Refusal.ALREADY_DELIVERED: "the fulfilment has already been delivered",
+    Refusal.FULFILMENT_CANCELLED: "the fulfilment was cancelled",
+    Refusal.FULFILMENT_FAILED: "the carrier reported the shipment failed",
+}
+
+
+class TransitionRefused(Exception):
+    def __init__(self, code: Refusal, status: Status, action: Action) -> None:
+        super().__init__(f"cannot {action.value} a {status.value} fulfilment: {_MESSAGES[code]}")
+        self.code = code
+        self.status = status
+        self.action = action
+
+
+@dataclass(frozen=True)
+class Transition:
+    to: Status
+    changed: bool  # False: the fulfilment is already there (an idempotent repeat)
+
+
+_CHANGES: dict[tuple[Status, Action], Status] = {
+    (Status.CREATED, Action.SHIP): Status.SHIPPED,
+    (Status.CREATED, Action.CANCEL): Status.CANCELLED,
+    (Status.SHIPPED, Action.DELIVER): Status.DELIVERED,
+    (Status.SHIPPED, Action.FAIL): Status.FAILED,
+}
+
+_REPEATS: frozenset[tuple[Status, Action]] = frozenset(
+    {
+        (Status.DELIVERED, Action.DELIVER),
+        (Status.CANCELLED, Action.CANCEL),
+        (Status.FAILED, Action.FAIL),
+    }
+)
+
+_REFUSALS: dict[tuple[Status, Action], Refusal] = {
+    (Status.CREATED, Action.DELIVER): Refusal.NOT_SHIPPED,
+    (Status.CREATED, Action.FAIL): Refusal.NOT_SHIPPED,
+    (Status.SHIPPED, Action.SHIP): Refusal.ALREADY_SHIPPED,
+    (Status.SHIPPED, Action.CANCEL): Refusal.ALREADY_SHIPPED,
+    (Status.DELIVERED, Action.SHIP): Refusal.ALREADY_SHIPPED,
+    (Status.DELIVERED, Action.CANCEL): Refusal.ALREADY_SHIPPED,
+    (Status.DELIVERED, Action.FAIL): Refusal.ALREADY_DELIVERED,
+    (Status.CANCELLED, Action.SHIP): Refusal.FULFILMENT_CANCELLED,
+    (Status.CANCELLED, Action.DELIVER): Refusal.FULFILMENT_CANCELLED,
+    (Status.CANCELLED, Action.FAIL): Refusal.FULFILMENT_CANCELLED,
+    (Status.FAILED, Action.SHIP): Refusal.FULFILMENT_FAILED,
+    (Status.FAILED, Action.DELIVER): Refusal.FULFILMENT_FAILED,
+    (Status.FAILED, Action.CANCEL): Refusal.FULFILMENT_FAILED,
+}
+
+
+def transition(status: Status, action: Action) -> Transition:
+    """Where `action` takes a fulfilment in `status`; raises TransitionRefused when it may not."""
+    key = (status, action)
+    if key in _CHANGES:
+        return Transition(_CHANGES[key], changed=True)
+    if key in _REPEATS:
+        return Transition(status, changed=False)
+    raise TransitionRefused(_REFUSALS[key], status, action)
+
+
+@dataclass(frozen=True)
+class Shipment:
+    carrier: str
+    tracking_number: str
+
+
+def decide_ship(status: Status, current: Shipment | None, requested: Shipment) -> Transition:
+    """Shipping; a repeat with the same carrier and tracking number is unchanged, not refused,
+    so a client retrying a timed-out request gets the same answer."""
+    if status in (Status.SHIPPED, Status.DELIVERED) and current == requested:
+        return Transition(status, changed=False)
+    return transition(status, Action.SHIP)
+
+
+def normalise_carrier(carrier: str) -> str:
+    return carrier.strip().lower()
+
+
+# Carrier choice when the warehouse does not name one: by destination country. Deliberately
+# simple; a rate-shopping policy would replace this table.
+_CARRIER_BY_COUNTRY: dict[str, str] = {
+    "US": "ups",
+    "CA": "ups",
+    "GB": "royal_mail",
+    **dict.fromkeys(
+        ("AT", "BE", "CH", "CZ", "DE", "DK", "ES", "FR", "IT", "LU", "NL", "PL", "PT", "SE"),
+        "dhl",
+    ),
+}
+DEFAULT_CARRIER = "fedex"
+
+
+def choose_carrier(country: str) -> str:
+    return _CARRIER_BY_COUNTRY.get(country.upper(), DEFAULT_CARRIER)
+
+
+def issue_tracking_number(carrier: str, fulfilment_id: str) -> str:
+    """A tracking number derived from the fulfilment, so a retried ship issues the same one."""
+    digest = hashlib.sha256(f"{carrier}/{fulfilment_id}".encode()).hexdigest()
+    prefix = "".join(c for c in carrier.upper() if c.isalnum())[:3] or "TRK"
+    return f"{prefix}{int(digest[:16], 16) % 10**12:012d}"
+
+
+# --- creating fulfilments -------------------------------------------------------------------
+
+_FULFILMENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:oms:fulfilment")
+
+
+def fulfilment_id_for(order_id: str, location: str) -> str:
+    """Deterministic: a re-sent CreateFulfilment maps to the same fulfilments."""
+    return str(uuid.uuid5(_FULFILMENT_NAMESPACE, f"{order_id}\x1f{location}"))
+
+
+class AllocationLike(Protocol):
+    @property
+    def sku(self) -> str: ...
+
+    @property
+    def location(self) -> str: ...
+
+    @property
+    def quantity(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PlannedFulfilment:
+    fulfilment_id: str
+    location: str
+    lines: tuple[Line, ...]
+
+
+class NothingToFulfil(ValueError):
+    pass
+
+
+def plan_fulfilments(
+    order_id: str, allocations: Iterable[AllocationLike]
+) -> list[PlannedFulfilment]:
+    """One fulfilment per location, quantities summed per SKU; sorted by location and SKU."""
+    by_location: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for allocation in allocations:
+        if allocation.quantity <= 0:
+            raise ValueError(f"allocation of {allocation.sku} has quantity {allocation.quantity}")
+        by_location[allocation.location][allocation.sku] += allocation.quantity
+    if not by_location:
+        raise NothingToFulfil(f"order {order_id} has no allocations to fulfil")
+    return [
+        PlannedFulfilment(
+            fulfilment_id=fulfilment_id_for(order_id, location),
+            location=location,
+            lines=tuple(Line(sku, quantity) for sku, quantity in sorted(skus.items())),
+        )
+        for location, skus in sorted(by_location.items())
+    ]
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    """How an order's fulfilments answer a cancel, by status after the cancel was applied."""
+
+    cancelled: tuple[str, ...]
+    already_shipped: tuple[str, ...]
+    already_failed: tuple[str, ...]
+
+
+def summarise_cancel(statuses: Iterable[tuple[str, Status]]) -> CancelOutcome:
+    cancelled: list[str] = []
+    shipped: list[str] = []
+    failed: list[str] = []
+    for fulfilment_id, status in statuses:
+        if status is Status.CANCELLED:
+            cancelled.append(fulfilment_id)
+        elif status in (Status.SHIPPED, Status.DELIVERED):
+            shipped.append(fulfilment_id)
+        elif status is Status.FAILED:
+            failed.append(fulfilment_id)
+        else:
+            raise ValueError(f"fulfilment {fulfilment_id} is still {status.value} after a cancel")
+    return CancelOutcome(tuple(cancelled), tuple(shipped), tuple(failed))
+
+
+# --- carrier tracking -----------------------------------------------------------------------
+
+
+class TrackingStatus(StrEnum):
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    EXCEPTION = "exception"
+    RETURNED_TO_SENDER = "returned_to_sender"
+
+
+def action_for_tracking(status: TrackingStatus) -> Action | None:
+    """What a carrier's tracking update does to the fulfilment (None: it is only recorded)."""
+    if status is TrackingStatus.DELIVERED:
+        return Action.DELIVER
+    if status in (TrackingStatus.EXCEPTION, TrackingStatus.RETURNED_TO_SENDER):
+        return Action.FAIL
+    return None
+
+
+def failure_reason(status: TrackingStatus, description: str | None) -> str:
+    return f"{status.value}: {description}" if description else status.value

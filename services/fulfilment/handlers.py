@@ -1,0 +1,107 @@
+"""Commands from the order saga: CreateFulfilment and CancelFulfilment.
+
+Both are idempotent beyond the inbox (the saga re-sends with a new message id after a deadline)
+and both always answer:
+- CreateFulfilment creates one fulfilment per location with ids derived from the order and the
+  location; a re-send creates nothing and answers the same FulfilmentCreated. Once the order was
+  cancelled it creates nothing and answers FulfilmentCancelled instead.
+- CancelFulfilment cancels what has not shipped, remembers the order as cancelled, and answers
+  FulfilmentCancelled with the order's cancelled, already shipped and failed fulfilments; a
+  re-send or a cancel of an unknown order answers the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.fulfilment import store
+from services.fulfilment.domain import (
+    Action,
+    TransitionRefused,
+    plan_fulfilments,
+    summarise_cancel,
+    transition,
+)
+from shared.contracts.common import SkuQuantity
+from shared.contracts.fulfilment import FulfilmentCancelled, FulfilmentCreated, FulfilmentRef
+from shared.contracts.order_intake import CancelFulfilment, CreateFulfilment
+from shared.envelope import Envelope
+from shared.platform.consumer import Handler
+from shared.platform.outbox import UnitOfWork
+
+
+async def on_create_fulfilment(
+    uow: UnitOfWork, envelope: Envelope, command: CreateFulfilment
+) -> None:
+    order = await store.lock_order(uow.conn, command.order_id)
+    if order.cancelled:
+        await _answer_cancelled(uow, command.order_id, order.cancel_reason or "cancelled")
+        return
+    existing = await store.fulfilments_of_order(uow.conn, command.order_id)
+    if not existing:
+        planned = plan_fulfilments(command.order_id, command.allocations)
+        await store.insert_fulfilments(
+            uow.conn,
+            command.order_id,
+            planned,
+            command.shipping_address.model_dump(mode="json"),
+            command.shipping_method,
+            datetime.now(UTC),
+        )
+        existing = await store.fulfilments_of_order(uow.conn, command.order_id)
+    uow.emit(
+        FulfilmentCreated(
+            order_id=command.order_id,
+            fulfilments=tuple(
+                FulfilmentRef(
+                    fulfilment_id=f.fulfilment_id,
+                    location=f.location,
+                    lines=tuple(SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in f.lines),
+                )
+                for f in existing
+            ),
+        ),
+        key=command.order_id,
+    )
+
+
+async def on_cancel_fulfilment(
+    uow: UnitOfWork, envelope: Envelope, command: CancelFulfilment
+) -> None:
+    order = await store.lock_order(uow.conn, command.order_id)
+    now = datetime.now(UTC)
+    if not order.cancelled:
+        await store.mark_order_cancelled(uow.conn, command.order_id, command.reason, now)
+    fulfilments = await store.fulfilments_of_order(uow.conn, command.order_id, lock=True)
+    to_cancel = []
+    for fulfilment in fulfilments:
+        try:
+            if transition(fulfilment.status, Action.CANCEL).changed:
+                to_cancel.append(fulfilment.fulfilment_id)
+        except TransitionRefused:
+            continue  # shipped or failed: reported as such below
+    if to_cancel:
+        await store.save_cancelled(uow.conn, to_cancel, command.reason, now)
+    # The first cancel's reason stays the answer, so a re-send answers exactly the same.
+    await _answer_cancelled(uow, command.order_id, order.cancel_reason or command.reason)
+
+
+async def _answer_cancelled(uow: UnitOfWork, order_id: str, reason: str) -> None:
+    fulfilments = await store.fulfilments_of_order(uow.conn, order_id)
+    outcome = summarise_cancel((f.fulfilment_id, f.status) for f in fulfilments)
+    uow.emit(
+        FulfilmentCancelled(
+            order_id=order_id,
+            cancelled=outcome.cancelled,
+            already_shipped=outcome.already_shipped,
+            already_failed=outcome.already_failed,
+            reason=reason,
+        ),
+        key=order_id,
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    CreateFulfilment.TYPE: on_create_fulfilment,
+    CancelFulfilment.TYPE: on_cancel_fulfilment,
+}

@@ -1,0 +1,289 @@
+"""All SQL of the fulfilment service."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.fulfilment.domain import Line, PlannedFulfilment, Status
+from shared.platform.db import DbConnection
+
+Db = DbConnection | asyncpg.Pool
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    order_id: str
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+
+@dataclass(frozen=True)
+class TrackingEventRecord:
+    status: str
+    reported_at: datetime | None
+    description: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Fulfilment:
+    fulfilment_id: str
+    order_id: str
+    location: str
+    status: Status
+    shipping_address: dict[str, Any]
+    shipping_method: str | None
+    carrier: str | None
+    tracking_number: str | None
+    cancel_reason: str | None
+    failure_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+    failed_at: datetime | None
+    lines: tuple[Line, ...]
+    tracking_events: tuple[TrackingEventRecord, ...] = ()
+
+
+class TrackingNumberInUse(Exception):
+    def __init__(self, carrier: str, tracking_number: str) -> None:
+        super().__init__(
+            f"tracking number {tracking_number!r} of {carrier} is already used by another"
+            " fulfilment"
+        )
+        self.carrier = carrier
+        self.tracking_number = tracking_number
+
+
+_COLUMNS = (
+    "fulfilment_id, order_id, location, status, shipping_address, shipping_method, carrier,"
+    " tracking_number, cancel_reason, failure_reason, created_at, updated_at, shipped_at,"
+    " delivered_at, cancelled_at, failed_at"
+)
+
+
+# --- orders ---------------------------------------------------------------------------------
+
+
+async def lock_order(conn: DbConnection, order_id: str) -> OrderRecord:
+    """The order's row, created on first sight, locked until the transaction ends."""
+    await conn.execute(
+        "INSERT INTO orders (order_id) VALUES ($1) ON CONFLICT (order_id) DO NOTHING", order_id
+    )
+    row = await conn.fetchrow(
+        "SELECT order_id, cancelled_at, cancel_reason FROM orders WHERE order_id = $1 FOR UPDATE",
+        order_id,
+    )
+    assert row is not None
+    return OrderRecord(row["order_id"], row["cancelled_at"], row["cancel_reason"])
+
+
+async def mark_order_cancelled(
+    conn: DbConnection, order_id: str, reason: str, at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE orders SET cancelled_at = $2, cancel_reason = $3"
+        " WHERE order_id = $1 AND cancelled_at IS NULL",
+        order_id,
+        at,
+        reason,
+    )
+
+
+# --- fulfilments ----------------------------------------------------------------------------
+
+
+async def insert_fulfilments(
+    conn: DbConnection,
+    order_id: str,
+    planned: list[PlannedFulfilment],
+    shipping_address: dict[str, Any],
+    shipping_method: str | None,
+    at: datetime,
+) -> None:
+    await conn.executemany(
+        "INSERT INTO fulfilments (fulfilment_id, order_id, location, status, shipping_address,"
+        " shipping_method, created_at, updated_at) VALUES ($1, $2, $3, 'created', $4, $5, $6, $6)",
+        [
+            (p.fulfilment_id, order_id, p.location, shipping_address, shipping_method, at)
+            for p in planned
+        ],
+    )
+    await conn.executemany(
+        "INSERT INTO fulfilment_lines (fulfilment_id, sku, quantity) VALUES ($1, $2, $3)",
+        [(p.fulfilment_id, line.sku, line.quantity) for p in planned for line in p.lines],
+    )
+
+
+async def fulfilments_of_order(
+    db: Db, order_id: str, *, lock: bool = False, with_events: bool = False
+) -> list[Fulfilment]:
+    """The order's fulfilments by location; `lock` takes their row locks (in id order)."""
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM fulfilments WHERE order_id = $1 ORDER BY fulfilment_id"
+        + (" FOR UPDATE" if lock else ""),
+        order_id,
+    )
+    found = await _complete(db, rows, with_events)
+    return sorted(found, key=lambda f: f.location)
+
+
+async def get_fulfilment(
+    db: Db, fulfilment_id: str, *, lock: bool = False, with_events: bool = False
+) -> Fulfilment | None:
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM fulfilments WHERE fulfilment_id = $1"
+        + (" FOR UPDATE" if lock else ""),
+        fulfilment_id,
+    )
+    found = await _complete(db, rows, with_events)
+    return found[0] if found else None
+
+
+async def lock_by_tracking_number(
+    conn: DbConnection, carrier: str, tracking_number: str
+) -> Fulfilment | None:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM fulfilments WHERE carrier = $1 AND tracking_number = $2"
+        " FOR UPDATE",
+        carrier,
+        tracking_number,
+    )
+    found = await _complete(conn, rows, with_events=False)
+    return found[0] if found else None
+
+
+async def _complete(db: Db, rows: list[asyncpg.Record], with_events: bool) -> list[Fulfilment]:
+    if not rows:
+        return []
+    ids = [r["fulfilment_id"] for r in rows]
+    lines: dict[str, list[Line]] = defaultdict(list)
+    for row in await db.fetch(
+        "SELECT fulfilment_id, sku, quantity FROM fulfilment_lines"
+        " WHERE fulfilment_id = ANY($1::text[]) ORDER BY fulfilment_id, sku",
+        ids,
+    ):
+        lines[row["fulfilment_id"]].append(Line(row["sku"], row["quantity"]))
+    events: dict[str, list[TrackingEventRecord]] = defaultdict(list)
+    if with_events:
+        for row in await db.fetch(
+            "SELECT fulfilment_id, status, reported_at, description, received_at"
+            " FROM tracking_events WHERE fulfilment_id = ANY($1::text[]) ORDER BY id",
+            ids,
+        ):
+            events[row["fulfilment_id"]].append(
+                TrackingEventRecord(
+                    row["status"],
+                    row["reported_at"],
+                    row["description"] or None,
+                    row["received_at"],
+                )
+            )
+    return [
+        Fulfilment(
+            fulfilment_id=r["fulfilment_id"],
+            order_id=r["order_id"],
+            location=r["location"],
+            status=Status(r["status"]),
+            shipping_address=r["shipping_address"],
+            shipping_method=r["shipping_method"],
+            carrier=r["carrier"],
+            tracking_number=r["tracking_number"],
+            cancel_reason=r["cancel_reason"],
+            failure_reason=r["failure_reason"],
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
+            shipped_at=r["shipped_at"],
+            delivered_at=r["delivered_at"],
+            cancelled_at=r["cancelled_at"],
+            failed_at=r["failed_at"],
+            lines=tuple(lines[r["fulfilment_id"]]),
+            tracking_events=tuple(events[r["fulfilment_id"]]),
+        )
+        for r in rows
+    ]
+
+
+async def save_shipped(
+    conn: DbConnection, fulfilment_id: str, carrier: str, tracking_number: str, at: datetime
+) -> None:
+    try:
+        # A savepoint, so a clash leaves the surrounding transaction usable.
+        async with conn.transaction():
+            await conn.execute(
+                "UPDATE fulfilments SET status = 'shipped', carrier = $2, tracking_number = $3,"
+                " shipped_at = $4, updated_at = $4 WHERE fulfilment_id = $1",
+                fulfilment_id,
+                carrier,
+                tracking_number,
+                at,
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise TrackingNumberInUse(carrier, tracking_number) from exc
+
+
+async def save_delivered(conn: DbConnection, fulfilment_id: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE fulfilments SET status = 'delivered', delivered_at = $2, updated_at = now()"
+        " WHERE fulfilment_id = $1",
+        fulfilment_id,
+        at,
+    )
+
+
+async def save_cancelled(
+    conn: DbConnection, fulfilment_ids: list[str], reason: str, at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE fulfilments SET status = 'cancelled', cancel_reason = $2, cancelled_at = $3,"
+        " updated_at = $3 WHERE fulfilment_id = ANY($1::text[])",
+        fulfilment_ids,
+        reason,
+        at,
+    )
+
+
+async def save_failed(conn: DbConnection, fulfilment_id: str, reason: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE fulfilments SET status = 'failed', failure_reason = $2, failed_at = $3,"
+        " updated_at = now() WHERE fulfilment_id = $1",
+        fulfilment_id,
+        reason,
+        at,
+    )
+
+
+# --- tracking events ------------------------------------------------------------------------
+
+
+async def insert_tracking_event(
+    conn: DbConnection,
+    fulfilment: Fulfilment,
+    status: str,
+    reported_at: datetime | None,
+    description: str | None,
+) -> bool:
+    """Record a carrier's update; False when the same update was recorded before."""
+    inserted = await conn.fetchval(
+        "INSERT INTO tracking_events (fulfilment_id, carrier, tracking_number, status,"
+        " reported_at, description) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT ON CONSTRAINT tracking_events_once DO NOTHING RETURNING true",
+        fulfilment.fulfilment_id,
+        fulfilment.carrier,
+        fulfilment.tracking_number,
+        status,
+        reported_at,
+        description or "",
+    )
+    return bool(inserted)

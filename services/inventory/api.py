@@ -1,0 +1,290 @@
+"""Inventory's HTTP API (DESIGN.md §9): SKU definitions, stock adjustments, stock and its ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import asyncpg
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from services.inventory.domain import InsufficientStock, StockChange, StockLevel, adjust, totals
+from services.inventory.handlers import announce_availability
+from services.inventory.store import InventoryStore, LedgerEntry, Sku
+from shared.platform.errors import ApiError
+from shared.platform.service import get_runtime
+
+router = APIRouter(prefix="/v1", tags=["inventory"])
+
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
+MAX_ADJUSTMENT = 1_000_000_000
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Location = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Millimetres = Annotated[int, Field(strict=True, gt=0, le=100_000)]
+AdjustmentReason = Literal["receipt", "count", "damage", "loss", "return", "correction"]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Dimensions(Body):
+    length_mm: Millimetres
+    width_mm: Millimetres
+    height_mm: Millimetres
+
+
+class SkuDefinition(Body):
+    name: Text
+    barcode: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None
+    ) = None
+    weight_grams: Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)] | None = None
+    dimensions: Dimensions | None = None
+
+
+class SkuView(BaseModel):
+    sku: str
+    name: str
+    barcode: str | None
+    weight_grams: int | None
+    dimensions: Dimensions | None
+
+
+class StockAdjustment(Body):
+    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    location: Location
+    delta: Annotated[int, Field(strict=True, ge=-MAX_ADJUSTMENT, le=MAX_ADJUSTMENT)]
+    reason: AdjustmentReason
+    reference: Text | None = None
+
+    @field_validator("delta")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must not be zero")
+        return value
+
+
+class LocationStock(BaseModel):
+    location: str
+    on_hand: int
+    reserved: int
+    available: int
+
+
+class StockView(BaseModel):
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    locations: list[LocationStock]
+
+
+class AppliedAdjustment(BaseModel):
+    ledger_id: int
+    location: str
+    delta: int
+    reason: str
+    reference: str | None
+
+
+class AdjustmentResult(StockView):
+    adjustment: AppliedAdjustment
+
+
+class LedgerRow(BaseModel):
+    id: int
+    location: str
+    on_hand_delta: int
+    reserved_delta: int
+    on_hand_after: int
+    reserved_after: int
+    reason: str
+    order_id: str | None
+    reference: str | None
+    detail: str | None
+    at: datetime
+
+
+class LedgerView(BaseModel):
+    sku: str
+    entries: list[LedgerRow]
+
+
+@router.put(
+    "/skus/{sku}",
+    response_model=SkuView,
+    responses={201: {"model": SkuView, "description": "created"}},
+)
+async def put_sku(
+    request: Request,
+    response: Response,
+    sku: Annotated[str, Path(pattern=SKU_PATTERN)],
+    body: SkuDefinition,
+) -> SkuView:
+    """Define a SKU, or replace its definition (201 when created, 200 when updated)."""
+    runtime = get_runtime(request)
+    dims = body.dimensions
+    definition = Sku(
+        sku=sku,
+        name=body.name,
+        barcode=body.barcode,
+        weight_grams=body.weight_grams,
+        length_mm=dims.length_mm if dims else None,
+        width_mm=dims.width_mm if dims else None,
+        height_mm=dims.height_mm if dims else None,
+    )
+    try:
+        async with runtime.uow() as uow:
+            created = await InventoryStore(uow.conn).put_sku(definition)
+    except asyncpg.UniqueViolationError as exc:
+        async with runtime.pool.acquire() as conn:
+            holder = await InventoryStore(conn).sku_with_barcode(body.barcode or "")
+        raise ApiError(
+            409,
+            "barcode_in_use",
+            f"barcode {body.barcode} already belongs to SKU {holder}",
+            barcode=body.barcode,
+            sku=holder,
+        ) from exc
+    response.status_code = 201 if created else 200
+    return _sku_view(definition)
+
+
+@router.get("/skus/{sku}", response_model=SkuView)
+async def get_sku(request: Request, sku: str) -> SkuView:
+    async with get_runtime(request).pool.acquire() as conn:
+        found = await InventoryStore(conn).get_sku(sku)
+    if found is None:
+        raise _unknown_sku(sku)
+    return _sku_view(found)
+
+
+@router.post("/stock/adjustments", response_model=AdjustmentResult)
+async def adjust_stock(request: Request, body: StockAdjustment) -> AdjustmentResult:
+    """Receipts, counts, damage...: change stock on hand at one location, with a ledger row."""
+    runtime = get_runtime(request)
+    async with runtime.uow() as uow:
+        store = InventoryStore(uow.conn)
+        if not await store.known_skus([body.sku]):
+            raise _unknown_sku(body.sku)
+        await store.ensure_stock_row(body.sku, body.location)
+        levels = await store.lock_stock([body.sku])
+        current = next(level for level in levels if level.location == body.location)
+        try:
+            adjust(current, body.delta)
+        except InsufficientStock as exc:
+            raise ApiError(
+                409,
+                "insufficient_stock",
+                f"{body.sku} at {body.location} has {current.on_hand} on hand and"
+                f" {current.reserved} reserved: it cannot change by {body.delta}",
+                sku=body.sku,
+                location=body.location,
+                on_hand=current.on_hand,
+                reserved=current.reserved,
+                delta=body.delta,
+            ) from exc
+        change = StockChange(body.sku, body.location, body.delta, 0, body.reason)
+        try:
+            [entry] = await store.apply_stock_changes([change], reference=body.reference)
+        except asyncpg.CheckViolationError as exc:  # the constraints as last line of defence
+            raise ApiError(
+                409, "insufficient_stock", f"{body.sku} at {body.location}: {exc}"
+            ) from exc
+        await announce_availability(uow, store, [change], correlation_id=body.sku)
+        view = _stock_view(body.sku, await store.stock_levels([body.sku]))
+    return AdjustmentResult(
+        **view.model_dump(),
+        adjustment=AppliedAdjustment(
+            ledger_id=entry.id,
+            location=entry.location,
+            delta=entry.on_hand_delta,
+            reason=entry.reason,
+            reference=entry.reference,
+        ),
+    )
+
+
+@router.get("/stock/{sku}", response_model=StockView)
+async def get_stock(request: Request, sku: str) -> StockView:
+    """On hand, reserved and available stock per location and in total."""
+    async with get_runtime(request).pool.acquire() as conn:
+        store = InventoryStore(conn)
+        if not await store.known_skus([sku]):
+            raise _unknown_sku(sku)
+        levels = await store.stock_levels([sku])
+    return _stock_view(sku, levels)
+
+
+@router.get("/stock/{sku}/ledger", response_model=LedgerView)
+async def get_ledger(
+    request: Request,
+    sku: str,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    location: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> LedgerView:
+    """The most recent changes of the SKU's stock, newest first."""
+    async with get_runtime(request).pool.acquire() as conn:
+        store = InventoryStore(conn)
+        if not await store.known_skus([sku]):
+            raise _unknown_sku(sku)
+        entries = await store.ledger(sku, location=location, limit=limit)
+    return LedgerView(sku=sku, entries=[_ledger_row(entry) for entry in entries])
+
+
+def _unknown_sku(sku: str) -> ApiError:
+    return ApiError(404, "unknown_sku", f"SKU {sku} is not defined", sku=sku)
+
+
+def _sku_view(sku: Sku) -> SkuView:
+    dimensions = None
+    if sku.length_mm is not None and sku.width_mm is not None and sku.height_mm is not None:
+        dimensions = Dimensions(
+            length_mm=sku.length_mm, width_mm=sku.width_mm, height_mm=sku.height_mm
+        )
+    return SkuView(
+        sku=sku.sku,
+        name=sku.name,
+        barcode=sku.barcode,
+        weight_grams=sku.weight_grams,
+        dimensions=dimensions,
+    )
+
+
+def _stock_view(sku: str, levels: list[StockLevel]) -> StockView:
+    total = totals(levels).get(sku)
+    return StockView(
+        sku=sku,
+        on_hand=total.on_hand if total else 0,
+        reserved=total.reserved if total else 0,
+        available=total.available if total else 0,
+        locations=[
+            LocationStock(
+                location=level.location,
+                on_hand=level.on_hand,
+                reserved=level.reserved,
+                available=level.available,
+            )
+            for level in levels
+        ],
+    )
+
+
+def _ledger_row(entry: LedgerEntry) -> LedgerRow:
+    return LedgerRow(
+        id=entry.id,
+        location=entry.location,
+        on_hand_delta=entry.on_hand_delta,
+        reserved_delta=entry.reserved_delta,
+        on_hand_after=entry.on_hand_after,
+        reserved_after=entry.reserved_after,
+        reason=entry.reason,
+        order_id=entry.order_id,
+        reference=entry.reference,
+        detail=entry.detail,
+        at=entry.at,
+    )

@@ -1,0 +1,202 @@
+"""The saga's commands to inventory: reserve, release and commit stock.
+
+Each handler runs inside the consumer's transaction: lock the order, lock its stock rows, let the
+domain decide, save, and emit the answer through the outbox. Every command is idempotent beyond
+the inbox (the saga re-sends commands with new message ids):
+
+- ReserveStock: the first answer of an order is stored and repeated as is; an order already
+  released is never reserved afterwards (answered `order_released`).
+- ReleaseStock: releases what is still reserved and always answers, listing everything the order
+  ever released (so a re-sent release gets the same answer and changes nothing).
+- CommitStock: applied once per fulfilment id; a re-sent one repeats the stored answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from services.inventory.domain import (
+    ORDER_RELEASED,
+    Placement,
+    Refused,
+    Shortfall,
+    StockChange,
+    allocate,
+    plan_commit,
+    plan_release,
+    reservation_changes,
+    totals,
+)
+from services.inventory.domain import LineRequest as DomainLine
+from services.inventory.store import CommittedFulfilment, InventoryStore, OrderRecord
+from shared.contracts.common import Allocation, ShortLine, SkuQuantity
+from shared.contracts.inventory import (
+    AvailabilityChanged,
+    StockCommitted,
+    StockReleased,
+    StockReservationFailed,
+    StockReserved,
+)
+from shared.contracts.order_intake import CommitStock, ReleaseStock, ReserveStock
+from shared.envelope import Envelope
+from shared.platform.outbox import UnitOfWork
+
+
+async def reserve_stock(uow: UnitOfWork, envelope: Envelope, command: ReserveStock) -> None:
+    store = InventoryStore(uow.conn)
+    order = await store.lock_order(command.order_id)
+    if order.outcome is not None:
+        _answer_again(uow, order)
+        return
+    if order.released:
+        await store.record_refused(command.order_id, ORDER_RELEASED, ())
+        _emit_refusal(uow, command.order_id, ORDER_RELEASED, ())
+        return
+
+    lines = [DomainLine(line.line_id, line.sku, line.quantity) for line in command.lines]
+    skus = {line.sku for line in lines}
+    stock = await store.lock_stock(skus)
+    decision = allocate(lines, stock, await store.known_skus(skus))
+    if isinstance(decision, Refused):
+        await store.record_refused(command.order_id, decision.reason, decision.shortfalls)
+        _emit_refusal(uow, command.order_id, decision.reason, decision.shortfalls)
+        return
+
+    positions = {line.line_id: index for index, line in enumerate(lines)}
+    await store.add_reservations(command.order_id, decision.placements, positions)
+    changes = reservation_changes(decision.placements)
+    await store.apply_stock_changes(changes, order_id=command.order_id)
+    await store.record_reserved(command.order_id, decision.placements)
+    uow.emit(
+        StockReserved(order_id=command.order_id, allocations=_allocations(decision.placements)),
+        key=command.order_id,
+    )
+    await announce_availability(uow, store, changes)
+
+
+async def release_stock(uow: UnitOfWork, envelope: Envelope, command: ReleaseStock) -> None:
+    store = InventoryStore(uow.conn)
+    await store.lock_order(command.order_id)
+    await store.mark_released(command.order_id, command.reason)
+    plan = plan_release(await store.reservations(command.order_id))
+    if plan.stock_changes:
+        await store.lock_stock(change.sku for change in plan.stock_changes)
+        await store.save_reservations(plan.reservations)
+        await store.apply_stock_changes(
+            plan.stock_changes, order_id=command.order_id, detail=command.reason
+        )
+    released = [r for r in await store.reservations(command.order_id) if r.released > 0]
+    uow.emit(
+        StockReleased(
+            order_id=command.order_id,
+            released=tuple(
+                Allocation(line_id=r.line_id, sku=r.sku, location=r.location, quantity=r.released)
+                for r in released
+            ),
+        ),
+        key=command.order_id,
+    )
+    await announce_availability(uow, store, plan.stock_changes)
+
+
+async def commit_stock(uow: UnitOfWork, envelope: Envelope, command: CommitStock) -> None:
+    store = InventoryStore(uow.conn)
+    await store.lock_order(command.order_id)
+    done = await store.committed_fulfilment(command.fulfilment_id)
+    if done is not None:
+        _emit_committed(uow, done)
+        return
+
+    shipped = [(line.sku, line.quantity) for line in command.lines]
+    reservations = await store.reservations(command.order_id)
+    stock = await store.lock_stock(sku for sku, _ in shipped)
+    # CannotCommit propagates: shipped stock that inventory cannot account for is dead-lettered
+    # for an operator (correct the count, then replay), never silently clamped.
+    plan = plan_commit(command.location, shipped, reservations, stock)
+    await store.save_reservations(plan.reservations)
+    await store.apply_stock_changes(
+        plan.stock_changes, order_id=command.order_id, reference=command.fulfilment_id
+    )
+    commit = CommittedFulfilment(
+        command.fulfilment_id, command.order_id, command.location, tuple(shipped)
+    )
+    await store.record_commit(commit)
+    _emit_committed(uow, commit)
+    await announce_availability(uow, store, plan.stock_changes)
+
+
+async def announce_availability(
+    uow: UnitOfWork,
+    store: InventoryStore,
+    changes: Iterable[StockChange],
+    *,
+    correlation_id: str | None = None,
+) -> None:
+    """Publish the new totals of every SKU whose stock changed, once per SKU per transaction."""
+    skus = {change.sku for change in changes}
+    if not skus:
+        return
+    for sku, total in totals(await store.stock_levels(skus)).items():
+        # A consumer batch shares one transaction: an earlier total of the SKU in it is stale.
+        uow.pending[:] = [
+            p
+            for p in uow.pending
+            if not (p.envelope.type == AvailabilityChanged.TYPE and p.key == sku)
+        ]
+        uow.emit(
+            AvailabilityChanged(
+                sku=sku,
+                on_hand=total.on_hand,
+                reserved=total.reserved,
+                available=total.available,
+            ),
+            key=sku,
+            correlation_id=correlation_id,
+        )
+
+
+def _answer_again(uow: UnitOfWork, order: OrderRecord) -> None:
+    if order.outcome == "reserved":
+        uow.emit(
+            StockReserved(order_id=order.order_id, allocations=_allocations(order.allocations)),
+            key=order.order_id,
+        )
+    else:
+        _emit_refusal(uow, order.order_id, order.failure_reason or "", order.short_lines)
+
+
+def _emit_refusal(
+    uow: UnitOfWork, order_id: str, reason: str, shortfalls: Iterable[Shortfall]
+) -> None:
+    uow.emit(
+        StockReservationFailed(
+            order_id=order_id,
+            reason=reason,
+            short_lines=tuple(
+                ShortLine(
+                    line_id=s.line_id, sku=s.sku, requested=s.requested, available=s.available
+                )
+                for s in shortfalls
+            ),
+        ),
+        key=order_id,
+    )
+
+
+def _emit_committed(uow: UnitOfWork, commit: CommittedFulfilment) -> None:
+    uow.emit(
+        StockCommitted(
+            order_id=commit.order_id,
+            fulfilment_id=commit.fulfilment_id,
+            location=commit.location,
+            lines=tuple(SkuQuantity(sku=sku, quantity=qty) for sku, qty in commit.lines),
+        ),
+        key=commit.order_id,
+    )
+
+
+def _allocations(placements: Iterable[Placement]) -> tuple[Allocation, ...]:
+    return tuple(
+        Allocation(line_id=p.line_id, sku=p.sku, location=p.location, quantity=p.quantity)
+        for p in placements
+    )

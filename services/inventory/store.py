@@ -1,0 +1,342 @@
+"""All SQL of the inventory service.
+
+Locking rules (so concurrent orders never oversell and never deadlock): a command first locks its
+order's row in `order_reservations`, then the stock rows it may touch with `lock_stock`, which
+takes every location of the given SKUs in (sku, location) order. Stock rows are only ever
+updated after they were locked that way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.inventory.domain import (
+    Placement,
+    ReservationState,
+    Shortfall,
+    StockChange,
+    StockLevel,
+)
+from shared.platform.db import DbConnection
+
+
+@dataclass(frozen=True)
+class Sku:
+    sku: str
+    name: str
+    barcode: str | None
+    weight_grams: int | None
+    length_mm: int | None
+    width_mm: int | None
+    height_mm: int | None
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """What inventory knows of one order: the answer to its ReserveStock, and if released."""
+
+    order_id: str
+    outcome: str | None
+    failure_reason: str | None
+    allocations: tuple[Placement, ...]
+    short_lines: tuple[Shortfall, ...]
+    released: bool
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    sku: str
+    location: str
+    on_hand_delta: int
+    reserved_delta: int
+    on_hand_after: int
+    reserved_after: int
+    reason: str
+    order_id: str | None
+    reference: str | None
+    detail: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CommittedFulfilment:
+    fulfilment_id: str
+    order_id: str
+    location: str
+    lines: tuple[tuple[str, int], ...]
+
+
+class InventoryStore:
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    # --- SKUs ---------------------------------------------------------------------------------
+
+    async def put_sku(self, sku: Sku) -> bool:
+        """Create or replace a SKU's definition; True when it was created."""
+        created: bool = await self._conn.fetchval(
+            "INSERT INTO skus (sku, name, barcode, weight_grams, length_mm, width_mm, height_mm)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (sku) DO UPDATE SET name = excluded.name, barcode = excluded.barcode,"
+            " weight_grams = excluded.weight_grams, length_mm = excluded.length_mm,"
+            " width_mm = excluded.width_mm, height_mm = excluded.height_mm, updated_at = now()"
+            " RETURNING (xmax = 0)",
+            sku.sku,
+            sku.name,
+            sku.barcode,
+            sku.weight_grams,
+            sku.length_mm,
+            sku.width_mm,
+            sku.height_mm,
+        )
+        return created
+
+    async def get_sku(self, sku: str) -> Sku | None:
+        row = await self._conn.fetchrow(
+            "SELECT sku, name, barcode, weight_grams, length_mm, width_mm, height_mm"
+            " FROM skus WHERE sku = $1",
+            sku,
+        )
+        return Sku(**dict(row)) if row is not None else None
+
+    async def sku_with_barcode(self, barcode: str) -> str | None:
+        found: str | None = await self._conn.fetchval(
+            "SELECT sku FROM skus WHERE barcode = $1", barcode
+        )
+        return found
+
+    async def known_skus(self, skus: Iterable[str]) -> set[str]:
+        rows = await self._conn.fetch(
+            "SELECT sku FROM skus WHERE sku = ANY($1::text[])", list(skus)
+        )
+        return {row["sku"] for row in rows}
+
+    # --- stock --------------------------------------------------------------------------------
+
+    async def ensure_stock_row(self, sku: str, location: str) -> None:
+        await self._conn.execute(
+            "INSERT INTO stock (sku, location) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            sku,
+            location,
+        )
+
+    async def lock_stock(self, skus: Iterable[str]) -> list[StockLevel]:
+        """Lock every stock row of the SKUs, always in (sku, location) order."""
+        rows = await self._conn.fetch(
+            "SELECT sku, location, on_hand, reserved FROM stock WHERE sku = ANY($1::text[])"
+            " ORDER BY sku, location FOR UPDATE",
+            sorted(set(skus)),
+        )
+        return [_level(row) for row in rows]
+
+    async def stock_levels(self, skus: Iterable[str]) -> list[StockLevel]:
+        rows = await self._conn.fetch(
+            "SELECT sku, location, on_hand, reserved FROM stock WHERE sku = ANY($1::text[])"
+            " ORDER BY sku, location",
+            sorted(set(skus)),
+        )
+        return [_level(row) for row in rows]
+
+    async def apply_stock_changes(
+        self,
+        changes: Sequence[StockChange],
+        *,
+        order_id: str | None = None,
+        reference: str | None = None,
+        detail: str | None = None,
+    ) -> list[LedgerEntry]:
+        """Change the (already locked) stock rows and write one ledger row per change."""
+        if not changes:
+            return []
+        rows_changed = {(c.sku, c.location) for c in changes}
+        if len(rows_changed) != len(changes):
+            raise ValueError("at most one change per stock row in one statement")
+        rows = await self._conn.fetch(
+            "WITH change AS ("
+            "  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[])"
+            "    AS c(sku, location, on_hand_delta, reserved_delta, reason)"
+            "), updated AS ("
+            "  UPDATE stock s SET on_hand = s.on_hand + c.on_hand_delta,"
+            "    reserved = s.reserved + c.reserved_delta, updated_at = now()"
+            "  FROM change c WHERE s.sku = c.sku AND s.location = c.location"
+            "  RETURNING s.sku, s.location, s.on_hand, s.reserved,"
+            "    c.on_hand_delta, c.reserved_delta, c.reason"
+            ")"
+            " INSERT INTO stock_ledger (sku, location, on_hand_delta, reserved_delta,"
+            "   on_hand_after, reserved_after, reason, order_id, reference, detail)"
+            " SELECT sku, location, on_hand_delta, reserved_delta, on_hand, reserved, reason,"
+            "   $6, $7, $8"
+            " FROM updated ORDER BY sku, location"
+            " RETURNING id, sku, location, on_hand_delta, reserved_delta, on_hand_after,"
+            "   reserved_after, reason, order_id, reference, detail, at",
+            [c.sku for c in changes],
+            [c.location for c in changes],
+            [c.on_hand_delta for c in changes],
+            [c.reserved_delta for c in changes],
+            [c.reason for c in changes],
+            order_id,
+            reference,
+            detail,
+        )
+        if len(rows) != len(changes):
+            missing = rows_changed - {(r["sku"], r["location"]) for r in rows}
+            raise LookupError(f"stock rows missing: {sorted(missing)}")
+        return [LedgerEntry(**dict(row)) for row in rows]
+
+    async def ledger(self, sku: str, *, location: str | None, limit: int) -> list[LedgerEntry]:
+        rows = await self._conn.fetch(
+            "SELECT id, sku, location, on_hand_delta, reserved_delta, on_hand_after,"
+            " reserved_after, reason, order_id, reference, detail, at"
+            " FROM stock_ledger WHERE sku = $1 AND ($2::text IS NULL OR location = $2)"
+            " ORDER BY id DESC LIMIT $3",
+            sku,
+            location,
+            limit,
+        )
+        return [LedgerEntry(**dict(row)) for row in rows]
+
+    # --- orders and their reservations --------------------------------------------------------
+
+    async def lock_order(self, order_id: str) -> OrderRecord:
+        """The order's record, locked for this transaction (created empty on first sight)."""
+        await self._conn.execute(
+            "INSERT INTO order_reservations (order_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            order_id,
+        )
+        row = await self._conn.fetchrow(
+            "SELECT order_id, outcome, failure_reason, allocations, short_lines,"
+            " released_at IS NOT NULL AS released"
+            " FROM order_reservations WHERE order_id = $1 FOR UPDATE",
+            order_id,
+        )
+        assert row is not None
+        return OrderRecord(
+            order_id=row["order_id"],
+            outcome=row["outcome"],
+            failure_reason=row["failure_reason"],
+            allocations=tuple(Placement(**a) for a in row["allocations"]),
+            short_lines=tuple(Shortfall(**s) for s in row["short_lines"]),
+            released=row["released"],
+        )
+
+    async def record_reserved(self, order_id: str, placements: Sequence[Placement]) -> None:
+        await self._conn.execute(
+            "UPDATE order_reservations SET outcome = 'reserved', allocations = $2,"
+            " answered_at = now() WHERE order_id = $1",
+            order_id,
+            [_placement_json(p) for p in placements],
+        )
+
+    async def record_refused(
+        self, order_id: str, reason: str, shortfalls: Sequence[Shortfall]
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE order_reservations SET outcome = 'failed', failure_reason = $2,"
+            " short_lines = $3, answered_at = now() WHERE order_id = $1",
+            order_id,
+            reason,
+            [
+                {
+                    "line_id": s.line_id,
+                    "sku": s.sku,
+                    "requested": s.requested,
+                    "available": s.available,
+                }
+                for s in shortfalls
+            ],
+        )
+
+    async def mark_released(self, order_id: str, reason: str) -> None:
+        """Remember the order was released (the first time and reason are kept)."""
+        await self._conn.execute(
+            "UPDATE order_reservations SET released_at = now(), release_reason = $2"
+            " WHERE order_id = $1 AND released_at IS NULL",
+            order_id,
+            reason,
+        )
+
+    async def add_reservations(
+        self, order_id: str, placements: Sequence[Placement], positions: dict[str, int]
+    ) -> None:
+        await self._conn.execute(
+            "INSERT INTO reservations (order_id, line_id, location, sku, position, quantity)"
+            " SELECT $1, line_id, location, sku, position, quantity"
+            " FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[])"
+            "   AS p(line_id, location, sku, position, quantity)",
+            order_id,
+            [p.line_id for p in placements],
+            [p.location for p in placements],
+            [p.sku for p in placements],
+            [positions[p.line_id] for p in placements],
+            [p.quantity for p in placements],
+        )
+
+    async def reservations(self, order_id: str) -> list[ReservationState]:
+        rows = await self._conn.fetch(
+            "SELECT order_id, line_id, sku, location, position, quantity, committed, released"
+            " FROM reservations WHERE order_id = $1 ORDER BY position, location, line_id",
+            order_id,
+        )
+        return [ReservationState(**dict(row)) for row in rows]
+
+    async def save_reservations(self, reservations: Sequence[ReservationState]) -> None:
+        if not reservations:
+            return
+        await self._conn.execute(
+            "UPDATE reservations r SET committed = c.committed, released = c.released,"
+            " status = c.status, updated_at = now()"
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],"
+            "   $6::text[]) AS c(order_id, line_id, location, committed, released, status)"
+            " WHERE r.order_id = c.order_id AND r.line_id = c.line_id"
+            " AND r.location = c.location",
+            [r.order_id for r in reservations],
+            [r.line_id for r in reservations],
+            [r.location for r in reservations],
+            [r.committed for r in reservations],
+            [r.released for r in reservations],
+            [r.status for r in reservations],
+        )
+
+    # --- commits ------------------------------------------------------------------------------
+
+    async def committed_fulfilment(self, fulfilment_id: str) -> CommittedFulfilment | None:
+        row = await self._conn.fetchrow(
+            "SELECT fulfilment_id, order_id, location, lines FROM committed_fulfilments"
+            " WHERE fulfilment_id = $1",
+            fulfilment_id,
+        )
+        if row is None:
+            return None
+        return CommittedFulfilment(
+            row["fulfilment_id"],
+            row["order_id"],
+            row["location"],
+            tuple((line["sku"], line["quantity"]) for line in row["lines"]),
+        )
+
+    async def record_commit(self, commit: CommittedFulfilment) -> None:
+        await self._conn.execute(
+            "INSERT INTO committed_fulfilments (fulfilment_id, order_id, location, lines)"
+            " VALUES ($1, $2, $3, $4)",
+            commit.fulfilment_id,
+            commit.order_id,
+            commit.location,
+            [{"sku": sku, "quantity": quantity} for sku, quantity in commit.lines],
+        )
+
+
+def _level(row: Any) -> StockLevel:
+    return StockLevel(row["sku"], row["location"], row["on_hand"], row["reserved"])
+
+
+def _placement_json(placement: Placement) -> dict[str, Any]:
+    return {
+        "line_id": placement.line_id,
+        "sku": placement.sku,
+        "location": placement.location,
+        "quantity": placement.quantity,
+    }

@@ -1,0 +1,308 @@
+"""All SQL of the payment service: payments, payment operations, and the test gateway's ledger."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.payment.domain import (
+    AnsweredOperation,
+    OperationKind,
+    Outcome,
+    Payment,
+    PaymentStatus,
+)
+from shared.platform.db import DbConnection
+
+# --- payments -------------------------------------------------------------------------------
+
+
+async def lock_order(conn: DbConnection, order_id: str) -> None:
+    """Serialise one order's payment operations until the transaction ends (replicas too)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('payment:' || $1))", order_id)
+
+
+_PAYMENT_COLUMNS = (
+    "payment_id, order_id, amount, currency, status, gateway_reference, captured_total,"
+    " refunded_total, decline_code, decline_reason"
+)
+
+
+def _payment(row: asyncpg.Record) -> Payment:
+    return Payment(
+        payment_id=str(row["payment_id"]),
+        order_id=row["order_id"],
+        amount=row["amount"],
+        currency=row["currency"],
+        status=PaymentStatus(row["status"]),
+        gateway_reference=row["gateway_reference"],
+        captured_total=row["captured_total"],
+        refunded_total=row["refunded_total"],
+        decline_code=row["decline_code"],
+        decline_reason=row["decline_reason"],
+    )
+
+
+async def order_payment(conn: DbConnection, order_id: str) -> Payment | None:
+    """The order's payment: the one holding an authorisation, else the latest declined attempt."""
+    row = await conn.fetchrow(
+        f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE order_id = $1"
+        " ORDER BY (status <> 'declined') DESC, created_at DESC LIMIT 1",
+        order_id,
+    )
+    return _payment(row) if row is not None else None
+
+
+async def insert_payment(
+    conn: DbConnection, payment: Payment, idempotency_key: str, method: str | None
+) -> None:
+    await conn.execute(
+        "INSERT INTO payments (payment_id, order_id, idempotency_key, amount, currency, method,"
+        " status, gateway_reference, decline_code, decline_reason, captured_total, refunded_total)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        uuid.UUID(payment.payment_id),
+        payment.order_id,
+        idempotency_key,
+        payment.amount,
+        payment.currency,
+        method,
+        payment.status.value,
+        payment.gateway_reference,
+        payment.decline_code,
+        payment.decline_reason,
+        payment.captured_total,
+        payment.refunded_total,
+    )
+
+
+async def save_payment_state(conn: DbConnection, payment: Payment) -> None:
+    await conn.execute(
+        "UPDATE payments SET status = $2, captured_total = $3, refunded_total = $4,"
+        " updated_at = clock_timestamp() WHERE payment_id = $1",
+        uuid.UUID(payment.payment_id),
+        payment.status.value,
+        payment.captured_total,
+        payment.refunded_total,
+    )
+
+
+# --- payment operations ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    payment_id: str
+    order_id: str
+    kind: OperationKind
+    idempotency_key: str
+    amount: Decimal
+    currency: str
+    outcome: Outcome
+    gateway_reference: str | None = None
+    decline_code: str | None = None
+    reason: str | None = None
+    fulfilment_id: str | None = None
+    return_id: str | None = None
+    answer_type: str | None = None
+    answer: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    operation: AnsweredOperation
+    answer_type: str
+    answer: dict[str, Any]
+
+
+async def insert_operation(conn: DbConnection, op: Operation) -> None:
+    await conn.execute(
+        "INSERT INTO payment_operations (payment_id, order_id, kind, idempotency_key, amount,"
+        " currency, outcome, gateway_reference, decline_code, reason, fulfilment_id, return_id,"
+        " answer_type, answer)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        uuid.UUID(op.payment_id),
+        op.order_id,
+        op.kind.value,
+        op.idempotency_key,
+        op.amount,
+        op.currency,
+        op.outcome.value,
+        op.gateway_reference,
+        op.decline_code,
+        op.reason,
+        op.fulfilment_id,
+        op.return_id,
+        op.answer_type,
+        op.answer,
+    )
+
+
+async def answered_operation(conn: DbConnection, idempotency_key: str) -> StoredAnswer | None:
+    """The answer already given under this key, if the gateway answered it (not a timeout)."""
+    row = await conn.fetchrow(
+        "SELECT kind, order_id, amount, answer_type, answer FROM payment_operations"
+        " WHERE idempotency_key = $1 AND outcome <> 'timed_out'",
+        idempotency_key,
+    )
+    if row is None:
+        return None
+    return StoredAnswer(
+        AnsweredOperation(OperationKind(row["kind"]), row["order_id"], row["amount"]),
+        row["answer_type"],
+        row["answer"],
+    )
+
+
+# --- reads for the HTTP API -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OperationView:
+    payment_id: str
+    kind: str
+    idempotency_key: str
+    amount: Decimal
+    currency: str
+    outcome: str
+    gateway_reference: str | None
+    decline_code: str | None
+    reason: str | None
+    fulfilment_id: str | None
+    return_id: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    payment: Payment
+    method: str | None
+    created_at: datetime
+    operations: list[OperationView]
+
+
+async def payments_of_order(conn: DbConnection, order_id: str) -> list[PaymentView]:
+    payments = await conn.fetch(
+        f"SELECT {_PAYMENT_COLUMNS}, method, created_at FROM payments WHERE order_id = $1"
+        " ORDER BY created_at, payment_id",
+        order_id,
+    )
+    operations = await conn.fetch(
+        "SELECT payment_id, kind, idempotency_key, amount, currency, outcome, gateway_reference,"
+        " decline_code, reason, fulfilment_id, return_id, at"
+        " FROM payment_operations WHERE order_id = $1 ORDER BY operation_id",
+        order_id,
+    )
+    by_payment: dict[str, list[OperationView]] = {}
+    for row in operations:
+        view = OperationView(**{**dict(row), "payment_id": str(row["payment_id"])})
+        by_payment.setdefault(view.payment_id, []).append(view)
+    return [
+        PaymentView(
+            _payment(row),
+            row["method"],
+            row["created_at"],
+            by_payment.get(str(row["payment_id"]), []),
+        )
+        for row in payments
+    ]
+
+
+# --- the test gateway's ledger (the simulated provider's own books) --------------------------
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    idempotency_key: str
+    operation: str
+    approved: bool
+    authorization_reference: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    token: str | None = None
+    reference: str | None = None
+    decline_code: str | None = None
+    reason: str | None = None
+
+
+_LEDGER_COLUMNS = (
+    "idempotency_key, operation, approved, authorization_reference, amount, currency, token,"
+    " reference, decline_code, reason"
+)
+
+
+def _ledger_entry(row: asyncpg.Record) -> LedgerEntry:
+    return LedgerEntry(**dict(row))
+
+
+async def ledger_entry(conn: DbConnection, idempotency_key: str) -> LedgerEntry | None:
+    row = await conn.fetchrow(
+        f"SELECT {_LEDGER_COLUMNS} FROM test_gateway_ledger WHERE idempotency_key = $1",
+        idempotency_key,
+    )
+    return _ledger_entry(row) if row is not None else None
+
+
+async def ledger_record(conn: DbConnection, entry: LedgerEntry) -> LedgerEntry:
+    """Record the entry, or return the one a concurrent call recorded first under its key."""
+    row = await conn.fetchrow(
+        f"INSERT INTO test_gateway_ledger ({_LEDGER_COLUMNS})"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        f" ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_LEDGER_COLUMNS}",
+        entry.idempotency_key,
+        entry.operation,
+        entry.approved,
+        entry.authorization_reference,
+        entry.amount,
+        entry.currency,
+        entry.token,
+        entry.reference,
+        entry.decline_code,
+        entry.reason,
+    )
+    if row is not None:
+        return _ledger_entry(row)
+    existing = await ledger_entry(conn, entry.idempotency_key)
+    assert existing is not None
+    return existing
+
+
+async def ledger_authorization(conn: DbConnection, reference: str) -> LedgerEntry | None:
+    """The approved authorisation with this reference, locked for the rest of the transaction."""
+    row = await conn.fetchrow(
+        f"SELECT {_LEDGER_COLUMNS} FROM test_gateway_ledger"
+        " WHERE operation = 'authorize' AND approved AND reference = $1 FOR UPDATE",
+        reference,
+    )
+    return _ledger_entry(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    captured: Decimal
+    refunded: Decimal
+    voided: bool
+
+
+async def ledger_totals(conn: DbConnection, authorization_reference: str) -> LedgerTotals:
+    row = await conn.fetchrow(
+        "SELECT coalesce(sum(amount) FILTER (WHERE operation = 'capture'), 0) AS captured,"
+        " coalesce(sum(amount) FILTER (WHERE operation = 'refund'), 0) AS refunded,"
+        " coalesce(bool_or(operation = 'void'), false) AS voided"
+        " FROM test_gateway_ledger WHERE authorization_reference = $1 AND approved"
+        " AND operation <> 'authorize'",
+        authorization_reference,
+    )
+    assert row is not None
+    return LedgerTotals(row["captured"], row["refunded"], row["voided"])
+
+
+async def ledger_entries(conn: DbConnection) -> list[LedgerEntry]:
+    rows = await conn.fetch(
+        f"SELECT {_LEDGER_COLUMNS} FROM test_gateway_ledger ORDER BY recorded_at, idempotency_key"
+    )
+    return [_ledger_entry(row) for row in rows]

@@ -1,0 +1,154 @@
+"""Kafka topics from the registry (shared/topics.py), for Kubernetes.
+
+`python -m shared.ops.topics` creates the registry's topics (with OMS_TOPIC_PREFIX) on
+OMS_KAFKA_BOOTSTRAP and exits: the dev overlay's topic Job. Existing topics are left alone.
+
+`python -m shared.ops.topics --strimzi` prints the registry as Strimzi `KafkaTopic` resources:
+the prod overlay's `kafka-topics.yaml` is this output, and a test checks that they agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from shared.ops.localinfra import ensure_topics
+from shared.platform.settings import OpsSettings
+from shared.topics import TOPICS, TopicSpec
+
+DEFAULT_CLUSTER = "oms-kafka"
+DEFAULT_REPLICAS = 3
+_RESOURCE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def prefixed(topics: Iterable[TopicSpec], prefix: str) -> list[TopicSpec]:
+    return [
+        TopicSpec(prefix + t.name, t.owner, t.description, t.key, t.partitions, dict(t.config))
+        for t in topics
+    ]
+
+
+def resource_name(topic_name: str) -> str:
+    """A Kubernetes object name for a topic: topic names may hold `_`, object names may not."""
+    name = topic_name.lower().replace("_", "-")
+    if len(name) > 253 or not _RESOURCE_NAME.fullmatch(name):
+        raise ValueError(f"topic {topic_name!r} has no valid Kubernetes resource name")
+    return name
+
+
+def strimzi_topics(
+    topics: Iterable[TopicSpec] = TOPICS,
+    *,
+    cluster: str = DEFAULT_CLUSTER,
+    prefix: str = "",
+    replicas: int = DEFAULT_REPLICAS,
+) -> list[dict[str, Any]]:
+    """One Strimzi `KafkaTopic` (kafka.strimzi.io/v1) per registry topic."""
+    resources: list[dict[str, Any]] = []
+    for spec in prefixed(topics, prefix):
+        topic_spec: dict[str, Any] = {
+            "topicName": spec.name,
+            "partitions": spec.partitions,
+            "replicas": replicas,
+        }
+        if spec.config:
+            topic_spec["config"] = dict(sorted(spec.config.items()))
+        resources.append(
+            {
+                "apiVersion": "kafka.strimzi.io/v1",
+                "kind": "KafkaTopic",
+                "metadata": {
+                    "name": resource_name(spec.name),
+                    "labels": {
+                        "strimzi.io/cluster": cluster,
+                        "app.kubernetes.io/part-of": "oms",
+                    },
+                    "annotations": {
+                        "oms/owner": spec.owner,
+                        "oms/key": spec.key,
+                        "oms/description": spec.description,
+                    },
+                },
+                "spec": topic_spec,
+            }
+        )
+    names = [r["metadata"]["name"] for r in resources]
+    if len(names) != len(set(names)):
+        raise ValueError("two topics map to the same Kubernetes resource name")
+    return resources
+
+
+def render_strimzi_yaml(
+    *, cluster: str = DEFAULT_CLUSTER, prefix: str = "", replicas: int = DEFAULT_REPLICAS
+) -> str:
+    import yaml
+
+    header = (
+        "# Generated from shared/topics.py by\n"
+        f"#   python -m shared.ops.topics --strimzi --cluster {cluster} --replicas {replicas}"
+        + (f" --prefix {prefix}" if prefix else "")
+        + "\n# Do not edit: change the registry and regenerate (a test compares the two).\n"
+    )
+    body = yaml.safe_dump_all(
+        strimzi_topics(cluster=cluster, prefix=prefix, replicas=replicas),
+        sort_keys=False,
+        default_flow_style=False,
+        explicit_start=True,
+    )
+    return header + str(body)
+
+
+async def create_topics(bootstrap: str, prefix: str, replication_factor: int) -> list[str]:
+    return await ensure_topics(bootstrap, prefixed(TOPICS, prefix), replication_factor)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.ops.topics",
+        description="Create the registry's Kafka topics, or print them as Strimzi KafkaTopics.",
+    )
+    parser.add_argument(
+        "--strimzi", action="store_true", help="print KafkaTopic resources instead of creating"
+    )
+    parser.add_argument("--cluster", default=DEFAULT_CLUSTER, help="Strimzi Kafka cluster name")
+    parser.add_argument(
+        "--replicas", type=int, default=DEFAULT_REPLICAS, help="replicas per KafkaTopic"
+    )
+    parser.add_argument(
+        "--replication-factor",
+        type=int,
+        default=1,
+        help="replication factor of topics created on OMS_KAFKA_BOOTSTRAP (default 1)",
+    )
+    parser.add_argument("--prefix", default=None, help="topic prefix (default OMS_TOPIC_PREFIX)")
+    args = parser.parse_args(argv)
+    settings = OpsSettings()
+    prefix = settings.topic_prefix if args.prefix is None else args.prefix
+
+    if args.strimzi:
+        sys.stdout.write(
+            render_strimzi_yaml(cluster=args.cluster, prefix=prefix, replicas=args.replicas)
+        )
+        return 0
+
+    if not settings.kafka_bootstrap:
+        print("OMS_KAFKA_BOOTSTRAP is not set", file=sys.stderr)
+        return 2
+    try:
+        created = asyncio.run(
+            create_topics(settings.kafka_bootstrap, prefix, args.replication_factor)
+        )
+    except Exception as exc:
+        print(f"creating topics on {settings.kafka_bootstrap} failed: {exc}", file=sys.stderr)
+        return 1
+    existing = len(TOPICS) - len(created)
+    print(f"created {len(created)} topic(s) {sorted(created)}; {existing} already existed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,406 @@
+"""The services' manifests: probes on endpoints that exist, migrations before serving,
+hardened pods, settings and secrets, network policies and what the Ingress exposes."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import pytest
+
+from shared.platform.settings import ServiceSettings
+from tests.deploy import support
+
+Objects = dict[str, list[dict[str, Any]]]
+POD_KINDS = ("Deployment", "StatefulSet", "Job")
+
+
+def _pod(obj: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = obj["spec"]["template"]["spec"]
+    return spec
+
+
+def _main_container(objects: list[dict[str, Any]], service: str) -> dict[str, Any]:
+    name = support.k8s_name(service)
+    (container,) = [
+        c for c in _pod(support.one(objects, "Deployment", name))["containers"] if c["name"] == name
+    ]
+    return container
+
+
+def _port(container: dict[str, Any], name_or_number: str | int) -> int:
+    if isinstance(name_or_number, int):
+        return name_or_number
+    (port,) = [p["containerPort"] for p in container["ports"] if p["name"] == name_or_number]
+    return int(port)
+
+
+# ------------------------------------------------------------------------------ probes
+
+
+@pytest.mark.parametrize("overlay", support.OVERLAYS)
+def test_probes_point_at_endpoints_the_service_serves(
+    overlays: Objects, code: dict[str, Any], overlay: str
+) -> None:
+    objects = overlays[overlay]
+    config = support.config_map_data(objects, "oms-config")
+    for service in support.SERVICES:
+        container = _main_container(objects, service)
+        probes = {
+            kind: container[kind] for kind in ("startupProbe", "livenessProbe", "readinessProbe")
+        }
+        assert probes["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert probes["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+        statuses = code[service]["get_status"]
+        assert statuses["/no-such-path"] == 404, "the existence check cannot tell"
+        for kind, probe in probes.items():
+            path = probe["httpGet"]["path"]
+            assert statuses.get(path) not in (None, 404, 405), (
+                f"{service}: {kind} GET {path} does not exist in the app ({statuses.get(path)})"
+            )
+            # The port the probe hits is the one the service listens on.
+            assert _port(container, probe["httpGet"]["port"]) == int(config["OMS_HTTP_PORT"])
+        assert config["OMS_HTTP_HOST"] == "0.0.0.0"
+        annotations = support.one(objects, "Deployment", support.k8s_name(service))["spec"][
+            "template"
+        ]["metadata"]["annotations"]
+        assert statuses[annotations["prometheus.io/path"]] == 200
+
+
+# ------------------------------------------------------------------ workload wiring
+
+
+@pytest.mark.parametrize("overlay", support.OVERLAYS)
+def test_each_service_runs_its_module_after_its_migrations(overlays: Objects, overlay: str) -> None:
+    objects = overlays[overlay]
+    for service in support.SERVICES:
+        name = support.k8s_name(service)
+        pod = _pod(support.one(objects, "Deployment", name))
+        container = _main_container(objects, service)
+        (migrate,) = pod["initContainers"]
+        assert container["args"] == [f"services.{service}"]
+        assert migrate["args"] == ["shared.ops.migrate", service]
+        assert migrate["image"] == container["image"]
+        # Same settings and the same database identity as the service itself.
+        assert migrate["envFrom"] == container["envFrom"]
+        migrate_env = {e["name"]: e for e in migrate["env"]}
+        for variable in container["env"]:
+            if not variable["name"].startswith("OMS_") or "DATABASE" in variable["name"]:
+                assert migrate_env[variable["name"]] == variable
+        for kind in ("Service", "PodDisruptionBudget", "ServiceAccount", "NetworkPolicy"):
+            support.one(objects, kind, name)
+        pdb = support.one(objects, "PodDisruptionBudget", name)
+        assert pdb["spec"]["selector"]["matchLabels"] == pod_labels_selector(objects, name)
+        assert pdb["spec"]["maxUnavailable"] == 1
+        svc = support.one(objects, "Service", name)
+        assert svc["spec"]["selector"] == pod_labels_selector(objects, name)
+        assert svc["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def pod_labels_selector(objects: list[dict[str, Any]], name: str) -> dict[str, str]:
+    deployment = support.one(objects, "Deployment", name)
+    selector: dict[str, str] = deployment["spec"]["selector"]["matchLabels"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert selector.items() <= labels.items()
+    return selector
+
+
+@pytest.mark.parametrize("overlay", support.OVERLAYS)
+def test_database_url_is_the_service_role_from_its_own_secret(
+    overlays: Objects, overlay: str
+) -> None:
+    objects = overlays[overlay]
+    secrets = {s["metadata"]["name"]: s for s in support.find(objects, "Secret")}
+    for service in support.SERVICES:
+        env = {e["name"]: e for e in _main_container(objects, service)["env"]}
+        url = env["OMS_DATABASE_URL"]["value"]
+        assert url.startswith(
+            "postgresql://$(DATABASE_USER):$(DATABASE_PASSWORD)@$(DATABASE_HOST)/"
+        )
+        refs = {
+            env[v]["valueFrom"]["secretKeyRef"]["name"]
+            for v in ("DATABASE_USER", "DATABASE_PASSWORD")
+        }
+        (secret_name,) = refs
+        assert re.fullmatch(f"oms-db-{support.k8s_name(service)}(-[a-z0-9]+)?", secret_name)
+        names = [e["name"] for e in _main_container(objects, service)["env"]]
+        # $(VAR) expands only variables defined earlier.
+        assert names.index("DATABASE_PASSWORD") < names.index("OMS_DATABASE_URL")
+        if overlay == "dev":
+            secret = secrets[secret_name]
+            assert secret["type"] == "kubernetes.io/basic-auth"
+            username = base64.b64decode(secret["data"]["username"]).decode()
+            assert username == service
+    assert all(
+        not s["metadata"]["name"].startswith("oms-db-")
+        for s in support.find(overlays["prod"], "Secret")
+    ), "prod Secrets must not be in git"
+
+
+def test_order_intake_gets_the_webhook_secrets_from_a_secret(overlays: Objects) -> None:
+    for objects in overlays.values():
+        env = {e["name"]: e for e in _main_container(objects, "order_intake")["env"]}
+        for variable in ("OMS_SHOPIFY_WEBHOOK_SECRET", "OMS_WOOCOMMERCE_WEBHOOK_SECRET"):
+            assert "secretKeyRef" in env[variable]["valueFrom"], variable
+        for service in support.SERVICES[1:]:
+            names = {e["name"] for e in _main_container(objects, service)["env"]}
+            assert "OMS_SHOPIFY_WEBHOOK_SECRET" not in names
+
+
+def test_config_keys_are_settings_and_point_at_the_infrastructure(overlays: Objects) -> None:
+    fields = set(ServiceSettings.model_fields)
+    for overlay, objects in overlays.items():
+        config = support.config_map_data(objects, "oms-config")
+        for key in config:
+            if key.startswith("OMS_"):
+                assert key.removeprefix("OMS_").lower() in fields, f"{overlay}: {key} is no setting"
+        assert config["OMS_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+        collector = support.one(objects, "Service", "otel-collector")
+        assert 4318 in [p["port"] for p in collector["spec"]["ports"]]
+        host, port = config["DATABASE_HOST"].split(":")
+        assert port == "5432"
+        if overlay == "dev":
+            support.one(objects, "Service", host)
+        else:
+            (cluster,) = support.find(objects, "Cluster")
+            assert host == f"{cluster['metadata']['name']}-rw"  # CloudNativePG's primary service
+            assert "sslmode=verify-full" in config["DATABASE_OPTIONS"]
+        # Every Secret and ConfigMap a dev pod uses exists (the dev overlay is self-contained).
+        if overlay == "dev":
+            names = {o["metadata"]["name"] for o in objects if o["kind"] in ("Secret", "ConfigMap")}
+            for ref in _references(objects):
+                assert ref in names, f"dev: {ref} is referenced but not rendered"
+
+
+def test_prod_needs_only_the_secrets_the_readme_lists(overlays: Objects) -> None:
+    readme = (support.REPO / "deploy" / "README.md").read_text()
+    produced_by_operators = {"oms-pg-ca"}  # CloudNativePG creates <cluster>-ca
+    rendered = {
+        o["metadata"]["name"] for o in overlays["prod"] if o["kind"] in ("Secret", "ConfigMap")
+    }
+    missing = set(_references(overlays["prod"])) - rendered
+    for name in missing:
+        assert name in produced_by_operators or f"`{name}`" in readme, f"{name} is not documented"
+    cluster = support.one(overlays["prod"], "Cluster", "oms-pg")
+    for role in cluster["spec"]["managed"]["roles"]:
+        assert f"`{role['passwordSecret']['name']}`" in readme
+
+
+def _references(objects: list[dict[str, Any]]) -> list[str]:
+    refs: list[str] = []
+    for obj in objects:
+        if obj["kind"] not in POD_KINDS:
+            continue
+        pod = _pod(obj)
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            for source in container.get("envFrom", []):
+                refs += [v["name"] for v in source.values()]
+            for variable in container.get("env", []):
+                for ref in variable.get("valueFrom", {}).values():
+                    if "name" in ref:
+                        refs.append(ref["name"])
+        for volume in pod.get("volumes", []):
+            if "secret" in volume:
+                refs.append(volume["secret"]["secretName"])
+            if "configMap" in volume:
+                refs.append(volume["configMap"]["name"])
+    return refs
+
+
+# ------------------------------------------------------------------------ hardening
+
+
+@pytest.mark.parametrize("overlay", support.OVERLAYS)
+def test_every_pod_is_non_root_and_bounded(overlays: Objects, overlay: str) -> None:
+    for obj in overlays[overlay]:
+        if obj["kind"] not in POD_KINDS:
+            continue
+        pod = _pod(obj)
+        where = f"{overlay}: {support.describe(obj)}"
+        assert pod["securityContext"]["runAsNonRoot"] is True, where
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", where
+        assert pod["automountServiceAccountToken"] is False, where
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container["resources"][bound]), where
+            if container["image"].split("/")[-1].split(":")[0] == "oms":
+                # Our image: read-only root, /tmp on an emptyDir.
+                assert context["readOnlyRootFilesystem"] is True, where
+                mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+                volumes = {v["name"]: v for v in pod["volumes"]}
+                assert "emptyDir" in volumes[mounts["/tmp"]], where
+
+
+# ------------------------------------------------------------------ network policies
+
+
+def _policies_selecting(
+    objects: list[dict[str, Any]], labels: dict[str, str]
+) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in support.find(objects, "NetworkPolicy")
+        if p["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
+    ]
+
+
+@pytest.mark.parametrize("overlay", support.OVERLAYS)
+def test_services_reach_only_kafka_postgres_the_collector_and_dns(
+    overlays: Objects, overlay: str
+) -> None:
+    objects = overlays[overlay]
+    assert any(
+        p["spec"]["podSelector"] == {} and p["spec"]["policyTypes"] == ["Ingress"]
+        for p in support.find(objects, "NetworkPolicy")
+    ), "no default deny of ingress"
+    kafka_labels, postgres_labels = _infrastructure_pod_labels(objects, overlay)
+    collector_labels = support.one(objects, "Deployment", "otel-collector")["spec"]["template"][
+        "metadata"
+    ]["labels"]
+    for service in support.SERVICES:
+        labels = support.one(objects, "Deployment", support.k8s_name(service))["spec"]["template"][
+            "metadata"
+        ]["labels"]
+        egress_policies = [
+            p for p in _policies_selecting(objects, labels) if "Egress" in p["spec"]["policyTypes"]
+        ]
+        assert len(egress_policies) == 1, f"{service}: {len(egress_policies)} egress policies"
+        reached = set()
+        for rule in egress_policies[0]["spec"]["egress"]:
+            ports = {(p["protocol"], p["port"]) for p in rule["ports"]}
+            for peer in rule["to"]:
+                selected = peer.get("podSelector", {}).get("matchLabels", {})
+                if "namespaceSelector" in peer:
+                    assert peer["namespaceSelector"]["matchLabels"] == {
+                        "kubernetes.io/metadata.name": "kube-system"
+                    }
+                    assert selected == {"k8s-app": "kube-dns"}
+                    assert ports == {("UDP", 53), ("TCP", 53)}
+                    reached.add("dns")
+                elif selected.items() <= kafka_labels.items():
+                    assert ports == {("TCP", 9092)}
+                    reached.add("kafka")
+                elif selected.items() <= postgres_labels.items():
+                    assert ports == {("TCP", 5432)}
+                    reached.add("postgres")
+                elif selected.items() <= collector_labels.items():
+                    assert ports == {("TCP", 4318)}
+                    reached.add("collector")
+                else:
+                    pytest.fail(f"{service} may reach {peer}")
+        assert reached == {"kafka", "postgres", "collector", "dns"}
+        # The clients' labels that Kafka and Postgres admit.
+        assert labels["oms/kafka-client"] == labels["oms/postgres-client"] == "true"
+
+
+def _infrastructure_pod_labels(
+    objects: list[dict[str, Any]], overlay: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    if overlay == "dev":
+        kafka = support.one(objects, "StatefulSet", "kafka")["spec"]["template"]["metadata"][
+            "labels"
+        ]
+        postgres = support.one(objects, "StatefulSet", "postgres")["spec"]["template"]["metadata"][
+            "labels"
+        ]
+        return kafka, postgres
+    brokers = [p for p in support.find(objects, "KafkaNodePool") if "broker" in p["spec"]["roles"]]
+    assert brokers
+    kafka = brokers[0]["spec"]["template"]["pod"]["metadata"]["labels"]
+    assert all(p["spec"]["template"]["pod"]["metadata"]["labels"] == kafka for p in brokers)
+    (listener,) = support.one(objects, "Kafka", "oms-kafka")["spec"]["kafka"]["listeners"]
+    assert listener["port"] == 9092
+    cluster = support.one(objects, "Cluster", "oms-pg")
+    postgres = cluster["spec"]["inheritedMetadata"]["labels"]
+    return kafka, postgres
+
+
+# -------------------------------------------------------------------------- ingress
+
+
+def _sample(path_template: str) -> str:
+    return re.sub(r"\{[^}]+\}", "X-1", path_template)
+
+
+def _ingress_routes(objects: list[dict[str, Any]]) -> list[tuple[re.Pattern[str], str]]:
+    (ingress,) = support.find(objects, "Ingress")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/use-regex"] == "true"
+    routes = []
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            assert path["backend"]["service"]["port"]["name"] == "http"
+            # ingress-nginx: `location ~* "^<path>"` (case-insensitive, anchored at the start).
+            routes.append(
+                (re.compile(path["path"], re.IGNORECASE), path["backend"]["service"]["name"])
+            )
+    return routes
+
+
+def _reached(routes: list[tuple[re.Pattern[str], str]], path: str) -> set[str]:
+    return {backend for pattern, backend in routes if pattern.match(path)}
+
+
+# DESIGN.md §9: must be reachable from outside / must not be.
+PUBLIC = [
+    ("order-intake", "/v1/orders"),
+    ("order-intake", "/v1/orders/{order_id}"),
+    ("order-intake", "/v1/orders/{order_id}/cancel"),
+    ("order-intake", "/v1/channels/{channel}/orders"),
+    ("fulfilment", "/v1/carriers/{carrier}/events"),
+    ("fulfilment", "/v1/fulfilments"),
+    ("inventory", "/v1/stock/{sku}"),
+    ("payment", "/v1/payments"),
+    ("returns", "/v1/returns/{return_id}"),
+]
+PRIVATE = [
+    "/v1/stock/adjustments",
+    "/v1/skus/{sku}",
+    "/v1/fulfilments/{id}/ship",
+    "/v1/fulfilments/{id}/deliver",
+    "/v1/returns",
+    "/v1/returns/{return_id}/receive",
+    "/health/live",
+    "/health/ready",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+]
+
+
+def test_ingress_exposes_order_intake_carrier_webhooks_and_read_apis_only(
+    overlays: Objects, code: dict[str, Any]
+) -> None:
+    for objects in overlays.values():
+        routes = _ingress_routes(objects)
+        for backend, path in PUBLIC:
+            assert _reached(routes, _sample(path)) == {backend}, path
+        for path in PRIVATE:
+            assert not _reached(routes, _sample(path)), f"{path} is exposed"
+        # Every operation the services actually serve: reachable only if it is order-intake's,
+        # a carrier webhook, or a path that answers nothing but reads, and always to its owner.
+        for service in support.SERVICES:
+            owner = support.k8s_name(service)
+            for path, methods in code[service]["operations"].items():
+                reached = _reached(routes, _sample(path))
+                if not reached:
+                    continue
+                assert reached == {owner}, f"{path} of {service} is routed to {reached}"
+                allowed = (
+                    service == "order_intake"
+                    or path.startswith("/v1/carriers/")
+                    or set(methods) <= {"GET", "HEAD"}
+                )
+                assert allowed, f"{methods} {path} of {service} is exposed by the Ingress"
+
+
+def test_migrate_command_uses_each_service_own_settings_and_migrations() -> None:
+    from shared.ops.migrate import load_settings, migrations_folder
+
+    for service in support.SERVICES:
+        settings = load_settings(service)
+        assert settings.service_name == settings.db_schema == service
+        assert (migrations_folder(service) / "0001_init.sql").is_file()
