@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint unit component integration infra-up infra-down migrate clean help jaeger
+.PHONY: install run test lint unit component integration infra-up infra-down migrate clean help jaeger asyncapi
+.PHONY: bench
 
 help:
 	@echo "make run        - start Kafka, Postgres and the five services (Ctrl-C stops the services)"
@@ -14,7 +15,9 @@ help:
 	@echo "make infra-down - stop what infra-up started (data kept)"
 	@echo "make migrate    - apply pending migrations"
 	@echo "make clean      - stop and delete local data (downloaded jars kept)"
+	@echo "make asyncapi   - regenerate docs/asyncapi/*.json from the code (a test checks them)"
 	@echo "make jaeger     - build Jaeger v2 from the Go module proxy into .local/jaeger (cached)"
+	@echo "make bench      - end-to-end benchmark (BENCH_ORDERS, BENCH_RATE, BENCH_REPLICAS, BENCH_INGRESS; see bench/run.py)"
 
 $(INSTALLED): pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17+ is needed to run Kafka"; exit 1; }
@@ -53,8 +56,16 @@ integration: install
 test: install lint
 	$(BIN)/pytest tests
 
+asyncapi: install
+	$(BIN)/python -m shared.ops.asyncapi --write
+
 jaeger: install
 	$(BIN)/python -m shared.ops.jaeger build
+
+# Not part of `make test`: a run takes minutes and loads the whole machine. Options come from
+# BENCH_* variables (`make bench BENCH_ORDERS=10000 BENCH_RATE=200`) or BENCH_ARGS.
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	@if [ -x $(BIN)/oms ]; then $(BIN)/oms infra clean; fi

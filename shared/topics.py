@@ -24,6 +24,7 @@ class TopicSpec:
 CHANNEL_ORDERS = "oms.channel.orders.v1"
 CHANNEL_AVAILABILITY = "oms.channel.availability.v1"
 ORDERS_EVENTS = "oms.orders.events.v1"
+ORDERS_COMMANDS = "oms.orders.commands.v1"
 INVENTORY_COMMANDS = "oms.inventory.commands.v1"
 INVENTORY_EVENTS = "oms.inventory.events.v1"
 PAYMENT_COMMANDS = "oms.payment.commands.v1"
@@ -47,6 +48,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(CHANNEL_ORDERS, "channels", "orders emitted by sales channels", "channel order id"),
     TopicSpec(CHANNEL_AVAILABILITY, "inventory", "available stock per channel for channels", "sku"),
     TopicSpec(ORDERS_EVENTS, "order_intake", "order lifecycle events", "order id"),
+    TopicSpec(
+        ORDERS_COMMANDS, "returns", "commands to order-intake (replacement orders)", "return id"
+    ),
     TopicSpec(INVENTORY_COMMANDS, "order_intake", "commands to inventory", "order id"),
     TopicSpec(
         INVENTORY_EVENTS, "inventory", "stock reservations and availability", "order id / sku"

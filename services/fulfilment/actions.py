@@ -29,6 +29,7 @@ from services.fulfilment.store import Fulfilment
 from shared.contracts.common import SkuQuantity
 from shared.contracts.fulfilment import FulfilmentDelivered, FulfilmentFailed, FulfilmentShipped
 from shared.platform.outbox import UnitOfWork
+from shared.platform.telemetry import continue_trace
 
 
 class FulfilmentNotFound(Exception):
@@ -62,7 +63,9 @@ async def ship(
         await store.save_shipped(
             uow.conn, fulfilment_id, requested.carrier, requested.tracking_number, shipped_at
         )
-        uow.emit(
+        await _emit_in_order_trace(
+            uow,
+            fulfilment_id,
             FulfilmentShipped(
                 order_id=fulfilment.order_id,
                 fulfilment_id=fulfilment_id,
@@ -74,8 +77,6 @@ async def ship(
                 tracking_number=requested.tracking_number,
                 shipped_at=shipped_at,
             ),
-            key=fulfilment.order_id,
-            correlation_id=fulfilment.order_id,
         )
     return await _view(uow, fulfilment_id)
 
@@ -137,12 +138,12 @@ async def _deliver_locked(uow: UnitOfWork, fulfilment: Fulfilment, at: datetime)
     if not transition(fulfilment.status, Action.DELIVER).changed:
         return
     await store.save_delivered(uow.conn, fulfilment.fulfilment_id, at)
-    uow.emit(
+    await _emit_in_order_trace(
+        uow,
+        fulfilment.fulfilment_id,
         FulfilmentDelivered(
             order_id=fulfilment.order_id, fulfilment_id=fulfilment.fulfilment_id, delivered_at=at
         ),
-        key=fulfilment.order_id,
-        correlation_id=fulfilment.order_id,
     )
 
 
@@ -150,13 +151,27 @@ async def _fail_locked(uow: UnitOfWork, fulfilment: Fulfilment, reason: str, at:
     if not transition(fulfilment.status, Action.FAIL).changed:
         return
     await store.save_failed(uow.conn, fulfilment.fulfilment_id, reason, at)
-    uow.emit(
+    await _emit_in_order_trace(
+        uow,
+        fulfilment.fulfilment_id,
         FulfilmentFailed(
             order_id=fulfilment.order_id, fulfilment_id=fulfilment.fulfilment_id, reason=reason
         ),
-        key=fulfilment.order_id,
-        correlation_id=fulfilment.order_id,
     )
+
+
+async def _emit_in_order_trace(
+    uow: UnitOfWork,
+    fulfilment_id: str,
+    event: FulfilmentShipped | FulfilmentDelivered | FulfilmentFailed,
+) -> None:
+    """Warehouse and carrier calls start traces of their own; the events they cause belong to
+    the order's trace, which was stored with the fulfilment when the saga created it."""
+    stored = await store.trace_context_of(uow.conn, fulfilment_id)
+    with continue_trace(stored, f"fulfilment {event.TYPE}") as span:
+        span.set_attribute("oms.order_id", event.order_id)
+        span.set_attribute("oms.message_type", event.TYPE)
+        uow.emit(event, key=event.order_id, correlation_id=event.order_id)
 
 
 async def _lock(uow: UnitOfWork, fulfilment_id: str) -> Fulfilment:

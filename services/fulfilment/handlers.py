@@ -28,6 +28,7 @@ from shared.contracts.order_intake import CancelFulfilment, CreateFulfilment
 from shared.envelope import Envelope
 from shared.platform.consumer import Handler
 from shared.platform.outbox import UnitOfWork
+from shared.platform.telemetry import current_trace_headers
 
 
 async def on_create_fulfilment(
@@ -47,6 +48,7 @@ async def on_create_fulfilment(
             command.shipping_address.model_dump(mode="json"),
             command.shipping_method,
             datetime.now(UTC),
+            current_trace_headers(),
         )
         existing = await store.fulfilments_of_order(uow.conn, command.order_id)
     uow.emit(

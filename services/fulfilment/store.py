@@ -111,12 +111,22 @@ async def insert_fulfilments(
     shipping_address: dict[str, Any],
     shipping_method: str | None,
     at: datetime,
+    trace_context: dict[str, str] | None = None,
 ) -> None:
     await conn.executemany(
         "INSERT INTO fulfilments (fulfilment_id, order_id, location, status, shipping_address,"
-        " shipping_method, created_at, updated_at) VALUES ($1, $2, $3, 'created', $4, $5, $6, $6)",
+        " shipping_method, created_at, updated_at, trace_context)"
+        " VALUES ($1, $2, $3, 'created', $4, $5, $6, $6, $7)",
         [
-            (p.fulfilment_id, order_id, p.location, shipping_address, shipping_method, at)
+            (
+                p.fulfilment_id,
+                order_id,
+                p.location,
+                shipping_address,
+                shipping_method,
+                at,
+                trace_context or {},
+            )
             for p in planned
         ],
     )
@@ -124,6 +134,13 @@ async def insert_fulfilments(
         "INSERT INTO fulfilment_lines (fulfilment_id, sku, quantity) VALUES ($1, $2, $3)",
         [(p.fulfilment_id, line.sku, line.quantity) for p in planned for line in p.lines],
     )
+
+
+async def trace_context_of(conn: DbConnection, fulfilment_id: str) -> dict[str, str]:
+    value: dict[str, str] | None = await conn.fetchval(
+        "SELECT trace_context FROM fulfilments WHERE fulfilment_id = $1", fulfilment_id
+    )
+    return value or {}
 
 
 async def fulfilments_of_order(

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from services.inventory.channel_availability import (
+    configured_safety_stock,
+    sync_channel_availability,
+)
 from services.inventory.domain import (
     ORDER_RELEASED,
     Placement,
@@ -153,6 +157,7 @@ async def announce_availability(
             key=sku,
             correlation_id=correlation_id,
         )
+    sync_channel_availability(uow, configured_safety_stock())
 
 
 def _answer_again(uow: UnitOfWork, order: OrderRecord) -> None:

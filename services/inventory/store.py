@@ -63,6 +63,18 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True)
+class ReturnedStock:
+    """Returned units of one SKU restocked or written off for a return."""
+
+    return_id: str
+    kind: str
+    sku: str
+    order_id: str
+    location: str
+    quantity: int
+
+
+@dataclass(frozen=True)
 class CommittedFulfilment:
     fulfilment_id: str
     order_id: str
@@ -326,6 +338,30 @@ class InventoryStore:
             commit.order_id,
             commit.location,
             [{"sku": sku, "quantity": quantity} for sku, quantity in commit.lines],
+        )
+
+    # --- returned stock -----------------------------------------------------------------------
+
+    async def lock_return(self, return_id: str) -> None:
+        """Serialise the commands of one return until the transaction ends."""
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('return-stock:' || $1))", return_id
+        )
+
+    async def returned_stock(self, return_id: str, kind: str) -> list[ReturnedStock]:
+        rows = await self._conn.fetch(
+            "SELECT return_id, kind, sku, order_id, location, quantity FROM returned_stock"
+            " WHERE return_id = $1 AND kind = $2 ORDER BY sku",
+            return_id,
+            kind,
+        )
+        return [ReturnedStock(**dict(row)) for row in rows]
+
+    async def record_returned_stock(self, rows: Sequence[ReturnedStock]) -> None:
+        await self._conn.executemany(
+            "INSERT INTO returned_stock (return_id, kind, sku, order_id, location, quantity)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            [(r.return_id, r.kind, r.sku, r.order_id, r.location, r.quantity) for r in rows],
         )
 
 

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from services.order_intake import store
+from services.order_intake import returns_view, store
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.money import fits_currency, is_currency
 from services.order_intake.domain.order import (
@@ -372,13 +372,14 @@ async def _existing(conn: Any, order_id: str) -> JSONResponse:
 
 @router.get("/orders/{order_id}")
 async def get_order(order_id: str, request: Request) -> dict[str, Any]:
-    """Status, lines, totals, payment and fulfilment state, and the saga timeline."""
+    """Status, lines, totals, payment and fulfilment state, returns, and the saga timeline."""
     runtime = get_runtime(request)
     async with runtime.pool.acquire() as conn:
         row = await store.get_order(conn, order_id)
-    if row is None:
-        raise ApiError(404, "order_not_found", f"no order {order_id}")
-    return order_view(row)
+        if row is None:
+            raise ApiError(404, "order_not_found", f"no order {order_id}")
+        returns = await returns_view.view_fields(conn, row)
+    return {**order_view(row), **returns}
 
 
 def order_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -395,8 +396,11 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
         payment_status = "not_taken"
     else:
         payment_status = "pending"
+    traceparent = saga.trace_context.get("traceparent", "")
+    parts = traceparent.split("-")
     return {
         "order_id": row["order_id"],
+        "trace_id": parts[1] if len(parts) == 4 else None,
         "channel": row["channel"],
         "external_id": row["external_id"],
         "status": row["status"],

@@ -6,11 +6,28 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.order_intake import api
-from services.order_intake.handlers import deadline_scheduler, handlers, policy_from
+from services.order_intake import api, channel_api, ops_api
+from services.order_intake.channel_handlers import channel_handlers
+from services.order_intake.handlers import (
+    deadline_scheduler,
+    handlers,
+    policy_from,
+    refresh_order_gauges,
+)
+from services.order_intake.notifications.service import notification_handlers, notification_sender
+from services.order_intake.replacement_orders import replacement_handlers
+from services.order_intake.returns_view import returns_handlers
 from services.order_intake.settings import OrderIntakeSettings
 from shared.platform.service import ServiceSpec, create_app, run
-from shared.topics import FULFILMENT_EVENTS, INVENTORY_EVENTS, PAYMENT_EVENTS
+from shared.topics import (
+    CHANNEL_ORDERS,
+    FULFILMENT_EVENTS,
+    INVENTORY_EVENTS,
+    NOTIFICATIONS,
+    ORDERS_COMMANDS,
+    PAYMENT_EVENTS,
+    RETURNS_EVENTS,
+)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -23,10 +40,28 @@ def build(settings: OrderIntakeSettings | None = None) -> ServiceSpec:
         title="Order intake",
         description="Receives orders from every channel and orchestrates the order saga.",
         migrations=MIGRATIONS,
-        topics=(INVENTORY_EVENTS, PAYMENT_EVENTS, FULFILMENT_EVENTS),
-        handlers=handlers(policy),
-        routers=[api.router],
-        background=[deadline_scheduler(settings)],
+        topics=(
+            INVENTORY_EVENTS,
+            PAYMENT_EVENTS,
+            FULFILMENT_EVENTS,
+            CHANNEL_ORDERS,
+            NOTIFICATIONS,
+            ORDERS_COMMANDS,
+            RETURNS_EVENTS,
+        ),
+        handlers={
+            **handlers(policy),
+            **channel_handlers(settings),
+            **notification_handlers(),
+            **replacement_handlers(policy),
+            **returns_handlers(),
+        },
+        routers=[api.router, ops_api.router, channel_api.router],
+        background=[
+            deadline_scheduler(settings),
+            refresh_order_gauges,
+            notification_sender(settings),
+        ],
     )
 
 

@@ -7,13 +7,16 @@ its timeline and the outgoing messages (outbox) in the handler's transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from services.order_intake import store
+from services.order_intake import metrics, store
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.saga import Decision, OrderSaga, SagaPolicy, Status
 from services.order_intake.settings import OrderIntakeSettings
@@ -22,6 +25,7 @@ from shared.envelope import Contract, Envelope
 from shared.platform.consumer import Handler
 from shared.platform.outbox import UnitOfWork
 from shared.platform.service import Runtime
+from shared.platform.telemetry import continue_trace, current_trace_headers, current_trace_id
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +47,68 @@ def now() -> datetime:
 
 
 async def persist(uow: UnitOfWork, saga: OrderSaga, previous: Status, decision: Decision) -> None:
-    """Save the saga and everything it decided, in the caller's transaction."""
-    await store.save_saga(uow.conn, saga)
-    await store.append_timeline(uow.conn, saga.order_id, saga.status.value, decision.timeline)
-    for message in decision.messages:
-        uow.emit(message, key=saga.order_id, correlation_id=saga.order_id)
+    """Save the saga and everything it decided, in the caller's transaction.
+
+    The order's messages always continue the order's own trace (stored when it was created),
+    also when a deadline, an operator or a cancel request caused them.
+    """
+    if not saga.trace_context:
+        saga.trace_context = current_trace_headers()
+    step_before = saga_step_of(previous, decision)
+    facts = await store.save_saga_with_timeline(uow.conn, saga, decision.timeline)
+    with _in_order_trace(saga) as span:
+        span.set_attribute("oms.order_id", saga.order_id)
+        span.set_attribute("oms.saga_status", saga.status.value)
+        if saga.step is not None:
+            span.set_attribute("oms.saga_step", saga.step.value)
+        for message in decision.messages:
+            uow.emit(message, key=saga.order_id, correlation_id=saga.order_id)
+        if saga.status != previous:
+            uow.emit(
+                status_changed(saga, previous, facts),
+                key=saga.order_id,
+                correlation_id=saga.order_id,
+            )
     if saga.status != previous:
-        uow.emit(status_changed(saga, previous), key=saga.order_id, correlation_id=saga.order_id)
-    span = trace.get_current_span()
-    span.set_attribute("oms.order_id", saga.order_id)
-    span.set_attribute("oms.saga_status", saga.status.value)
+        uow.after_commit.append(
+            lambda: metrics.record_transition(previous.value, saga.status.value)
+        )
+    if step_before is not None:
+        uow.after_commit.append(step_before)
 
 
-def status_changed(saga: OrderSaga, previous: Status | None) -> OrderStatusChanged:
+def saga_step_of(previous: Status, decision: Decision) -> Any:
+    """A callback that records how long the step that just answered took, if one did."""
+    finished = [e for e in decision.timeline if e.event == "step_finished"]
+    if not finished:
+        return None
+    detail = finished[-1].detail
+
+    def record() -> None:
+        metrics.SAGA_STEP_DURATION.labels(detail["step"], detail["outcome"]).observe(
+            detail["seconds"]
+        )
+
+    return record
+
+
+@contextlib.contextmanager
+def _in_order_trace(saga: OrderSaga) -> Iterator[trace.Span]:
+    stored = saga.trace_context.get("traceparent", "")
+    current = current_trace_id()
+    if stored and current and stored.split("-")[1:2] == [current]:
+        span = trace.get_current_span()
+        yield span
+        return
+    with continue_trace(saga.trace_context, f"order saga {saga.status.value}") as span:
+        yield span
+
+
+def status_changed(
+    saga: OrderSaga, previous: Status | None, facts: dict[str, Any] | None = None
+) -> OrderStatusChanged:
+    """`facts`: the order's totals and exchange links (store.order_event_facts), for returns."""
+    facts = facts or {}
     return OrderStatusChanged(
         order_id=saga.order_id,
         channel=saga.channel,
@@ -75,6 +128,13 @@ def status_changed(saga: OrderSaga, previous: Status | None) -> OrderStatusChang
             for li in saga.lines
         ),
         at=now(),
+        subtotal=facts.get("subtotal"),
+        discount=facts.get("discount"),
+        shipping=facts.get("shipping"),
+        tax=facts.get("tax"),
+        paid_externally=saga.paid_externally,
+        linked_return_id=facts.get("linked_return_id"),
+        original_order_id=facts.get("original_order_id"),
     )
 
 
@@ -101,6 +161,10 @@ def handlers(policy: SagaPolicy) -> dict[str, Handler]:
 async def process_due_deadlines(runtime: Runtime, policy: SagaPolicy, limit: int = 100) -> int:
     """One pass of the scheduler: every order whose deadline passed, under SKIP LOCKED so
     several replicas share the work."""
+    with suppress_instrumentation():  # an empty poll is not worth a trace
+        async with runtime.pool.acquire() as conn:
+            if not await store.any_due(conn, now()):
+                return 0
     async with runtime.uow() as uow:
         due = await store.due_order_ids(uow.conn, now(), limit)
         for order_id in due:
@@ -108,9 +172,25 @@ async def process_due_deadlines(runtime: Runtime, policy: SagaPolicy, limit: int
             if saga is None:
                 continue
             previous = saga.status
-            decision = saga_domain.on_deadline(saga, now(), policy)
-            await persist(uow, saga, previous, decision)
+            with continue_trace(saga.trace_context, "saga deadline"):
+                decision = saga_domain.on_deadline(saga, now(), policy)
+                await persist(uow, saga, previous, decision)
     return len(due)
+
+
+async def refresh_order_gauges(runtime: Runtime) -> None:
+    """Orders by state for /metrics, counted in Postgres every few seconds."""
+    while True:
+        try:
+            with suppress_instrumentation():
+                async with runtime.pool.acquire() as conn:
+                    counts = await store.count_by_status(conn)
+            metrics.set_orders_by_state(counts, [status.value for status in Status])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("could not count orders by state", exc_info=True)
+        await asyncio.sleep(5)
 
 
 def deadline_scheduler(settings: OrderIntakeSettings) -> Any:

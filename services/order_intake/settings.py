@@ -1,3 +1,5 @@
+from pydantic import SecretStr
+
 from shared.platform.settings import ServiceSettings
 
 
@@ -17,3 +19,22 @@ class OrderIntakeSettings(ServiceSettings):
     saga_ship_sla_s: float = 48 * 3600
     saga_delivery_sla_s: float = 7 * 24 * 3600
     deadline_poll_interval_s: float = 1.0
+
+    # Channel webhooks: the secret each channel signs its deliveries with (HMAC-SHA256).
+    # Unset: that channel's webhooks are refused (503 channel_not_configured).
+    shopify_webhook_secret: SecretStr | None = None
+    woocommerce_webhook_secret: SecretStr | None = None
+
+    # Customer notifications by e-mail. Disabled (the default), they are rendered and recorded,
+    # and logged as "would send" instead of sent.
+    smtp_enabled: bool = False
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "orders@oms.localhost"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = 10
+    notification_poll_interval_s: float = 1.0
+    notification_max_attempts: int = 5
+    notification_retry_initial_s: float = 5

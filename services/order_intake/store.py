@@ -115,6 +115,34 @@ async def save_saga(conn: DbConnection, saga: OrderSaga) -> None:
     )
 
 
+async def save_saga_with_timeline(
+    conn: DbConnection, saga: OrderSaga, entries: Sequence[TimelineEntry]
+) -> dict[str, Any]:
+    """save_saga, append_timeline and order_event_facts in one round trip (the saga handlers run
+    this once per message, so it is the hot path of the order saga)."""
+    row = await conn.fetchrow(
+        "WITH saved AS ("
+        "  UPDATE orders SET status = $2, saga = $3, next_deadline_at = $4,"
+        "    updated_at = clock_timestamp() WHERE order_id = $1"
+        "  RETURNING subtotal, discount, shipping, tax"
+        "), timeline AS ("
+        "  INSERT INTO order_timeline (order_id, status, event, detail)"
+        "  SELECT $1, $2, t.event, t.detail"
+        "  FROM unnest($5::text[], $6::jsonb[]) WITH ORDINALITY AS t(event, detail, n)"
+        "  ORDER BY t.n"
+        ")"
+        " SELECT s.subtotal, s.discount, s.shipping, s.tax, r.return_id AS linked_return_id,"
+        " r.original_order_id FROM saved s LEFT JOIN replacement_orders r ON r.order_id = $1",
+        saga.order_id,
+        saga.status.value,
+        saga.model_dump(mode="json"),
+        saga.next_deadline,
+        [entry.event for entry in entries],
+        [entry.detail for entry in entries],
+    )
+    return dict(row) if row is not None else {}
+
+
 async def append_timeline(
     conn: DbConnection, order_id: str, status: str, entries: Sequence[TimelineEntry]
 ) -> None:
@@ -124,6 +152,13 @@ async def append_timeline(
         "INSERT INTO order_timeline (order_id, status, event, detail) VALUES ($1, $2, $3, $4)",
         [(order_id, status, entry.event, entry.detail) for entry in entries],
     )
+
+
+async def any_due(conn: DbConnection, now: datetime) -> bool:
+    value: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM orders WHERE next_deadline_at <= $1)", now
+    )
+    return value
 
 
 async def due_order_ids(conn: DbConnection, now: datetime, limit: int) -> list[str]:
@@ -231,3 +266,270 @@ async def list_orders(
 async def count_by_status(conn: DbConnection) -> dict[str, int]:
     rows = await conn.fetch("SELECT status, count(*) AS n FROM orders GROUP BY status")
     return {r["status"]: r["n"] for r in rows}
+
+
+# --- operator views --------------------------------------------------------------------------
+
+
+async def stuck_order_candidates(
+    conn: DbConnection, overdue_before: datetime, *, include_retrying: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Orders parked for an operator or with a deadline before `overdue_before` (and, when asked,
+    orders already re-sending a step's command); the saga decides which of them are stuck."""
+    retrying = " OR (next_deadline_at IS NOT NULL AND (saga->>'attempt')::int > 1)"
+    rows = await conn.fetch(
+        "SELECT order_id, channel, status, saga, next_deadline_at, created_at, updated_at"
+        " FROM orders WHERE status = 'NEEDS_ATTENTION' OR next_deadline_at < $1"
+        + (retrying if include_retrying else "")
+        + " ORDER BY updated_at, order_id LIMIT $2",
+        overdue_before,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+# --- channel intake ---------------------------------------------------------------------------
+
+
+async def lock_channel_order(conn: DbConnection, channel: str, external_id: str) -> None:
+    """Serialise every delivery of one channel order until the transaction ends, so two
+    identical webhooks arriving at once make one order."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('channel-order:' || $1 || ':' || $2))",
+        channel,
+        external_id,
+    )
+
+
+async def channel_delivery(
+    conn: DbConnection, channel: str, delivery_id: str
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT external_id, order_id, outcome, detail FROM channel_deliveries"
+        " WHERE channel = $1 AND delivery_id = $2",
+        channel,
+        delivery_id,
+    )
+    return dict(row) if row is not None else None
+
+
+async def record_channel_delivery(
+    conn: DbConnection,
+    channel: str,
+    delivery_id: str,
+    external_id: str | None,
+    order_id: str | None,
+    outcome: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO channel_deliveries (channel, delivery_id, external_id, order_id, outcome,"
+        " detail) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        channel,
+        delivery_id,
+        external_id,
+        order_id,
+        outcome,
+        detail or {},
+    )
+
+
+async def remember_pending_cancel(
+    conn: DbConnection, channel: str, external_id: str, reason: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO channel_pending_cancels (channel, external_id, reason) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING",
+        channel,
+        external_id,
+        reason,
+    )
+
+
+async def take_pending_cancel(conn: DbConnection, channel: str, external_id: str) -> str | None:
+    reason: str | None = await conn.fetchval(
+        "DELETE FROM channel_pending_cancels WHERE channel = $1 AND external_id = $2"
+        " RETURNING reason",
+        channel,
+        external_id,
+    )
+    return reason
+
+
+# --- customer notifications -------------------------------------------------------------------
+
+
+async def insert_notification(
+    conn: DbConnection,
+    notification_id: Any,
+    order_id: str,
+    kind: str,
+    recipient: str | None,
+    subject: str,
+    body: str,
+) -> bool:
+    """Record a notification to send; False when this notification id is already recorded."""
+    inserted: str | None = await conn.fetchval(
+        "INSERT INTO notifications (notification_id, order_id, kind, recipient, subject, body)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING order_id",
+        notification_id,
+        order_id,
+        kind,
+        recipient,
+        subject,
+        body,
+    )
+    return inserted is not None
+
+
+async def claim_due_notification(conn: DbConnection, now: datetime) -> dict[str, Any] | None:
+    """The oldest notification due for sending, locked (SKIP LOCKED: replicas share the work)."""
+    row = await conn.fetchrow(
+        "SELECT notification_id, order_id, kind, recipient, subject, body, attempts"
+        " FROM notifications WHERE status = 'pending' AND next_attempt_at <= $1"
+        " ORDER BY next_attempt_at, created_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+        now,
+    )
+    return dict(row) if row is not None else None
+
+
+async def finish_notification(
+    conn: DbConnection, notification_id: Any, status: str, error: str | None = None
+) -> None:
+    await conn.execute(
+        "UPDATE notifications SET status = $2, attempts = attempts + 1, last_error = $3,"
+        " sent_at = CASE WHEN $2 IN ('sent', 'logged') THEN clock_timestamp() END"
+        " WHERE notification_id = $1",
+        notification_id,
+        status,
+        error,
+    )
+
+
+async def retry_notification_later(
+    conn: DbConnection, notification_id: Any, error: str, next_attempt_at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE notifications SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3"
+        " WHERE notification_id = $1",
+        notification_id,
+        error,
+        next_attempt_at,
+    )
+
+
+async def notifications_of_order(conn: DbConnection, order_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT notification_id, kind, status, attempts, last_error, created_at, sent_at"
+        " FROM notifications WHERE order_id = $1 ORDER BY created_at",
+        order_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def has_timeline_event(conn: DbConnection, order_id: str, event: str) -> bool:
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM order_timeline WHERE order_id = $1 AND event = $2)",
+        order_id,
+        event,
+    )
+    return found
+
+
+# --- returns and exchanges ---------------------------------------------------------------------
+
+
+async def order_event_facts(conn: DbConnection, order_id: str) -> dict[str, Any]:
+    """What OrderStatusChanged tells beyond the saga: the total's parts, the exchange links."""
+    row = await conn.fetchrow(
+        "SELECT o.subtotal, o.discount, o.shipping, o.tax, r.return_id AS linked_return_id,"
+        " r.original_order_id FROM orders o"
+        " LEFT JOIN replacement_orders r ON r.order_id = o.order_id WHERE o.order_id = $1",
+        order_id,
+    )
+    return dict(row) if row is not None else {}
+
+
+async def lock_replacement(conn: DbConnection, return_id: str) -> None:
+    """Serialise CreateReplacementOrder of one return until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('replacement:' || $1))", return_id)
+
+
+async def replacement_for_return(conn: DbConnection, return_id: str) -> str | None:
+    value: str | None = await conn.fetchval(
+        "SELECT order_id FROM replacement_orders WHERE return_id = $1", return_id
+    )
+    return value
+
+
+async def insert_replacement(
+    conn: DbConnection, order_id: str, return_id: str, original_order_id: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO replacement_orders (order_id, return_id, original_order_id)"
+        " VALUES ($1, $2, $3)",
+        order_id,
+        return_id,
+        original_order_id,
+    )
+
+
+async def replacement_links(conn: DbConnection, order_id: str) -> dict[str, Any]:
+    """The exchange links of an order: what it replaces, and its own replacement orders."""
+    row = await conn.fetchrow(
+        "SELECT return_id, original_order_id FROM replacement_orders WHERE order_id = $1",
+        order_id,
+    )
+    replacements = await conn.fetch(
+        "SELECT order_id, return_id FROM replacement_orders WHERE original_order_id = $1"
+        " ORDER BY created_at",
+        order_id,
+    )
+    return {
+        "linked_return_id": row["return_id"] if row else None,
+        "original_order_id": row["original_order_id"] if row else None,
+        "replacement_orders": [dict(r) for r in replacements],
+    }
+
+
+async def upsert_order_return(conn: DbConnection, values: dict[str, Any]) -> None:
+    """Keep the latest revision of a return (an older one arriving late changes nothing)."""
+    await conn.execute(
+        """
+        INSERT INTO order_returns (return_id, order_id, revision, status, currency, lines,
+            received, refund_amount, refund_status, refunded_amount, amount_due,
+            replacement_order_id, changed_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        ON CONFLICT (return_id) DO UPDATE SET
+            revision = excluded.revision, status = excluded.status, lines = excluded.lines,
+            received = excluded.received, refund_amount = excluded.refund_amount,
+            refund_status = excluded.refund_status, refunded_amount = excluded.refunded_amount,
+            amount_due = excluded.amount_due,
+            replacement_order_id = excluded.replacement_order_id,
+            changed_at = excluded.changed_at, updated_at = clock_timestamp()
+        WHERE order_returns.revision < excluded.revision
+        """,
+        values["return_id"],
+        values["order_id"],
+        values["revision"],
+        values["status"],
+        values["currency"],
+        values["lines"],
+        values["received"],
+        values["refund_amount"],
+        values["refund_status"],
+        values["refunded_amount"],
+        values["amount_due"],
+        values["replacement_order_id"],
+        values["changed_at"],
+    )
+
+
+async def order_returns(conn: DbConnection, order_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT return_id, revision, status, currency, lines, received, refund_amount,"
+        " refund_status, refunded_amount, amount_due, replacement_order_id, changed_at"
+        " FROM order_returns WHERE order_id = $1 ORDER BY changed_at, return_id",
+        order_id,
+    )
+    return [dict(r) for r in rows]

@@ -273,9 +273,12 @@ async def ledger_record(conn: DbConnection, entry: LedgerEntry) -> LedgerEntry:
 
 async def ledger_authorization(conn: DbConnection, reference: str) -> LedgerEntry | None:
     """The approved authorisation with this reference, locked for the rest of the transaction."""
+    # An authorisation is its own authorization_reference: matching on it uses that column's
+    # index (on `reference` alone every capture, void and refund scanned the whole ledger).
     row = await conn.fetchrow(
         f"SELECT {_LEDGER_COLUMNS} FROM test_gateway_ledger"
-        " WHERE operation = 'authorize' AND approved AND reference = $1 FOR UPDATE",
+        " WHERE authorization_reference = $1 AND operation = 'authorize' AND approved"
+        " AND reference = $1 FOR UPDATE",
         reference,
     )
     return _ledger_entry(row) if row is not None else None

@@ -6,9 +6,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.returns import api
+from services.returns.handlers import deadline_scheduler, handlers, timings_from
 from services.returns.settings import ReturnsSettings
 from shared.platform.service import ServiceSpec, create_app, run
-from shared.topics import ORDERS_EVENTS
+from shared.topics import INVENTORY_EVENTS, ORDERS_EVENTS, PAYMENT_EVENTS
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -20,8 +22,10 @@ def build(settings: ReturnsSettings | None = None) -> ServiceSpec:
         title="Returns",
         description="Return authorisations, inspection, restock, refunds and exchanges.",
         migrations=MIGRATIONS,
-        topics=(ORDERS_EVENTS,),
-        handlers={},
+        topics=(ORDERS_EVENTS, INVENTORY_EVENTS, PAYMENT_EVENTS),
+        handlers=handlers(timings_from(settings)),
+        routers=[api.router],
+        background=[deadline_scheduler(settings)],
     )
 
 

@@ -3,6 +3,6 @@
 Importing this package registers every message type with `shared.envelope`.
 """
 
-from shared.contracts import fulfilment, inventory, order_intake, payment, returns
+from shared.contracts import channels, fulfilment, inventory, order_intake, payment, returns
 
-__all__ = ["fulfilment", "inventory", "order_intake", "payment", "returns"]
+__all__ = ["channels", "fulfilment", "inventory", "order_intake", "payment", "returns"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared.contracts.common import Allocation, ShortLine, SkuQuantity
 from shared.envelope import Event, register
-from shared.topics import INVENTORY_EVENTS
+from shared.topics import CHANNEL_AVAILABILITY, INVENTORY_EVENTS
 
 
 @register
@@ -52,3 +52,59 @@ class AvailabilityChanged(Event):
     on_hand: int
     reserved: int
     available: int
+
+
+# --- answers to the returns saga (commands in shared/contracts/returns.py) ----------------
+
+
+@register
+class ReturnedItemsRestocked(Event):
+    """Answer to RestockReturnedItems: everything restocked for the return (repeated as is when
+    the command is re-sent)."""
+
+    TYPE = "ReturnedItemsRestocked"
+    TOPIC = INVENTORY_EVENTS
+    return_id: str
+    order_id: str
+    location: str
+    lines: tuple[SkuQuantity, ...]
+
+
+@register
+class ReturnedItemsWrittenOff(Event):
+    """Answer to WriteOffReturnedItems: the damaged items recorded and written off."""
+
+    TYPE = "ReturnedItemsWrittenOff"
+    TOPIC = INVENTORY_EVENTS
+    return_id: str
+    order_id: str
+    location: str
+    lines: tuple[SkuQuantity, ...]
+
+
+@register
+class ReturnedStockFailed(Event):
+    """A restock or write-off inventory cannot apply (e.g. a SKU it does not know)."""
+
+    TYPE = "ReturnedStockFailed"
+    TOPIC = INVENTORY_EVENTS
+    return_id: str
+    order_id: str
+    kind: str  # "restock" or "write_off"
+    reason: str
+    skus: tuple[str, ...] = ()
+
+
+@register
+class ChannelAvailabilityChanged(Event):
+    """What one sales channel may sell of one SKU (keyed by SKU): the SKU's available stock
+    minus the channel's safety stock, never below 0. One per channel whenever the SKU's
+    available stock changes, emitted in the same transaction as the change."""
+
+    TYPE = "ChannelAvailabilityChanged"
+    TOPIC = CHANNEL_AVAILABILITY
+    channel: str
+    sku: str
+    available: int
+    safety_stock: int
+    warehouse_available: int

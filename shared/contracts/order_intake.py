@@ -147,6 +147,43 @@ class OrderStatusChanged(Event):
     total: Decimal
     lines: tuple[OrderLineSummary, ...] = ()
     at: datetime
+    # The total's parts (returns prorates refunds over them); absent from older producers.
+    subtotal: Decimal | None = None
+    discount: Decimal | None = None
+    shipping: Decimal | None = None
+    tax: Decimal | None = None
+    # The sales channel took the payment (a marketplace): refunds are the channel's to execute.
+    paid_externally: bool | None = None
+    # Set on a replacement order of an exchange.
+    linked_return_id: str | None = None
+    original_order_id: str | None = None
+
+
+@register
+class ReplacementOrderCreated(Event):
+    """Answer to CreateReplacementOrder (shared/contracts/returns.py): the linked order exists.
+
+    Repeated as is (with the order's current status) when the command is re-sent."""
+
+    TYPE = "ReplacementOrderCreated"
+    TOPIC = ORDERS_EVENTS
+    return_id: str
+    order_id: str
+    original_order_id: str
+    status: str
+    currency: str
+    total: Decimal
+
+
+@register
+class ReplacementOrderRefused(Event):
+    """CreateReplacementOrder that cannot be carried out (e.g. the original order is unknown)."""
+
+    TYPE = "ReplacementOrderRefused"
+    TOPIC = ORDERS_EVENTS
+    return_id: str
+    original_order_id: str
+    reason: str
 
 
 @register

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import getpass
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from shared.ops.client import OpsClient, OpsClientError, ServiceRefused, ServiceUnreachable
 from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES
 
-app = typer.Typer(no_args_is_help=True, help="Operate the OMS: local infrastructure, dead letters.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Operate the OMS: orders, stock, dead letters, local infrastructure.",
+)
 infra_app = typer.Typer(no_args_is_help=True, help="Local Kafka and Postgres (no Docker needed).")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list and replay.")
 app.add_typer(infra_app, name="infra")
 app.add_typer(dlq_app, name="dlq")
+orders_app = typer.Typer(
+    no_args_is_help=True,
+    help="Orders: list, show one with its timeline, find stuck ones, retry or compensate them.",
+)
+app.add_typer(orders_app, name="orders")
 console = Console()
 
 
@@ -143,6 +158,412 @@ def dlq_replay(
         )
     )
     console.print(f"replayed {len(replayed)} dead letter(s): {[d.offset for d in replayed]}")
+
+
+# --- orders and stock, through the services' HTTP APIs ----------------------------------------
+
+
+def _text(value: object) -> Text:
+    """A table cell taken literally: values from the APIs are never read as rich markup."""
+    return Text("" if value is None else str(value))
+
+
+def _when(value: str | None) -> str:
+    """A timestamp from the APIs, in UTC to the millisecond."""
+    if not value:
+        return ""
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _detail(detail: object) -> str:
+    if not isinstance(detail, dict):
+        return "" if detail is None else json.dumps(detail, default=str)
+    parts = []
+    for key, value in detail.items():
+        shown = value if isinstance(value, str) else json.dumps(value, default=str)
+        parts.append(f"{key}={shown}")
+    return ", ".join(parts)
+
+
+def _operator() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment: the action is still recorded
+        return None
+
+
+@contextlib.contextmanager
+def _ops_client() -> Iterator[OpsClient]:
+    """An API client; service failures become one clear line on stderr and exit code 1."""
+    client = OpsClient(OpsSettings())
+    try:
+        yield client
+    except ServiceRefused as exc:
+        _fail(f"{exc.service} refused ({exc.status} {exc.code}): {exc.message}")
+    except ServiceUnreachable as exc:
+        _fail(f"{exc.service} is unreachable at {exc.url} ({exc.cause})")
+    finally:
+        client.close()
+
+
+def _fail(message: str) -> NoReturn:
+    Console(stderr=True).print(Text(f"error: {message}", style="bold red"))
+    raise typer.Exit(1)
+
+
+def _print_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+@orders_app.command("list")
+def orders_list(
+    status: str | None = typer.Option(None, "--status", "-s", help="only orders in this status"),
+    channel: str | None = typer.Option(None, "--channel", "-c", help="only this channel's"),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="at most this many (newest first)"),
+    as_json: bool = typer.Option(False, "--json", help="print the orders as JSON"),
+) -> None:
+    """List orders, newest first (follows the API's pages up to --limit)."""
+    out = Console()
+    with _ops_client() as client, out.status("fetching orders…") as progress:
+        orders, more = client.orders(
+            status=status.upper() if status else None,
+            channel=channel,
+            limit=limit,
+            on_page=lambda n: progress.update(f"fetching orders… {n}"),
+        )
+    if as_json:
+        _print_json({"orders": orders, "more": more})
+        return
+    filters = ", ".join(f"{k} {v}" for k, v in (("status", status), ("channel", channel)) if v)
+    table = Table(title=f"orders{f' ({filters})' if filters else ''}")
+    for column in ("order", "status", "channel", "external id", "total", "created", "updated"):
+        table.add_column(column, no_wrap=column in {"order", "status"})
+    for order in orders:
+        table.add_row(
+            _text(order["order_id"]),
+            _text(order["status"]),
+            _text(order["channel"]),
+            _text(order.get("external_id")),
+            _text(f"{order['total']} {order['currency']}"),
+            _text(_when(order["created_at"])),
+            _text(_when(order["updated_at"])),
+        )
+    out.print(table)
+    suffix = f"; more match (raise --limit above {limit})" if more else ""
+    out.print(Text(f"{len(orders)} order(s){suffix}"))
+
+
+@orders_app.command("show")
+def orders_show(
+    order_id: str = typer.Argument(..., help="the order id (ord_...)"),
+    as_json: bool = typer.Option(False, "--json", help="print everything as JSON"),
+) -> None:
+    """Status, totals, lines, the full timeline, payments, fulfilments and the order's trace.
+
+    Payments and fulfilments come from the payment and fulfilment services; when one of them
+    cannot be reached the rest is still shown, the gap is named, and the exit code is 1.
+    """
+    out = Console()
+    problems: list[str] = []
+    with _ops_client() as client, out.status(f"looking up {order_id}…"):
+        order = client.order(order_id)
+        payments: list[dict[str, Any]] | None = None
+        fulfilments: list[dict[str, Any]] | None = None
+        try:
+            payments = client.payments(order_id)
+        except OpsClientError as exc:
+            problems.append(f"payments unknown: {exc}")
+        try:
+            fulfilments = client.fulfilments(order_id)
+        except OpsClientError as exc:
+            problems.append(f"fulfilments unknown: {exc}")
+        trace_id = order.get("trace_id")
+        trace_url = client.trace_url(trace_id) if trace_id else None
+    if as_json:
+        _print_json(
+            {
+                "order": order,
+                "payments": payments,
+                "fulfilments": fulfilments,
+                "trace_url": trace_url,
+                "problems": problems,
+            }
+        )
+    else:
+        _render_order(out, order, trace_url)
+        _render_payments(out, payments)
+        _render_fulfilments(out, fulfilments)
+    if problems:
+        err = Console(stderr=True)
+        for problem in problems:
+            err.print(Text(f"warning: {problem}", style="yellow"))
+        raise typer.Exit(1)
+
+
+def _render_order(out: Console, order: dict[str, Any], trace_url: str | None) -> None:
+    totals = order["totals"]
+    saga = order.get("saga") or {}
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("order", _text(order["order_id"]))
+    summary.add_row("status", _text(order["status"]))
+    if order.get("reason"):
+        summary.add_row("reason", _text(order["reason"]))
+    if order.get("cancel_requested"):
+        summary.add_row("cancel requested", _text(order["cancel_requested"]))
+    channel = order["channel"] + (f" ({order['external_id']})" if order.get("external_id") else "")
+    summary.add_row("channel", _text(channel))
+    summary.add_row(
+        "created / updated", _text(f"{_when(order['created_at'])} / {_when(order['updated_at'])}")
+    )
+    if saga.get("step"):
+        summary.add_row(
+            "waiting on",
+            _text(
+                f"{saga['step']} (attempt {saga['attempt']}, deadline "
+                f"{_when(saga.get('deadline_at')) or 'none'})"
+            ),
+        )
+    payment = order.get("payment") or {}
+    summary.add_row(
+        "payment",
+        _text(
+            f"{payment.get('status')} (captured {payment.get('captured_total')} "
+            f"{totals['currency']})"
+        ),
+    )
+    summary.add_row(
+        "totals",
+        _text(
+            f"subtotal {totals['subtotal']}, discount {totals['discount']}, shipping "
+            f"{totals['shipping']}, tax {totals['tax']}, total {totals['total']} "
+            f"{totals['currency']}"
+        ),
+    )
+    out.print(summary)
+    trace_id = order.get("trace_id")
+    out.print(Text(f"trace id: {trace_id or 'unknown'}"))
+    if trace_url:
+        out.print(Text.assemble("jaeger: ", (trace_url, f"link {trace_url}")))
+
+    lines = Table(title="lines")
+    for column in ("line", "sku", "quantity", "unit price", "line total"):
+        lines.add_column(column, justify="right" if column in {"quantity"} else "left")
+    for line in order["lines"]:
+        lines.add_row(
+            _text(line["line_id"]),
+            _text(line["sku"]),
+            _text(line["quantity"]),
+            _text(line["unit_price"]),
+            _text(line["line_total"]),
+        )
+    out.print(lines)
+
+    timeline = Table(title=f"timeline ({len(order['timeline'])} entries)")
+    for column in ("at (UTC)", "status", "event", "detail"):
+        timeline.add_column(column, no_wrap=column != "detail")
+    for entry in order["timeline"]:
+        timeline.add_row(
+            _text(_when(entry["at"])),
+            _text(entry["status"]),
+            _text(entry["event"]),
+            _text(_detail(entry.get("detail"))),
+        )
+    out.print(timeline)
+
+
+def _render_payments(out: Console, payments: list[dict[str, Any]] | None) -> None:
+    if payments is None:
+        return
+    if not payments:
+        out.print(Text("payments: none"))
+        return
+    table = Table(title="payments")
+    for column in ("payment", "status", "amount", "captured", "refunded", "operations"):
+        table.add_column(column)
+    for payment in payments:
+        operations = ", ".join(
+            f"{op['kind']} {op['amount']} {op['outcome']}" for op in payment.get("operations", [])
+        )
+        table.add_row(
+            _text(payment["payment_id"]),
+            _text(payment["status"]),
+            _text(f"{payment['amount']} {payment['currency']}"),
+            _text(payment.get("captured_total")),
+            _text(payment.get("refunded_total")),
+            _text(operations),
+        )
+    out.print(table)
+
+
+def _render_fulfilments(out: Console, fulfilments: list[dict[str, Any]] | None) -> None:
+    if fulfilments is None:
+        return
+    if not fulfilments:
+        out.print(Text("fulfilments: none"))
+        return
+    table = Table(title="fulfilments")
+    for column in ("fulfilment", "location", "status", "carrier", "tracking", "lines", "updated"):
+        table.add_column(column)
+    for fulfilment in fulfilments:
+        lines = ", ".join(f"{ln['sku']} x{ln['quantity']}" for ln in fulfilment.get("lines", []))
+        table.add_row(
+            _text(fulfilment["fulfilment_id"]),
+            _text(fulfilment["location"]),
+            _text(fulfilment["status"]),
+            _text(fulfilment.get("carrier")),
+            _text(fulfilment.get("tracking_number")),
+            _text(lines),
+            _text(_when(fulfilment.get("updated_at"))),
+        )
+    out.print(table)
+
+
+@orders_app.command("stuck")
+def orders_stuck(
+    grace: float = typer.Option(
+        0.0, "--grace", min=0, help="seconds past its deadline before an order counts as stuck"
+    ),
+    retrying: bool = typer.Option(
+        False, "--retrying", help="also list orders whose step was already re-sent"
+    ),
+    limit: int = typer.Option(200, "--limit", "-n", min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json", help="print the stuck orders as JSON"),
+) -> None:
+    """Orders in NEEDS_ATTENTION and orders whose saga deadline is overdue."""
+    out = Console()
+    with _ops_client() as client:
+        found = client.stuck_orders(grace_s=grace, include_retrying=retrying, limit=limit)
+    if as_json:
+        _print_json(found)
+        return
+    orders = found["orders"]
+    if not orders:
+        out.print(Text("no stuck orders"))
+        return
+    table = Table(title=f"stuck orders ({len(orders)})")
+    for column in (
+        "order",
+        "status",
+        "why",
+        "step",
+        "attempt",
+        "deadline",
+        "overdue",
+        "reason",
+        "updated",
+    ):
+        table.add_column(column, no_wrap=column in {"order", "status", "why"})
+    for order in orders:
+        step = order.get("step") or (
+            f"{order['parked_step']} (parked)" if order.get("parked_step") else ""
+        )
+        overdue = order.get("overdue_s")
+        table.add_row(
+            _text(order["order_id"]),
+            _text(order["status"]),
+            _text(order["stuck_because"]),
+            _text(step),
+            _text(order["attempt"] or ""),
+            _text(_when(order.get("deadline_at"))),
+            _text(f"{overdue:.0f}s" if overdue is not None else ""),
+            _text(order.get("reason")),
+            _text(_when(order["updated_at"])),
+        )
+    out.print(table)
+    out.print(
+        Text(
+            "act with `oms orders retry ID` (re-send what it waits for) or "
+            "`oms orders compensate ID` (undo and cancel)"
+        )
+    )
+
+
+def _operator_action(action: str, order_id: str, note: str | None) -> None:
+    out = Console()
+    with _ops_client() as client:
+        result = client.operator_action(order_id, action, by=_operator(), note=note)
+    sent = ", ".join(result["sent"]) or "nothing"
+    out.print(
+        Text(
+            f"{action} of {result['order_id']} accepted: {result['previous_status']} -> "
+            f"{result['status']}; sent {sent}"
+        )
+    )
+    if result.get("step"):
+        out.print(
+            Text(
+                f"waiting on {result['step']} (attempt {result['attempt']}, deadline "
+                f"{_when(result.get('deadline_at'))}); follow it with `oms orders show "
+                f"{result['order_id']}`"
+            )
+        )
+
+
+@orders_app.command("retry")
+def orders_retry(
+    order_id: str = typer.Argument(..., help="the order id"),
+    note: str | None = typer.Option(None, "--note", help="why, for the order's timeline"),
+) -> None:
+    """Re-send what the order waits for, or resume the step it was parked in.
+
+    Commands are re-sent with their original idempotency keys, so nothing happens twice.
+    """
+    _operator_action("retry", order_id, note)
+
+
+@orders_app.command("compensate")
+def orders_compensate(
+    order_id: str = typer.Argument(..., help="the order id"),
+    note: str | None = typer.Option(None, "--note", help="why, for the order's timeline"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+) -> None:
+    """Undo what was done and cancel the order (refused once goods shipped).
+
+    Releases the stock, voids the payment and cancels fulfilment, as far as each was done.
+    """
+    if not yes:
+        typer.confirm(f"Cancel order {order_id} and undo what was done?", abort=True)
+    _operator_action("compensate", order_id, note)
+
+
+@app.command("stock")
+def stock(
+    sku: str = typer.Argument(..., help="the SKU"),
+    as_json: bool = typer.Option(False, "--json", help="print the stock as JSON"),
+) -> None:
+    """On hand, reserved and available stock of a SKU, in total and per location."""
+    out = Console()
+    with _ops_client() as client:
+        levels = client.stock(sku)
+    if as_json:
+        _print_json(levels)
+        return
+    table = Table(title=f"stock of {levels['sku']}")
+    for column in ("location", "on hand", "reserved", "available"):
+        table.add_column(column, justify="left" if column == "location" else "right")
+    for row in levels["locations"]:
+        table.add_row(
+            _text(row["location"]),
+            _text(row["on_hand"]),
+            _text(row["reserved"]),
+            _text(row["available"]),
+        )
+    table.add_section()
+    table.add_row(
+        Text("total", style="bold"),
+        _text(levels["on_hand"]),
+        _text(levels["reserved"]),
+        _text(levels["available"]),
+    )
+    out.print(table)
 
 
 def main() -> None:

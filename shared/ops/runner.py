@@ -29,6 +29,11 @@ PORTS = {
     "returns": 8005,
 }
 
+DEV_WEBHOOK_SECRETS = {
+    "OMS_SHOPIFY_WEBHOOK_SECRET": "dev-shopify-secret",
+    "OMS_WOOCOMMERCE_WEBHOOK_SECRET": "dev-woocommerce-secret",
+}
+
 
 @dataclass(frozen=True)
 class Environment:
@@ -58,6 +63,28 @@ def prepare(settings: OpsSettings | None = None) -> Environment:
     )
 
 
+def start_tracing(env: Environment, console: Console) -> Environment:
+    """Start Jaeger when `make jaeger` built it and no OTLP endpoint was configured."""
+    from shared.ops import jaeger
+
+    if env.otlp_endpoint:
+        return env
+    if not jaeger.available():
+        console.print(
+            "Jaeger: not built (run `make jaeger` once, ~8 min); services run without exporting"
+            " traces."
+        )
+        return env
+    started = jaeger.start()
+    console.print(
+        f"Jaeger: query API {started['query_api']} (the UI page is a placeholder: see README),"
+        f" traces via OTLP {started['otlp_http']}"
+    )
+    return Environment(
+        env.kafka_bootstrap, env.service_database_urls, env.topic_prefix, str(started["otlp_http"])
+    )
+
+
 def prefixed_topics(prefix: str) -> list[TopicSpec]:
     return [
         TopicSpec(prefix + t.name, t.owner, t.description, t.key, t.partitions, t.config)
@@ -75,6 +102,10 @@ def service_env(env: Environment, service: str) -> dict[str, str]:
     }
     if env.otlp_endpoint:
         values["OMS_OTLP_ENDPOINT"] = env.otlp_endpoint
+    if service == "order_intake":
+        # Local development secrets for the channel webhooks, unless the developer set their own.
+        for variable, default in DEV_WEBHOOK_SECRETS.items():
+            values[variable] = os.environ.get(variable, default)
     return values
 
 
@@ -127,6 +158,7 @@ def run_all(env: Environment) -> int:
     from honcho.printer import Printer
 
     console = Console()
+    env = start_tracing(env, console)
     print_where(env, console)
     manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
     for service in SERVICES:

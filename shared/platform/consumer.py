@@ -42,6 +42,7 @@ from shared.envelope import (
 )
 from shared.platform import metrics
 from shared.platform.db import is_transient
+from shared.platform.logs import order_context
 from shared.platform.outbox import PendingMessage, UnitOfWork, crash_now
 from shared.platform.telemetry import context_from_headers, tracer
 
@@ -73,12 +74,31 @@ class _Item:
     handler: Handler
 
 
+class PermanentFailure(Exception):
+    """Raised by a handler for a message that can never be applied, however often it is tried
+    (e.g. a channel payload that does not map): dead-lettered at once, without retries, with
+    reason `rejected` and the error `<code>: <message>`. The transaction is rolled back as for any
+    other failure, so the handler must raise it before or instead of its effects."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     record: Record
     reason: str
     error: str
     attempts: int
+
+
+def _type_header(record: Record) -> str | None:
+    for name, value in record.headers or ():
+        if name == "type":
+            return value.decode(errors="replace")
+    return None
 
 
 def record_headers(record: Record) -> dict[str, str]:
@@ -112,6 +132,23 @@ class Consumer:
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._crash_point = crash_point
+        self._known_types: frozenset[str] = frozenset(t for t, _ in registered_types())
+        self._ignored_counters: dict[str, Any] = {}
+        for reason in (
+            "malformed",
+            "unknown_type",
+            "invalid_payload",
+            "handler_failed",
+            "rejected",
+        ):
+            metrics.DEAD_LETTERS.labels(service, reason)  # exported as 0 until one happens
+
+    def _ignored(self, type_: str) -> Any:
+        counter = self._ignored_counters.get(type_)
+        if counter is None:
+            counter = metrics.MESSAGES_HANDLED.labels(self.service, type_, "ignored")
+            self._ignored_counters[type_] = counter
+        return counter
 
     @property
     def handled_types(self) -> frozenset[str]:
@@ -136,7 +173,7 @@ class Consumer:
                     "batch of %d failed (%s); applying one by one",
                     len(items),
                     exc,
-                    exc_info=not is_transient(exc),
+                    exc_info=not is_transient(exc) and not isinstance(exc, PermanentFailure),
                 )
                 for item in items:
                     failure = await self._apply_with_retries(item)
@@ -146,15 +183,26 @@ class Consumer:
             await self._dead_letter(letter)
         metrics.HANDLER_LATENCY.labels(self.service).observe(time.perf_counter() - started)
 
+    def _known_type(self, type_: str) -> bool:
+        if type_ not in self._known_types:
+            self._known_types = frozenset(t for t, _ in registered_types())
+        return type_ in self._known_types
+
     def _classify(self, record: Record) -> _Item | DeadLetter | None:
+        labelled = _type_header(record)
+        if labelled is not None and labelled not in self._handlers and self._known_type(labelled):
+            # Another consumer's message on a shared topic, by the type the relay put in the
+            # headers: skipped without decoding it.
+            self._ignored(labelled).inc()
+            return None
         try:
             envelope = decode(record.value)
         except MalformedMessage as exc:
             return DeadLetter(record, "malformed", str(exc), 1)
         handler = self._handlers.get(envelope.type)
         if handler is None:
-            if contract_for(envelope.type, envelope.version) is None and not any(
-                t == envelope.type for t, _ in registered_types()
+            if contract_for(envelope.type, envelope.version) is None and not self._known_type(
+                envelope.type
             ):
                 return DeadLetter(
                     record,
@@ -164,7 +212,7 @@ class Consumer:
                 )
             # A known message this consumer has no business with (another consumer's event on a
             # shared topic): acknowledged and skipped on purpose.
-            metrics.MESSAGES_HANDLED.labels(self.service, envelope.type, "ignored").inc()
+            self._ignored(envelope.type).inc()
             return None
         try:
             message = envelope.contract()
@@ -212,7 +260,12 @@ class Consumer:
                         "oms.correlation_id": item.envelope.correlation_id,
                     },
                 ):
-                    await item.handler(uow, item.envelope, item.message)
+                    started = time.perf_counter()
+                    with order_context(item.envelope.correlation_id):
+                        await item.handler(uow, item.envelope, item.message)
+                    metrics.MESSAGE_HANDLER_DURATION.labels(
+                        self.service, item.envelope.type
+                    ).observe(time.perf_counter() - started)
                 metrics.MESSAGES_HANDLED.labels(self.service, item.envelope.type, "applied").inc()
             if pending:
                 await UnitOfWork(conn, self.service, None, pending).flush()
@@ -228,6 +281,8 @@ class Consumer:
 
         def give_up(state: RetryCallState) -> bool:
             exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, PermanentFailure):
+                return True
             return (
                 exc is not None and not is_transient(exc) and state.attempt_number >= max_attempts
             )
@@ -261,6 +316,8 @@ class Consumer:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
                     await self._apply([item])
+        except PermanentFailure as exc:
+            return DeadLetter(item.record, "rejected", f"{exc.code}: {exc.message}", attempts)
         except Exception as exc:
             return DeadLetter(
                 item.record, "handler_failed", f"{type(exc).__name__}: {exc}", attempts

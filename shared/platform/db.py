@@ -26,6 +26,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Return a connection to the pool as it is. The pool still rolls back a transaction left
+    open; the default reset (`CLOSE ALL; UNLISTEN *; RESET ALL; pg_advisory_unlock_all()`) would
+    cost a round trip per acquire, and pooled connections here never keep session state: locks
+    are transaction-scoped, LISTEN runs on the relay's own connection, settings are per pool."""
+
+
 async def create_pool(
     dsn: str, schema: str, *, min_size: int = 1, max_size: int = 4
 ) -> asyncpg.Pool:
@@ -34,6 +41,7 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         server_settings={"search_path": schema, "application_name": schema},
     )
     assert pool is not None

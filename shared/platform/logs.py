@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
+import re
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import orjson
 
 from shared.platform.telemetry import current_trace_id
+
+_ORDER_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("oms_order_id", default=None)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+@contextlib.contextmanager
+def order_context(order_id: str | None) -> Iterator[None]:
+    """Log lines written inside carry this order (or return) id."""
+    token = _ORDER_ID.set(order_id)
+    try:
+        yield
+    finally:
+        _ORDER_ID.reset(token)
+
+
+def redact(text: str) -> str:
+    """Customer e-mail addresses never reach the logs, whatever a message interpolates."""
+    return _EMAIL.sub("[email]", text)
+
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -24,8 +47,11 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
+        order_id = _ORDER_ID.get()
+        if order_id:
+            entry["order_id"] = order_id
         trace_id = current_trace_id()
         if trace_id:
             entry["trace_id"] = trace_id
@@ -33,7 +59,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()
 
 

@@ -20,6 +20,12 @@ HANDLER_LATENCY = Histogram(
     ["service"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+MESSAGE_HANDLER_DURATION = Histogram(
+    "oms_message_handler_duration_seconds",
+    "Time one handler took to apply one message inside its batch transaction",
+    ["service", "message_type"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
 BATCH_SIZE = Histogram(
     "oms_consumer_batch_size",
     "Messages per consumed batch",

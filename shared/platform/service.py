@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
@@ -23,11 +24,13 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.middlewares import AckPolicy
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 
 import shared.contracts  # noqa: F401  (registers every message type)
 from shared.envelope import Envelope
+from shared.platform import metrics
 from shared.platform.consumer import Consumer, Handler
 from shared.platform.db import create_pool
 from shared.platform.errors import install_error_handlers
@@ -80,7 +83,9 @@ def get_runtime(request: Request) -> Runtime:
 
 
 def _build_broker(settings: ServiceSettings) -> KafkaBroker:
-    provider = setup_tracing(settings.service_name, settings.otlp_endpoint)
+    provider = setup_tracing(
+        settings.service_name, settings.otlp_endpoint, sample_ratio=settings.trace_sample_ratio
+    )
     return KafkaBroker(
         settings.kafka_bootstrap,
         client_id=settings.service_name,
@@ -103,6 +108,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     setup_logging(settings.service_name, settings.log_level, json=settings.log_json)
     broker = _build_broker(settings)
     holder: dict[str, Consumer] = {}
+    holder_subscriber: dict[str, Any] = {}
 
     if spec.topics:
         subscriber = broker.subscriber(
@@ -116,6 +122,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             decoder=_ignore_body,
             title=f"{settings.service_name}-consumer",
         )
+
+        holder_subscriber["subscriber"] = subscriber
 
         @subscriber
         async def on_batch(body: Any, msg: KafkaMessage) -> None:
@@ -161,16 +169,26 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             )
             holder["consumer"] = consumer
 
+        # The relay has its own producer: a row goes straight into aiokafka's batches, without
+        # the broker's per-message publish middleware (the relay traces every row itself).
+        relay_producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id=f"{settings.service_name}-relay",
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=2,
+        )
+
         async def publish(
             value: bytes, topic: str, key: str | None, headers: dict[str, str]
         ) -> Awaitable[Any]:
-            return await broker.publish(
+            delivered: Awaitable[Any] = await relay_producer.send(
+                topic,
                 value,
-                topic=topic,
                 key=key.encode() if key is not None else None,
-                headers=headers,
-                no_confirm=True,
+                headers=[(name, text.encode()) for name, text in headers.items()],
             )
+            return delivered
 
         relay = OutboxRelay(
             dsn=settings.database_url,
@@ -189,9 +207,21 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         ):
             with attempt:
                 await broker.start()
+        async for attempt in AsyncRetrying(
+            stop=stop_after_delay(120), wait=wait_exponential(max=5), reraise=True
+        ):
+            with attempt:
+                await relay_producer.start()
         for hook in spec.on_start:
             await hook(runtime)
         tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
+        if "subscriber" in holder_subscriber:
+            tasks.append(
+                asyncio.create_task(
+                    _watch_consumer_lag(settings.service_name, holder_subscriber["subscriber"]),
+                    name="consumer-lag",
+                )
+            )
         tasks += [asyncio.create_task(job(runtime), name=job.__name__) for job in spec.background]
         log.info(
             "%s ready on http://%s:%d",
@@ -205,6 +235,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await relay_producer.stop()
             await broker.stop()
             await pool.close()
             shutdown_tracing()
@@ -218,6 +249,29 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         app.include_router(router)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="health/.*,metrics")
     return app
+
+
+async def _watch_consumer_lag(service: str, subscriber: Any, interval_s: float = 5.0) -> None:
+    """Consumer lag per topic (high-water mark minus position over this replica's partitions)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        consumer = getattr(subscriber, "consumer", None)
+        if consumer is None:
+            continue
+        try:
+            lag: dict[str, int] = {}
+            for tp in consumer.assignment():
+                highwater = consumer.highwater(tp)
+                if highwater is None:
+                    continue
+                position = await consumer.position(tp)
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(0, highwater - position)
+            for topic, value in lag.items():
+                metrics.CONSUMER_LAG.labels(service, topic).set(value)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.debug("consumer lag not available", exc_info=True)
 
 
 async def _connect_database(settings: ServiceSettings) -> asyncpg.Pool:
@@ -249,9 +303,10 @@ def _platform_router() -> APIRouter:
         checks: dict[str, Any] = {}
         try:
             async with asyncio.timeout(2):
-                async with runtime.pool.acquire() as conn:
-                    await conn.fetchval("SELECT 1")
-                    missing = await pending(conn, runtime.migrations)
+                with suppress_instrumentation():  # probes are not traced
+                    async with runtime.pool.acquire() as conn:
+                        await conn.fetchval("SELECT 1")
+                        missing = await pending(conn, runtime.migrations)
             checks["database"] = "ok"
             checks["migrations"] = "ok" if not missing else {"pending": missing}
         except Exception as exc:

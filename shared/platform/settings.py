@@ -42,6 +42,8 @@ class ServiceSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("OMS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
+    # Share of orders (root traces) recorded when exporting; later hops follow the root.
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -68,3 +70,12 @@ class OpsSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("OMS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
+
+    # Where the `oms` command finds each service's HTTP API (DESIGN.md §9) and the Jaeger UI.
+    order_intake_url: str = "http://127.0.0.1:8001"
+    inventory_url: str = "http://127.0.0.1:8002"
+    payment_url: str = "http://127.0.0.1:8003"
+    fulfilment_url: str = "http://127.0.0.1:8004"
+    returns_url: str = "http://127.0.0.1:8005"
+    jaeger_ui_url: str = "http://127.0.0.1:16686"
+    http_timeout_s: float = 10.0

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 
 _provider: TracerProvider | None = None
 
@@ -18,12 +20,22 @@ def setup_tracing(
     otlp_endpoint: str | None = None,
     *,
     extra_exporter: SpanExporter | None = None,
+    sample_ratio: float = 1.0,
 ) -> TracerProvider:
-    """Install the process-wide tracer provider (once) and instrument asyncpg."""
+    """Install the process-wide tracer provider (once) and instrument asyncpg.
+
+    Without an exporter nothing is recorded: spans keep their ids, so trace context still
+    propagates (logs and stored orders carry a trace id), but no span is built only to be
+    dropped, which cost a fifth of the CPU per order in the benchmark. With one, root traces
+    are sampled at `sample_ratio` and every later hop follows the root's decision."""
     global _provider
     if _provider is not None:
         return _provider
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    exporting = bool(otlp_endpoint) or extra_exporter is not None
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service_name}),
+        sampler=ParentBased(TraceIdRatioBased(sample_ratio)) if exporting else ALWAYS_OFF,
+    )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -60,6 +72,17 @@ def current_trace_headers() -> dict[str, str]:
 
 def context_from_headers(headers: Mapping[str, str]) -> otel_context.Context:
     return propagate.extract(dict(headers))
+
+
+@contextlib.contextmanager
+def continue_trace(headers: Mapping[str, str], name: str) -> Iterator[trace.Span]:
+    """A span in a stored trace (e.g. the order's), linked to whatever is current (e.g. an HTTP
+    request that started its own trace), so later work lands in the order's one trace."""
+    current = trace.get_current_span().get_span_context()
+    links = [trace.Link(current)] if current.is_valid else []
+    parent = context_from_headers(headers) if headers else None
+    with tracer().start_as_current_span(name, context=parent, links=links) as span:
+        yield span
 
 
 def current_trace_id() -> str | None:

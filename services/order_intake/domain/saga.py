@@ -18,7 +18,8 @@ operator.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -164,6 +165,12 @@ class OrderSaga(BaseModel):
     deadline_at: datetime | None = None
     sla_deadline_at: datetime | None = None
     sla_notified: bool = False
+    step_started_at: datetime | None = None
+    parked_from: Status | None = None
+    parked_step: Step | None = None
+    # W3C trace context of the request that created the order: deadline-driven and operator
+    # actions continue the order's trace instead of starting a new one.
+    trace_context: dict[str, str] = Field(default_factory=dict)
     cancel_requested: str | None = None
     reason: str | None = None
 
@@ -241,14 +248,34 @@ def handle(saga: OrderSaga, event: Contract, now: datetime, policy: SagaPolicy) 
     if handler is None:
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return decision
-    handler(saga, event, now, policy, decision)
+    with _timing_steps(saga, now, decision):
+        handler(saga, event, now, policy, decision)
     return decision
+
+
+@contextlib.contextmanager
+def _timing_steps(saga: OrderSaga, now: datetime, decision: Decision) -> Iterator[None]:
+    """Notes how long a machine-paced step took when it ends (answered, timed out, cancelled)."""
+    step, started = saga.step, saga.step_started_at
+    yield
+    if (
+        step is not None
+        and started is not None
+        and (saga.step != step or saga.step_started_at != started)
+    ):
+        decision.note(
+            "step_finished",
+            step=str(step),
+            outcome=str(saga.status),
+            seconds=max(0.0, (now - started).total_seconds()),
+        )
 
 
 def on_deadline(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
     decision = Decision()
     if saga.deadline_at is not None and saga.deadline_at <= now and saga.step is not None:
-        _step_deadline_passed(saga, now, policy, decision)
+        with _timing_steps(saga, now, decision):
+            _step_deadline_passed(saga, now, policy, decision)
     if (
         saga.sla_deadline_at is not None
         and not saga.sla_notified
@@ -665,6 +692,7 @@ def _begin_step(
 ) -> None:
     _set_status(saga, status, decision)
     saga.step = step
+    saga.step_started_at = now
     saga.attempt = 1
     saga.deadline_at = now + policy.timeout(step)
     decision.send(*_step_commands(saga, step))
@@ -704,6 +732,7 @@ def _begin_cancel(
     _set_status(saga, Status.CANCELLING, decision)
     saga.pending_compensations = tuple(pending)
     saga.step = Step.COMPENSATE
+    saga.step_started_at = now
     saga.attempt = 1
     saga.deadline_at = now + policy.compensation_timeout
     decision.note("compensating", reason=reason, undo=[str(p) for p in pending])
@@ -738,6 +767,8 @@ def _finish(
 
 
 def _needs_attention(saga: OrderSaga, reason: str, decision: Decision) -> None:
+    saga.parked_from = saga.status
+    saga.parked_step = saga.step
     _clear_step(saga)
     saga.reason = reason
     saga.sla_deadline_at = None
@@ -786,3 +817,103 @@ def _notice(saga: OrderSaga, kind: str, **data: Any) -> CustomerNotification:
     return CustomerNotification(
         order_id=saga.order_id, kind=kind, customer=saga.customer, data=data
     )
+
+
+# --- operator actions ------------------------------------------------------------------------
+
+
+class OperatorActionRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def is_stuck(saga: OrderSaga, now: datetime, grace: timedelta = timedelta(0)) -> bool:
+    """Parked for an operator, or waiting on a machine-paced step past its deadline."""
+    if saga.status == Status.NEEDS_ATTENTION:
+        return True
+    return saga.deadline_at is not None and saga.deadline_at + grace < now
+
+
+def operator_retry(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
+    """Re-send what the order is waiting for (same idempotency keys), with fresh attempts."""
+    decision = Decision()
+    if saga.step is not None:
+        saga.attempt = 1
+        saga.deadline_at = now + policy.timeout(saga.step)
+        decision.note("operator_retry", step=str(saga.step))
+        decision.send(*_step_commands(saga, saga.step))
+        return decision
+    if saga.status != Status.NEEDS_ATTENTION or saga.parked_from is None:
+        raise OperatorActionRefused(
+            "nothing_to_retry", f"order {saga.order_id} is {saga.status} and waits on nothing"
+        )
+    if saga.parked_step is not None:
+        step = saga.parked_step
+        _set_status(saga, saga.parked_from, decision)
+        saga.step = step
+        saga.step_started_at = now
+        saga.attempt = 1
+        saga.deadline_at = now + policy.timeout(step)
+        decision.note("operator_retry", step=str(step))
+        decision.send(*_step_commands(saga, step))
+        saga.parked_from = saga.parked_step = None
+        return decision
+    uncaptured = [
+        f
+        for f in saga.fulfilments.values()
+        if f.shipped and not f.captured and f.capture_amount is not None
+    ]
+    if saga.parked_from in SHIPPED_OR_LATER and uncaptured and not saga.paid_externally:
+        _set_status(saga, saga.parked_from, decision)
+        saga.parked_from = None
+        decision.note(
+            "operator_retry", step="capture", fulfilments=[f.fulfilment_id for f in uncaptured]
+        )
+        for f in uncaptured:
+            assert f.capture_amount is not None
+            decision.send(
+                CapturePayment(
+                    order_id=saga.order_id,
+                    amount=f.capture_amount,
+                    currency=saga.currency,
+                    fulfilment_id=f.fulfilment_id,
+                    idempotency_key=saga.capture_key(f.fulfilment_id),
+                )
+            )
+        return decision
+    raise OperatorActionRefused(
+        "nothing_to_retry",
+        f"order {saga.order_id} needs a decision, not a retry: {saga.reason}",
+    )
+
+
+def operator_compensate(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
+    """Undo what was done so far and cancel. Refused once anything shipped."""
+    if saga.status in TERMINAL or saga.status == Status.CANCELLING:
+        raise OperatorActionRefused(
+            "order_closed", f"order {saga.order_id} is {saga.status}; nothing to compensate"
+        )
+    if any(f.shipped for f in saga.fulfilments.values()) or saga.status in SHIPPED_OR_LATER:
+        raise OperatorActionRefused(
+            "already_shipped",
+            f"order {saga.order_id} has shipped goods; refund them through a return",
+        )
+    decision = Decision()
+    decision.note("operator_compensate", status=str(saga.status))
+    if saga.parked_step == Step.COMPENSATE and saga.pending_compensations:
+        # Parked because compensations were not confirmed: send the same ones again.
+        _set_status(saga, Status.CANCELLING, decision)
+        saga.step = Step.COMPENSATE
+        saga.step_started_at = now
+        saga.attempt = 1
+        saga.deadline_at = now + policy.compensation_timeout
+        saga.parked_from = saga.parked_step = None
+        decision.send(*_compensation_commands(saga, saga.pending_compensations))
+        return decision
+    if saga.step is None and saga.parked_step is not None:
+        saga.step = saga.parked_step  # undo what that unanswered step may have done
+    saga.parked_from = saga.parked_step = None
+    _begin_cancel(saga, "cancelled by an operator", now, policy, decision)
+    return decision

@@ -583,3 +583,70 @@ def test_status_changes_are_on_the_timeline():
     events = [entry.event for entry in decision.timeline]
     assert events == ["order_received", "status_changed"]
     assert decision.timeline[1].detail == {"status": "RESERVING_STOCK", "previous": "RECEIVED"}
+
+
+# --- operator actions ------------------------------------------------------------------------
+
+
+def _parked_at_fulfilment() -> OrderSaga:
+    saga = at(new_saga(), Status.CONFIRMED)
+    _exhaust(saga)
+    assert saga.status == Status.NEEDS_ATTENTION
+    return saga
+
+
+def test_stuck_means_parked_or_past_a_deadline():
+    saga = at(new_saga(), Status.AUTHORIZING_PAYMENT)
+    assert not s.is_stuck(saga, T0)
+    assert s.is_stuck(saga, saga.deadline_at + timedelta(seconds=1))  # type: ignore[operator]
+    assert s.is_stuck(_parked_at_fulfilment(), T0)
+
+
+def test_operator_retry_of_a_parked_step_resends_its_command():
+    saga = _parked_at_fulfilment()
+    decision = s.operator_retry(saga, T0, POLICY)
+    assert saga.status == Status.CONFIRMED
+    assert kinds(decision) == [CreateFulfilment]
+    assert saga.attempt == 1 and saga.deadline_at == T0 + POLICY.fulfilment_timeout
+
+
+def test_operator_retry_of_a_failed_capture_resends_the_capture():
+    saga = at(new_saga(), Status.SHIPPED)
+    s.handle(saga, PaymentCaptureFailed(order_id=ORDER, fulfilment_id="f1", reason="x"), T0, POLICY)
+    decision = s.operator_retry(saga, T0, POLICY)
+    assert saga.status == Status.SHIPPED
+    assert kinds(decision) == [CapturePayment, CapturePayment]
+    assert sum(m.amount for m in decision.messages) == saga.total  # type: ignore[attr-defined]
+
+
+def test_operator_retry_with_nothing_to_retry_is_refused():
+    saga = at(new_saga(), Status.FULFILLING)
+    with pytest.raises(s.OperatorActionRefused):
+        s.operator_retry(saga, T0, POLICY)
+
+
+def test_operator_compensate_undoes_what_the_parked_step_may_have_done():
+    saga = _parked_at_fulfilment()
+    decision = s.operator_compensate(saga, T0, POLICY)
+    assert saga.status == Status.CANCELLING
+    assert kinds(decision) == [CancelFulfilment, VoidPayment, ReleaseStock]
+
+
+def test_operator_compensate_resends_unconfirmed_compensations():
+    saga = at(new_saga(), Status.AUTHORIZING_PAYMENT)
+    _exhaust(saga)
+    s.handle(saga, StockReleased(order_id=ORDER), T0, POLICY)
+    while saga.deadline_at is not None:
+        s.on_deadline(saga, saga.deadline_at + timedelta(seconds=1), POLICY)
+    assert saga.status == Status.NEEDS_ATTENTION
+    decision = s.operator_compensate(saga, T0, POLICY)
+    assert saga.status == Status.CANCELLING
+    assert kinds(decision) == [VoidPayment], "the void was never confirmed; stock already was"
+
+
+def test_operator_compensate_after_shipment_is_refused():
+    saga = at(new_saga(), Status.SHIPPED)
+    s.handle(saga, PaymentCaptureFailed(order_id=ORDER, fulfilment_id="f1", reason="x"), T0, POLICY)
+    with pytest.raises(s.OperatorActionRefused) as refused:
+        s.operator_compensate(saga, T0, POLICY)
+    assert refused.value.code == "already_shipped"

@@ -1,0 +1,156 @@
+"""The returns saga's commands to inventory: restock resellable returned items, write off
+damaged ones.
+
+Both are idempotent per (return id, SKU) beyond the inbox: what was applied for a return is
+recorded in `returned_stock` in the same transaction, a re-sent command applies only SKUs not
+applied yet (none, normally) and answers with everything applied for the return.
+
+Ledger reasons:
+- restock: `return` (+quantity on hand at the location: sellable again);
+- write-off: `return_damaged` (+quantity: the units came back) immediately followed by `damage`
+  (-quantity: written off), so the ledger shows both and sellable stock does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from services.inventory.domain import StockChange
+from services.inventory.handlers import announce_availability
+from services.inventory.store import InventoryStore, ReturnedStock
+from shared.contracts.common import SkuQuantity
+from shared.contracts.inventory import (
+    ReturnedItemsRestocked,
+    ReturnedItemsWrittenOff,
+    ReturnedStockFailed,
+)
+from shared.contracts.returns import RestockReturnedItems, WriteOffReturnedItems
+from shared.envelope import Envelope
+from shared.platform.outbox import UnitOfWork
+
+RESTOCK = "restock"
+WRITE_OFF = "write_off"
+
+RETURN = "return"
+RETURN_DAMAGED = "return_damaged"
+DAMAGE = "damage"
+
+UNKNOWN_SKU = "unknown_sku"
+
+
+def still_to_apply(
+    lines: Iterable[SkuQuantity], done: Iterable[ReturnedStock]
+) -> list[tuple[str, int]]:
+    """The command's units per SKU, less the SKUs already applied for the return."""
+    applied = {row.sku for row in done}
+    wanted: dict[str, int] = {}
+    for line in lines:
+        if line.sku not in applied:
+            wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+    return sorted(wanted.items())
+
+
+async def restock_returned_items(
+    uow: UnitOfWork, envelope: Envelope, command: RestockReturnedItems
+) -> None:
+    store = InventoryStore(uow.conn)
+    await store.lock_return(command.return_id)
+    todo = still_to_apply(command.lines, await store.returned_stock(command.return_id, RESTOCK))
+    if todo:
+        if not await _all_known(uow, store, command.return_id, command.order_id, RESTOCK, todo):
+            return
+        changes = [StockChange(sku, command.location, qty, 0, RETURN) for sku, qty in todo]
+        await _prepare_rows(store, command.location, todo)
+        await store.apply_stock_changes(
+            changes,
+            order_id=command.order_id,
+            reference=command.return_id,
+            detail="returned, resellable",
+        )
+        await store.record_returned_stock(
+            _rows(command.return_id, RESTOCK, command.order_id, command.location, todo)
+        )
+        await announce_availability(uow, store, changes)
+    done = await store.returned_stock(command.return_id, RESTOCK)
+    uow.emit(
+        ReturnedItemsRestocked(
+            return_id=command.return_id,
+            order_id=command.order_id,
+            location=done[0].location if done else command.location,
+            lines=tuple(SkuQuantity(sku=r.sku, quantity=r.quantity) for r in done),
+        ),
+        key=command.return_id,
+    )
+
+
+async def write_off_returned_items(
+    uow: UnitOfWork, envelope: Envelope, command: WriteOffReturnedItems
+) -> None:
+    store = InventoryStore(uow.conn)
+    await store.lock_return(command.return_id)
+    todo = still_to_apply(command.lines, await store.returned_stock(command.return_id, WRITE_OFF))
+    if todo:
+        if not await _all_known(uow, store, command.return_id, command.order_id, WRITE_OFF, todo):
+            return
+        await _prepare_rows(store, command.location, todo)
+        for on_hand_sign, reason in ((1, RETURN_DAMAGED), (-1, DAMAGE)):
+            # One change per stock row per statement: the two ledger rows go in two statements.
+            await store.apply_stock_changes(
+                [
+                    StockChange(sku, command.location, on_hand_sign * qty, 0, reason)
+                    for sku, qty in todo
+                ],
+                order_id=command.order_id,
+                reference=command.return_id,
+                detail=command.reason,
+            )
+        await store.record_returned_stock(
+            _rows(command.return_id, WRITE_OFF, command.order_id, command.location, todo)
+        )
+    done = await store.returned_stock(command.return_id, WRITE_OFF)
+    uow.emit(
+        ReturnedItemsWrittenOff(
+            return_id=command.return_id,
+            order_id=command.order_id,
+            location=done[0].location if done else command.location,
+            lines=tuple(SkuQuantity(sku=r.sku, quantity=r.quantity) for r in done),
+        ),
+        key=command.return_id,
+    )
+
+
+async def _all_known(
+    uow: UnitOfWork,
+    store: InventoryStore,
+    return_id: str,
+    order_id: str,
+    kind: str,
+    todo: list[tuple[str, int]],
+) -> bool:
+    """True when inventory knows every SKU; else answers with the refusal (nothing applied)."""
+    skus = [sku for sku, _ in todo]
+    unknown = sorted(set(skus) - await store.known_skus(skus))
+    if unknown:
+        uow.emit(
+            ReturnedStockFailed(
+                return_id=return_id,
+                order_id=order_id,
+                kind=kind,
+                reason=UNKNOWN_SKU,
+                skus=tuple(unknown),
+            ),
+            key=return_id,
+        )
+    return not unknown
+
+
+async def _prepare_rows(store: InventoryStore, location: str, todo: list[tuple[str, int]]) -> None:
+    for sku, _ in todo:
+        await store.ensure_stock_row(sku, location)
+    await store.lock_stock(sku for sku, _ in todo)
+
+
+def _rows(
+    return_id: str, kind: str, order_id: str, location: str, todo: list[tuple[str, int]]
+) -> list[ReturnedStock]:
+    return [ReturnedStock(return_id, kind, sku, order_id, location, qty) for sku, qty in todo]

@@ -1,0 +1,169 @@
+"""`POST /v1/channels/{channel}/orders`: a sales channel's own order payload (DESIGN.md §9).
+
+Answers (JSON):
+- 202 a new order (`outcome` created) or a cancellation applied / recorded before its order;
+- 200 a repeat of a delivery or of an order already received (`duplicate` true, same
+  `order_id`), an ignored delivery (a status the OMS does not act on), a WooCommerce ping;
+- 400 malformed JSON, 422 a payload that does not map (the error names the field), 401 a bad
+  or missing signature, 404 an unknown channel, 413 a body over `max_body_bytes`, 409 a channel
+  cancellation the saga refuses (the order shipped), 503 a signed channel without a secret.
+Every refused request is kept raw in `rejected_requests` for an operator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from services.order_intake import store
+from services.order_intake.api import read_body
+from services.order_intake.channel_intake import (
+    IntakeRefused,
+    Outcome,
+    check_signature,
+    ingest,
+    kept_headers,
+    prepare,
+    raw_request,
+)
+from services.order_intake.channels import ADAPTERS, adapter_for
+from services.order_intake.channels.base import lower_keys
+from services.order_intake.handlers import policy_from
+from services.order_intake.settings import OrderIntakeSettings
+from shared.platform.errors import ApiError
+from shared.platform.service import Runtime, get_runtime
+
+router = APIRouter(prefix="/v1", tags=["channels"])
+
+
+class ChannelOrderAnswer(BaseModel):
+    channel: str
+    outcome: str
+    external_id: str | None = None
+    order_id: str | None = None
+    status: str | None = None
+    duplicate: bool = False
+    reason: str | None = None
+
+
+def _settings(runtime: Runtime) -> OrderIntakeSettings:
+    settings = runtime.settings
+    assert isinstance(settings, OrderIntakeSettings)
+    return settings
+
+
+async def _refuse(
+    runtime: Runtime, request: Request, raw: bytes, headers: dict[str, str], refused: IntakeRefused
+) -> ApiError:
+    async with runtime.pool.acquire() as conn:
+        rejected_id = await store.record_rejected_request(
+            conn,
+            request.url.path,
+            refused.code,
+            refused.message,
+            raw[: 1024 * 1024],
+            kept_headers(headers),
+        )
+    return ApiError(
+        refused.status,
+        refused.code,
+        refused.message,
+        rejected_request_id=rejected_id,
+        **refused.details,
+    )
+
+
+@router.post(
+    "/channels/{channel}/orders",
+    status_code=202,
+    response_model=ChannelOrderAnswer,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "the channel's own order payload, exactly as the channel sends it",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+    responses={
+        200: {"description": "a repeat delivery (same order_id), or a delivery ignored"},
+        400: {"description": "malformed JSON"},
+        401: {"description": "missing or wrong webhook signature"},
+        404: {"description": "unknown channel"},
+        409: {"description": "a channel cancellation refused: the order has shipped"},
+        413: {"description": "body too large"},
+        422: {"description": "the payload does not map to an order (the error names the field)"},
+        503: {"description": "the channel's webhook secret is not configured"},
+    },
+)
+async def receive_channel_order(channel: str, request: Request) -> JSONResponse:
+    """A channel's order webhook (Shopify, WooCommerce) or a polled marketplace order (Amazon
+    SP-API, eBay Fulfillment API)."""
+    runtime = get_runtime(request)
+    settings = _settings(runtime)
+    raw = await read_body(runtime, request, settings.max_body_bytes)
+    headers = lower_keys(request.headers)
+    adapter = adapter_for(channel)
+    if adapter is None:
+        raise await _refuse(
+            runtime,
+            request,
+            raw,
+            headers,
+            IntakeRefused(
+                404,
+                "unknown_channel",
+                f"unknown channel {channel!r}; channels: {', '.join(sorted(ADAPTERS))}",
+            ),
+        )
+    if adapter.is_ping is not None and adapter.is_ping(raw, headers):
+        return JSONResponse(
+            ChannelOrderAnswer(channel=channel, outcome="ping_acknowledged").model_dump(),
+            status_code=200,
+        )
+    try:
+        check_signature(adapter, settings, headers, raw, required=True)
+        result = prepare(adapter, headers, raw, settings)
+    except IntakeRefused as refused:
+        raise await _refuse(runtime, request, raw, headers, refused) from refused
+    delivery_id = headers.get(adapter.delivery_id_header) if adapter.delivery_id_header else None
+    policy = policy_from(settings)
+    request_kept = raw_request(channel, headers, raw)
+    try:
+        async with runtime.uow() as uow:
+            outcome = await ingest(uow, policy, channel, result, delivery_id, request_kept)
+    except asyncpg.UniqueViolationError:
+        # The same order stored at the same moment by another path (the native API, Kafka):
+        # this delivery is then a repeat of it.
+        async with runtime.uow() as uow:
+            outcome = await ingest(uow, policy, channel, result, delivery_id, request_kept)
+    return _answer(channel, outcome)
+
+
+def _answer(channel: str, outcome: Outcome) -> JSONResponse:
+    if outcome.kind == "cancel_refused":
+        raise ApiError(
+            409,
+            outcome.refusal.get("code", "cancel_refused"),
+            outcome.refusal.get("message", "the order can no longer be cancelled"),
+            order_id=outcome.order_id,
+            order_status=outcome.status,
+        )
+    fresh = not outcome.duplicate and outcome.kind in {
+        "created",
+        "cancel_requested",
+        "cancel_recorded",
+    }
+    body: dict[str, Any] = ChannelOrderAnswer(
+        channel=channel,
+        outcome=outcome.kind,
+        external_id=outcome.external_id,
+        order_id=outcome.order_id,
+        status=outcome.status,
+        duplicate=outcome.duplicate,
+        reason=outcome.reason,
+    ).model_dump()
+    return JSONResponse(body, status_code=202 if fresh else 200)

@@ -1,0 +1,155 @@
+"""eBay: a Sell Fulfillment API order (`getOrder`), as the seller's own poller sends it. Like
+Amazon's, the payload is unsigned (eBay is polled, not pushed).
+
+- `lineItems[].lineItemCost` is the LINE total before discounts (unit price x quantity). The
+  line's value is `discountedLineItemCost` when eBay sends it, else `lineItemCost` less the
+  line's `appliedPromotions[].discountAmount`; the unit price is that divided by `quantity`,
+  exact to the cent (see `split_line_total`).
+- Shipping: `pricingSummary.deliveryCost` less `pricingSummary.deliveryDiscount`; tax:
+  `pricingSummary.tax` (taxes eBay collects and remits itself are not the seller's).
+- Ship-to: `fulfillmentStartInstructions[0].shippingStep.shipTo`.
+- eBay collected the money: paid externally. An order whose `cancelStatus.cancelState` is
+  `CANCELED` cancels; unpaid, refunded or already fulfilled orders are ignored (or answered with
+  the existing order).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from services.order_intake.channels.base import (
+    CancelOrder,
+    ChannelAdapter,
+    ChannelPayloadError,
+    ChannelResult,
+    Headers,
+    Ignored,
+    NewOrder,
+    Reader,
+    address,
+    currency_code,
+    customer,
+    not_negative,
+    same_currency,
+    sku_of,
+    split_line_total,
+)
+from services.order_intake.domain.order import CanonicalLine, CanonicalOrder
+
+NAME = "ebay"
+PAID = frozenset({"PAID", "PARTIALLY_REFUNDED"})
+EXPRESS_WORDS = ("express", "expedited", "overnight", "oneday", "nextday")
+
+
+def parse(payload: Any, headers: Headers) -> ChannelResult:
+    order = Reader.root(payload)
+    external_id = order.identifier("orderId")
+    cancel = order.optional_obj("cancelStatus")
+    if cancel is not None and cancel.optional_text("cancelState") == "CANCELED":
+        return CancelOrder(external_id, "cancelled on eBay")
+    payment_status = order.optional_text("orderPaymentStatus") or "PENDING"
+    if payment_status not in PAID:
+        return Ignored(f"eBay order payment is {payment_status}: nothing to fulfil", external_id)
+    if order.optional_text("orderFulfillmentStatus") == "FULFILLED":
+        return Ignored("eBay order is already fulfilled", external_id)
+
+    items = order.objects("lineItems")
+    if not items:
+        raise ChannelPayloadError(order.field("lineItems"), "must not be empty")
+    first_cost = items[0].obj("lineItemCost")
+    currency = currency_code(first_cost.text("currency"), first_cost.field("currency"))
+    lines: list[CanonicalLine] = []
+    for item in items:
+        quantity = item.quantity("quantity")
+        if quantity == 0:
+            continue
+        discounted = item.optional_obj("discountedLineItemCost")
+        if discounted is not None:
+            line_total = _amount(discounted, currency)
+        else:
+            line_total = _amount(item.obj("lineItemCost"), currency) - sum(
+                (
+                    abs(_amount(promotion.obj("discountAmount"), currency))
+                    for promotion in item.objects("appliedPromotions", required=False)
+                ),
+                Decimal(0),
+            )
+        lines += split_line_total(
+            sku_of(item, "sku"), quantity, line_total, currency, item.field("lineItemCost")
+        )
+    if not lines:
+        raise ChannelPayloadError(order.field("lineItems"), "no line has a quantity")
+
+    summary = order.optional_obj("pricingSummary")
+    shipping = Decimal(0)
+    tax = Decimal(0)
+    if summary is not None:
+        shipping = _optional(summary, "deliveryCost", currency) - abs(
+            _optional(summary, "deliveryDiscount", currency)
+        )
+        tax = _optional(summary, "tax", currency)
+
+    instructions = order.objects("fulfillmentStartInstructions")
+    if not instructions:
+        raise ChannelPayloadError(order.field("fulfillmentStartInstructions"), "is required")
+    step = instructions[0].obj("shippingStep")
+    ship_to = step.obj("shipTo")
+    contact = ship_to.obj("contactAddress")
+    phone = ship_to.optional_obj("primaryPhone")
+    buyer = order.optional_obj("buyer")
+    registration = buyer.optional_obj("buyerRegistrationAddress") if buyer else None
+    email = ship_to.optional_text("email", max_length=254) or (
+        registration.optional_text("email", max_length=254) if registration else None
+    )
+    service = (step.optional_text("shippingServiceCode") or "").lower()
+    return NewOrder(
+        external_id,
+        CanonicalOrder(
+            channel=NAME,
+            external_id=external_id,
+            customer=customer(
+                email=email,
+                name=ship_to.optional_text("fullName")
+                or (registration.optional_text("fullName") if registration else None),
+                phone=phone.optional_text("phoneNumber", max_length=40) if phone else None,
+                email_field=ship_to.field("email"),
+            ),
+            shipping_address=address(
+                line1=contact.optional_text("addressLine1"),
+                line2=contact.optional_text("addressLine2"),
+                city=contact.optional_text("city", max_length=100),
+                region=contact.optional_text("stateOrProvince", max_length=100),
+                postal_code=contact.optional_text("postalCode", max_length=20),
+                country=contact.optional_text("countryCode", max_length=2),
+                fields={
+                    "line1": contact.field("addressLine1"),
+                    "city": contact.field("city"),
+                    "postal_code": contact.field("postalCode"),
+                    "country": contact.field("countryCode"),
+                },
+            ),
+            currency=currency,
+            lines=tuple(lines),
+            payment_method=NAME,
+            paid_externally=True,
+            shipping_method="express"
+            if any(word in service for word in EXPRESS_WORDS)
+            else "standard",
+            shipping_override=not_negative(shipping, order.field("pricingSummary.deliveryCost")),
+            tax_override=not_negative(tax, order.field("pricingSummary.tax")),
+        ),
+    )
+
+
+def _amount(money: Reader, currency: str) -> Decimal:
+    same_currency(money.optional_text("currency"), currency, money.field("currency"))
+    return money.amount("value", currency)
+
+
+def _optional(summary: Reader, key: str, currency: str) -> Decimal:
+    money = summary.optional_obj(key)
+    return _amount(money, currency) if money is not None else Decimal(0)
+
+
+ADAPTER = ChannelAdapter(name=NAME, parse=parse)

@@ -1,0 +1,202 @@
+"""Shopify: the order webhook (`orders/create`, `orders/paid`, `orders/updated`,
+`orders/cancelled`), the REST Admin order resource as Shopify posts it.
+
+- Signature: `X-Shopify-Hmac-SHA256` = base64(HMAC-SHA256(app secret, raw body)).
+- Delivery id: `X-Shopify-Webhook-Id` (the same on Shopify's retries of one delivery).
+- `line_items[].price` is the unit price (a string). Discounts Shopify allocated to a line
+  (`discount_allocations[].amount`, order-level discounts included) come off that line; when
+  `taxes_included` is true the line's `tax_lines[].price` come off too, since canonical prices
+  are tax-exclusive and `total_tax` is passed through as the order's tax.
+- Shipping: `shipping_lines[]` (`discounted_price`, else `price`), less their included tax.
+- `financial_status` `paid` (or `partially_refunded`): Shopify already took the money, so the
+  order is paid externally and skips the gateway. Any other status is authorised through the
+  payment service with method `shopify` and token `shopify:<order id>` (a gateway plug-in for
+  Shopify Payments decides what that means); `voided` and `refunded` orders are ignored.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from services.order_intake.channels.base import (
+    CancelOrder,
+    ChannelAdapter,
+    ChannelPayloadError,
+    ChannelResult,
+    Headers,
+    Ignored,
+    NewOrder,
+    Reader,
+    address,
+    currency_code,
+    customer,
+    full_name,
+    line_from_unit_price,
+    not_negative,
+    sku_of,
+)
+from services.order_intake.domain.order import CanonicalLine, CanonicalOrder
+from shared.contracts.common import Address
+
+NAME = "shopify"
+TOPIC_HEADER = "x-shopify-topic"
+CREATE_TOPICS = frozenset({"orders/create", "orders/paid", "orders/updated"})
+CANCEL_TOPIC = "orders/cancelled"
+PAID = frozenset({"paid", "partially_refunded"})
+NOT_PAYABLE = frozenset({"voided", "refunded"})
+
+
+def parse(payload: Any, headers: Headers) -> ChannelResult:
+    order = Reader.root(payload)
+    external_id = order.identifier("id")
+    topic = headers.get(TOPIC_HEADER)
+    if topic is not None and topic not in CREATE_TOPICS and topic != CANCEL_TOPIC:
+        raise ChannelPayloadError(
+            f"headers.{TOPIC_HEADER}",
+            f"topic {topic!r} is not handled; subscribe orders/create and orders/cancelled",
+            code="unsupported_topic",
+        )
+    if topic == CANCEL_TOPIC or (topic is None and order.has("cancelled_at")):
+        reason = order.optional_text("cancel_reason") or "no reason given"
+        return CancelOrder(external_id, f"cancelled on Shopify ({reason})")
+    financial_status = (order.optional_text("financial_status") or "pending").lower()
+    if financial_status in NOT_PAYABLE:
+        return Ignored(f"Shopify order is {financial_status}: nothing to fulfil", external_id)
+
+    currency = currency_code(order.text("currency"), order.field("currency"))
+    taxes_included = order.boolean("taxes_included")
+    lines = _lines(order, currency, taxes_included)
+    shipping = _shipping(order, currency, taxes_included)
+    tax = order.optional_amount("total_tax", currency) or Decimal(0)
+    ship_to = _shipping_address(order)
+    buyer = order.optional_obj("customer")
+    shipping_reader = order.obj("shipping_address")
+    email = (
+        order.optional_text("email", max_length=254)
+        or order.optional_text("contact_email", max_length=254)
+        or (buyer.optional_text("email", max_length=254) if buyer else None)
+    )
+    name = full_name(
+        shipping_reader.optional_text("first_name"), shipping_reader.optional_text("last_name")
+    ) or (
+        full_name(buyer.optional_text("first_name"), buyer.optional_text("last_name"))
+        if buyer
+        else None
+    )
+    phone = (
+        shipping_reader.optional_text("phone", max_length=40)
+        or order.optional_text("phone", max_length=40)
+        or (buyer.optional_text("phone", max_length=40) if buyer else None)
+    )
+    paid = financial_status in PAID
+    return NewOrder(
+        external_id,
+        CanonicalOrder(
+            channel=NAME,
+            external_id=external_id,
+            customer=customer(
+                email=email, name=name, phone=phone, email_field=order.field("email")
+            ),
+            shipping_address=ship_to,
+            billing_address=_billing_address(order),
+            currency=currency,
+            lines=tuple(lines),
+            payment_method=NAME,
+            payment_token=None if paid else f"{NAME}:{external_id}",
+            paid_externally=paid,
+            shipping_method=_shipping_method(order),
+            shipping_override=shipping,
+            tax_override=not_negative(tax, order.field("total_tax")),
+        ),
+    )
+
+
+def _lines(order: Reader, currency: str, taxes_included: bool) -> list[CanonicalLine]:
+    items = order.objects("line_items")
+    if not items:
+        raise ChannelPayloadError(order.field("line_items"), "must not be empty")
+    lines: list[CanonicalLine] = []
+    for item in items:
+        quantity = item.quantity("quantity")
+        if quantity == 0:
+            continue
+        price = item.amount("price", currency)
+        off = sum(
+            (
+                d.amount("amount", currency)
+                for d in item.objects("discount_allocations", required=False)
+            ),
+            Decimal(0),
+        )
+        if taxes_included:
+            off += sum(
+                (t.amount("price", currency) for t in item.objects("tax_lines", required=False)),
+                Decimal(0),
+            )
+        lines += line_from_unit_price(
+            sku_of(item, "sku"), quantity, price, off, currency, item.field("price")
+        )
+    if not lines:
+        raise ChannelPayloadError(order.field("line_items"), "no line has a quantity")
+    return lines
+
+
+def _shipping(order: Reader, currency: str, taxes_included: bool) -> Decimal:
+    total = Decimal(0)
+    for line in order.objects("shipping_lines", required=False):
+        price = line.optional_amount("discounted_price", currency)
+        if price is None:
+            price = line.amount("price", currency)
+        if taxes_included:
+            price -= sum(
+                (t.amount("price", currency) for t in line.objects("tax_lines", required=False)),
+                Decimal(0),
+            )
+        total += not_negative(price, line.field("price"))
+    return total
+
+
+def _shipping_address(order: Reader) -> Address:
+    return _address(order.obj("shipping_address"))
+
+
+def _billing_address(order: Reader) -> Address | None:
+    billing = order.optional_obj("billing_address")
+    if billing is None or not billing.has("address1"):
+        return None
+    return _address(billing)
+
+
+def _address(reader: Reader) -> Address:
+    return address(
+        line1=reader.optional_text("address1"),
+        line2=reader.optional_text("address2"),
+        city=reader.optional_text("city", max_length=100),
+        region=reader.optional_text("province_code", max_length=100)
+        or reader.optional_text("province", max_length=100),
+        postal_code=reader.optional_text("zip", max_length=20),
+        country=reader.optional_text("country_code", max_length=2),
+        fields={
+            "line1": reader.field("address1"),
+            "city": reader.field("city"),
+            "postal_code": reader.field("zip"),
+            "country": reader.field("country_code"),
+        },
+    )
+
+
+def _shipping_method(order: Reader) -> str:
+    for line in order.objects("shipping_lines", required=False):
+        label = f"{line.optional_text('code') or ''} {line.optional_text('title') or ''}".lower()
+        if "express" in label or "overnight" in label:
+            return "express"
+    return "standard"
+
+
+ADAPTER = ChannelAdapter(
+    name=NAME,
+    parse=parse,
+    signature_header="x-shopify-hmac-sha256",
+    delivery_id_header="x-shopify-webhook-id",
+)

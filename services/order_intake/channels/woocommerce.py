@@ -1,0 +1,169 @@
+"""WooCommerce: the order webhook (`order.created`, `order.updated`, `order.deleted`), whose
+body is the REST API v3 order.
+
+- Signature: `X-WC-Webhook-Signature` = base64(HMAC-SHA256(webhook secret, raw body)).
+- Delivery id: `X-WC-Webhook-Delivery-ID`. Topic: `X-WC-Webhook-Topic`.
+- When a webhook is saved WooCommerce pings the delivery URL with the form body
+  `webhook_id=<id>` (unsigned); it is answered 200 and creates nothing.
+- `line_items[].total` (a string) is the line total after discounts, tax exclusive; the unit
+  price is that total divided by the quantity (`price` is the same division as a float, so it
+  is not used). `shipping_total` and `total_tax` are passed through.
+- Paid (`date_paid` set, `set_paid` true, or status `processing`): WooCommerce's own gateway took
+  the money, so the order is paid externally. `pending` / `on-hold` orders are authorised through
+  the payment service with method `woocommerce` and token `woocommerce:<id>`.
+- Status `cancelled` (or topic `order.deleted`) cancels; `completed`, `refunded`, `failed`,
+  `trash` and `checkout-draft` are not orders to fulfil and are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from services.order_intake.channels.base import (
+    CancelOrder,
+    ChannelAdapter,
+    ChannelPayloadError,
+    ChannelResult,
+    Headers,
+    Ignored,
+    NewOrder,
+    Reader,
+    address,
+    currency_code,
+    customer,
+    full_name,
+    not_negative,
+    sku_of,
+    split_line_total,
+)
+from services.order_intake.domain.order import CanonicalLine, CanonicalOrder
+from shared.contracts.common import Address
+
+NAME = "woocommerce"
+TOPIC_HEADER = "x-wc-webhook-topic"
+CREATE_TOPICS = frozenset({"order.created", "order.updated", "order.restored"})
+DELETE_TOPIC = "order.deleted"
+CREATABLE = frozenset({"pending", "on-hold", "processing"})
+_PING = re.compile(rb"^webhook_id=\d+$")
+
+
+def is_ping(raw: bytes, headers: Headers) -> bool:
+    return bool(_PING.match(raw.strip()))
+
+
+def parse(payload: Any, headers: Headers) -> ChannelResult:
+    order = Reader.root(payload)
+    external_id = order.identifier("id")
+    topic = headers.get(TOPIC_HEADER)
+    if topic is not None and topic not in CREATE_TOPICS and topic != DELETE_TOPIC:
+        raise ChannelPayloadError(
+            f"headers.{TOPIC_HEADER}",
+            f"topic {topic!r} is not handled; use order.created / order.updated",
+            code="unsupported_topic",
+        )
+    if topic == DELETE_TOPIC:
+        return CancelOrder(external_id, "deleted in WooCommerce")
+    status = (order.optional_text("status") or "pending").lower()
+    if status == "cancelled":
+        return CancelOrder(external_id, "cancelled in WooCommerce")
+    if status not in CREATABLE:
+        return Ignored(f"WooCommerce order is {status}: nothing to fulfil", external_id)
+
+    currency = currency_code(order.text("currency"), order.field("currency"))
+    lines = _lines(order, currency)
+    shipping = order.optional_amount("shipping_total", currency) or Decimal(0)
+    tax = order.optional_amount("total_tax", currency) or Decimal(0)
+    billing = order.optional_obj("billing")
+    ship = order.obj("shipping")
+    paid = order.has("date_paid") or order.boolean("set_paid") or status == "processing"
+    email = billing.optional_text("email", max_length=254) if billing else None
+    name = full_name(ship.optional_text("first_name"), ship.optional_text("last_name")) or (
+        full_name(billing.optional_text("first_name"), billing.optional_text("last_name"))
+        if billing
+        else None
+    )
+    phone = ship.optional_text("phone", max_length=40) or (
+        billing.optional_text("phone", max_length=40) if billing else None
+    )
+    return NewOrder(
+        external_id,
+        CanonicalOrder(
+            channel=NAME,
+            external_id=external_id,
+            customer=customer(
+                email=email,
+                name=name,
+                phone=phone,
+                email_field=billing.field("email") if billing else "billing.email",
+            ),
+            shipping_address=_address(ship),
+            billing_address=_address(billing)
+            if billing is not None and billing.has("address_1")
+            else None,
+            currency=currency,
+            lines=tuple(lines),
+            payment_method=NAME,
+            payment_token=None if paid else f"{NAME}:{external_id}",
+            paid_externally=paid,
+            shipping_method=_shipping_method(order),
+            shipping_override=not_negative(shipping, order.field("shipping_total")),
+            tax_override=not_negative(tax, order.field("total_tax")),
+        ),
+    )
+
+
+def _lines(order: Reader, currency: str) -> list[CanonicalLine]:
+    items = order.objects("line_items")
+    if not items:
+        raise ChannelPayloadError(order.field("line_items"), "must not be empty")
+    lines: list[CanonicalLine] = []
+    for item in items:
+        quantity = item.quantity("quantity")
+        if quantity == 0:
+            continue
+        total = item.amount("total", currency)
+        lines += split_line_total(
+            sku_of(item, "sku"), quantity, total, currency, item.field("total")
+        )
+    if not lines:
+        raise ChannelPayloadError(order.field("line_items"), "no line has a quantity")
+    return lines
+
+
+def _address(reader: Reader) -> Address:
+    return address(
+        line1=reader.optional_text("address_1"),
+        line2=reader.optional_text("address_2"),
+        city=reader.optional_text("city", max_length=100),
+        region=reader.optional_text("state", max_length=100),
+        postal_code=reader.optional_text("postcode", max_length=20),
+        country=reader.optional_text("country", max_length=2),
+        fields={
+            "line1": reader.field("address_1"),
+            "city": reader.field("city"),
+            "postal_code": reader.field("postcode"),
+            "country": reader.field("country"),
+        },
+    )
+
+
+def _shipping_method(order: Reader) -> str:
+    for line in order.objects("shipping_lines", required=False):
+        method = (line.optional_text("method_id") or "").lower()
+        if method == "local_pickup":
+            return "pickup"
+        title = (line.optional_text("method_title") or "").lower()
+        if "express" in title:
+            return "express"
+    return "standard"
+
+
+ADAPTER = ChannelAdapter(
+    name=NAME,
+    parse=parse,
+    signature_header="x-wc-webhook-signature",
+    delivery_id_header="x-wc-webhook-delivery-id",
+    is_ping=is_ping,
+)

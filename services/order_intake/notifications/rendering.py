@@ -1,0 +1,158 @@
+"""Rendering customer e-mails from the templates in `templates/` (pure: no I/O but reading the
+template files once).
+
+A template is `<kind>.txt`: a `Subject:` line, a blank line, then the body, with `$name`
+placeholders (`string.Template`). `render` builds every placeholder's text from the
+`CustomerNotification` and, when it is known, the order (lines, totals, address, fulfilments).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from services.order_intake.domain.money import round_money
+from shared.contracts.common import Customer
+
+TEMPLATES = Path(__file__).with_name("templates")
+KINDS = ("confirmed", "rejected", "cancelled", "delayed", "shipped", "delivered")
+FALLBACK = "update"
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    body: str
+
+
+@functools.cache
+def _template(kind: str) -> tuple[Template, Template]:
+    name = kind if kind in KINDS else FALLBACK
+    text = (TEMPLATES / f"{name}.txt").read_text()
+    first, _, body = text.partition("\n")
+    if not first.startswith("Subject:"):
+        raise ValueError(f"template {name}.txt must start with a Subject: line")
+    return Template(first.removeprefix("Subject:").strip()), Template(body.lstrip("\n"))
+
+
+def render(
+    kind: str,
+    order_id: str,
+    customer: Customer,
+    data: Mapping[str, Any],
+    order: Mapping[str, Any] | None = None,
+) -> Email:
+    """The e-mail for one notification. `order`: the stored order (store.get_order), if any."""
+    subject, body = _template(kind)
+    context = _context(kind, order_id, customer, data, order)
+    return Email(subject.substitute(context), body.substitute(context).rstrip() + "\n")
+
+
+def describe_reason(reason: str | None) -> str:
+    """A saga reason (`unknown_sku: SKU-9`, `payment declined: card_declined`) in plain words,
+    keeping the original for reference."""
+    if not reason:
+        return "no reason was given"
+    code, _, rest = reason.partition(":")
+    rest = rest.strip()
+    plain = {
+        "unknown_sku": f"we do not sell {rest or 'an item you ordered'}",
+        "insufficient_stock": f"we do not have enough stock of {rest or 'an item you ordered'}",
+        "order_released": "the items were released before they could be reserved",
+    }.get(code.strip())
+    if plain is not None:
+        return f"{plain} ({reason})"
+    if reason.startswith("payment declined"):
+        return f"your payment was declined ({rest or reason})"
+    return reason
+
+
+def _context(
+    kind: str,
+    order_id: str,
+    customer: Customer,
+    data: Mapping[str, Any],
+    order: Mapping[str, Any] | None,
+) -> dict[str, str]:
+    currency = str(order["currency"]) if order else str(data.get("currency") or "")
+    context: dict[str, str] = {
+        "kind": kind,
+        "order_id": order_id,
+        "greeting": f"Hello {customer.name}," if customer.name else "Hello,",
+        "reason": describe_reason(data.get("reason")),
+        "short_lines": _short_lines(data.get("short_lines") or ()),
+        "carrier": str(data.get("carrier") or "the carrier"),
+        "tracking_number": str(data.get("tracking_number") or "not given"),
+        "lines": "",
+        "subtotal": "",
+        "shipping": "",
+        "tax": "",
+        "total": _money(data.get("total"), currency),
+        "address": "",
+        "shipped_lines": "",
+    }
+    if kind == "delayed":
+        stage = data.get("stage")
+        context["reason"] = (
+            "delivery is taking longer than expected"
+            if stage == "delivery"
+            else "shipping is taking longer than expected"
+        )
+    if order:
+        context["lines"] = "\n".join(
+            f"  {line['quantity']} x {line['sku']} at {_money(line['unit_price'], currency)}"
+            f" = {_money(line['line_total'], currency)}"
+            for line in order["lines"]
+        )
+        for name in ("subtotal", "shipping", "tax", "total"):
+            context[name] = _money(order[name], currency)
+        context["address"] = _address(order.get("shipping_address") or {})
+        context["shipped_lines"] = _shipped_lines(order, data.get("fulfilment_id"))
+    return context
+
+
+def _money(value: Any, currency: str) -> str:
+    if value is None or value == "":
+        return ""
+    amount = Decimal(str(value))
+    if currency:
+        return f"{round_money(amount, currency)} {currency}"
+    return str(amount)
+
+
+def _short_lines(short_lines: Sequence[Mapping[str, Any]]) -> str:
+    rows = []
+    for line in short_lines:
+        available = int(line.get("available") or 0)
+        detail = (
+            "not available"
+            if available == 0
+            else f"you ordered {line.get('requested')}, we have {available}"
+        )
+        rows.append(f"  - {line.get('sku')}: {detail}")
+    return ("\n" + "\n".join(rows) + "\n") if rows else ""
+
+
+def _address(address: Mapping[str, Any]) -> str:
+    lines = [
+        address.get("line1"),
+        address.get("line2"),
+        " ".join(str(p) for p in (address.get("postal_code"), address.get("city")) if p),
+        address.get("region"),
+        address.get("country"),
+    ]
+    return "\n".join(f"  {line}" for line in lines if line)
+
+
+def _shipped_lines(order: Mapping[str, Any], fulfilment_id: Any) -> str:
+    saga = order.get("saga") or {}
+    fulfilment = (saga.get("fulfilments") or {}).get(fulfilment_id) if fulfilment_id else None
+    if not fulfilment:
+        return ""
+    rows = [f"  {line['quantity']} x {line['sku']}" for line in fulfilment.get("lines") or ()]
+    return "In this parcel:\n" + "\n".join(rows) if rows else ""

@@ -1,0 +1,154 @@
+"""Customer notifications: recorded in the consumer's transaction, sent after it committed.
+
+- The handler of `CustomerNotification` (on `oms.notifications.v1`) renders the e-mail and
+  records it in `notifications`, keyed by the message id, in the consumer's transaction: a
+  redelivered message is dropped by the inbox and could not insert a second row anyway.
+- The sender (a background task) takes one due row at a time under `FOR UPDATE SKIP LOCKED`,
+  sends it, and marks it sent in the same short transaction. Replicas never send the same row
+  concurrently. Delivery is at-least-once: a crash after the SMTP server accepted the mail and
+  before the commit sends it again on restart (with the same Message-ID header); nothing is sent
+  twice otherwise.
+- A failed send is retried with exponential backoff up to `notification_max_attempts`, then
+  marked `failed`. A customer without an e-mail address is `skipped`. With `smtp_enabled` off
+  (the default, e.g. under `make run`) the e-mail is only logged as "would send" and marked
+  `logged`.
+- Logs never carry the customer's e-mail or postal address: only the kind, the order and the
+  notification id (and the SMTP error's class and code on failure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.order_intake import store
+from services.order_intake.notifications.mailer import Mailer, SmtpMailer, describe_failure
+from services.order_intake.notifications.rendering import render
+from services.order_intake.settings import OrderIntakeSettings
+from shared.contracts.order_intake import CustomerNotification
+from shared.envelope import Envelope
+from shared.platform.consumer import Handler
+from shared.platform.outbox import UnitOfWork
+from shared.platform.service import Runtime
+
+log = logging.getLogger(__name__)
+
+BATCH = 50
+
+
+async def record_notification(
+    uow: UnitOfWork, envelope: Envelope, message: CustomerNotification
+) -> None:
+    order = await store.get_order(uow.conn, message.order_id)
+    email = render(message.kind, message.order_id, message.customer, message.data, order)
+    await store.insert_notification(
+        uow.conn,
+        envelope.message_id,
+        message.order_id,
+        message.kind,
+        message.customer.email,
+        email.subject,
+        email.body,
+    )
+
+
+def notification_handlers() -> dict[str, Handler]:
+    return {CustomerNotification.TYPE: record_notification}
+
+
+async def send_due_notifications(
+    pool: asyncpg.Pool, settings: OrderIntakeSettings, mailer: Mailer, limit: int = BATCH
+) -> int:
+    """Send what is due, one notification per transaction; the number handled."""
+    handled = 0
+    async with pool.acquire() as conn:
+        while handled < limit:
+            async with conn.transaction():
+                row = await store.claim_due_notification(conn, datetime.now(UTC))
+                if row is None:
+                    break
+                await _deliver(conn, row, settings, mailer)
+            handled += 1
+    return handled
+
+
+async def _deliver(
+    conn: Any, row: dict[str, Any], settings: OrderIntakeSettings, mailer: Mailer
+) -> None:
+    notification_id = row["notification_id"]
+    if not row["recipient"]:
+        await store.finish_notification(conn, notification_id, "skipped", "no e-mail address")
+        log.info(
+            "%s notification %s for order %s skipped: no e-mail address",
+            row["kind"],
+            notification_id,
+            row["order_id"],
+        )
+        return
+    if not settings.smtp_enabled:
+        await store.finish_notification(conn, notification_id, "logged")
+        log.info(
+            "would send %s e-mail %s for order %s (SMTP disabled): %s",
+            row["kind"],
+            notification_id,
+            row["order_id"],
+            row["subject"],
+        )
+        return
+    try:
+        await mailer.send(row["recipient"], row["subject"], row["body"], str(notification_id))
+    except Exception as exc:
+        error = describe_failure(exc)
+        attempts = row["attempts"] + 1
+        if attempts >= settings.notification_max_attempts:
+            await store.finish_notification(conn, notification_id, "failed", error)
+            log.error(
+                "%s e-mail %s for order %s failed for good after %d attempts: %s",
+                row["kind"],
+                notification_id,
+                row["order_id"],
+                attempts,
+                error,
+            )
+            return
+        delay = min(settings.notification_retry_initial_s * 2 ** (attempts - 1), 3600.0)
+        await store.retry_notification_later(
+            conn, notification_id, error, datetime.now(UTC) + timedelta(seconds=delay)
+        )
+        log.warning(
+            "%s e-mail %s for order %s failed (attempt %d, retry in %.0fs): %s",
+            row["kind"],
+            notification_id,
+            row["order_id"],
+            attempts,
+            delay,
+            error,
+        )
+        return
+    await store.finish_notification(conn, notification_id, "sent")
+    log.info("sent %s e-mail %s for order %s", row["kind"], notification_id, row["order_id"])
+
+
+def notification_sender(
+    settings: OrderIntakeSettings, mailer: Mailer | None = None
+) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
+    chosen: Mailer = mailer or SmtpMailer.from_settings(settings)
+
+    async def send_notifications(runtime: Runtime) -> None:
+        while True:
+            try:
+                handled = await send_due_notifications(runtime.pool, settings, chosen)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("notification pass failed")
+                handled = 0
+            if handled < BATCH:
+                await asyncio.sleep(settings.notification_poll_interval_s)
+
+    return send_notifications

@@ -1,0 +1,208 @@
+"""Operator endpoints of order-intake (used by the `oms` command): find stuck orders, and retry
+or compensate them.
+
+A stuck order is parked in NEEDS_ATTENTION, or waits on a machine-paced step whose deadline
+passed longer ago than a grace period (the deadline scheduler is not getting to it). Retry and
+compensate go through the saga like any other input: under the order's row lock, with the saga
+state, timeline and outgoing commands saved in one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.order_intake import store
+from services.order_intake.domain import saga as saga_domain
+from services.order_intake.domain.saga import OperatorActionRefused, OrderSaga
+from services.order_intake.handlers import now, persist, policy_from
+from services.order_intake.settings import OrderIntakeSettings
+from shared.platform.errors import ApiError
+from shared.platform.service import Runtime, get_runtime
+
+router = APIRouter(prefix="/v1/ops", tags=["operator"])
+
+StuckBecause = Literal["needs_attention", "deadline_overdue", "retrying"]
+
+
+class StuckOrder(BaseModel):
+    order_id: str
+    channel: str
+    status: str
+    stuck_because: StuckBecause = Field(
+        description="needs_attention: parked for an operator; deadline_overdue: the step's"
+        " deadline passed longer ago than the grace period; retrying: a step's command was"
+        " re-sent at least once (only with include_retrying)"
+    )
+    reason: str | None = Field(description="why the order was parked or cancelled, if known")
+    step: str | None = Field(description="the machine-paced step in flight, if any")
+    attempt: int = Field(description="how many times the step's command was sent")
+    deadline_at: datetime | None
+    overdue_s: float | None = Field(description="seconds since the step's deadline passed")
+    parked_from: str | None = Field(description="the status the order was in when parked")
+    parked_step: str | None = Field(description="the step in flight when the order was parked")
+    created_at: datetime
+    updated_at: datetime
+
+
+class StuckOrders(BaseModel):
+    as_of: datetime
+    grace_s: float
+    orders: list[StuckOrder]
+
+
+class OperatorActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: str | None = Field(default=None, max_length=100, description="who asked (audit trail)")
+    note: str | None = Field(default=None, max_length=500, description="why (audit trail)")
+
+
+class OperatorActionOut(BaseModel):
+    order_id: str
+    action: Literal["retry", "compensate"]
+    previous_status: str
+    status: str
+    step: str | None
+    attempt: int
+    deadline_at: datetime | None
+    sent: list[str] = Field(description="the message types sent (through the outbox)")
+
+
+def _settings(runtime: Runtime) -> OrderIntakeSettings:
+    settings = runtime.settings
+    assert isinstance(settings, OrderIntakeSettings)
+    return settings
+
+
+def stuck_because(
+    saga: OrderSaga, at: datetime, grace: timedelta, include_retrying: bool
+) -> StuckBecause | None:
+    if saga.status == saga_domain.Status.NEEDS_ATTENTION:
+        return "needs_attention"
+    if saga_domain.is_stuck(saga, at, grace):
+        return "deadline_overdue"
+    if include_retrying and saga.step is not None and saga.attempt > 1:
+        return "retrying"
+    return None
+
+
+@router.get("/orders/stuck", response_model=StuckOrders)
+async def list_stuck_orders(
+    request: Request,
+    grace_s: Annotated[
+        float,
+        Query(ge=0, le=7 * 24 * 3600, description="how long past its deadline counts as stuck"),
+    ] = 0,
+    include_retrying: Annotated[
+        bool, Query(description="also list orders whose step's command was already re-sent")
+    ] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> StuckOrders:
+    """Orders in NEEDS_ATTENTION and orders whose saga deadline is overdue, oldest change first."""
+    runtime = get_runtime(request)
+    at = now()
+    grace = timedelta(seconds=grace_s)
+    async with runtime.pool.acquire() as conn:
+        rows = await store.stuck_order_candidates(
+            conn, at - grace, include_retrying=include_retrying, limit=limit
+        )
+    found: list[StuckOrder] = []
+    for row in rows:
+        saga = OrderSaga.model_validate(row["saga"])
+        because = stuck_because(saga, at, grace, include_retrying)
+        if because is None:
+            continue  # e.g. only a service-level (human-paced) deadline passed
+        found.append(
+            StuckOrder(
+                order_id=row["order_id"],
+                channel=row["channel"],
+                status=saga.status.value,
+                stuck_because=because,
+                reason=saga.reason,
+                step=saga.step.value if saga.step else None,
+                attempt=saga.attempt,
+                deadline_at=saga.deadline_at,
+                overdue_s=round((at - saga.deadline_at).total_seconds(), 3)
+                if saga.deadline_at is not None and saga.deadline_at < at
+                else None,
+                parked_from=saga.parked_from.value if saga.parked_from else None,
+                parked_step=saga.parked_step.value if saga.parked_step else None,
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
+            )
+        )
+    return StuckOrders(as_of=at, grace_s=grace_s, orders=found)
+
+
+async def _operator_action(
+    request: Request,
+    order_id: str,
+    action: Literal["retry", "compensate"],
+    body: OperatorActionIn | None,
+) -> OperatorActionOut:
+    runtime = get_runtime(request)
+    policy = policy_from(_settings(runtime))
+    decide = saga_domain.operator_retry if action == "retry" else saga_domain.operator_compensate
+    async with runtime.uow() as uow:
+        saga = await store.load_saga(uow.conn, order_id, lock=True)
+        if saga is None:
+            raise ApiError(404, "order_not_found", f"no order {order_id}")
+        previous = saga.status
+        try:
+            decision = decide(saga, now(), policy)
+        except OperatorActionRefused as exc:
+            raise ApiError(409, exc.code, exc.message, order_status=saga.status.value) from exc
+        if body is not None and (body.by or body.note):
+            audit: dict[str, Any] = {"action": action, "by": body.by, "note": body.note}
+            decision.note("operator_action", **{k: v for k, v in audit.items() if v})
+        await persist(uow, saga, previous, decision)
+    return OperatorActionOut(
+        order_id=order_id,
+        action=action,
+        previous_status=previous.value,
+        status=saga.status.value,
+        step=saga.step.value if saga.step else None,
+        attempt=saga.attempt,
+        deadline_at=saga.deadline_at,
+        sent=[message.TYPE for message in decision.messages],
+    )
+
+
+_ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "`order_not_found`"},
+    409: {"description": "refused by the saga: `nothing_to_retry`, `order_closed`, ..."},
+}
+
+
+@router.post(
+    "/orders/{order_id}/retry",
+    status_code=202,
+    response_model=OperatorActionOut,
+    responses=_ACTION_RESPONSES,
+)
+async def retry_order(
+    order_id: str, request: Request, body: OperatorActionIn | None = None
+) -> OperatorActionOut:
+    """Re-send what the order waits for (same idempotency keys), with fresh attempts; for an
+    order parked in NEEDS_ATTENTION, resume the step it was parked in (409 `nothing_to_retry`
+    when it needs a decision instead)."""
+    return await _operator_action(request, order_id, "retry", body)
+
+
+@router.post(
+    "/orders/{order_id}/compensate",
+    status_code=202,
+    response_model=OperatorActionOut,
+    responses=_ACTION_RESPONSES,
+)
+async def compensate_order(
+    order_id: str, request: Request, body: OperatorActionIn | None = None
+) -> OperatorActionOut:
+    """Undo what was done so far (release stock, void the authorisation, cancel fulfilment) and
+    cancel the order. Refused once goods shipped (409 `already_shipped`) or when the order is
+    closed (409 `order_closed`)."""
+    return await _operator_action(request, order_id, "compensate", body)

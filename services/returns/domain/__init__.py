@@ -1,0 +1,1 @@
+"""The returns service's pure domain: money, the return policy, and the returns saga."""

@@ -1,0 +1,256 @@
+"""All SQL of returns.
+
+Locking rule: a transaction that needs an order's row and one of its returns locks the order's
+row first (`order_facts(lock=True)`), then the return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from services.returns.domain.policy import OrderFacts, OrderLine
+from services.returns.domain.saga import ReturnSaga, TimelineEntry
+from shared.contracts.order_intake import OrderStatusChanged
+from shared.platform.db import DbConnection
+
+DELIVERED_STATUSES = ("DELIVERED", "COMPLETED")
+
+# --- the read model of orders ------------------------------------------------------------------
+
+
+async def upsert_order(conn: DbConnection, event: OrderStatusChanged) -> None:
+    """Keep the latest status of the order; the first delivery time is never overwritten."""
+    delivered_at = event.at if event.status in DELIVERED_STATUSES else None
+    await conn.execute(
+        """
+        INSERT INTO orders (order_id, channel, currency, status, total, subtotal, discount,
+            shipping, tax, lines, paid_externally, original_order_id, linked_return_id,
+            delivered_at, status_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+        ON CONFLICT (order_id) DO UPDATE SET
+            status = CASE WHEN orders.status_at <= excluded.status_at
+                          THEN excluded.status ELSE orders.status END,
+            status_at = greatest(orders.status_at, excluded.status_at),
+            total = excluded.total,
+            subtotal = coalesce(excluded.subtotal, orders.subtotal),
+            discount = coalesce(excluded.discount, orders.discount),
+            shipping = coalesce(excluded.shipping, orders.shipping),
+            tax = coalesce(excluded.tax, orders.tax),
+            lines = CASE WHEN excluded.lines = '[]'::jsonb THEN orders.lines
+                         ELSE excluded.lines END,
+            paid_externally = excluded.paid_externally OR orders.paid_externally,
+            original_order_id = coalesce(orders.original_order_id, excluded.original_order_id),
+            linked_return_id = coalesce(orders.linked_return_id, excluded.linked_return_id),
+            delivered_at = coalesce(orders.delivered_at, excluded.delivered_at),
+            updated_at = clock_timestamp()
+        """,
+        event.order_id,
+        event.channel,
+        event.currency,
+        event.status,
+        event.total,
+        event.subtotal,
+        event.discount,
+        event.shipping,
+        event.tax,
+        [line.model_dump(mode="json") for line in event.lines],
+        bool(event.paid_externally),
+        event.original_order_id,
+        event.linked_return_id,
+        delivered_at,
+        event.at,
+    )
+
+
+@dataclass(frozen=True)
+class KnownOrder:
+    facts: OrderFacts
+    # Whose payment a refund goes to: the order's own, or for a replacement order (paid by the
+    # credit of a return) the first order of the chain.
+    refund_order_id: str
+    replacement_of: str | None
+
+
+async def order_facts(conn: DbConnection, order_id: str, *, lock: bool) -> KnownOrder | None:
+    sql = "SELECT * FROM orders WHERE order_id = $1" + (" FOR UPDATE" if lock else "")
+    row = await conn.fetchrow(sql, order_id)
+    if row is None:
+        return None
+    payer = row
+    seen = {order_id}
+    while payer["original_order_id"] is not None and payer["original_order_id"] not in seen:
+        seen.add(payer["original_order_id"])
+        parent = await conn.fetchrow(
+            "SELECT * FROM orders WHERE order_id = $1", payer["original_order_id"]
+        )
+        if parent is None:
+            break
+        payer = parent
+    facts = OrderFacts(
+        order_id=row["order_id"],
+        channel=row["channel"],
+        currency=row["currency"],
+        status=row["status"],
+        total=Decimal(row["total"]),
+        lines=tuple(
+            OrderLine(
+                sku=line["sku"],
+                quantity=int(line["quantity"]),
+                unit_price=Decimal(line["unit_price"]),
+                line_total=Decimal(line["line_total"]),
+            )
+            for line in row["lines"]
+        ),
+        delivered_at=row["delivered_at"],
+        subtotal=row["subtotal"],
+        discount=row["discount"],
+        shipping=row["shipping"],
+        paid_by_channel=bool(payer["paid_externally"]) and payer["linked_return_id"] is None,
+    )
+    return KnownOrder(facts, payer["order_id"], row["original_order_id"])
+
+
+# --- returns -----------------------------------------------------------------------------------
+
+
+async def insert_return(conn: DbConnection, saga: ReturnSaga) -> None:
+    await conn.execute(
+        "INSERT INTO returns (return_id, order_id, status, saga, replacement_order_id,"
+        " next_deadline_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        saga.return_id,
+        saga.order_id,
+        saga.status.value,
+        saga.model_dump(mode="json"),
+        saga.replacement_order_id,
+        saga.next_deadline,
+    )
+
+
+async def save_return(conn: DbConnection, saga: ReturnSaga) -> None:
+    await conn.execute(
+        "UPDATE returns SET status = $2, saga = $3, replacement_order_id = $4,"
+        " next_deadline_at = $5, updated_at = clock_timestamp() WHERE return_id = $1",
+        saga.return_id,
+        saga.status.value,
+        saga.model_dump(mode="json"),
+        saga.replacement_order_id,
+        saga.next_deadline,
+    )
+
+
+async def load_return(conn: DbConnection, return_id: str, *, lock: bool) -> ReturnSaga | None:
+    sql = "SELECT saga FROM returns WHERE return_id = $1" + (" FOR UPDATE" if lock else "")
+    data = await conn.fetchval(sql, return_id)
+    return ReturnSaga.model_validate(data) if data is not None else None
+
+
+async def returns_of_order(conn: DbConnection, order_id: str) -> list[ReturnSaga]:
+    rows = await conn.fetch(
+        "SELECT saga FROM returns WHERE order_id = $1 ORDER BY created_at, return_id", order_id
+    )
+    return [ReturnSaga.model_validate(r["saga"]) for r in rows]
+
+
+async def return_id_for_replacement(conn: DbConnection, order_id: str) -> str | None:
+    value: str | None = await conn.fetchval(
+        "SELECT return_id FROM returns WHERE replacement_order_id = $1", order_id
+    )
+    return value
+
+
+async def append_timeline(
+    conn: DbConnection, return_id: str, entries: Sequence[TimelineEntry]
+) -> None:
+    if not entries:
+        return
+    await conn.executemany(
+        "INSERT INTO return_timeline (return_id, status, event, detail) VALUES ($1, $2, $3, $4)",
+        [(return_id, entry.status, entry.event, entry.detail) for entry in entries],
+    )
+
+
+async def get_return(conn: DbConnection, return_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT saga, created_at, updated_at FROM returns WHERE return_id = $1", return_id
+    )
+    if row is None:
+        return None
+    found = dict(row)
+    found["timeline"] = [
+        dict(r)
+        for r in await conn.fetch(
+            "SELECT at, status, event, detail FROM return_timeline WHERE return_id = $1"
+            " ORDER BY id",
+            return_id,
+        )
+    ]
+    return found
+
+
+async def list_returns(
+    conn: DbConnection, *, order_id: str | None, status: str | None, limit: int
+) -> list[dict[str, Any]]:
+    conditions = []
+    args: list[Any] = []
+    if order_id:
+        args.append(order_id)
+        conditions.append(f"order_id = ${len(args)}")
+    if status:
+        args.append(status)
+        conditions.append(f"status = ${len(args)}")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    args.append(limit)
+    rows = await conn.fetch(
+        f"SELECT saga, created_at, updated_at FROM returns {where}"
+        f" ORDER BY created_at DESC, return_id DESC LIMIT ${len(args)}",
+        *args,
+    )
+    return [dict(r) for r in rows]
+
+
+async def any_due(conn: DbConnection, now: datetime) -> bool:
+    value: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM returns WHERE next_deadline_at <= $1)", now
+    )
+    return value
+
+
+async def due_return_ids(conn: DbConnection, now: datetime, limit: int) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT return_id FROM returns WHERE next_deadline_at <= $1"
+        " ORDER BY next_deadline_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [r["return_id"] for r in rows]
+
+
+# --- Idempotency-Key ---------------------------------------------------------------------------
+
+
+async def lock_idempotency_key(conn: DbConnection, key: str) -> None:
+    """Serialise concurrent requests with the same key until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('return-idem:' || $1))", key)
+
+
+async def return_id_for_idempotency_key(conn: DbConnection, key: str) -> tuple[str, str] | None:
+    row = await conn.fetchrow(
+        "SELECT return_id, request_hash FROM idempotency_keys WHERE idempotency_key = $1", key
+    )
+    return (row["return_id"], row["request_hash"]) if row else None
+
+
+async def remember_idempotency_key(
+    conn: DbConnection, key: str, request_hash: str, return_id: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO idempotency_keys (idempotency_key, request_hash, return_id)"
+        " VALUES ($1, $2, $3)",
+        key,
+        request_hash,
+        return_id,
+    )

@@ -1,0 +1,96 @@
+"""Per-channel availability: available stock less each channel's safety stock, never below 0,
+derived from the AvailabilityChanged messages of a unit of work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.inventory.channel_availability import (
+    channel_available,
+    channel_messages,
+    sync_channel_availability,
+)
+from services.inventory.settings import InventorySettings
+from shared.contracts.inventory import AvailabilityChanged, ChannelAvailabilityChanged
+from shared.envelope import Envelope
+from shared.platform.outbox import UnitOfWork
+
+SAFETY = {"shopify": 0, "woocommerce": 0, "amazon": 2, "ebay": 1}
+
+
+def test_safety_stock_is_held_back_and_never_goes_below_zero():
+    assert channel_available(10, 2) == 8
+    assert channel_available(2, 2) == 0
+    assert channel_available(1, 2) == 0
+    assert channel_available(0, 0) == 0
+    assert channel_available(5, -3) == 5
+
+
+def test_default_safety_stock_per_channel():
+    assert InventorySettings().channel_safety_stock == SAFETY
+
+
+def test_one_message_per_channel():
+    messages = channel_messages("MUG-1", 1, SAFETY)
+    assert {(m.channel, m.available, m.safety_stock) for m in messages} == {
+        ("shopify", 1, 0),
+        ("woocommerce", 1, 0),
+        ("amazon", 0, 2),
+        ("ebay", 0, 1),
+    }
+    assert all(m.warehouse_available == 1 and m.sku == "MUG-1" for m in messages)
+
+
+def _uow() -> UnitOfWork:
+    cause = Envelope(type="ReserveStock", correlation_id="ord_1", payload={})
+    return UnitOfWork(conn=None, service="inventory", cause=cause)
+
+
+def _availability(uow: UnitOfWork, sku: str, available: int) -> None:
+    uow.pending[:] = [
+        p for p in uow.pending if not (p.envelope.type == AvailabilityChanged.TYPE and p.key == sku)
+    ]
+    uow.emit(
+        AvailabilityChanged(sku=sku, on_hand=10, reserved=10 - available, available=available),
+        key=sku,
+    )
+
+
+def _channel(uow: UnitOfWork) -> list[tuple[str, str, int]]:
+    found: list[Any] = [
+        (p.key, p.envelope.payload["channel"], p.envelope.payload["available"])
+        for p in uow.pending
+        if p.envelope.type == ChannelAvailabilityChanged.TYPE
+    ]
+    return sorted(found)
+
+
+def test_sync_follows_the_latest_availability_of_each_sku_in_a_batch():
+    uow = _uow()
+    _availability(uow, "A", 5)
+    sync_channel_availability(uow, SAFETY)
+    first = [p.envelope.message_id for p in uow.pending]
+    _availability(uow, "B", 1)
+    sync_channel_availability(uow, SAFETY)
+    # A's messages are unchanged (same ids), B's were added.
+    assert [p.envelope.message_id for p in uow.pending][: len(first)] == first
+    _availability(uow, "A", 0)  # a later message of the batch sells A out
+    sync_channel_availability(uow, SAFETY)
+    assert _channel(uow) == [
+        ("A", "amazon", 0),
+        ("A", "ebay", 0),
+        ("A", "shopify", 0),
+        ("A", "woocommerce", 0),
+        ("B", "amazon", 0),
+        ("B", "ebay", 0),
+        ("B", "shopify", 1),
+        ("B", "woocommerce", 1),
+    ]
+    correlation = {p.envelope.correlation_id for p in uow.pending}
+    assert correlation == {"ord_1"}
+
+
+def test_nothing_without_an_availability_change():
+    uow = _uow()
+    sync_channel_availability(uow, SAFETY)
+    assert uow.pending == []

@@ -1,0 +1,102 @@
+"""Customer e-mails rendered from the templates: every kind says what the customer needs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from services.order_intake.notifications.rendering import KINDS, describe_reason, render
+from shared.contracts.common import Customer
+
+ADA = Customer(email="ada@example.com", name="Ada Lovelace")
+ORDER = {
+    "order_id": "ord_1",
+    "currency": "EUR",
+    "subtotal": Decimal("45.0000"),
+    "shipping": Decimal("4.9500"),
+    "tax": Decimal("9.4900"),
+    "total": Decimal("59.4400"),
+    "shipping_address": {
+        "line1": "Invalidenstraße 116",
+        "line2": None,
+        "city": "Berlin",
+        "region": "BE",
+        "postal_code": "10115",
+        "country": "DE",
+    },
+    "lines": [
+        {"sku": "MUG-1", "quantity": 2, "unit_price": Decimal("12.5"), "line_total": Decimal("25")},
+        {
+            "sku": "TSHIRT-M",
+            "quantity": 1,
+            "unit_price": Decimal("20"),
+            "line_total": Decimal("20"),
+        },
+    ],
+    "saga": {
+        "fulfilments": {
+            "ful_1": {"lines": [{"sku": "MUG-1", "quantity": 2}], "location": "berlin"},
+        }
+    },
+    "created_at": datetime(2024, 7, 10, tzinfo=UTC),
+}
+
+
+def test_confirmation_lists_the_lines_totals_and_address():
+    email = render("confirmed", "ord_1", ADA, {"total": "59.44", "currency": "EUR"}, ORDER)
+    assert email.subject == "Your order ord_1 is confirmed"
+    assert email.body.startswith("Hello Ada Lovelace,")
+    assert "2 x MUG-1 at 12.50 EUR = 25.00 EUR" in email.body
+    assert "1 x TSHIRT-M at 20.00 EUR = 20.00 EUR" in email.body
+    assert "Total:    59.44 EUR" in email.body
+    assert "10115 Berlin" in email.body
+
+
+def test_rejection_says_the_reason_and_which_skus():
+    data = {
+        "reason": "unknown_sku: NOPE-1",
+        "short_lines": [{"sku": "NOPE-1", "line_id": "l1", "requested": 1, "available": 0}],
+    }
+    email = render("rejected", "ord_1", ADA, data, ORDER)
+    assert email.subject == "We could not accept your order ord_1"
+    assert "Reason: we do not sell NOPE-1 (unknown_sku: NOPE-1)" in email.body
+    assert "- NOPE-1: not available" in email.body
+
+
+def test_delay_and_cancellation_say_why():
+    delayed = render("delayed", "ord_1", ADA, {"stage": "delivery"}, ORDER)
+    assert "Reason: delivery is taking longer than expected" in delayed.body
+    cancelled = render("cancelled", "ord_1", ADA, {"reason": "payment declined: card_declined"})
+    assert "Reason: your payment was declined (card_declined)" in cancelled.body
+
+
+def test_shipping_notice_has_carrier_tracking_and_parcel():
+    data = {"fulfilment_id": "ful_1", "carrier": "dhl", "tracking_number": "JJD0001"}
+    email = render("shipped", "ord_1", ADA, data, ORDER)
+    assert email.subject == "Your order ord_1 has shipped"
+    assert "Carrier:         dhl" in email.body
+    assert "Tracking number: JJD0001" in email.body
+    assert "2 x MUG-1" in email.body
+
+
+def test_delivery_notice_has_a_follow_up():
+    email = render("delivered", "ord_1", ADA, {"fulfilment_id": "ful_1", "follow_up": True})
+    assert "How did we do?" in email.body
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "something_new"])
+def test_every_kind_renders_without_an_order_and_without_a_name(kind: str):
+    email = render(kind, "ord_9", Customer(email="x@example.com"), {})
+    assert "ord_9" in email.subject
+    assert email.body.startswith("Hello,")
+    assert "$" not in email.subject + email.body
+
+
+def test_reasons_in_plain_words():
+    assert describe_reason(None) == "no reason was given"
+    assert describe_reason("insufficient_stock: A, B").startswith(
+        "we do not have enough stock of A, B"
+    )
+    assert describe_reason("fulfilment failed: lost") == "fulfilment failed: lost"
