@@ -92,7 +92,10 @@ def provide_infra() -> Iterator[Infra]:
             yield Infra(kafka.get_bootstrap_server(), url)
         return
     infra = localinfra.up(
-        kafka_bootstrap=settings.kafka_bootstrap, database_url=settings.database_url
+        kafka_bootstrap=settings.kafka_bootstrap,
+        database_url=settings.database_url,
+        kafka_port=settings.kafka_port,
+        pg_port=settings.pg_port,
     )
     try:
         yield Infra(infra.kafka_bootstrap, infra.admin_database_url)
