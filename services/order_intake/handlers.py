@@ -138,10 +138,31 @@ def status_changed(
     )
 
 
+async def load_locked(uow: UnitOfWork, order_id: str) -> OrderSaga | None:
+    """The order's saga under a row lock. In a consumer batch the sagas of every order still to
+    come in it are locked and loaded with one statement; they are trusted for the next message
+    only while the batch's messages are handled one after the other by this handler (the saga
+    objects are the ones it saved), else loaded again."""
+    batch = uow.batch
+    messages = batch.get("messages")
+    if messages is None:
+        return await store.load_saga(uow.conn, order_id, lock=True)
+    position: int = batch["position"]
+    sagas: dict[str, OrderSaga] | None = batch.get("sagas")
+    if sagas is None or batch.get("sagas_at") != position - 1 or order_id not in sagas:
+        upcoming = [getattr(m, "order_id", None) for m in messages[position:]]
+        sagas = await store.lock_sagas(
+            uow.conn, [o for o in upcoming if isinstance(o, str)] or [order_id]
+        )
+        batch["sagas"] = sagas
+    batch["sagas_at"] = position
+    return sagas.get(order_id)
+
+
 def make_event_handler(policy: SagaPolicy) -> Handler:
     async def on_event(uow: UnitOfWork, envelope: Envelope, event: Any) -> None:
         order_id: str = event.order_id
-        saga = await store.load_saga(uow.conn, order_id, lock=True)
+        saga = await load_locked(uow, order_id)
         if saga is None:
             log.warning("%s for unknown order %s ignored", envelope.type, order_id)
             return

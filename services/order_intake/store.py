@@ -104,6 +104,16 @@ async def load_saga(conn: DbConnection, order_id: str, *, lock: bool) -> OrderSa
     return OrderSaga.model_validate(data) if data is not None else None
 
 
+async def lock_sagas(conn: DbConnection, order_ids: Sequence[str]) -> dict[str, OrderSaga]:
+    """The sagas of these orders, locked for the transaction (in order id order)."""
+    rows = await conn.fetch(
+        "SELECT order_id, saga FROM orders WHERE order_id = ANY($1::text[])"
+        " ORDER BY order_id FOR UPDATE",
+        sorted(set(order_ids)),
+    )
+    return {row["order_id"]: OrderSaga.model_validate(row["saga"]) for row in rows}
+
+
 async def save_saga(conn: DbConnection, saga: OrderSaga) -> None:
     await conn.execute(
         "UPDATE orders SET status = $2, saga = $3, next_deadline_at = $4, updated_at = clock_timestamp()"

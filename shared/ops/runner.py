@@ -157,7 +157,7 @@ def run_all(env: Environment) -> int:
     from honcho.manager import Manager
     from honcho.printer import Printer
 
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=140)
     env = start_tracing(env, console)
     print_where(env, console)
     manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))

@@ -239,7 +239,9 @@ class Consumer:
                     [i.envelope.type for i in items],
                 )
             )
-            for item in items:
+            batch: dict[str, Any] = {"messages": [i.message for i in items]}
+            for position, item in enumerate(items):
+                batch["position"] = position
                 if item.envelope.message_id not in fresh:
                     metrics.MESSAGES_HANDLED.labels(
                         self.service, item.envelope.type, "duplicate"
@@ -247,7 +249,13 @@ class Consumer:
                     continue
                 fresh.discard(item.envelope.message_id)
                 uow = UnitOfWork(
-                    conn, self.service, item.envelope, pending, after_commit, self._topic_prefix
+                    conn,
+                    self.service,
+                    item.envelope,
+                    pending,
+                    after_commit,
+                    self._topic_prefix,
+                    batch=batch,
                 )
                 with tracer().start_as_current_span(
                     f"{self.service} handle {item.envelope.type}",

@@ -54,6 +54,10 @@ class UnitOfWork:
     pending: list[PendingMessage] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     topic_prefix: str = ""
+    # Shared by the handlers of one consumer batch (one transaction): "messages" are the batch's
+    # contracts in offset order and "position" the index of the one being handled, so a handler
+    # may load what the whole batch needs in one statement.
+    batch: dict[str, Any] = field(default_factory=dict)
 
     def emit(
         self,
