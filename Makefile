@@ -41,7 +41,7 @@ migrate: install
 	$(BIN)/oms migrate
 
 lint: install
-	$(BIN)/ruff check shared services tests
+	$(BIN)/ruff check shared services tests bench
 	$(BIN)/mypy shared services
 
 unit: install

@@ -152,11 +152,16 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             await broker.publish(value, topic=topic, key=key, headers=headers)
 
         consumer = None
+        consumer_pool: asyncpg.Pool | None = None
         if spec.topics:
+            # The consumer applies its batches one after the other on a connection of its own:
+            # from the shared pool, a burst of HTTP requests queued ahead of it starved the saga
+            # (orders accepted, none progressing, deadlines expiring).
+            consumer_pool = await _connect_database(settings, size=1)
             consumer = Consumer(
                 service=settings.service_name,
                 group_id=settings.group_id,
-                pool=pool,
+                pool=consumer_pool,
                 handlers=spec.handlers,
                 dead_letter_topic=settings.topic_prefix
                 + dead_letter_topic(settings.consumer_group or settings.service_name),
@@ -238,6 +243,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             await relay_producer.stop()
             await broker.stop()
             await pool.close()
+            if consumer_pool is not None:
+                await consumer_pool.close()
             shutdown_tracing()
 
     app = FastAPI(
@@ -274,7 +281,7 @@ async def _watch_consumer_lag(service: str, subscriber: Any, interval_s: float =
             log.debug("consumer lag not available", exc_info=True)
 
 
-async def _connect_database(settings: ServiceSettings) -> asyncpg.Pool:
+async def _connect_database(settings: ServiceSettings, size: int | None = None) -> asyncpg.Pool:
     async for attempt in AsyncRetrying(
         stop=stop_after_delay(120), wait=wait_exponential(max=5), reraise=True
     ):
@@ -282,8 +289,8 @@ async def _connect_database(settings: ServiceSettings) -> asyncpg.Pool:
             return await create_pool(
                 settings.database_url,
                 settings.db_schema,
-                min_size=settings.db_pool_min,
-                max_size=settings.db_pool_max,
+                min_size=size or settings.db_pool_min,
+                max_size=size or settings.db_pool_max,
             )
     raise AssertionError("unreachable")
 
