@@ -6,7 +6,6 @@ its timeline and the outgoing messages (outbox) in the handler's transaction.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from shared.contracts.order_intake import OrderLineSummary, OrderStatusChanged
 from shared.envelope import Contract, Envelope
 from shared.platform.consumer import Handler
 from shared.platform.outbox import UnitOfWork
+from shared.platform.scheduling import repeat
 from shared.platform.service import Runtime
 from shared.platform.telemetry import continue_trace, current_trace_headers, current_trace_id
 
@@ -201,17 +201,15 @@ async def process_due_deadlines(runtime: Runtime, policy: SagaPolicy, limit: int
 
 async def refresh_order_gauges(runtime: Runtime) -> None:
     """Orders by state for /metrics, counted in Postgres every few seconds."""
-    while True:
-        try:
-            with suppress_instrumentation():
-                async with runtime.pool.acquire() as conn:
-                    counts = await store.count_by_status(conn)
-            metrics.set_orders_by_state(counts, [status.value for status in Status])
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("could not count orders by state", exc_info=True)
-        await asyncio.sleep(5)
+
+    async def count() -> int:
+        with suppress_instrumentation():
+            async with runtime.pool.acquire() as conn:
+                counts = await store.count_by_status(conn)
+        metrics.set_orders_by_state(counts, [status.value for status in Status])
+        return len(counts)
+
+    await repeat(count, interval_s=5, name="orders-by-state")
 
 
 def deadline_scheduler(settings: OrderIntakeSettings) -> Any:
@@ -219,15 +217,11 @@ def deadline_scheduler(settings: OrderIntakeSettings) -> Any:
 
     async def run_deadlines(runtime: Runtime) -> None:
         """Deadlines live in Postgres, so they survive restarts; this loop only looks them up."""
-        while True:
-            try:
-                handled = await process_due_deadlines(runtime, policy)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("deadline pass failed")
-                handled = 0
-            if handled < 100:
-                await asyncio.sleep(settings.deadline_poll_interval_s)
+        await repeat(
+            lambda: process_due_deadlines(runtime, policy),
+            interval_s=settings.deadline_poll_interval_s,
+            name="order deadline",
+            full_batch=100,
+        )
 
     return run_deadlines

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +38,7 @@ from shared.contracts.returns import ReceivedLineSummary, ReturnLineSummary, Ret
 from shared.envelope import Contract, Envelope
 from shared.platform.consumer import Handler
 from shared.platform.outbox import UnitOfWork
+from shared.platform.scheduling import repeat
 from shared.platform.service import Runtime
 
 log = logging.getLogger(__name__)
@@ -197,15 +197,11 @@ def deadline_scheduler(settings: ReturnsSettings) -> Any:
 
     async def run_return_deadlines(runtime: Runtime) -> None:
         """Deadlines live in Postgres, so they survive restarts; this loop only looks them up."""
-        while True:
-            try:
-                handled = await process_due_deadlines(runtime, timings)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("return deadline pass failed")
-                handled = 0
-            if handled < 100:
-                await asyncio.sleep(settings.deadline_poll_interval_s)
+        await repeat(
+            lambda: process_due_deadlines(runtime, timings),
+            interval_s=settings.deadline_poll_interval_s,
+            name="return deadline",
+            full_batch=100,
+        )
 
     return run_return_deadlines
