@@ -588,7 +588,9 @@ def start_profiles(
                         "97",
                         "--duration",
                         str(seconds),
-                        "--nonblocking",
+                        # Native frames (asyncpg's Cython, C extensions) need the process paused
+                        # for each sample: slower, so only on request.
+                        *(["--native"] if _env("PROFILE_NATIVE", "") == "1" else ["--nonblocking"]),
                         "--output",
                         str(path),
                     ],

@@ -77,14 +77,19 @@ _COLUMNS = (
 
 
 async def lock_order(conn: DbConnection, order_id: str) -> OrderRecord:
-    """The order's row, created on first sight, locked until the transaction ends."""
-    await conn.execute(
-        "INSERT INTO orders (order_id) VALUES ($1) ON CONFLICT (order_id) DO NOTHING", order_id
-    )
+    """The order's row, created on first sight, locked until the transaction ends (one
+    statement on first sight, the usual case for CreateFulfilment)."""
     row = await conn.fetchrow(
-        "SELECT order_id, cancelled_at, cancel_reason FROM orders WHERE order_id = $1 FOR UPDATE",
+        "INSERT INTO orders (order_id) VALUES ($1) ON CONFLICT (order_id) DO NOTHING"
+        " RETURNING order_id, cancelled_at, cancel_reason",
         order_id,
     )
+    if row is None:
+        row = await conn.fetchrow(
+            "SELECT order_id, cancelled_at, cancel_reason FROM orders WHERE order_id = $1"
+            " FOR UPDATE",
+            order_id,
+        )
     assert row is not None
     return OrderRecord(row["order_id"], row["cancelled_at"], row["cancel_reason"])
 
@@ -113,26 +118,30 @@ async def insert_fulfilments(
     at: datetime,
     trace_context: dict[str, str] | None = None,
 ) -> None:
-    await conn.executemany(
-        "INSERT INTO fulfilments (fulfilment_id, order_id, location, status, shipping_address,"
-        " shipping_method, created_at, updated_at, trace_context)"
-        " VALUES ($1, $2, $3, 'created', $4, $5, $6, $6, $7)",
-        [
-            (
-                p.fulfilment_id,
-                order_id,
-                p.location,
-                shipping_address,
-                shipping_method,
-                at,
-                trace_context or {},
-            )
-            for p in planned
-        ],
-    )
-    await conn.executemany(
-        "INSERT INTO fulfilment_lines (fulfilment_id, sku, quantity) VALUES ($1, $2, $3)",
-        [(p.fulfilment_id, line.sku, line.quantity) for p in planned for line in p.lines],
+    lines = [(p.fulfilment_id, line.sku, line.quantity) for p in planned for line in p.lines]
+    # The fulfilments and their lines in one statement.
+    await conn.execute(
+        "WITH created AS ("
+        "  INSERT INTO fulfilments (fulfilment_id, order_id, location, status, shipping_address,"
+        "    shipping_method, created_at, updated_at, trace_context)"
+        "  SELECT f.fulfilment_id, $1, f.location, 'created', $2, $3, $4, $4, $5"
+        "  FROM unnest($6::text[], $7::text[]) AS f(fulfilment_id, location)"
+        "  RETURNING fulfilment_id"
+        ")"
+        " INSERT INTO fulfilment_lines (fulfilment_id, sku, quantity)"
+        " SELECT l.fulfilment_id, l.sku, l.quantity"
+        " FROM unnest($8::text[], $9::text[], $10::int[]) AS l(fulfilment_id, sku, quantity)"
+        " WHERE l.fulfilment_id IN (SELECT fulfilment_id FROM created)",
+        order_id,
+        shipping_address,
+        shipping_method,
+        at,
+        trace_context or {},
+        [p.fulfilment_id for p in planned],
+        [p.location for p in planned],
+        [fulfilment_id for fulfilment_id, _, _ in lines],
+        [sku for _, sku, _ in lines],
+        [quantity for _, _, quantity in lines],
     )
 
 

@@ -214,17 +214,22 @@ class InventoryStore:
     # --- orders and their reservations --------------------------------------------------------
 
     async def lock_order(self, order_id: str) -> OrderRecord:
-        """The order's record, locked for this transaction (created empty on first sight)."""
-        await self._conn.execute(
-            "INSERT INTO order_reservations (order_id) VALUES ($1) ON CONFLICT DO NOTHING",
-            order_id,
+        """The order's record, locked for this transaction (created empty on first sight, which
+        for a ReserveStock is the usual case: then one statement)."""
+        columns = (
+            "order_id, outcome, failure_reason, allocations, short_lines,"
+            " released_at IS NOT NULL AS released"
         )
         row = await self._conn.fetchrow(
-            "SELECT order_id, outcome, failure_reason, allocations, short_lines,"
-            " released_at IS NOT NULL AS released"
-            " FROM order_reservations WHERE order_id = $1 FOR UPDATE",
+            "INSERT INTO order_reservations (order_id) VALUES ($1) ON CONFLICT DO NOTHING"
+            f" RETURNING {columns}",
             order_id,
         )
+        if row is None:
+            row = await self._conn.fetchrow(
+                f"SELECT {columns} FROM order_reservations WHERE order_id = $1 FOR UPDATE",
+                order_id,
+            )
         assert row is not None
         return OrderRecord(
             order_id=row["order_id"],

@@ -25,7 +25,7 @@ from services.order_intake.domain.order import (
 )
 from services.order_intake.domain.pricing import PricingError
 from services.order_intake.domain.saga import CancelRefused, SagaPolicy
-from services.order_intake.handlers import now, persist, policy_from
+from services.order_intake.handlers import now, persist, policy_from, store_new_order
 from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.common import Address, Customer
 from shared.platform.errors import ApiError
@@ -343,19 +343,18 @@ async def create_order(
                         order_id=existing_id,
                     )
                 return await _existing(uow.conn, existing_id)
-        if order.external_id:
-            existing = await store.order_id_for_external_id(
-                uow.conn, order.channel, order.external_id
-            )
-            if existing is not None:
-                return await _existing(uow.conn, existing)
         order_id = new_order_id()
         saga = new_saga(order_id, order, totals)
         decision = saga_domain.start(saga, now(), _policy(runtime))
-        await store.insert_order(uow.conn, order_id, order, totals, saga, payload)
+        if not await store_new_order(uow, order, totals, saga, decision, payload):
+            # The channel already sent this order (same external id).
+            existing = await store.order_id_for_external_id(
+                uow.conn, order.channel, str(order.external_id)
+            )
+            assert existing is not None
+            return await _existing(uow.conn, existing)
         if key is not None:
             await store.remember_idempotency_key(uow.conn, key, request_hash, order_id)
-        await persist(uow, saga, saga_domain.Status.RECEIVED, decision)
     return JSONResponse(
         OrderAccepted(order_id=order_id, status=saga.status.value).model_dump(), status_code=202
     )

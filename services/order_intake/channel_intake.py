@@ -37,7 +37,7 @@ from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.order import new_order_id, new_saga, price
 from services.order_intake.domain.pricing import PricingError
 from services.order_intake.domain.saga import CancelRefused, SagaPolicy, Status, TimelineEntry
-from services.order_intake.handlers import now, persist
+from services.order_intake.handlers import now, persist, store_new_order
 from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.order_intake import OperatorAlert
 from shared.platform.outbox import UnitOfWork
@@ -216,9 +216,6 @@ async def _new_order(
     request: dict[str, Any],
 ) -> Outcome:
     conn = uow.conn
-    existing = await store.order_id_for_external_id(conn, channel, result.external_id)
-    if existing is not None:
-        return await _known_order(conn, "duplicate", result.external_id, existing)
     order = result.order
     totals = price(order)
     order_id = new_order_id()
@@ -229,8 +226,10 @@ async def _new_order(
         cancelled = saga_domain.request_cancel(saga, early_cancel, now(), policy)
         decision.messages.extend(cancelled.messages)
         decision.timeline.extend(cancelled.timeline)
-    await store.insert_order(conn, order_id, order, totals, saga, request)
-    await persist(uow, saga, Status.RECEIVED, decision)
+    if not await store_new_order(uow, order, totals, saga, decision, request):
+        existing = await store.order_id_for_external_id(conn, channel, result.external_id)
+        assert existing is not None
+        return await _known_order(conn, "duplicate", result.external_id, existing)
     return Outcome("created", result.external_id, order_id, saga.status.value)
 
 

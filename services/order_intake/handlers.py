@@ -17,6 +17,8 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from services.order_intake import metrics, store
 from services.order_intake.domain import saga as saga_domain
+from services.order_intake.domain.order import CanonicalOrder
+from services.order_intake.domain.pricing import Totals
 from services.order_intake.domain.saga import Decision, OrderSaga, SagaPolicy, Status
 from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.order_intake import OrderLineSummary, OrderStatusChanged
@@ -46,16 +48,28 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def persist(uow: UnitOfWork, saga: OrderSaga, previous: Status, decision: Decision) -> None:
+async def persist(
+    uow: UnitOfWork,
+    saga: OrderSaga,
+    previous: Status,
+    decision: Decision,
+    *,
+    stored_facts: dict[str, Any] | None = None,
+) -> None:
     """Save the saga and everything it decided, in the caller's transaction.
 
+    `stored_facts`: the saga and the decision's timeline were already stored with the new order
+    (store.insert_order); these are its totals for the status event.
     The order's messages always continue the order's own trace (stored when it was created),
     also when a deadline, an operator or a cancel request caused them.
     """
-    if not saga.trace_context:
-        saga.trace_context = current_trace_headers()
     step_before = saga_step_of(previous, decision)
-    facts = await store.save_saga_with_timeline(uow.conn, saga, decision.timeline)
+    if stored_facts is not None:
+        facts = stored_facts
+    else:
+        if not saga.trace_context:
+            saga.trace_context = current_trace_headers()
+        facts = await store.save_saga_with_timeline(uow.conn, saga, decision.timeline)
     with _in_order_trace(saga) as span:
         span.set_attribute("oms.order_id", saga.order_id)
         span.set_attribute("oms.saga_status", saga.status.value)
@@ -75,6 +89,27 @@ async def persist(uow: UnitOfWork, saga: OrderSaga, previous: Status, decision: 
         )
     if step_before is not None:
         uow.after_commit.append(step_before)
+
+
+async def store_new_order(
+    uow: UnitOfWork,
+    order: CanonicalOrder,
+    totals: Totals,
+    saga: OrderSaga,
+    decision: Decision,
+    raw_request: Any,
+) -> bool:
+    """Store a new order with the saga's first decision (`saga_domain.start`) and emit what it
+    decided; one statement for the order. False, and nothing done, when the channel already has
+    an order with this external id."""
+    if not saga.trace_context:
+        saga.trace_context = current_trace_headers()
+    stored = await store.insert_order(
+        uow.conn, saga.order_id, order, totals, saga, raw_request, decision.timeline
+    )
+    if stored:
+        await persist(uow, saga, Status.RECEIVED, decision, stored_facts=new_order_facts(totals))
+    return stored
 
 
 def saga_step_of(previous: Status, decision: Decision) -> Any:
@@ -102,6 +137,16 @@ def _in_order_trace(saga: OrderSaga) -> Iterator[trace.Span]:
         return
     with continue_trace(saga.trace_context, f"order saga {saga.status.value}") as span:
         yield span
+
+
+def new_order_facts(totals: Totals) -> dict[str, Any]:
+    """The facts of a new order's status event (see store.save_saga_with_timeline)."""
+    return {
+        "subtotal": totals.subtotal,
+        "discount": totals.discount,
+        "shipping": totals.shipping,
+        "tax": totals.tax,
+    }
 
 
 def status_changed(

@@ -21,13 +21,37 @@ async def insert_order(
     totals: Totals,
     saga: OrderSaga,
     raw_request: Any,
-) -> None:
-    await conn.execute(
+    timeline: Sequence[TimelineEntry] = (),
+) -> bool:
+    """Store a new order, its lines and its first timeline entries in one statement (the
+    intake's hot path). False, and nothing stored, when the channel already has an order with
+    this external id."""
+    lines = list(enumerate(saga.lines, start=1))
+    inserted: str | None = await conn.fetchval(
         """
-        INSERT INTO orders (order_id, channel, external_id, status, currency, subtotal, discount,
-            shipping, tax, total, customer, shipping_address, billing_address, shipping_method,
-            promo_code, raw_request, saga, next_deadline_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+        WITH saved AS (
+            INSERT INTO orders (order_id, channel, external_id, status, currency, subtotal,
+                discount, shipping, tax, total, customer, shipping_address, billing_address,
+                shipping_method, promo_code, raw_request, saga, next_deadline_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                $17::text::jsonb, $18)
+            ON CONFLICT (channel, external_id) WHERE external_id IS NOT NULL DO NOTHING
+            RETURNING order_id
+        ), lines_saved AS (
+            INSERT INTO order_lines (order_id, line_id, position, sku, quantity, unit_price,
+                line_total)
+            SELECT saved.order_id, l.line_id, l.position, l.sku, l.quantity, l.unit_price,
+                l.line_total
+            FROM saved, unnest($19::text[], $20::int[], $21::text[], $22::int[],
+                $23::numeric[], $24::numeric[])
+                AS l(line_id, position, sku, quantity, unit_price, line_total)
+        ), timeline AS (
+            INSERT INTO order_timeline (order_id, status, event, detail)
+            SELECT saved.order_id, $4, t.event, t.detail
+            FROM saved, unnest($25::text[], $26::jsonb[]) WITH ORDINALITY AS t(event, detail, n)
+            ORDER BY t.n
+        )
+        SELECT order_id FROM saved
         """,
         order_id,
         order.channel,
@@ -45,25 +69,18 @@ async def insert_order(
         order.shipping_method,
         order.promo_code,
         raw_request,
-        saga.model_dump(mode="json"),
+        saga.model_dump_json(),
         saga.next_deadline,
+        [line.line_id for _, line in lines],
+        [position for position, _ in lines],
+        [line.sku for _, line in lines],
+        [line.quantity for _, line in lines],
+        [line.unit_price for _, line in lines],
+        [line.line_total for _, line in lines],
+        [entry.event for entry in timeline],
+        [entry.detail for entry in timeline],
     )
-    await conn.executemany(
-        "INSERT INTO order_lines (order_id, line_id, position, sku, quantity, unit_price,"
-        " line_total) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [
-            (
-                order_id,
-                line.line_id,
-                position,
-                line.sku,
-                line.quantity,
-                line.unit_price,
-                line.line_total,
-            )
-            for position, line in enumerate(saga.lines, start=1)
-        ],
-    )
+    return inserted is not None
 
 
 async def order_id_for_idempotency_key(conn: DbConnection, key: str) -> tuple[str, str] | None:
@@ -99,28 +116,31 @@ async def order_id_for_external_id(
 
 
 async def load_saga(conn: DbConnection, order_id: str, *, lock: bool) -> OrderSaga | None:
-    sql = "SELECT saga FROM orders WHERE order_id = $1" + (" FOR UPDATE" if lock else "")
+    sql = "SELECT saga::text FROM orders WHERE order_id = $1" + (" FOR UPDATE" if lock else "")
     data = await conn.fetchval(sql, order_id)
-    return OrderSaga.model_validate(data) if data is not None else None
+    return OrderSaga.model_validate_json(data) if data is not None else None
 
 
 async def lock_sagas(conn: DbConnection, order_ids: Sequence[str]) -> dict[str, OrderSaga]:
     """The sagas of these orders, locked for the transaction (in order id order)."""
     rows = await conn.fetch(
-        "SELECT order_id, saga FROM orders WHERE order_id = ANY($1::text[])"
+        "SELECT order_id, saga::text AS saga FROM orders WHERE order_id = ANY($1::text[])"
         " ORDER BY order_id FOR UPDATE",
         sorted(set(order_ids)),
     )
-    return {row["order_id"]: OrderSaga.model_validate(row["saga"]) for row in rows}
+    # Sagas travel as JSON text: pydantic parses and writes it directly, faster than through
+    # Python dicts.
+    return {row["order_id"]: OrderSaga.model_validate_json(row["saga"]) for row in rows}
 
 
 async def save_saga(conn: DbConnection, saga: OrderSaga) -> None:
     await conn.execute(
-        "UPDATE orders SET status = $2, saga = $3, next_deadline_at = $4, updated_at = clock_timestamp()"
+        "UPDATE orders SET status = $2, saga = $3::text::jsonb, next_deadline_at = $4,"
+        " updated_at = clock_timestamp()"
         " WHERE order_id = $1",
         saga.order_id,
         saga.status.value,
-        saga.model_dump(mode="json"),
+        saga.model_dump_json(),
         saga.next_deadline,
     )
 
@@ -132,7 +152,7 @@ async def save_saga_with_timeline(
     this once per message, so it is the hot path of the order saga)."""
     row = await conn.fetchrow(
         "WITH saved AS ("
-        "  UPDATE orders SET status = $2, saga = $3, next_deadline_at = $4,"
+        "  UPDATE orders SET status = $2, saga = $3::text::jsonb, next_deadline_at = $4,"
         "    updated_at = clock_timestamp() WHERE order_id = $1"
         "  RETURNING subtotal, discount, shipping, tax"
         "), timeline AS ("
@@ -145,7 +165,7 @@ async def save_saga_with_timeline(
         " r.original_order_id FROM saved s LEFT JOIN replacement_orders r ON r.order_id = $1",
         saga.order_id,
         saga.status.value,
-        saga.model_dump(mode="json"),
+        saga.model_dump_json(),
         saga.next_deadline,
         [entry.event for entry in entries],
         [entry.detail for entry in entries],
@@ -229,6 +249,22 @@ async def get_order(conn: DbConnection, order_id: str) -> dict[str, Any] | None:
         )
     ]
     return order
+
+
+async def order_for_notification(conn: DbConnection, order_id: str) -> dict[str, Any] | None:
+    """What a customer e-mail shows of the order (lines, totals, address, fulfilments), in one
+    round trip: get_order without the timeline."""
+    row = await conn.fetchrow(
+        "SELECT o.currency, o.subtotal, o.discount, o.shipping, o.tax, o.total,"
+        " o.shipping_address, o.saga,"
+        " (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'quantity', l.quantity,"
+        "    'unit_price', l.unit_price::text, 'line_total', l.line_total::text)"
+        "    ORDER BY l.position), '[]'::jsonb)"
+        "  FROM order_lines l WHERE l.order_id = o.order_id) AS lines"
+        " FROM orders o WHERE o.order_id = $1",
+        order_id,
+    )
+    return dict(row) if row is not None else None
 
 
 async def get_raw_request(conn: DbConnection, order_id: str) -> Any:
@@ -392,27 +428,35 @@ async def insert_notification(
     return inserted is not None
 
 
-async def claim_due_notification(conn: DbConnection, now: datetime) -> dict[str, Any] | None:
-    """The oldest notification due for sending, locked (SKIP LOCKED: replicas share the work)."""
-    row = await conn.fetchrow(
+async def claim_due_notifications(
+    conn: DbConnection, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """The oldest notifications due for sending, locked (SKIP LOCKED: replicas share the work)."""
+    rows = await conn.fetch(
         "SELECT notification_id, order_id, kind, recipient, subject, body, attempts"
         " FROM notifications WHERE status = 'pending' AND next_attempt_at <= $1"
-        " ORDER BY next_attempt_at, created_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+        " ORDER BY next_attempt_at, created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
+        limit,
     )
-    return dict(row) if row is not None else None
+    return [dict(row) for row in rows]
 
 
-async def finish_notification(
-    conn: DbConnection, notification_id: Any, status: str, error: str | None = None
+async def finish_notifications(
+    conn: DbConnection, outcomes: Sequence[tuple[Any, str, str | None]]
 ) -> None:
+    """Record how each (notification id, status, error) ended, in one statement."""
+    if not outcomes:
+        return
     await conn.execute(
-        "UPDATE notifications SET status = $2, attempts = attempts + 1, last_error = $3,"
-        " sent_at = CASE WHEN $2 IN ('sent', 'logged') THEN clock_timestamp() END"
-        " WHERE notification_id = $1",
-        notification_id,
-        status,
-        error,
+        "UPDATE notifications n SET status = o.status, attempts = n.attempts + 1,"
+        " last_error = o.error,"
+        " sent_at = CASE WHEN o.status IN ('sent', 'logged') THEN clock_timestamp() END"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[]) AS o(notification_id, status, error)"
+        " WHERE n.notification_id = o.notification_id",
+        [notification_id for notification_id, _, _ in outcomes],
+        [status for _, status, _ in outcomes],
+        [error for _, _, error in outcomes],
     )
 
 

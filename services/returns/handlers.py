@@ -156,9 +156,10 @@ def handlers(timings: SagaTimings) -> dict[str, Handler]:
         uow: UnitOfWork, envelope: Envelope, event: OrderStatusChanged
     ) -> None:
         await store.upsert_order(uow.conn, event)
-        return_id = event.linked_return_id or await store.return_id_for_replacement(
-            uow.conn, event.order_id
-        )
+        return_id = event.linked_return_id
+        if return_id is None and event.original_order_id is not None:
+            # Only a replacement order (it names its original) can belong to an exchange.
+            return_id = await store.return_id_for_replacement(uow.conn, event.order_id)
         if return_id is None:
             return
         saga = await store.load_return(uow.conn, return_id, lock=True)

@@ -86,20 +86,18 @@ class UnitOfWork:
             return
         pending = list(self.pending)
         self.pending.clear()
-        await self.conn.executemany(
+        # One statement for the whole unit of work (a consumer batch can emit hundreds of rows):
+        # one execution, one NOTIFY from the statement trigger, ids in emit order.
+        await self.conn.execute(
             "INSERT INTO outbox (message_id, topic, msg_key, msg_type, payload, headers)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            [
-                (
-                    p.envelope.message_id,
-                    p.topic,
-                    p.key,
-                    p.envelope.type,
-                    p.envelope.to_bytes(),
-                    p.headers,
-                )
-                for p in pending
-            ],
+            " SELECT m, t, k, y, p, h FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],"
+            " $5::bytea[], $6::jsonb[]) WITH ORDINALITY AS x(m, t, k, y, p, h, n) ORDER BY n",
+            [p.envelope.message_id for p in pending],
+            [p.topic for p in pending],
+            [p.key for p in pending],
+            [p.envelope.type for p in pending],
+            [p.envelope.to_bytes() for p in pending],
+            [p.headers for p in pending],
         )
 
 

@@ -3,11 +3,11 @@
 - The handler of `CustomerNotification` (on `oms.notifications.v1`) renders the e-mail and
   records it in `notifications`, keyed by the message id, in the consumer's transaction: a
   redelivered message is dropped by the inbox and could not insert a second row anyway.
-- The sender (a background task) takes one due row at a time under `FOR UPDATE SKIP LOCKED`,
-  sends it, and marks it sent in the same short transaction. Replicas never send the same row
-  concurrently. Delivery is at-least-once: a crash after the SMTP server accepted the mail and
-  before the commit sends it again on restart (with the same Message-ID header); nothing is sent
-  twice otherwise.
+- The sender (a background task) claims up to `BATCH` due rows under `FOR UPDATE SKIP LOCKED`,
+  sends them one by one, and records every outcome with one statement in the same transaction.
+  Replicas never send the same row concurrently. Delivery is at-least-once: a crash after the
+  SMTP server accepted a mail and before the commit sends the batch's mails again on restart
+  (with the same Message-ID headers); nothing is sent twice otherwise.
 - A failed send is retried with exponential backoff up to `notification_max_attempts`, then
   marked `failed`. A customer without an e-mail address is `skipped`. With `smtp_enabled` off
   (the default, e.g. under `make run`) the e-mail is only logged as "would send" and marked
@@ -44,7 +44,7 @@ BATCH = 50
 async def record_notification(
     uow: UnitOfWork, envelope: Envelope, message: CustomerNotification
 ) -> None:
-    order = await store.get_order(uow.conn, message.order_id)
+    order = await store.order_for_notification(uow.conn, message.order_id)
     email = render(message.kind, message.order_id, message.customer, message.data, order)
     await store.insert_notification(
         uow.conn,
@@ -64,34 +64,32 @@ def notification_handlers() -> dict[str, Handler]:
 async def send_due_notifications(
     pool: asyncpg.Pool, settings: OrderIntakeSettings, mailer: Mailer, limit: int = BATCH
 ) -> int:
-    """Send what is due, one notification per transaction; the number handled."""
-    handled = 0
-    async with pool.acquire() as conn:
-        while handled < limit:
-            async with conn.transaction():
-                row = await store.claim_due_notification(conn, datetime.now(UTC))
-                if row is None:
-                    break
-                await _deliver(conn, row, settings, mailer)
-            handled += 1
-    return handled
+    """Send what is due, up to `limit` in one transaction; the number handled."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await store.claim_due_notifications(conn, datetime.now(UTC), limit)
+        outcomes: list[tuple[Any, str, str | None]] = []
+        for row in rows:
+            outcome = await _deliver(conn, row, settings, mailer)
+            if outcome is not None:
+                outcomes.append((row["notification_id"], *outcome))
+        await store.finish_notifications(conn, outcomes)
+    return len(rows)
 
 
 async def _deliver(
     conn: Any, row: dict[str, Any], settings: OrderIntakeSettings, mailer: Mailer
-) -> None:
+) -> tuple[str, str | None] | None:
+    """Send one notification: its final (status, error), or None when it is retried later."""
     notification_id = row["notification_id"]
     if not row["recipient"]:
-        await store.finish_notification(conn, notification_id, "skipped", "no e-mail address")
         log.info(
             "%s notification %s for order %s skipped: no e-mail address",
             row["kind"],
             notification_id,
             row["order_id"],
         )
-        return
+        return "skipped", "no e-mail address"
     if not settings.smtp_enabled:
-        await store.finish_notification(conn, notification_id, "logged")
         log.info(
             "would send %s e-mail %s for order %s (SMTP disabled): %s",
             row["kind"],
@@ -99,14 +97,13 @@ async def _deliver(
             row["order_id"],
             row["subject"],
         )
-        return
+        return "logged", None
     try:
         await mailer.send(row["recipient"], row["subject"], row["body"], str(notification_id))
     except Exception as exc:
         error = describe_failure(exc)
         attempts = row["attempts"] + 1
         if attempts >= settings.notification_max_attempts:
-            await store.finish_notification(conn, notification_id, "failed", error)
             log.error(
                 "%s e-mail %s for order %s failed for good after %d attempts: %s",
                 row["kind"],
@@ -115,7 +112,7 @@ async def _deliver(
                 attempts,
                 error,
             )
-            return
+            return "failed", error
         delay = min(settings.notification_retry_initial_s * 2 ** (attempts - 1), 3600.0)
         await store.retry_notification_later(
             conn, notification_id, error, datetime.now(UTC) + timedelta(seconds=delay)
@@ -129,9 +126,9 @@ async def _deliver(
             delay,
             error,
         )
-        return
-    await store.finish_notification(conn, notification_id, "sent")
+        return None
     log.info("sent %s e-mail %s for order %s", row["kind"], notification_id, row["order_id"])
+    return "sent", None
 
 
 def notification_sender(
