@@ -44,6 +44,11 @@ def headline_rows(result: Mapping[str, Any]) -> list[tuple[str, str]]:
             f"{result['environment']['load_before']} / {result['environment']['load_after']}",
         ),
         ("submitted / refused", f"{fmt(result['submitted'])} / {fmt(result['refused'])}"),
+        (
+            "orders told to wait (429, retried) / retries",
+            f"{fmt(result.get('throttled', {}).get('orders', 0))}"
+            f" / {fmt(result.get('throttled', {}).get('retries', 0))}",
+        ),
         ("feed rate achieved", fmt(result["feed_rate_per_s"], "/s")),
         (
             "CPU per order (services, warehouse, bench, this run's Postgres backends)",

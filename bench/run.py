@@ -68,6 +68,7 @@ from shared.topics import ORDERS_EVENTS, SERVICES
 RESULTS = REPO / "bench-results"
 TERMINAL = ("COMPLETED", "REJECTED", "CANCELLED", "NEEDS_ATTENTION")
 FAILED_END = ("REJECTED", "CANCELLED", "NEEDS_ATTENTION")
+THROTTLE_PAUSE_S = 1.0  # order-intake's Retry-After
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ class Submission:
     accepted: float | None = None
     order_id: str | None = None
     refused: str | None = None
+    throttled: int = 0  # 429 answers (admission control) retried after a pause
 
 
 class Feeder:
@@ -286,11 +288,17 @@ class Feeder:
         payload = orjson.dumps(body)
         submission = Submission(reference, ingress, time.time())
         self.submissions.append(submission)
-        try:
-            status, data = await next(self._next_pool).post_json("/v1/orders", payload)
-        except HttpError as exc:
-            submission.refused = str(exc)
-            return
+        while True:
+            try:
+                status, data = await next(self._next_pool).post_json("/v1/orders", payload)
+            except HttpError as exc:
+                submission.refused = str(exc)
+                return
+            if status != 429:
+                break
+            # Admission control: retry after the pause it asks for, as a channel would.
+            submission.throttled += 1
+            await asyncio.sleep(THROTTLE_PAUSE_S)
         if status in (200, 202):
             submission.accepted = time.time()
             submission.order_id = orjson.loads(data)["order_id"]
@@ -933,6 +941,10 @@ def _result(
         "submitted": len(feeder.submissions),
         "refused": len(refused),
         "refused_examples": [s.refused for s in refused[:5]],
+        "throttled": {
+            "orders": sum(1 for s in feeder.submissions if s.throttled),
+            "retries": sum(s.throttled for s in feeder.submissions),
+        },
         "feed_seconds": round(feed_span, 2),
         "feed_rate_per_s": round(len(feeder.submissions) / feed_span, 1) if feed_span > 0 else None,
         "measured_seconds": round(finished - started, 2),

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from services.order_intake import returns_view, store
+from services.order_intake.admission import admission_of
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.money import fits_currency, is_currency
 from services.order_intake.domain.order import (
@@ -281,6 +282,7 @@ router = APIRouter(prefix="/v1", tags=["orders"])
         409: {"description": "Idempotency-Key reused for a different order"},
         413: {"description": "body too large"},
         422: {"description": "invalid order (the error names the field)"},
+        429: {"description": "too many orders in flight: retry after Retry-After seconds"},
     },
 )
 async def create_order(
@@ -327,6 +329,9 @@ async def create_order(
     except PricingError as exc:
         raise await _refuse(runtime, request, raw, 422, exc.code, str(exc)) from exc
 
+    admission = admission_of(runtime)
+    if admission is not None:
+        admission.check()
     request_hash = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
     key = f"native:{idempotency_key}" if idempotency_key else None
     async with runtime.uow() as uow:
@@ -355,6 +360,8 @@ async def create_order(
             return await _existing(uow.conn, existing)
         if key is not None:
             await store.remember_idempotency_key(uow.conn, key, request_hash, order_id)
+    if admission is not None:
+        admission.accepted()
     return JSONResponse(
         OrderAccepted(order_id=order_id, status=saga.status.value).model_dump(), status_code=202
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.order_intake import api, channel_api, ops_api
+from services.order_intake.admission import admission_counter
 from services.order_intake.channel_handlers import channel_handlers
 from services.order_intake.handlers import (
     deadline_scheduler,
@@ -61,6 +62,11 @@ def build(settings: OrderIntakeSettings | None = None) -> ServiceSpec:
             deadline_scheduler(settings),
             refresh_order_gauges,
             notification_sender(settings),
+            *(
+                [admission_counter(settings.max_orders_in_flight, settings.admission_refresh_s)]
+                if settings.max_orders_in_flight
+                else []
+            ),
         ],
     )
 

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.order_intake import store
+from services.order_intake.admission import admission_of
 from services.order_intake.api import read_body
 from services.order_intake.channel_intake import (
     IntakeRefused,
@@ -31,7 +32,7 @@ from services.order_intake.channel_intake import (
     raw_request,
 )
 from services.order_intake.channels import ADAPTERS, adapter_for
-from services.order_intake.channels.base import lower_keys
+from services.order_intake.channels.base import NewOrder, lower_keys
 from services.order_intake.handlers import policy_from
 from services.order_intake.settings import OrderIntakeSettings
 from shared.platform.errors import ApiError
@@ -96,6 +97,7 @@ async def _refuse(
         409: {"description": "a channel cancellation refused: the order has shipped"},
         413: {"description": "body too large"},
         422: {"description": "the payload does not map to an order (the error names the field)"},
+        429: {"description": "too many orders in flight: retry after Retry-After seconds"},
         503: {"description": "the channel's webhook secret is not configured"},
     },
 )
@@ -129,6 +131,9 @@ async def receive_channel_order(channel: str, request: Request) -> JSONResponse:
         result = prepare(adapter, headers, raw, settings)
     except IntakeRefused as refused:
         raise await _refuse(runtime, request, raw, headers, refused) from refused
+    admission = admission_of(runtime)
+    if admission is not None and isinstance(result, NewOrder):
+        admission.check()  # cancellations and updates still pass while orders are refused
     delivery_id = headers.get(adapter.delivery_id_header) if adapter.delivery_id_header else None
     policy = policy_from(settings)
     request_kept = raw_request(channel, headers, raw)
@@ -140,6 +145,8 @@ async def receive_channel_order(channel: str, request: Request) -> JSONResponse:
         # this delivery is then a repeat of it.
         async with runtime.uow() as uow:
             outcome = await ingest(uow, policy, channel, result, delivery_id, request_kept)
+    if admission is not None and outcome.kind == "created" and not outcome.duplicate:
+        admission.accepted()
     return _answer(channel, outcome)
 
 

@@ -10,6 +10,11 @@ class OrderIntakeSettings(ServiceSettings):
 
     max_body_bytes: int = 256 * 1024
     max_order_lines: int = 100
+    # Admission control (services/order_intake/admission.py): at this many orders in
+    # machine-paced saga states, new orders over HTTP get 429 intake_overloaded. 0: no limit.
+    # Keep it below what the saga finishes within its step deadlines (throughput x 30 s).
+    max_orders_in_flight: int = 500
+    admission_refresh_s: float = 1.0
 
     saga_stock_timeout_s: float = 30
     saga_payment_timeout_s: float = 30

@@ -309,6 +309,13 @@ async def list_orders(
     return [dict(r) for r in rows]
 
 
+async def count_in_status(conn: DbConnection, statuses: Sequence[str]) -> int:
+    value: int = await conn.fetchval(
+        "SELECT count(*) FROM orders WHERE status = ANY($1::text[])", list(statuses)
+    )
+    return value
+
+
 async def count_by_status(conn: DbConnection) -> dict[str, int]:
     rows = await conn.fetch("SELECT status, count(*) AS n FROM orders GROUP BY status")
     return {r["status"]: r["n"] for r in rows}

@@ -44,6 +44,7 @@ class ComponentHarness:
     dead_letters: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
     _offset: int = 0
     _seen_outbox: int = 0
+    runtime: Runtime | None = None  # of the last app http() built
 
     async def deliver(
         self, message: Contract, *, correlation_id: str, envelope: Envelope | None = None
@@ -92,6 +93,7 @@ class ComponentHarness:
             self.consumer,
             self.spec.migrations,
         )
+        self.runtime = app.state.runtime
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
