@@ -50,12 +50,6 @@ class BenchEnv:
         return self.prefix + service
 
 
-def _with_database(url: str, database: str) -> str:
-    base, _, tail = url.rpartition("/")
-    query = "?" + tail.split("?", 1)[1] if "?" in tail else ""
-    return f"{base}/{database}{query}"
-
-
 def bring_up_infra() -> localinfra.Infra:
     """Kafka and Postgres as `make run` has them (started when not running yet)."""
     settings = OpsSettings()
@@ -77,7 +71,7 @@ async def provision(infra: localinfra.Infra) -> BenchEnv:
     await localinfra.ensure_topics(infra.kafka_bootstrap, prefixed_topics(prefix))
     return BenchEnv(
         kafka_bootstrap=infra.kafka_bootstrap,
-        admin_url=_with_database(infra.admin_database_url, database),
+        admin_url=localinfra.with_database(infra.admin_database_url, database),
         server_admin_url=infra.admin_database_url,
         database=database,
         prefix=prefix,

@@ -13,7 +13,7 @@ the inbox (the saga re-sends commands with new message ids):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from services.inventory.channel_availability import (
     configured_safety_stock,
@@ -25,6 +25,7 @@ from services.inventory.domain import (
     Refused,
     Shortfall,
     StockChange,
+    StockLevel,
     allocate,
     plan_commit,
     plan_release,
@@ -32,7 +33,12 @@ from services.inventory.domain import (
     totals,
 )
 from services.inventory.domain import LineRequest as DomainLine
-from services.inventory.store import CommittedFulfilment, InventoryStore, OrderRecord
+from services.inventory.store import (
+    CommittedFulfilment,
+    InventoryStore,
+    LedgerEntry,
+    OrderRecord,
+)
 from shared.contracts.common import Allocation, ShortLine, SkuQuantity
 from shared.contracts.inventory import (
     AvailabilityChanged,
@@ -59,8 +65,8 @@ async def reserve_stock(uow: UnitOfWork, envelope: Envelope, command: ReserveSto
 
     lines = [DomainLine(line.line_id, line.sku, line.quantity) for line in command.lines]
     skus = {line.sku for line in lines}
-    stock = await store.lock_stock(skus)
-    decision = allocate(lines, stock, await store.known_skus(skus))
+    stock, known = await store.lock_stock_of_known_skus(skus)
+    decision = allocate(lines, stock, known)
     if isinstance(decision, Refused):
         await store.record_refused(command.order_id, decision.reason, decision.shortfalls)
         _emit_refusal(uow, command.order_id, decision.reason, decision.shortfalls)
@@ -69,13 +75,13 @@ async def reserve_stock(uow: UnitOfWork, envelope: Envelope, command: ReserveSto
     positions = {line.line_id: index for index, line in enumerate(lines)}
     await store.add_reservations(command.order_id, decision.placements, positions)
     changes = reservation_changes(decision.placements)
-    await store.apply_stock_changes(changes, order_id=command.order_id)
+    ledger = await store.apply_stock_changes(changes, order_id=command.order_id)
     await store.record_reserved(command.order_id, decision.placements)
     uow.emit(
         StockReserved(order_id=command.order_id, allocations=_allocations(decision.placements)),
         key=command.order_id,
     )
-    await announce_availability(uow, store, changes)
+    await announce_availability(uow, store, changes, levels=levels_after(stock, ledger))
 
 
 async def release_stock(uow: UnitOfWork, envelope: Envelope, command: ReleaseStock) -> None:
@@ -83,12 +89,14 @@ async def release_stock(uow: UnitOfWork, envelope: Envelope, command: ReleaseSto
     await store.lock_order(command.order_id)
     await store.mark_released(command.order_id, command.reason)
     plan = plan_release(await store.reservations(command.order_id))
+    levels = None
     if plan.stock_changes:
-        await store.lock_stock(change.sku for change in plan.stock_changes)
+        locked = await store.lock_stock(change.sku for change in plan.stock_changes)
         await store.save_reservations(plan.reservations)
-        await store.apply_stock_changes(
+        ledger = await store.apply_stock_changes(
             plan.stock_changes, order_id=command.order_id, detail=command.reason
         )
+        levels = levels_after(locked, ledger)
     released = [r for r in await store.reservations(command.order_id) if r.released > 0]
     uow.emit(
         StockReleased(
@@ -100,7 +108,7 @@ async def release_stock(uow: UnitOfWork, envelope: Envelope, command: ReleaseSto
         ),
         key=command.order_id,
     )
-    await announce_availability(uow, store, plan.stock_changes)
+    await announce_availability(uow, store, plan.stock_changes, levels=levels)
 
 
 async def commit_stock(uow: UnitOfWork, envelope: Envelope, command: CommitStock) -> None:
@@ -118,7 +126,7 @@ async def commit_stock(uow: UnitOfWork, envelope: Envelope, command: CommitStock
     # for an operator (correct the count, then replay), never silently clamped.
     plan = plan_commit(command.location, shipped, reservations, stock)
     await store.save_reservations(plan.reservations)
-    await store.apply_stock_changes(
+    ledger = await store.apply_stock_changes(
         plan.stock_changes, order_id=command.order_id, reference=command.fulfilment_id
     )
     commit = CommittedFulfilment(
@@ -126,7 +134,7 @@ async def commit_stock(uow: UnitOfWork, envelope: Envelope, command: CommitStock
     )
     await store.record_commit(commit)
     _emit_committed(uow, commit)
-    await announce_availability(uow, store, plan.stock_changes)
+    await announce_availability(uow, store, plan.stock_changes, levels=levels_after(stock, ledger))
 
 
 async def announce_availability(
@@ -135,12 +143,15 @@ async def announce_availability(
     changes: Iterable[StockChange],
     *,
     correlation_id: str | None = None,
+    levels: Sequence[StockLevel] | None = None,
 ) -> None:
-    """Publish the new totals of every SKU whose stock changed, once per SKU per transaction."""
+    """Publish the new totals of every SKU whose stock changed, once per SKU per transaction.
+    `levels`: every stock row of those SKUs as it is now, when the caller has them (else read)."""
     skus = {change.sku for change in changes}
     if not skus:
         return
-    for sku, total in totals(await store.stock_levels(skus)).items():
+    current = levels if levels is not None else await store.stock_levels(skus)
+    for sku, total in totals(level for level in current if level.sku in skus).items():
         # A consumer batch shares one transaction: an earlier total of the SKU in it is stale.
         uow.pending[:] = [
             p
@@ -158,6 +169,17 @@ async def announce_availability(
             correlation_id=correlation_id,
         )
     sync_channel_availability(uow, configured_safety_stock())
+
+
+def levels_after(locked: Sequence[StockLevel], ledger: Sequence[LedgerEntry]) -> list[StockLevel]:
+    """The stock rows read under lock, with the values the ledger says the changes left."""
+    after = {(e.sku, e.location): (e.on_hand_after, e.reserved_after) for e in ledger}
+    return [
+        StockLevel(level.sku, level.location, *after[(level.sku, level.location)])
+        if (level.sku, level.location) in after
+        else level
+        for level in locked
+    ]
 
 
 def _answer_again(uow: UnitOfWork, order: OrderRecord) -> None:

@@ -145,6 +145,23 @@ class InventoryStore:
         )
         return [_level(row) for row in rows]
 
+    async def lock_stock_of_known_skus(
+        self, skus: Iterable[str]
+    ) -> tuple[list[StockLevel], set[str]]:
+        """lock_stock and known_skus in one round trip (the reservation's hot path)."""
+        wanted = sorted(set(skus))
+        rows = await self._conn.fetch(
+            "SELECT s.sku, s.location, s.on_hand, s.reserved,"
+            " (SELECT coalesce(array_agg(k.sku), '{}') FROM skus k"
+            "  WHERE k.sku = ANY($1::text[])) AS known"
+            " FROM stock s WHERE s.sku = ANY($1::text[])"
+            " ORDER BY s.sku, s.location FOR UPDATE OF s",
+            wanted,
+        )
+        if not rows:  # no stock anywhere: which SKUs exist at all is still asked
+            return [], await self.known_skus(wanted)
+        return [_level(row) for row in rows], set(rows[0]["known"])
+
     async def stock_levels(self, skus: Iterable[str]) -> list[StockLevel]:
         rows = await self._conn.fetch(
             "SELECT sku, location, on_hand, reserved FROM stock WHERE sku = ANY($1::text[])"

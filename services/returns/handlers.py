@@ -140,8 +140,19 @@ ANSWERS: tuple[type[Contract], ...] = (
 )
 
 
+_PENDING_ORDERS = "returns.pending_order_events"
+
+
+async def write_pending_orders(uow: UnitOfWork) -> None:
+    """Store the order events of the batch collected so far (one round trip)."""
+    events: list[OrderStatusChanged] | None = uow.batch.pop(_PENDING_ORDERS, None)
+    if events:
+        await store.upsert_orders(uow.conn, events)
+
+
 def handlers(timings: SagaTimings) -> dict[str, Handler]:
     async def on_answer(uow: UnitOfWork, envelope: Envelope, event: Any) -> None:
+        await write_pending_orders(uow)  # what follows sees the read model up to date
         return_id: str | None = event.return_id
         if return_id is None:
             return  # a refund of a cancellation, not of a return
@@ -155,13 +166,17 @@ def handlers(timings: SagaTimings) -> dict[str, Handler]:
     async def on_order_status_changed(
         uow: UnitOfWork, envelope: Envelope, event: OrderStatusChanged
     ) -> None:
-        await store.upsert_order(uow.conn, event)
+        # Most order events only update the read model: they are written together, once per
+        # consumer batch (in order), before the transaction commits.
+        uow.batch.setdefault(_PENDING_ORDERS, []).append(event)
+        uow.before_commit(_PENDING_ORDERS, lambda: write_pending_orders(uow))
         return_id = event.linked_return_id
         if return_id is None and event.original_order_id is not None:
             # Only a replacement order (it names its original) can belong to an exchange.
             return_id = await store.return_id_for_replacement(uow.conn, event.order_id)
         if return_id is None:
             return
+        await write_pending_orders(uow)
         saga = await store.load_return(uow.conn, return_id, lock=True)
         if saga is None:
             return

@@ -22,11 +22,7 @@ DELIVERED_STATUSES = ("DELIVERED", "COMPLETED")
 # --- the read model of orders ------------------------------------------------------------------
 
 
-async def upsert_order(conn: DbConnection, event: OrderStatusChanged) -> None:
-    """Keep the latest status of the order; the first delivery time is never overwritten."""
-    delivered_at = event.at if event.status in DELIVERED_STATUSES else None
-    await conn.execute(
-        """
+_UPSERT_ORDER = """
         INSERT INTO orders (order_id, channel, currency, status, total, subtotal, discount,
             shipping, tax, lines, paid_externally, original_order_id, linked_return_id,
             delivered_at, status_at)
@@ -47,7 +43,12 @@ async def upsert_order(conn: DbConnection, event: OrderStatusChanged) -> None:
             linked_return_id = coalesce(orders.linked_return_id, excluded.linked_return_id),
             delivered_at = coalesce(orders.delivered_at, excluded.delivered_at),
             updated_at = clock_timestamp()
-        """,
+        """
+
+
+def _order_row(event: OrderStatusChanged) -> tuple[Any, ...]:
+    delivered_at = event.at if event.status in DELIVERED_STATUSES else None
+    return (
         event.order_id,
         event.channel,
         event.currency,
@@ -64,6 +65,13 @@ async def upsert_order(conn: DbConnection, event: OrderStatusChanged) -> None:
         delivered_at,
         event.at,
     )
+
+
+async def upsert_orders(conn: DbConnection, events: Sequence[OrderStatusChanged]) -> None:
+    """Keep each order's latest status (the first delivery time is never overwritten); the
+    events in order, in one round trip."""
+    if events:
+        await conn.executemany(_UPSERT_ORDER, [_order_row(event) for event in events])
 
 
 @dataclass(frozen=True)

@@ -275,8 +275,7 @@ class Consumer:
                         self.service, item.envelope.type
                     ).observe(time.perf_counter() - started)
                 metrics.MESSAGES_HANDLED.labels(self.service, item.envelope.type, "applied").inc()
-            if pending:
-                await UnitOfWork(conn, self.service, None, pending).flush()
+            await UnitOfWork(conn, self.service, None, pending, batch=batch).flush()
             if self._crash_point == "before_db_commit":
                 crash_now("before_db_commit")
         if self._crash_point == "after_db_commit":

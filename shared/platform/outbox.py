@@ -81,7 +81,19 @@ class UnitOfWork:
         self.pending.append(PendingMessage(destination, key, envelope, current_trace_headers()))
         return envelope
 
+    def before_commit(self, name: str, write: Callable[[], Awaitable[None]]) -> None:
+        """Have `write` run once at the end of the transaction, before the outbox rows are
+        written (registered once per name): the handlers of a consumer batch collect rows in
+        `batch` and `write` stores them with one round trip."""
+        self.batch.setdefault("before_commit", {}).setdefault(name, write)
+
+    async def run_before_commit(self) -> None:
+        writes: dict[str, Callable[[], Awaitable[None]]] = self.batch.get("before_commit", {})
+        while writes:
+            await writes.pop(next(iter(writes)))()
+
     async def flush(self) -> None:
+        await self.run_before_commit()
         if not self.pending:
             return
         pending = list(self.pending)

@@ -178,7 +178,7 @@ async def new_env(
         infra.admin_url, database, list(services)
     )
     _CREATED.append(prefix)
-    admin_db_url = _with_database(infra.admin_url, database)
+    admin_db_url = localinfra.with_database(infra.admin_url, database)
     env = TestEnv(infra, prefix, database, service_urls, admin_db_url)
     if not kafka:
         return env
@@ -203,11 +203,3 @@ async def new_env(
     ]
     await localinfra.ensure_topics(infra.kafka_bootstrap, topics)
     return env
-
-
-def _with_database(url: str, database: str) -> str:
-    base, _, tail = url.rpartition("/")
-    query = ""
-    if "?" in tail:
-        query = "?" + tail.split("?", 1)[1]
-    return f"{base}/{database}{query}"

@@ -21,8 +21,9 @@ from shared.contracts.order_intake import (
     ReplacementOrderCreated,
 )
 from shared.contracts.payment import PaymentRefunded, PaymentRefundFailed
+from shared.envelope import Envelope
 from shared.platform.service import Runtime
-from tests.support.component import ComponentHarness, start_harness
+from tests.support.component import ComponentHarness, FakeRecord, start_harness
 from tests.support.env import Infra
 
 pytestmark = pytest.mark.component
@@ -415,6 +416,33 @@ async def test_the_delivery_time_is_the_first_delivered_status(returns: Componen
     await returns.deliver(status_event("o-1", "COMPLETED"), correlation_id="o-1")
     [row] = await returns.fetch("SELECT status, delivered_at FROM orders")
     assert (row["status"], row["delivered_at"]) == ("COMPLETED", long_ago)
+    late = await post(
+        returns,
+        "/v1/returns",
+        {"order_id": "o-1", "lines": [{"sku": "A", "quantity": 1, "reason": "no_longer_needed"}]},
+    )
+    assert late.json()["error"]["code"] == "outside_return_window"
+
+
+async def test_order_events_of_one_batch_are_written_together_in_offset_order(
+    returns: ComponentHarness,
+):
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    events = [
+        status_event("o-1", "FULFILLING", at=long_ago - timedelta(hours=1)),
+        status_event("o-2", "CONFIRMED"),
+        status_event("o-1", "DELIVERED", at=long_ago),
+        status_event("o-1", "COMPLETED"),
+    ]
+    records = [
+        FakeRecord(e.TOPIC, Envelope.wrap(e, correlation_id=e.order_id, producer="t").to_bytes())
+        for e in events
+    ]
+    await returns.consumer.handle_records(records)
+    rows = await returns.fetch("SELECT order_id, status, delivered_at FROM orders ORDER BY 1")
+    assert [tuple(r) for r in rows] == [("o-1", "COMPLETED", long_ago), ("o-2", "CONFIRMED", None)]
+    assert [r["n"] for r in await returns.fetch("SELECT count(*) AS n FROM inbox")] == [4]
+    # The delivery time is the first delivered status also within one batch.
     late = await post(
         returns,
         "/v1/returns",
