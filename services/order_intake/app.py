@@ -10,6 +10,7 @@ from services.order_intake import api, channel_api, ops_api
 from services.order_intake.admission import admission_counter
 from services.order_intake.channel_handlers import channel_handlers
 from services.order_intake.handlers import (
+    after_pending_sagas,
     deadline_scheduler,
     handlers,
     policy_from,
@@ -52,10 +53,14 @@ def build(settings: OrderIntakeSettings | None = None) -> ServiceSpec:
         ),
         handlers={
             **handlers(policy),
-            **channel_handlers(settings),
-            **notification_handlers(),
-            **replacement_handlers(policy),
-            **returns_handlers(),
+            **after_pending_sagas(
+                {
+                    **channel_handlers(settings),
+                    **notification_handlers(),
+                    **replacement_handlers(policy),
+                    **returns_handlers(),
+                }
+            ),
         },
         routers=[api.router, ops_api.router, channel_api.router],
         background=[

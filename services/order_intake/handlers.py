@@ -55,17 +55,28 @@ async def persist(
     decision: Decision,
     *,
     stored_facts: dict[str, Any] | None = None,
+    deferred_facts: dict[str, Any] | None = None,
 ) -> None:
     """Save the saga and everything it decided, in the caller's transaction.
 
     `stored_facts`: the saga and the decision's timeline were already stored with the new order
     (store.insert_order); these are its totals for the status event.
+    `deferred_facts` (a consumer batch, facts loaded with the saga): the saga and its timeline
+    are written with the batch's other saga steps in one statement before the commit.
     The order's messages always continue the order's own trace (stored when it was created),
     also when a deadline, an operator or a cancel request caused them.
     """
     step_before = saga_step_of(previous, decision)
     if stored_facts is not None:
         facts = stored_facts
+    elif deferred_facts is not None:
+        if not saga.trace_context:
+            saga.trace_context = current_trace_headers()
+        pending = uow.batch.setdefault(_PENDING_SAGAS, {"sagas": {}, "timeline": []})
+        pending["sagas"][saga.order_id] = saga
+        pending["timeline"].extend((saga.order_id, saga.status.value, e) for e in decision.timeline)
+        uow.before_commit(_PENDING_SAGAS, lambda: write_pending_sagas(uow))
+        facts = deferred_facts
     else:
         if not saga.trace_context:
             saga.trace_context = current_trace_headers()
@@ -183,6 +194,30 @@ def status_changed(
     )
 
 
+_PENDING_SAGAS = "order_intake.pending_sagas"
+
+
+async def write_pending_sagas(uow: UnitOfWork) -> None:
+    """Write the saga steps of the batch deferred so far (one statement)."""
+    pending: dict[str, Any] | None = uow.batch.pop(_PENDING_SAGAS, None)
+    if pending:
+        await store.save_sagas(uow.conn, list(pending["sagas"].values()), pending["timeline"])
+
+
+def after_pending_sagas(found: dict[str, Handler]) -> dict[str, Handler]:
+    """Handlers that read or write orders themselves: the batch's deferred saga steps are
+    written before they run."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def wrapped(uow: UnitOfWork, envelope: Envelope, message: Any) -> None:
+            await write_pending_sagas(uow)
+            await handler(uow, envelope, message)
+
+        return wrapped
+
+    return {message_type: wrap(handler) for message_type, handler in found.items()}
+
+
 async def load_locked(uow: UnitOfWork, order_id: str) -> OrderSaga | None:
     """The order's saga under a row lock. In a consumer batch the sagas of every order still to
     come in it are locked and loaded with one statement; they are trusted for the next message
@@ -193,15 +228,23 @@ async def load_locked(uow: UnitOfWork, order_id: str) -> OrderSaga | None:
     if messages is None:
         return await store.load_saga(uow.conn, order_id, lock=True)
     position: int = batch["position"]
-    sagas: dict[str, OrderSaga] | None = batch.get("sagas")
+    sagas: dict[str, tuple[OrderSaga, dict[str, Any]]] | None = batch.get("sagas")
     if sagas is None or batch.get("sagas_at") != position - 1 or order_id not in sagas:
+        await write_pending_sagas(uow)  # what is read next must be what was decided
         upcoming = [getattr(m, "order_id", None) for m in messages[position:]]
         sagas = await store.lock_sagas(
             uow.conn, [o for o in upcoming if isinstance(o, str)] or [order_id]
         )
         batch["sagas"] = sagas
     batch["sagas_at"] = position
-    return sagas.get(order_id)
+    found = sagas.get(order_id)
+    return found[0] if found is not None else None
+
+
+def facts_in_batch(uow: UnitOfWork, order_id: str) -> dict[str, Any] | None:
+    """The facts load_locked read with the order's saga in this batch, if it did."""
+    found = (uow.batch.get("sagas") or {}).get(order_id)
+    return found[1] if found is not None else None
 
 
 def make_event_handler(policy: SagaPolicy) -> Handler:
@@ -213,7 +256,7 @@ def make_event_handler(policy: SagaPolicy) -> Handler:
             return
         previous = saga.status
         decision = saga_domain.handle(saga, event, now(), policy)
-        await persist(uow, saga, previous, decision)
+        await persist(uow, saga, previous, decision, deferred_facts=facts_in_batch(uow, order_id))
 
     return on_event
 

@@ -121,16 +121,61 @@ async def load_saga(conn: DbConnection, order_id: str, *, lock: bool) -> OrderSa
     return OrderSaga.model_validate_json(data) if data is not None else None
 
 
-async def lock_sagas(conn: DbConnection, order_ids: Sequence[str]) -> dict[str, OrderSaga]:
-    """The sagas of these orders, locked for the transaction (in order id order)."""
+async def lock_sagas(
+    conn: DbConnection, order_ids: Sequence[str]
+) -> dict[str, tuple[OrderSaga, dict[str, Any]]]:
+    """The sagas of these orders, locked for the transaction (in order id order), each with
+    the facts its status events carry (see save_saga_with_timeline)."""
     rows = await conn.fetch(
-        "SELECT order_id, saga::text AS saga FROM orders WHERE order_id = ANY($1::text[])"
-        " ORDER BY order_id FOR UPDATE",
+        "SELECT o.order_id, o.saga::text AS saga, o.subtotal, o.discount, o.shipping, o.tax,"
+        " r.return_id AS linked_return_id, r.original_order_id"
+        " FROM orders o LEFT JOIN replacement_orders r ON r.order_id = o.order_id"
+        " WHERE o.order_id = ANY($1::text[]) ORDER BY o.order_id FOR UPDATE OF o",
         sorted(set(order_ids)),
     )
     # Sagas travel as JSON text: pydantic parses and writes it directly, faster than through
     # Python dicts.
-    return {row["order_id"]: OrderSaga.model_validate_json(row["saga"]) for row in rows}
+    return {
+        row["order_id"]: (
+            OrderSaga.model_validate_json(row["saga"]),
+            {name: row[name] for name in _FACTS},
+        )
+        for row in rows
+    }
+
+
+_FACTS = ("subtotal", "discount", "shipping", "tax", "linked_return_id", "original_order_id")
+
+
+async def save_sagas(
+    conn: DbConnection,
+    sagas: Sequence[OrderSaga],
+    timeline: Sequence[tuple[str, str, TimelineEntry]],
+) -> None:
+    """Save several sagas and append (order id, status, entry) timeline rows, in order, in one
+    statement (a consumer batch's saga steps)."""
+    await conn.execute(
+        "WITH saved AS ("
+        "  UPDATE orders o SET status = s.status, saga = s.saga::jsonb,"
+        "    next_deadline_at = s.deadline, updated_at = clock_timestamp()"
+        "  FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
+        "    AS s(order_id, status, saga, deadline)"
+        "  WHERE o.order_id = s.order_id"
+        ")"
+        " INSERT INTO order_timeline (order_id, status, event, detail)"
+        " SELECT t.order_id, t.status, t.event, t.detail"
+        " FROM unnest($5::text[], $6::text[], $7::text[], $8::jsonb[])"
+        "   WITH ORDINALITY AS t(order_id, status, event, detail, n)"
+        " ORDER BY t.n",
+        [saga.order_id for saga in sagas],
+        [saga.status.value for saga in sagas],
+        [saga.model_dump_json() for saga in sagas],
+        [saga.next_deadline for saga in sagas],
+        [order_id for order_id, _, _ in timeline],
+        [status for _, status, _ in timeline],
+        [entry.event for _, _, entry in timeline],
+        [entry.detail for _, _, entry in timeline],
+    )
 
 
 async def save_saga(conn: DbConnection, saga: OrderSaga) -> None:

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from services.order_intake.app import build
-from shared.contracts.common import Allocation, SkuQuantity
+from shared.contracts.common import Allocation, Customer, SkuQuantity
 from shared.contracts.fulfilment import FulfilmentCreated, FulfilmentRef
 from shared.contracts.inventory import StockReserved
+from shared.contracts.order_intake import CustomerNotification
 from shared.contracts.payment import PaymentAuthorized
 from shared.envelope import Contract, Envelope
 from tests.support.component import ComponentHarness, FakeRecord, start_harness
@@ -138,3 +139,31 @@ async def test_a_duplicate_inside_a_batch_is_skipped_and_the_next_step_sees_the_
     assert await statuses(intake, a) == ["RESERVING_STOCK", "AUTHORIZING_PAYMENT", "CONFIRMED"]
     assert len(await intake.emitted_contracts("AuthorizePayment")) == 1
     assert len(await intake.emitted_contracts("CreateFulfilment")) == 1
+
+
+async def test_a_message_of_another_handler_between_two_steps_sees_the_first_step_saved(
+    intake: ComponentHarness,
+):
+    # Saga steps of a batch are written together before the commit; a handler that reads orders
+    # itself (here the notification recorder), and the saga step after it, must still see them.
+    a, total_a = await place(intake)
+    notice = CustomerNotification(
+        order_id=a, kind="confirmed", customer=Customer(email="ada@example.com", name="Ada")
+    )
+    await intake.consumer.handle_records(
+        [record(reserved(a), a), record(notice, a), record(authorized(a, total_a), a)]
+    )
+    [row] = await intake.fetch("SELECT status, saga FROM orders WHERE order_id = $1", a)
+    assert row["status"] == "CONFIRMED"
+    assert row["saga"]["payment_authorized"] is True
+    assert await statuses(intake, a) == ["RESERVING_STOCK", "AUTHORIZING_PAYMENT", "CONFIRMED"]
+    timeline = await intake.fetch(
+        "SELECT status, event FROM order_timeline WHERE order_id = $1 ORDER BY id", a
+    )
+    assert [r["status"] for r in timeline][-1] == "CONFIRMED"
+    assert [r["status"] for r in timeline] == sorted(
+        (r["status"] for r in timeline),
+        key=["RESERVING_STOCK", "AUTHORIZING_PAYMENT", "CONFIRMED"].index,
+    ), "timeline rows in the order they happened"
+    [recorded] = await intake.fetch("SELECT kind FROM notifications WHERE order_id = $1", a)
+    assert recorded["kind"] == "confirmed"
