@@ -63,9 +63,9 @@ async def ship(
         await store.save_shipped(
             uow.conn, fulfilment_id, requested.carrier, requested.tracking_number, shipped_at
         )
-        await _emit_in_order_trace(
+        _emit_in_order_trace(
             uow,
-            fulfilment_id,
+            fulfilment,
             FulfilmentShipped(
                 order_id=fulfilment.order_id,
                 fulfilment_id=fulfilment_id,
@@ -138,9 +138,9 @@ async def _deliver_locked(uow: UnitOfWork, fulfilment: Fulfilment, at: datetime)
     if not transition(fulfilment.status, Action.DELIVER).changed:
         return
     await store.save_delivered(uow.conn, fulfilment.fulfilment_id, at)
-    await _emit_in_order_trace(
+    _emit_in_order_trace(
         uow,
-        fulfilment.fulfilment_id,
+        fulfilment,
         FulfilmentDelivered(
             order_id=fulfilment.order_id, fulfilment_id=fulfilment.fulfilment_id, delivered_at=at
         ),
@@ -151,24 +151,23 @@ async def _fail_locked(uow: UnitOfWork, fulfilment: Fulfilment, reason: str, at:
     if not transition(fulfilment.status, Action.FAIL).changed:
         return
     await store.save_failed(uow.conn, fulfilment.fulfilment_id, reason, at)
-    await _emit_in_order_trace(
+    _emit_in_order_trace(
         uow,
-        fulfilment.fulfilment_id,
+        fulfilment,
         FulfilmentFailed(
             order_id=fulfilment.order_id, fulfilment_id=fulfilment.fulfilment_id, reason=reason
         ),
     )
 
 
-async def _emit_in_order_trace(
+def _emit_in_order_trace(
     uow: UnitOfWork,
-    fulfilment_id: str,
+    fulfilment: Fulfilment,
     event: FulfilmentShipped | FulfilmentDelivered | FulfilmentFailed,
 ) -> None:
     """Warehouse and carrier calls start traces of their own; the events they cause belong to
     the order's trace, which was stored with the fulfilment when the saga created it."""
-    stored = await store.trace_context_of(uow.conn, fulfilment_id)
-    with continue_trace(stored, f"fulfilment {event.TYPE}") as span:
+    with continue_trace(fulfilment.trace_context, f"fulfilment {event.TYPE}") as span:
         span.set_attribute("oms.order_id", event.order_id)
         span.set_attribute("oms.message_type", event.TYPE)
         uow.emit(event, key=event.order_id, correlation_id=event.order_id)

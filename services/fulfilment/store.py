@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +53,8 @@ class Fulfilment:
     failed_at: datetime | None
     lines: tuple[Line, ...]
     tracking_events: tuple[TrackingEventRecord, ...] = ()
+    # W3C trace context of the order, stored when the saga created the fulfilment.
+    trace_context: dict[str, str] = field(default_factory=dict)
 
 
 class TrackingNumberInUse(Exception):
@@ -67,10 +68,24 @@ class TrackingNumberInUse(Exception):
 
 
 _COLUMNS = (
-    "fulfilment_id, order_id, location, status, shipping_address, shipping_method, carrier,"
-    " tracking_number, cancel_reason, failure_reason, created_at, updated_at, shipped_at,"
-    " delivered_at, cancelled_at, failed_at"
+    "f.fulfilment_id, f.order_id, f.location, f.status, f.shipping_address, f.shipping_method,"
+    " f.carrier, f.tracking_number, f.cancel_reason, f.failure_reason, f.created_at,"
+    " f.updated_at, f.shipped_at, f.delivered_at, f.cancelled_at, f.failed_at, f.trace_context,"
+    " (SELECT coalesce(jsonb_agg(jsonb_build_array(l.sku, l.quantity) ORDER BY l.sku),"
+    "   '[]'::jsonb) FROM fulfilment_lines l WHERE l.fulfilment_id = f.fulfilment_id) AS lines"
 )
+_EVENTS = (
+    ", (SELECT coalesce(jsonb_agg(jsonb_build_array(e.status, e.reported_at, e.description,"
+    "   e.received_at) ORDER BY e.id), '[]'::jsonb)"
+    "  FROM tracking_events e WHERE e.fulfilment_id = f.fulfilment_id) AS events"
+)
+
+
+def _select(where: str, *, lock: bool, with_events: bool) -> str:
+    """A fulfilment with its lines (and tracking history) in one statement."""
+    return f"SELECT {_COLUMNS}{_EVENTS if with_events else ''} FROM fulfilments f WHERE {where}" + (
+        " ORDER BY f.fulfilment_id FOR UPDATE OF f" if lock else " ORDER BY f.fulfilment_id"
+    )
 
 
 # --- orders ---------------------------------------------------------------------------------
@@ -145,116 +160,89 @@ async def insert_fulfilments(
     )
 
 
-async def trace_context_of(conn: DbConnection, fulfilment_id: str) -> dict[str, str]:
-    value: dict[str, str] | None = await conn.fetchval(
-        "SELECT trace_context FROM fulfilments WHERE fulfilment_id = $1", fulfilment_id
-    )
-    return value or {}
-
-
 async def fulfilments_of_order(
     db: Db, order_id: str, *, lock: bool = False, with_events: bool = False
 ) -> list[Fulfilment]:
     """The order's fulfilments by location; `lock` takes their row locks (in id order)."""
-    rows = await db.fetch(
-        f"SELECT {_COLUMNS} FROM fulfilments WHERE order_id = $1 ORDER BY fulfilment_id"
-        + (" FOR UPDATE" if lock else ""),
-        order_id,
-    )
-    found = await _complete(db, rows, with_events)
-    return sorted(found, key=lambda f: f.location)
+    rows = await db.fetch(_select("f.order_id = $1", lock=lock, with_events=with_events), order_id)
+    return sorted((_fulfilment(row) for row in rows), key=lambda f: f.location)
 
 
 async def get_fulfilment(
     db: Db, fulfilment_id: str, *, lock: bool = False, with_events: bool = False
 ) -> Fulfilment | None:
-    rows = await db.fetch(
-        f"SELECT {_COLUMNS} FROM fulfilments WHERE fulfilment_id = $1"
-        + (" FOR UPDATE" if lock else ""),
-        fulfilment_id,
+    row = await db.fetchrow(
+        _select("f.fulfilment_id = $1", lock=lock, with_events=with_events), fulfilment_id
     )
-    found = await _complete(db, rows, with_events)
-    return found[0] if found else None
+    return _fulfilment(row) if row is not None else None
 
 
 async def lock_by_tracking_number(
     conn: DbConnection, carrier: str, tracking_number: str
 ) -> Fulfilment | None:
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM fulfilments WHERE carrier = $1 AND tracking_number = $2"
-        " FOR UPDATE",
+    row = await conn.fetchrow(
+        _select("f.carrier = $1 AND f.tracking_number = $2", lock=True, with_events=False),
         carrier,
         tracking_number,
     )
-    found = await _complete(conn, rows, with_events=False)
-    return found[0] if found else None
+    return _fulfilment(row) if row is not None else None
 
 
-async def _complete(db: Db, rows: list[asyncpg.Record], with_events: bool) -> list[Fulfilment]:
-    if not rows:
-        return []
-    ids = [r["fulfilment_id"] for r in rows]
-    lines: dict[str, list[Line]] = defaultdict(list)
-    for row in await db.fetch(
-        "SELECT fulfilment_id, sku, quantity FROM fulfilment_lines"
-        " WHERE fulfilment_id = ANY($1::text[]) ORDER BY fulfilment_id, sku",
-        ids,
-    ):
-        lines[row["fulfilment_id"]].append(Line(row["sku"], row["quantity"]))
-    events: dict[str, list[TrackingEventRecord]] = defaultdict(list)
-    if with_events:
-        for row in await db.fetch(
-            "SELECT fulfilment_id, status, reported_at, description, received_at"
-            " FROM tracking_events WHERE fulfilment_id = ANY($1::text[]) ORDER BY id",
-            ids,
-        ):
-            events[row["fulfilment_id"]].append(
-                TrackingEventRecord(
-                    row["status"],
-                    row["reported_at"],
-                    row["description"] or None,
-                    row["received_at"],
-                )
+def _fulfilment(r: asyncpg.Record) -> Fulfilment:
+    events = r.get("events") or []
+    return Fulfilment(
+        fulfilment_id=r["fulfilment_id"],
+        order_id=r["order_id"],
+        location=r["location"],
+        status=Status(r["status"]),
+        shipping_address=r["shipping_address"],
+        shipping_method=r["shipping_method"],
+        carrier=r["carrier"],
+        tracking_number=r["tracking_number"],
+        cancel_reason=r["cancel_reason"],
+        failure_reason=r["failure_reason"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        shipped_at=r["shipped_at"],
+        delivered_at=r["delivered_at"],
+        cancelled_at=r["cancelled_at"],
+        failed_at=r["failed_at"],
+        lines=tuple(Line(sku, quantity) for sku, quantity in r["lines"]),
+        tracking_events=tuple(
+            TrackingEventRecord(
+                status,
+                _timestamp(reported_at),
+                description or None,
+                _at(received_at),
             )
-    return [
-        Fulfilment(
-            fulfilment_id=r["fulfilment_id"],
-            order_id=r["order_id"],
-            location=r["location"],
-            status=Status(r["status"]),
-            shipping_address=r["shipping_address"],
-            shipping_method=r["shipping_method"],
-            carrier=r["carrier"],
-            tracking_number=r["tracking_number"],
-            cancel_reason=r["cancel_reason"],
-            failure_reason=r["failure_reason"],
-            created_at=r["created_at"],
-            updated_at=r["updated_at"],
-            shipped_at=r["shipped_at"],
-            delivered_at=r["delivered_at"],
-            cancelled_at=r["cancelled_at"],
-            failed_at=r["failed_at"],
-            lines=tuple(lines[r["fulfilment_id"]]),
-            tracking_events=tuple(events[r["fulfilment_id"]]),
-        )
-        for r in rows
-    ]
+            for status, reported_at, description, received_at in events
+        ),
+        trace_context=r["trace_context"] or {},
+    )
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 async def save_shipped(
     conn: DbConnection, fulfilment_id: str, carrier: str, tracking_number: str, at: datetime
 ) -> None:
+    """Raises TrackingNumberInUse (and the transaction can only be rolled back) when another
+    fulfilment has this carrier's tracking number."""
     try:
-        # A savepoint, so a clash leaves the surrounding transaction usable.
-        async with conn.transaction():
-            await conn.execute(
-                "UPDATE fulfilments SET status = 'shipped', carrier = $2, tracking_number = $3,"
-                " shipped_at = $4, updated_at = $4 WHERE fulfilment_id = $1",
-                fulfilment_id,
-                carrier,
-                tracking_number,
-                at,
-            )
+        await conn.execute(
+            "UPDATE fulfilments SET status = 'shipped', carrier = $2, tracking_number = $3,"
+            " shipped_at = $4, updated_at = $4 WHERE fulfilment_id = $1",
+            fulfilment_id,
+            carrier,
+            tracking_number,
+            at,
+        )
     except asyncpg.UniqueViolationError as exc:
         raise TrackingNumberInUse(carrier, tracking_number) from exc
 

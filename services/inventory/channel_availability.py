@@ -6,21 +6,20 @@ restocks. For each of those, one `ChannelAvailabilityChanged` per channel goes o
 transaction (outbox): the SKU's available stock minus that channel's safety stock, never
 below 0, so a channel stops selling before the last units are gone everywhere.
 
-The messages are derived from the `AvailabilityChanged` messages a unit of work holds, after
-the code that changed the stock ran: `handlers.announce_availability`, which every path that
-changes stock calls (handlers, HTTP API, returns), ends with `sync_channel_availability`. A consumer batch shares one transaction: when a later message
-of the batch changes the same SKU again, the earlier per-channel messages are replaced, as
-`AvailabilityChanged` itself is.
+Every path that changes stock (handlers, HTTP API, returns) calls
+`handlers.announce_availability`, which queues the SKU's new totals (`queue_availability`); the
+messages are written once, just before the transaction commits. A consumer batch shares one
+transaction: when a later message of the batch changes the same SKU again, only the latest
+totals go out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from shared.contracts.inventory import AvailabilityChanged, ChannelAvailabilityChanged
-from shared.envelope import Envelope
 from shared.platform.outbox import UnitOfWork
+from shared.platform.telemetry import current_trace_headers
 
 
 def channel_available(available: int, safety_stock: int) -> int:
@@ -43,27 +42,33 @@ def channel_messages(
     ]
 
 
-def sync_channel_availability(uow: UnitOfWork, safety_stock: Mapping[str, int]) -> None:
-    """Make the unit of work's per-channel messages match its `AvailabilityChanged` ones."""
-    latest: dict[str, Envelope] = {}
-    channel_payloads: dict[str, list[dict[str, Any]]] = {}
-    for pending in uow.pending:
-        envelope = pending.envelope
-        if envelope.type == AvailabilityChanged.TYPE:
-            latest[str(envelope.payload["sku"])] = envelope
-        elif envelope.type == ChannelAvailabilityChanged.TYPE:
-            channel_payloads.setdefault(str(envelope.payload["sku"]), []).append(envelope.payload)
-    for sku, envelope in latest.items():
-        wanted = channel_messages(sku, int(envelope.payload["available"]), safety_stock)
-        if channel_payloads.get(sku) == [m.model_dump(mode="json") for m in wanted]:
-            continue
-        uow.pending[:] = [
-            p
-            for p in uow.pending
-            if not (p.envelope.type == ChannelAvailabilityChanged.TYPE and p.key == sku)
-        ]
-        for message in wanted:
-            uow.emit(message, key=sku, correlation_id=envelope.correlation_id)
+_PENDING = "inventory.availability"
+
+
+def queue_availability(
+    uow: UnitOfWork,
+    message: AvailabilityChanged,
+    safety_stock: Mapping[str, int],
+    *,
+    correlation_id: str | None = None,
+) -> None:
+    """Announce a SKU's new totals when the transaction commits: once per SKU per transaction
+    (a later change of the SKU in the same consumer batch replaces an earlier one), with one
+    `ChannelAvailabilityChanged` per channel, in the trace of the change."""
+    correlation = correlation_id or (uow.cause.correlation_id if uow.cause else None)
+    pending: dict[str, tuple[AvailabilityChanged, str | None, dict[str, str]]]
+    pending = uow.batch.setdefault(_PENDING, {})
+    pending[message.sku] = (message, correlation, current_trace_headers())
+    uow.before_commit(_PENDING, lambda: _publish(uow, safety_stock))
+
+
+async def _publish(uow: UnitOfWork, safety_stock: Mapping[str, int]) -> None:
+    pending: dict[str, tuple[AvailabilityChanged, str | None, dict[str, str]]]
+    pending = uow.batch.pop(_PENDING, {})
+    for sku, (message, correlation, headers) in pending.items():
+        uow.emit(message, key=sku, correlation_id=correlation, trace_headers=headers)
+        for per_channel in channel_messages(sku, message.available, safety_stock):
+            uow.emit(per_channel, key=sku, correlation_id=correlation, trace_headers=headers)
 
 
 _safety_stock: dict[str, int] = {}

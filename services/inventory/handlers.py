@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 
 from services.inventory.channel_availability import (
     configured_safety_stock,
-    sync_channel_availability,
+    queue_availability,
 )
 from services.inventory.domain import (
     ORDER_RELEASED,
@@ -86,7 +86,7 @@ async def reserve_stock(uow: UnitOfWork, envelope: Envelope, command: ReserveSto
 
 async def release_stock(uow: UnitOfWork, envelope: Envelope, command: ReleaseStock) -> None:
     store = InventoryStore(uow.conn)
-    await store.lock_order(command.order_id)
+    await store.lock_order(command.order_id, expect_existing=True)
     await store.mark_released(command.order_id, command.reason)
     plan = plan_release(await store.reservations(command.order_id))
     levels = None
@@ -113,7 +113,7 @@ async def release_stock(uow: UnitOfWork, envelope: Envelope, command: ReleaseSto
 
 async def commit_stock(uow: UnitOfWork, envelope: Envelope, command: CommitStock) -> None:
     store = InventoryStore(uow.conn)
-    await store.lock_order(command.order_id)
+    await store.lock_order(command.order_id, expect_existing=True)
     done = await store.committed_fulfilment(command.fulfilment_id)
     if done is not None:
         _emit_committed(uow, done)
@@ -152,23 +152,17 @@ async def announce_availability(
         return
     current = levels if levels is not None else await store.stock_levels(skus)
     for sku, total in totals(level for level in current if level.sku in skus).items():
-        # A consumer batch shares one transaction: an earlier total of the SKU in it is stale.
-        uow.pending[:] = [
-            p
-            for p in uow.pending
-            if not (p.envelope.type == AvailabilityChanged.TYPE and p.key == sku)
-        ]
-        uow.emit(
+        queue_availability(
+            uow,
             AvailabilityChanged(
                 sku=sku,
                 on_hand=total.on_hand,
                 reserved=total.reserved,
                 available=total.available,
             ),
-            key=sku,
+            configured_safety_stock(),
             correlation_id=correlation_id,
         )
-    sync_channel_availability(uow, configured_safety_stock())
 
 
 def levels_after(locked: Sequence[StockLevel], ledger: Sequence[LedgerEntry]) -> list[StockLevel]:

@@ -230,23 +230,24 @@ class InventoryStore:
 
     # --- orders and their reservations --------------------------------------------------------
 
-    async def lock_order(self, order_id: str) -> OrderRecord:
-        """The order's record, locked for this transaction (created empty on first sight, which
-        for a ReserveStock is the usual case: then one statement)."""
+    async def lock_order(self, order_id: str, *, expect_existing: bool = False) -> OrderRecord:
+        """The order's record, locked for this transaction (created empty on first sight).
+        One statement in the usual case: a ReserveStock creates it, later commands
+        (`expect_existing`) find it."""
         columns = (
             "order_id, outcome, failure_reason, allocations, short_lines,"
             " released_at IS NOT NULL AS released"
         )
-        row = await self._conn.fetchrow(
-            "INSERT INTO order_reservations (order_id) VALUES ($1) ON CONFLICT DO NOTHING"
-            f" RETURNING {columns}",
-            order_id,
-        )
+        select = f"SELECT {columns} FROM order_reservations WHERE order_id = $1 FOR UPDATE"
+        row = await self._conn.fetchrow(select, order_id) if expect_existing else None
         if row is None:
             row = await self._conn.fetchrow(
-                f"SELECT {columns} FROM order_reservations WHERE order_id = $1 FOR UPDATE",
+                "INSERT INTO order_reservations (order_id) VALUES ($1) ON CONFLICT DO NOTHING"
+                f" RETURNING {columns}",
                 order_id,
             )
+        if row is None:
+            row = await self._conn.fetchrow(select, order_id)
         assert row is not None
         return OrderRecord(
             order_id=row["order_id"],

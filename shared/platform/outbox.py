@@ -66,8 +66,10 @@ class UnitOfWork:
         key: str | None,
         topic: str | None = None,
         correlation_id: str | None = None,
+        trace_headers: dict[str, str] | None = None,
     ) -> Envelope:
-        """Queue a message for the outbox; it is written when the transaction commits."""
+        """Queue a message for the outbox; it is written when the transaction commits.
+        `trace_headers`: the trace it continues, when not the current one."""
         correlation = correlation_id or (self.cause.correlation_id if self.cause else None)
         if correlation is None:
             raise ValueError("a message needs a correlation id (the order or return id)")
@@ -78,7 +80,8 @@ class UnitOfWork:
             producer=self.service,
         )
         destination = self.topic_prefix + (topic or message.TOPIC)
-        self.pending.append(PendingMessage(destination, key, envelope, current_trace_headers()))
+        headers = trace_headers if trace_headers is not None else current_trace_headers()
+        self.pending.append(PendingMessage(destination, key, envelope, headers))
         return envelope
 
     def before_commit(self, name: str, write: Callable[[], Awaitable[None]]) -> None:

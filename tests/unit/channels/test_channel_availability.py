@@ -1,5 +1,5 @@
 """Per-channel availability: available stock less each channel's safety stock, never below 0,
-derived from the AvailabilityChanged messages of a unit of work."""
+queued per SKU in a unit of work and written once before it commits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from services.inventory.channel_availability import (
     channel_available,
     channel_messages,
-    sync_channel_availability,
+    queue_availability,
 )
 from services.inventory.settings import InventorySettings
 from shared.contracts.inventory import AvailabilityChanged, ChannelAvailabilityChanged
@@ -47,12 +47,10 @@ def _uow() -> UnitOfWork:
 
 
 def _availability(uow: UnitOfWork, sku: str, available: int) -> None:
-    uow.pending[:] = [
-        p for p in uow.pending if not (p.envelope.type == AvailabilityChanged.TYPE and p.key == sku)
-    ]
-    uow.emit(
+    queue_availability(
+        uow,
         AvailabilityChanged(sku=sku, on_hand=10, reserved=10 - available, available=available),
-        key=sku,
+        SAFETY,
     )
 
 
@@ -65,17 +63,19 @@ def _channel(uow: UnitOfWork) -> list[tuple[str, str, int]]:
     return sorted(found)
 
 
-def test_sync_follows_the_latest_availability_of_each_sku_in_a_batch():
+async def test_the_latest_availability_of_each_sku_in_a_batch_goes_out_once_before_commit():
     uow = _uow()
     _availability(uow, "A", 5)
-    sync_channel_availability(uow, SAFETY)
-    first = [p.envelope.message_id for p in uow.pending]
     _availability(uow, "B", 1)
-    sync_channel_availability(uow, SAFETY)
-    # A's messages are unchanged (same ids), B's were added.
-    assert [p.envelope.message_id for p in uow.pending][: len(first)] == first
     _availability(uow, "A", 0)  # a later message of the batch sells A out
-    sync_channel_availability(uow, SAFETY)
+    assert uow.pending == [], "nothing is written before the commit"
+    await uow.run_before_commit()
+    totals = [
+        (p.key, p.envelope.payload["available"])
+        for p in uow.pending
+        if p.envelope.type == AvailabilityChanged.TYPE
+    ]
+    assert totals == [("A", 0), ("B", 1)]
     assert _channel(uow) == [
         ("A", "amazon", 0),
         ("A", "ebay", 0),
@@ -88,9 +88,11 @@ def test_sync_follows_the_latest_availability_of_each_sku_in_a_batch():
     ]
     correlation = {p.envelope.correlation_id for p in uow.pending}
     assert correlation == {"ord_1"}
+    await uow.run_before_commit()
+    assert len(uow.pending) == 10, "written once"
 
 
-def test_nothing_without_an_availability_change():
+async def test_nothing_without_an_availability_change():
     uow = _uow()
-    sync_channel_availability(uow, SAFETY)
+    await uow.run_before_commit()
     assert uow.pending == []
