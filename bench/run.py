@@ -3,7 +3,7 @@
 Options come from the command line or from BENCH_* environment variables (the Makefile passes
 those through): BENCH_ORDERS, BENCH_RATE (orders/s or "max"), BENCH_REPLICAS, BENCH_INGRESS
 (http | kafka | both), BENCH_WAREHOUSE (1/0), BENCH_LABEL, BENCH_PROFILE (services to profile
-with py-spy). `python -m bench.run --compare bench-results/*.json` prints earlier runs side by side.
+with py-spy; BENCH_PROFILE_NATIVE=1 adds native frames, e.g. asyncpg's Cython and syscalls). `python -m bench.run --compare bench-results/*.json` prints earlier runs side by side.
 
 Timestamps: an order's clock starts when the bench sends it (just before the HTTP request, or
 the Kafka produce). "event time" latency ends at the `at` of the order's OrderStatusChanged
