@@ -188,45 +188,41 @@ async def lock_by_tracking_number(
     return _fulfilment(row) if row is not None else None
 
 
+_PLAIN = (
+    "fulfilment_id",
+    "order_id",
+    "location",
+    "shipping_address",
+    "shipping_method",
+    "carrier",
+    "tracking_number",
+    "cancel_reason",
+    "failure_reason",
+    "created_at",
+    "updated_at",
+    "shipped_at",
+    "delivered_at",
+    "cancelled_at",
+    "failed_at",
+)
+
+
 def _fulfilment(r: asyncpg.Record) -> Fulfilment:
-    events = r.get("events") or []
     return Fulfilment(
-        fulfilment_id=r["fulfilment_id"],
-        order_id=r["order_id"],
-        location=r["location"],
+        **{name: r[name] for name in _PLAIN},
         status=Status(r["status"]),
-        shipping_address=r["shipping_address"],
-        shipping_method=r["shipping_method"],
-        carrier=r["carrier"],
-        tracking_number=r["tracking_number"],
-        cancel_reason=r["cancel_reason"],
-        failure_reason=r["failure_reason"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        shipped_at=r["shipped_at"],
-        delivered_at=r["delivered_at"],
-        cancelled_at=r["cancelled_at"],
-        failed_at=r["failed_at"],
         lines=tuple(Line(sku, quantity) for sku, quantity in r["lines"]),
         tracking_events=tuple(
             TrackingEventRecord(
                 status,
-                _timestamp(reported_at),
+                datetime.fromisoformat(reported_at) if reported_at else None,
                 description or None,
-                _at(received_at),
+                datetime.fromisoformat(received_at),
             )
-            for status, reported_at, description, received_at in events
+            for status, reported_at, description, received_at in r.get("events") or []
         ),
         trace_context=r["trace_context"] or {},
     )
-
-
-def _timestamp(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _at(value: str) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 async def save_shipped(
