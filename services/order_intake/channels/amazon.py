@@ -96,11 +96,6 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
         shipping -= sum((p.shipping_tax for p in priced), Decimal(0))
 
     ship = order.obj("ShippingAddress")
-    line2 = ", ".join(
-        text
-        for text in (ship.optional_text("AddressLine2"), ship.optional_text("AddressLine3"))
-        if text
-    )
     buyer = order.optional_obj("BuyerInfo")
     return NewOrder(
         external_id,
@@ -115,18 +110,13 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
                 email_field=buyer.field("BuyerEmail") if buyer else "BuyerInfo.BuyerEmail",
             ),
             shipping_address=address(
-                line1=ship.optional_text("AddressLine1"),
-                line2=line2 or None,
-                city=ship.optional_text("City", max_length=100),
-                region=ship.optional_text("StateOrRegion", max_length=100),
-                postal_code=ship.optional_text("PostalCode", max_length=20),
-                country=ship.optional_text("CountryCode", max_length=2),
-                fields={
-                    "line1": ship.field("AddressLine1"),
-                    "city": ship.field("City"),
-                    "postal_code": ship.field("PostalCode"),
-                    "country": ship.field("CountryCode"),
-                },
+                ship,
+                line1="AddressLine1",
+                line2=("AddressLine2", "AddressLine3"),
+                city="City",
+                region=("StateOrRegion",),
+                postal_code="PostalCode",
+                country="CountryCode",
             ),
             currency=currency,
             lines=tuple(lines),

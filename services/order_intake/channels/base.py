@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -319,36 +319,42 @@ def line_from_unit_price(
 
 
 def address(
+    reader: Reader,
     *,
-    line1: str | None,
-    line2: str | None,
-    city: str | None,
-    region: str | None,
-    postal_code: str | None,
-    country: str | None,
-    fields: Mapping[str, str],
+    line1: str,
+    line2: Sequence[str] = (),
+    city: str,
+    region: Sequence[str] = (),
+    postal_code: str,
+    country: str,
 ) -> Address:
-    """An address; `fields` maps line1/city/postal_code/country to the channel's field paths."""
-    for name, value in (
-        ("line1", line1),
-        ("city", city),
-        ("postal_code", postal_code),
-        ("country", country),
-    ):
+    """The address in `reader`, each argument naming the channel's key for that part: `line2`
+    joins the keys given that are present, `region` takes the first present one. A missing
+    line1, city, postal code or country is refused naming the channel's field."""
+    values = {
+        "line1": reader.optional_text(line1),
+        "city": reader.optional_text(city, max_length=100),
+        "postal_code": reader.optional_text(postal_code, max_length=20),
+        "country": reader.optional_text(country, max_length=2),
+    }
+    keys = {"line1": line1, "city": city, "postal_code": postal_code, "country": country}
+    for name, value in values.items():
         if not value:
-            raise ChannelPayloadError(fields[name], "is required")
-    assert line1 and city and postal_code and country
-    code = country.strip().upper()
+            raise ChannelPayloadError(reader.field(keys[name]), "is required")
+    code = str(values["country"]).upper()
     if not _COUNTRY.match(code):
         raise ChannelPayloadError(
-            fields["country"], f"{country!r} is not an ISO 3166-1 alpha-2 country code"
+            reader.field(country),
+            f"{values['country']!r} is not an ISO 3166-1 alpha-2 country code",
         )
+    second = ", ".join(t for t in (reader.optional_text(k) for k in line2) if t)
+    regions = (reader.optional_text(k, max_length=100) for k in region)
     return Address(
-        line1=line1,
-        line2=line2 or None,
-        city=city,
-        region=region or None,
-        postal_code=postal_code,
+        line1=str(values["line1"]),
+        line2=second or None,
+        city=str(values["city"]),
+        region=next((r for r in regions if r), None),
+        postal_code=str(values["postal_code"]),
         country=code,
     )
 

@@ -170,19 +170,13 @@ def _billing_address(order: Reader) -> Address | None:
 
 def _address(reader: Reader) -> Address:
     return address(
-        line1=reader.optional_text("address1"),
-        line2=reader.optional_text("address2"),
-        city=reader.optional_text("city", max_length=100),
-        region=reader.optional_text("province_code", max_length=100)
-        or reader.optional_text("province", max_length=100),
-        postal_code=reader.optional_text("zip", max_length=20),
-        country=reader.optional_text("country_code", max_length=2),
-        fields={
-            "line1": reader.field("address1"),
-            "city": reader.field("city"),
-            "postal_code": reader.field("zip"),
-            "country": reader.field("country_code"),
-        },
+        reader,
+        line1="address1",
+        line2=("address2",),
+        city="city",
+        region=("province_code", "province"),
+        postal_code="zip",
+        country="country_code",
     )
 
 

@@ -134,18 +134,13 @@ def _lines(order: Reader, currency: str) -> list[CanonicalLine]:
 
 def _address(reader: Reader) -> Address:
     return address(
-        line1=reader.optional_text("address_1"),
-        line2=reader.optional_text("address_2"),
-        city=reader.optional_text("city", max_length=100),
-        region=reader.optional_text("state", max_length=100),
-        postal_code=reader.optional_text("postcode", max_length=20),
-        country=reader.optional_text("country", max_length=2),
-        fields={
-            "line1": reader.field("address_1"),
-            "city": reader.field("city"),
-            "postal_code": reader.field("postcode"),
-            "country": reader.field("country"),
-        },
+        reader,
+        line1="address_1",
+        line2=("address_2",),
+        city="city",
+        region=("state",),
+        postal_code="postcode",
+        country="country",
     )
 
 
