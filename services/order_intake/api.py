@@ -31,6 +31,7 @@ from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.common import Address, Customer
 from shared.platform.errors import ApiError
 from shared.platform.service import Runtime, get_runtime
+from shared.platform.validation import Quantity, UnitPrice
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SLUG = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
@@ -75,35 +76,10 @@ class LineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(strict=True, description="a positive whole number")
-    unit_price: Decimal = Field(
+    quantity: Quantity
+    unit_price: UnitPrice = Field(
         description='a decimal string such as "19.90", in the order currency'
     )
-
-    @field_validator("quantity")
-    @classmethod
-    def _quantity(cls, value: int) -> int:
-        if value <= 0:
-            raise PydanticCustomError("invalid_quantity", "quantity must be positive")
-        if value > 100_000:
-            raise PydanticCustomError("invalid_quantity", "quantity is too large")
-        return value
-
-    @field_validator("unit_price", mode="before")
-    @classmethod
-    def _no_floats(cls, value: Any) -> Any:
-        if isinstance(value, float):
-            raise PydanticCustomError(
-                "invalid_amount", 'money must be a decimal string such as "19.90", not a float'
-            )
-        return value
-
-    @field_validator("unit_price")
-    @classmethod
-    def _price(cls, value: Decimal) -> Decimal:
-        if not value.is_finite() or value < 0:
-            raise PydanticCustomError("invalid_amount", "unit_price must not be negative")
-        return value
 
 
 class PaymentIn(BaseModel):

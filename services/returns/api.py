@@ -26,6 +26,7 @@ from services.returns.settings import ReturnsSettings
 from shared.platform.db import DbConnection
 from shared.platform.errors import ApiError
 from shared.platform.service import Runtime, get_runtime
+from shared.platform.validation import Quantity, UnitPrice
 
 router = APIRouter(prefix="/v1", tags=["returns"])
 
@@ -52,25 +53,15 @@ _STATUS: dict[str, int] = {
 }
 
 
-def _quantity(value: int) -> int:
-    if value <= 0:
-        raise PydanticCustomError("invalid_quantity", "quantity must be positive")
-    if value > 100_000:
-        raise PydanticCustomError("invalid_quantity", "quantity is too large")
-    return value
-
-
 class ReturnLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     sku: Sku
-    quantity: int = Field(strict=True, description="a positive whole number")
+    quantity: Quantity
     reason: str = Field(
         description="why: e.g. defective, wrong_item, damaged_in_transit, not_as_described,"
         " size_or_fit, no_longer_needed, other (a lowercase code)"
     )
-
-    _positive = field_validator("quantity")(_quantity)
 
     @field_validator("reason")
     @classmethod
@@ -86,29 +77,11 @@ class ExchangeLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     sku: Sku
-    quantity: int = Field(strict=True)
-    unit_price: Decimal | None = Field(
+    quantity: Quantity
+    unit_price: UnitPrice | None = Field(
         default=None,
         description="the replacement's unit price; defaults to the order's price of the SKU",
     )
-
-    _positive = field_validator("quantity")(_quantity)
-
-    @field_validator("unit_price", mode="before")
-    @classmethod
-    def _no_floats(cls, value: Any) -> Any:
-        if isinstance(value, float):
-            raise PydanticCustomError(
-                "invalid_amount", 'money must be a decimal string such as "19.90", not a float'
-            )
-        return value
-
-    @field_validator("unit_price")
-    @classmethod
-    def _price(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None and (not value.is_finite() or value < 0):
-            raise PydanticCustomError("invalid_amount", "unit_price must not be negative")
-        return value
 
 
 class ReturnIn(BaseModel):
@@ -134,10 +107,8 @@ class ReceivedLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     sku: Sku
-    quantity: int = Field(strict=True)
+    quantity: Quantity
     condition: Literal["resellable", "damaged"]
-
-    _positive = field_validator("quantity")(_quantity)
 
 
 class ReceiveIn(BaseModel):

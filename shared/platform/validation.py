@@ -1,0 +1,45 @@
+"""Field types for HTTP request bodies that more than one service accepts, with stable error
+codes (the services' error handlers turn them into 422 answers naming the field)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+
+MAX_QUANTITY = 100_000
+
+
+def _positive_quantity(value: int) -> int:
+    if value <= 0:
+        raise PydanticCustomError("invalid_quantity", "quantity must be positive")
+    if value > MAX_QUANTITY:
+        raise PydanticCustomError("invalid_quantity", "quantity is too large")
+    return value
+
+
+def _no_float(value: Any) -> Any:
+    if isinstance(value, float):
+        raise PydanticCustomError(
+            "invalid_amount", 'money must be a decimal string such as "19.90", not a float'
+        )
+    return value
+
+
+def _not_negative_unit_price(value: Decimal) -> Decimal:
+    if not value.is_finite() or value < 0:
+        raise PydanticCustomError("invalid_amount", "unit_price must not be negative")
+    return value
+
+
+Quantity = Annotated[
+    int,
+    Field(strict=True, description="a positive whole number"),
+    AfterValidator(_positive_quantity),
+]
+"""A positive whole number of units (not a string, not a float), at most MAX_QUANTITY."""
+
+UnitPrice = Annotated[Decimal, BeforeValidator(_no_float), AfterValidator(_not_negative_unit_price)]
+"""Money as a decimal string (never a float), finite and not negative."""
