@@ -16,7 +16,6 @@ from pydantic_core import PydanticCustomError
 from services.order_intake import returns_view, store
 from services.order_intake.admission import admission_of
 from services.order_intake.domain import saga as saga_domain
-from services.order_intake.domain.money import fits_currency, is_currency
 from services.order_intake.domain.order import (
     CanonicalLine,
     CanonicalOrder,
@@ -29,6 +28,7 @@ from services.order_intake.domain.saga import CancelRefused, SagaPolicy
 from services.order_intake.handlers import now, persist, policy_from, store_new_order
 from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.common import Address, Customer
+from shared.money import fits_currency, is_currency
 from shared.platform.errors import ApiError
 from shared.platform.service import Runtime, get_runtime
 from shared.platform.validation import Quantity, UnitPrice
@@ -456,7 +456,7 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _money(value: Decimal, currency: str) -> str:
-    from services.order_intake.domain.money import round_money
+    from shared.money import round_money
 
     return str(round_money(Decimal(value), currency))
 

@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from services.order_intake import store
-from services.order_intake.domain.money import round_money
 from shared.contracts.returns import ReturnStatusChanged
 from shared.envelope import Envelope
+from shared.money import round_money
 from shared.platform.consumer import Handler
 from shared.platform.db import DbConnection
 from shared.platform.outbox import UnitOfWork

@@ -18,11 +18,11 @@ from pydantic_core import PydanticCustomError
 from services.returns import store
 from services.returns.domain import policy as policy_domain
 from services.returns.domain import saga as saga_domain
-from services.returns.domain.money import round_money
 from services.returns.domain.policy import Condition, ReceivedUnits
 from services.returns.domain.saga import ActionRefused, ReceivedItem, ReturnSaga
 from services.returns.handlers import now, persist, policy_from, timings_from
 from services.returns.settings import ReturnsSettings
+from shared.money import round_money
 from shared.platform.db import DbConnection
 from shared.platform.errors import ApiError
 from shared.platform.service import Runtime, get_runtime

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from services.order_intake.domain.money import fits_currency, is_currency, quantum
 from services.order_intake.domain.order import CanonicalLine, CanonicalOrder
 from shared.contracts.common import Address, Customer
+from shared.money import fits_currency, is_currency, quantum
 
 MAX_SKU_LENGTH = 64
 MAX_QUANTITY = 100_000

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from services.order_intake.domain.money import round_money
+from shared.money import round_money
 
 SHIPPING_FEES: dict[str, Decimal] = {
     "standard": Decimal("4.95"),

@@ -28,7 +28,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.order_intake.domain.money import round_money
 from shared.contracts.common import Address, Allocation, Customer, OrderLineRef, SkuQuantity
 from shared.contracts.fulfilment import (
     FulfilmentCancelled,
@@ -63,6 +62,7 @@ from shared.contracts.payment import (
     PaymentVoided,
 )
 from shared.envelope import Contract
+from shared.money import round_money
 
 
 class Status(StrEnum):

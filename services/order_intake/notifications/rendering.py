@@ -16,8 +16,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from services.order_intake.domain.money import round_money
 from shared.contracts.common import Customer
+from shared.money import round_money
 
 TEMPLATES = Path(__file__).with_name("templates")
 KINDS = ("confirmed", "rejected", "cancelled", "delayed", "shipped", "delivered")

@@ -34,7 +34,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from services.returns.domain.money import ZERO, round_money, split
+from shared.money import ZERO, round_money, split
 
 
 class RefundShipping(StrEnum):

@@ -44,7 +44,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from services.returns.domain.money import ZERO
 from services.returns.domain.policy import Condition, Credit
 from shared.contracts.common import SkuQuantity
 from shared.contracts.inventory import (
@@ -67,6 +66,7 @@ from shared.contracts.returns import (
     WriteOffReturnedItems,
 )
 from shared.envelope import Contract
+from shared.money import ZERO
 
 
 class Status(StrEnum):

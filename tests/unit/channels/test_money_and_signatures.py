@@ -16,7 +16,7 @@ from services.order_intake.channels.base import (
     split_line_total,
     verify_signature,
 )
-from services.order_intake.domain.money import quantum
+from shared.money import quantum
 
 
 def test_json_numbers_are_parsed_as_exact_decimals():

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from services.order_intake.domain.money import fits_currency, is_currency, round_money
 from services.order_intake.domain.pricing import PricedLine, PricingError, compute_totals
+from shared.money import fits_currency, is_currency, round_money
 
 D = Decimal
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from services.returns.domain.money import split
 from services.returns.domain.policy import (
     Accepted,
     Condition,
@@ -23,6 +22,7 @@ from services.returns.domain.policy import (
     evaluate,
     order_value,
 )
+from shared.money import split
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 D = Decimal

@@ -1,8 +1,12 @@
-"""Currencies (ISO 4217) and rounding to a currency's minor unit."""
+"""Currencies (ISO 4217), rounding to a currency's minor unit, and splitting an amount without
+losing a cent. Pure; shared by the services that handle money."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Sequence
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+
+ZERO = Decimal(0)
 
 # Active ISO 4217 codes (funds and precious metals left out: orders are not paid in them).
 ISO_4217: frozenset[str] = frozenset(
@@ -195,9 +199,10 @@ def is_currency(code: str) -> bool:
 
 
 def minor_units(currency: str) -> int:
-    if currency in _ZERO_DECIMALS:
+    code = currency.upper()
+    if code in _ZERO_DECIMALS:
         return 0
-    if currency in _THREE_DECIMALS:
+    if code in _THREE_DECIMALS:
         return 3
     return 2
 
@@ -214,3 +219,23 @@ def fits_currency(amount: Decimal, currency: str) -> bool:
     """True when the amount has no more decimal places than the currency allows."""
     exponent = amount.normalize().as_tuple().exponent
     return isinstance(exponent, int) and -exponent <= minor_units(currency)
+
+
+def split(amount: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
+    """`amount` shared out in proportion to `weights`, in whole minor units that add up to it
+    exactly (largest remainder first; ties go to the earlier weight)."""
+    if not weights:
+        return []
+    step = quantum(currency)
+    total_weight = sum(weights, ZERO)
+    if total_weight <= 0:
+        shares = [ZERO] * len(weights)
+        shares[-1] = amount
+        return shares
+    exact = [amount * w / total_weight for w in weights]
+    floors = [e.quantize(step, rounding=ROUND_DOWN) for e in exact]
+    left = int(((amount - sum(floors, ZERO)) / step).to_integral_value())
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - floors[i]), i))
+    for i in by_remainder[:left]:
+        floors[i] += step
+    return floors
