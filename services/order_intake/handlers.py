@@ -275,11 +275,8 @@ async def process_due_deadlines(runtime: Runtime, policy: SagaPolicy, limit: int
             if not await store.any_due(conn, now()):
                 return 0
     async with runtime.uow() as uow:
-        due = await store.due_order_ids(uow.conn, now(), limit)
-        for order_id in due:
-            saga = await store.load_saga(uow.conn, order_id, lock=False)
-            if saga is None:
-                continue
+        due = await store.due_sagas(uow.conn, now(), limit)
+        for saga in due:
             previous = saga.status
             with continue_trace(saga.trace_context, "saga deadline"):
                 decision = saga_domain.on_deadline(saga, now(), policy)

@@ -236,14 +236,15 @@ async def any_due(conn: DbConnection, now: datetime) -> bool:
     return value
 
 
-async def due_order_ids(conn: DbConnection, now: datetime, limit: int) -> list[str]:
+async def due_sagas(conn: DbConnection, now: datetime, limit: int) -> list[OrderSaga]:
+    """The sagas whose deadline passed, locked (SKIP LOCKED: replicas share the work)."""
     rows = await conn.fetch(
-        "SELECT order_id FROM orders WHERE next_deadline_at <= $1"
+        "SELECT saga::text AS saga FROM orders WHERE next_deadline_at <= $1"
         " ORDER BY next_deadline_at LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
         limit,
     )
-    return [r["order_id"] for r in rows]
+    return [OrderSaga.model_validate_json(r["saga"]) for r in rows]
 
 
 async def record_rejected_request(

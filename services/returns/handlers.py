@@ -198,11 +198,8 @@ async def process_due_deadlines(runtime: Runtime, timings: SagaTimings, limit: i
             if not await store.any_due(conn, now()):
                 return 0
     async with runtime.uow() as uow:
-        due = await store.due_return_ids(uow.conn, now(), limit)
-        for return_id in due:
-            saga = await store.load_return(uow.conn, return_id, lock=False)
-            if saga is None:
-                continue
+        due = await store.due_returns(uow.conn, now(), limit)
+        for saga in due:
             decision = saga_domain.on_deadline(saga, now(), timings)
             await persist(uow, saga, decision)
     return len(due)

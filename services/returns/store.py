@@ -227,14 +227,15 @@ async def any_due(conn: DbConnection, now: datetime) -> bool:
     return value
 
 
-async def due_return_ids(conn: DbConnection, now: datetime, limit: int) -> list[str]:
+async def due_returns(conn: DbConnection, now: datetime, limit: int) -> list[ReturnSaga]:
+    """The returns whose deadline passed, locked (SKIP LOCKED: replicas share the work)."""
     rows = await conn.fetch(
-        "SELECT return_id FROM returns WHERE next_deadline_at <= $1"
+        "SELECT saga FROM returns WHERE next_deadline_at <= $1"
         " ORDER BY next_deadline_at LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
         limit,
     )
-    return [r["return_id"] for r in rows]
+    return [ReturnSaga.model_validate(r["saga"]) for r in rows]
 
 
 # --- Idempotency-Key ---------------------------------------------------------------------------
