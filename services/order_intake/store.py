@@ -178,23 +178,12 @@ async def save_sagas(
     )
 
 
-async def save_saga(conn: DbConnection, saga: OrderSaga) -> None:
-    await conn.execute(
-        "UPDATE orders SET status = $2, saga = $3::text::jsonb, next_deadline_at = $4,"
-        " updated_at = clock_timestamp()"
-        " WHERE order_id = $1",
-        saga.order_id,
-        saga.status.value,
-        saga.model_dump_json(),
-        saga.next_deadline,
-    )
-
-
 async def save_saga_with_timeline(
     conn: DbConnection, saga: OrderSaga, entries: Sequence[TimelineEntry]
 ) -> dict[str, Any]:
-    """save_saga, append_timeline and order_event_facts in one round trip (the saga handlers run
-    this once per message, so it is the hot path of the order saga)."""
+    """Save the saga, append its timeline entries and return the facts its status events carry
+    (totals, exchange links), in one round trip. Saga steps of a consumer batch go through
+    save_sagas instead; this serves the API, deadlines and the other handlers."""
     row = await conn.fetchrow(
         "WITH saved AS ("
         "  UPDATE orders SET status = $2, saga = $3::text::jsonb, next_deadline_at = $4,"
@@ -311,10 +300,6 @@ async def order_for_notification(conn: DbConnection, order_id: str) -> dict[str,
         order_id,
     )
     return dict(row) if row is not None else None
-
-
-async def get_raw_request(conn: DbConnection, order_id: str) -> Any:
-    return await conn.fetchval("SELECT raw_request FROM orders WHERE order_id = $1", order_id)
 
 
 def encode_cursor(created_at: datetime, order_id: str) -> str:
@@ -523,15 +508,6 @@ async def retry_notification_later(
         error,
         next_attempt_at,
     )
-
-
-async def notifications_of_order(conn: DbConnection, order_id: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT notification_id, kind, status, attempts, last_error, created_at, sent_at"
-        " FROM notifications WHERE order_id = $1 ORDER BY created_at",
-        order_id,
-    )
-    return [dict(r) for r in rows]
 
 
 async def has_timeline_event(conn: DbConnection, order_id: str, event: str) -> bool:

@@ -71,8 +71,10 @@ async def test_refuses_new_orders_at_the_limit_and_accepts_again_when_the_saga_c
         assert admission.in_flight == 2
 
 
-async def test_no_limit_when_not_installed(intake: ComponentHarness):
-    async with intake.http() as client:
-        for n in range(3):
-            response = await client.post("/v1/orders", json=order_body(external_id=f"B-{n}"))
-            assert response.status_code == 202
+def test_the_count_runs_only_when_there_is_a_limit():
+    def background_names(limit: int) -> set[str]:
+        spec = build(OrderIntakeSettings(max_orders_in_flight=limit))
+        return {task.__name__ for task in spec.background}
+
+    assert "count_orders_in_flight" in background_names(500)
+    assert "count_orders_in_flight" not in background_names(0)
