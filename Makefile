@@ -5,12 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint unit component integration infra-up infra-down migrate clean help jaeger asyncapi
+.PHONY: install lock run test lint unit component integration infra-up infra-down migrate clean help jaeger asyncapi
 .PHONY: bench
 
 help:
 	@echo "make run        - start Kafka, Postgres and the five services (Ctrl-C stops the services)"
 	@echo "make test       - install, lint, and run unit, component and integration tests"
+	@echo "make install    - install exactly uv.lock into .venv"
+	@echo "make lock       - refresh uv.lock on purpose (LOCK_ARGS=\"--upgrade-package NAME\" for one)"
 	@echo "make infra-up   - start local Kafka and Postgres, create topics, migrate"
 	@echo "make infra-down - stop what infra-up started (data kept)"
 	@echo "make migrate    - apply pending migrations"
@@ -19,14 +21,28 @@ help:
 	@echo "make jaeger     - build Jaeger v2 from the Go module proxy into .local/jaeger (cached)"
 	@echo "make bench      - end-to-end benchmark (BENCH_ORDERS, BENCH_RATE, BENCH_REPLICAS, BENCH_INGRESS; see bench/run.py)"
 
-$(INSTALLED): pyproject.toml
+# uv installs exactly uv.lock (hashes checked; --locked refuses a lock that disagrees with
+# pyproject.toml). uv itself comes from PyPI pinned by hash, into .tools/.
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+
+$(UV): deploy/uv-requirements.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --require-hashes --no-deps -r deploy/uv-requirements.txt
+	@touch $(UV)
+
+$(INSTALLED): pyproject.toml uv.lock $(UV)
 	@command -v java >/dev/null || { echo "Java 17+ is needed to run Kafka"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(UV) sync --quiet --locked --python $(PYTHON)
 	@touch $(INSTALLED)
 
 install: $(INSTALLED)
+
+# Refresh the lock on purpose (newest versions within pyproject's ranges); commit uv.lock after
+# `make test` passes. One package: make lock LOCK_ARGS="--upgrade-package fastapi".
+lock: $(UV)
+	$(UV) lock --python $(PYTHON) $(or $(LOCK_ARGS),--upgrade)
 
 run: install
 	$(BIN)/oms run

@@ -1,16 +1,26 @@
-"""The image cannot be built here (no container engine): check the Dockerfile's structure,
-its build context and its pins instead."""
+"""The image cannot be built here (no container engine): check the Dockerfile's structure and
+its build context, and run its `uv sync` lines into a scratch venv to see what it installs."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from tests.deploy import image_pins, support
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.deploy import support
 
 DOCKER = support.REPO / "deploy" / "docker"
+UV = support.REPO / ".tools" / "bin" / "uv"
 
 
 @dataclass
@@ -66,7 +76,13 @@ def test_dockerfile_is_multi_stage_on_slim_python_311() -> None:
     copies = runtime.all("COPY")
     assert copies == ["--from=builder /opt/oms /opt/oms"]
     assert not runtime.all("ADD")
-    assert any("pip wheel" in run and "pip install" in run for run in builder.all("RUN"))
+    # uv, pinned by hash, installs the lock's runtime group: never a resolution at build time.
+    runs = builder.all("RUN")
+    assert "pip install --require-hashes --no-deps -r /build/uv-requirements.txt" in runs
+    syncs = [run for run in runs if run.startswith("uv ")]
+    assert syncs and all(re.match(r"uv sync --locked --no-dev\b", run) for run in syncs), syncs
+    assert "--no-editable" in syncs[-1]
+    assert _env(builder)["UV_PROJECT_ENVIRONMENT"] == "/opt/oms"
 
 
 def test_runtime_runs_as_a_non_root_user_with_a_healthcheck(
@@ -103,11 +119,99 @@ def test_no_secrets_in_the_image() -> None:
     patterns = [line for line in ignore if line and not line.startswith("#")]
     assert patterns[0] == "*"
     allowed = {line[1:] for line in patterns if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "shared/", "services/", "deploy/docker/constraints.txt"}
+    assert allowed == {
+        "pyproject.toml",
+        "shared/",
+        "services/",
+        "uv.lock",
+        "deploy/uv-requirements.txt",
+    }
 
 
-def test_image_pins_are_the_tested_versions() -> None:
-    assert (DOCKER / "constraints.txt").read_text() == image_pins.render(), (
-        "deploy/docker/constraints.txt differs from the venv: regenerate it with\n"
-        "  .venv/bin/python -m tests.deploy.image_pins > deploy/docker/constraints.txt"
+def _uv() -> str:
+    assert UV.exists(), "uv is installed by `make install` into .tools/ (run `make install`)"
+    return str(UV)
+
+
+def _lock_runtime_closure() -> dict[str, str]:
+    """{distribution: version} of the lock's runtime group that applies to this platform."""
+    exported = subprocess.run(
+        [_uv(), "export", "--frozen", "--offline", "--no-dev", "--no-emit-project",
+         "--no-hashes", "--no-header", "--no-annotate", "--format", "requirements-txt"],
+        cwd=support.REPO, check=True, capture_output=True, text=True,
+    ).stdout
+    closure: dict[str, str] = {}
+    for line in exported.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate():
+            (spec,) = requirement.specifier
+            closure[canonicalize_name(requirement.name)] = spec.version
+    return closure
+
+
+def test_lock_agrees_with_pyproject(tmp_path: Path) -> None:
+    """uv's own check, without the network: the lock is what pyproject.toml asks for."""
+    check = [_uv(), "lock", "--check", "--offline"]
+    subprocess.run(check, cwd=support.REPO, check=True, capture_output=True)
+    # Control: a dependency added to pyproject.toml and not locked fails the same check.
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy(support.REPO / name, tmp_path / name)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('    "httpx>=0.28",\n', '    "httpx>=0.28",\n    "six",\n', 1)
     )
+    assert '"six"' in pyproject.read_text()
+    stale = subprocess.run(check, cwd=tmp_path, capture_output=True, text=True)
+    assert stale.returncode != 0, stale.stderr
+
+
+def test_the_image_installs_the_lock_runtime_group(tmp_path: Path) -> None:
+    """Run the builder's own `uv sync` lines (offline, from the cache `make install` filled) into
+    a scratch venv: it holds exactly the lock's runtime closure and the oms package, no dev tool."""
+    _, stages = _stages()
+    builder = stages[0]
+    context = tmp_path / "build"
+    context.mkdir()
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy(support.REPO / name, context / name)
+    for package in ("shared", "services"):
+        shutil.copytree(
+            support.REPO / package, context / package,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+    venv = tmp_path / "opt-oms"
+    env = {
+        **os.environ,
+        **_env(builder),
+        "UV_PROJECT_ENVIRONMENT": str(venv),
+        "UV_PYTHON": sys._base_executable,
+        "UV_NO_CACHE": "0",  # reuse the warm cache instead of the network
+        "UV_COMPILE_BYTECODE": "0",
+        "UV_OFFLINE": "1",
+    }
+    env.pop("VIRTUAL_ENV", None)
+    for run in builder.all("RUN"):
+        if run.startswith("uv "):
+            command = [_uv(), *shlex.split(run)[1:]]
+            done = subprocess.run(command, cwd=context, env=env, capture_output=True, text=True)
+            assert done.returncode == 0, f"{run}: {done.stderr}"
+    listed = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "import json, importlib.metadata as m;"
+         "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"],
+        check=True, capture_output=True, text=True, cwd=tmp_path,
+    ).stdout
+    installed = {canonicalize_name(name): version for name, version in json.loads(listed).items()}
+    assert installed.pop("oms") == "0.1.0"
+    expected = _lock_runtime_closure()
+    assert installed == expected
+    assert "pytest" not in installed and "mypy" not in installed
+    # The project itself is installed as a package (not a link to the build context).
+    shutil.rmtree(context)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import services.order_intake.app"],
+        check=True, cwd=tmp_path, capture_output=True,
+    )
+
