@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from services.order_intake import returns_view, store
 from services.order_intake.admission import admission_of
+from services.order_intake.channels import RESERVED_CHANNELS
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.order import (
     CanonicalLine,
@@ -31,7 +32,7 @@ from shared.contracts.common import Address, Customer
 from shared.money import fits_currency, is_currency
 from shared.platform.errors import ApiError
 from shared.platform.service import Runtime, get_runtime
-from shared.platform.validation import Quantity, UnitPrice
+from shared.platform.validation import Quantity, UnitPrice, first_nul_character
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SLUG = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
@@ -110,6 +111,13 @@ class OrderIn(BaseModel):
     def _channel(cls, value: str) -> str:
         if not _SLUG.match(value):
             raise PydanticCustomError("invalid_channel", "channel must be a lowercase slug")
+        if value in RESERVED_CHANNELS:
+            raise PydanticCustomError(
+                "reserved_channel",
+                "channel {channel} is integrated: its orders come through"
+                " /v1/channels/{channel}/orders",
+                {"channel": value},
+            )
         return value
 
     @field_validator("currency")
@@ -193,6 +201,7 @@ _OWN_CODES = {
     "invalid_email",
     "invalid_country",
     "invalid_channel",
+    "reserved_channel",
 }
 
 
@@ -213,7 +222,13 @@ async def _refuse(
     }
     async with runtime.pool.acquire() as conn:
         rejected_id = await store.record_rejected_request(
-            conn, request.url.path, code, message, raw[: 1024 * 1024], headers
+            conn,
+            request.url.path,
+            code,
+            message,
+            raw,
+            headers,
+            max_bytes=_settings(runtime).rejected_request_body_max_bytes,
         )
     return ApiError(status, code, message, rejected_request_id=rejected_id, **details)
 
@@ -275,6 +290,11 @@ async def create_order(
         raise await _refuse(
             runtime, request, raw, 400, "malformed_json", f"request body is not JSON: {exc}"
         ) from exc
+    nul = first_nul_character(payload)
+    if nul is not None:
+        raise await _refuse(
+            runtime, request, raw, 422, "invalid_character", f"{nul}: text must not contain NUL"
+        )
     try:
         order_in = OrderIn.model_validate(payload)
     except ValidationError as exc:
@@ -309,7 +329,9 @@ async def create_order(
     if admission is not None:
         admission.check()
     request_hash = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    key = f"native:{idempotency_key}" if idempotency_key else None
+    # Keys are scoped to the caller (today the channel the order is for; the authenticated
+    # subject once there is one), so one caller's key never answers with another's order.
+    key = f"native:{order_in.channel}:{idempotency_key}" if idempotency_key else None
     async with runtime.uow() as uow:
         if key is not None:
             await store.lock_idempotency_key(uow.conn, key)
@@ -321,7 +343,6 @@ async def create_order(
                         409,
                         "idempotency_key_reused",
                         "this Idempotency-Key was used for a different order",
-                        order_id=existing_id,
                     )
                 return await _existing(uow.conn, existing_id)
         order_id = new_order_id()

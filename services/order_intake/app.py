@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.order_intake import api, channel_api, ops_api
+from services.order_intake import api, channel_api, ops_api, store
 from services.order_intake.admission import admission_counter
 from services.order_intake.channel_handlers import channel_handlers
 from services.order_intake.handlers import (
@@ -20,6 +22,7 @@ from services.order_intake.notifications.service import notification_handlers, n
 from services.order_intake.replacement_orders import replacement_handlers
 from services.order_intake.returns_view import returns_handlers
 from services.order_intake.settings import OrderIntakeSettings
+from shared.platform.housekeeping import PRUNE_BATCH, retention_job
 from shared.platform.service import ServiceSpec, create_app, run
 from shared.topics import (
     CHANNEL_ORDERS,
@@ -67,6 +70,16 @@ def build(settings: OrderIntakeSettings | None = None) -> ServiceSpec:
             deadline_scheduler(settings),
             refresh_order_gauges,
             notification_sender(settings),
+            retention_job(
+                "rejected request retention",
+                functools.partial(
+                    store.prune_rejected_requests,
+                    max_rows=settings.rejected_request_max_rows,
+                    batch=PRUNE_BATCH,
+                ),
+                timedelta(days=settings.rejected_request_retention_days),
+                settings.housekeeping_interval_s,
+            ),
             *(
                 [admission_counter(settings.max_orders_in_flight, settings.admission_refresh_s)]
                 if settings.max_orders_in_flight

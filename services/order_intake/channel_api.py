@@ -66,8 +66,9 @@ async def _refuse(
             request.url.path,
             refused.code,
             refused.message,
-            raw[: 1024 * 1024],
+            raw,
             kept_headers(headers),
+            max_bytes=_settings(runtime).rejected_request_body_max_bytes,
         )
     return ApiError(
         refused.status,

@@ -1,4 +1,4 @@
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from shared.platform.settings import ServiceSettings
 
@@ -10,6 +10,11 @@ class OrderIntakeSettings(ServiceSettings):
 
     max_body_bytes: int = 256 * 1024
     max_order_lines: int = 100
+    # Refused requests kept for an operator (rejected_requests): each body cut to this many
+    # bytes, rows older than the retention or beyond the newest max_rows pruned hourly.
+    rejected_request_body_max_bytes: int = Field(default=64 * 1024, ge=0)
+    rejected_request_retention_days: float = Field(default=30, gt=0)
+    rejected_request_max_rows: int = Field(default=20_000, ge=1)
     # Admission control (services/order_intake/admission.py): at this many orders in
     # machine-paced saga states, new orders over HTTP get 429 intake_overloaded. 0: no limit.
     # Keep it below what the saga finishes within its step deadlines (throughput x 30 s).

@@ -42,6 +42,7 @@ _STATUS: dict[str, int] = {
     "not_returnable": 422,
     "quantity_exceeds_delivered": 422,
     "exchange_price_unknown": 422,
+    "exchange_price_mismatch": 422,
     "not_awaiting_review": 409,
     "cannot_refuse": 409,
     "not_approved": 409,
@@ -80,7 +81,9 @@ class ExchangeLineIn(BaseModel):
     quantity: Quantity
     unit_price: UnitPrice | None = Field(
         default=None,
-        description="the replacement's unit price; defaults to the order's price of the SKU",
+        description="only for a SKU the order does not contain: a proposed unit price, which"
+        " an operator confirms (the return waits for review); SKUs in the order are priced"
+        " from it",
     )
 
 
@@ -159,7 +162,8 @@ def _claimed(returns: list[ReturnSaga], *, exclude: str | None = None) -> dict[s
         409: {"description": "not_delivered, outside_return_window, idempotency_key_reused"},
         422: {
             "description": "not_returnable, quantity_exceeds_delivered, sku_not_in_order,"
-            " exchange_price_unknown, or an invalid request (the error names the field)"
+            " exchange_price_unknown, exchange_price_mismatch, or an invalid request (the error"
+            " names the field)"
         },
     },
 )

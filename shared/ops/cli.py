@@ -133,7 +133,7 @@ def dlq_list(
             f"{d.original_topic}/{d.headers.get('x-dlq-original-partition', '')}"
             f"@{d.headers.get('x-dlq-original-offset', '')}",
             d.error[:120],
-            "yes" if d.replayed else "",
+            "yes" if d.replayed else ("truncated: see dead_letter_overflow" if d.truncated else ""),
         )
     console.print(table)
 

@@ -41,7 +41,7 @@ from shared.envelope import (
     summarise_validation_error,
 )
 from shared.platform import metrics
-from shared.platform.db import is_transient
+from shared.platform.db import DbConnection, is_transient
 from shared.platform.logs import order_context
 from shared.platform.outbox import PendingMessage, UnitOfWork, crash_now
 from shared.platform.telemetry import context_from_headers, tracer
@@ -99,6 +99,42 @@ def _type_header(record: Record) -> str | None:
         if name == "type":
             return value.decode(errors="replace")
     return None
+
+
+TRUNCATED_DEAD_LETTER_BYTES = 64 * 1024
+"""How much of a record's value a truncated dead letter carries (the rest is in Postgres)."""
+_FULL_COPY_ATTEMPTS = 3
+
+
+def _permanent_publish_failures(state: RetryCallState) -> int:
+    """Attempts so far, counting only while the error is not one Kafka calls retriable (a
+    broker that is away is waited for without limit, as before)."""
+    exc = state.outcome.exception() if state.outcome else None
+    if exc is None or getattr(exc, "retriable", False) or isinstance(exc, ConnectionError):
+        return 0
+    return state.attempt_number
+
+
+async def store_dead_letter_overflow(
+    conn: DbConnection, letter: DeadLetter, headers: Mapping[str, str]
+) -> int:
+    record = letter.record
+    stored: int = await conn.fetchval(
+        "INSERT INTO dead_letter_overflow"
+        " (topic, partition, record_offset, msg_key, value, headers, reason, error)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (topic, partition, record_offset)"
+        " DO UPDATE SET stored_at = clock_timestamp() RETURNING id",
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        record.value or b"",
+        {k: v.replace("\x00", "\ufffd") for k, v in headers.items()},
+        letter.reason,
+        letter.error.replace("\x00", "\ufffd"),
+    )
+    return stored
 
 
 def record_headers(record: Record) -> dict[str, str]:
@@ -331,6 +367,45 @@ class Consumer:
             )
         return None
 
+    async def _dead_letter_overflow(
+        self, letter: DeadLetter, headers: dict[str, str], exc: Exception
+    ) -> None:
+        """Keep the full record in Postgres, dead-letter a truncated copy that points at it
+        (and at the original topic, partition and offset), alert, and move on."""
+        record = letter.record
+        value = record.value or b""
+        async with self._pool.acquire() as conn:
+            stored_id = await store_dead_letter_overflow(conn, letter, headers)
+        dlq_headers = {k: v for k, v in headers.items() if k.startswith("x-dlq-")}
+        dlq_headers.update(
+            {
+                "x-dlq-truncated": "true",
+                "x-dlq-stored-id": str(stored_id),
+                "x-dlq-original-size": str(len(value)),
+                "x-dlq-publish-error": f"{type(exc).__name__}: {exc}"[:500],
+            }
+        )
+        metrics.DEAD_LETTER_OVERFLOWS.labels(self.service).inc()
+        log.error(
+            "dead letter of %s/%d@%d could not be published (%s): full record kept in"
+            " dead_letter_overflow id %d, a truncated copy dead-lettered",
+            record.topic,
+            record.partition,
+            record.offset,
+            type(exc).__name__,
+            stored_id,
+        )
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential_jitter(multiplier=0.5, max=10), reraise=True
+        ):
+            with attempt:
+                await self._publish_dead_letter(
+                    value[:TRUNCATED_DEAD_LETTER_BYTES],
+                    self._dead_letter_topic,
+                    (record.key or b"")[:1024] or None,
+                    dlq_headers,
+                )
+
     async def _dead_letter(self, letter: DeadLetter) -> None:
         record = letter.record
         headers = record_headers(record)
@@ -346,14 +421,20 @@ class Consumer:
                 "x-dlq-failed-at": datetime.now(UTC).isoformat(),
             }
         )
-        # Nothing may be skipped silently: keep trying until the dead letter is on Kafka.
-        async for attempt in AsyncRetrying(
-            wait=wait_exponential_jitter(multiplier=0.5, max=10), reraise=True
-        ):
-            with attempt:
-                await self._publish_dead_letter(
-                    record.value or b"", self._dead_letter_topic, record.key, headers
-                )
+        try:
+            # A broker that is away is waited for (retriable errors); a dead letter the broker
+            # or the producer refuses for good (too large with its headers) is tried a few times.
+            async for attempt in AsyncRetrying(
+                stop=lambda state: _permanent_publish_failures(state) >= _FULL_COPY_ATTEMPTS,
+                wait=wait_exponential_jitter(multiplier=0.5, max=10),
+                reraise=True,
+            ):
+                with attempt:
+                    await self._publish_dead_letter(
+                        record.value or b"", self._dead_letter_topic, record.key, headers
+                    )
+        except Exception as exc:
+            await self._dead_letter_overflow(letter, headers, exc)
         metrics.DEAD_LETTERS.labels(self.service, letter.reason).inc()
         metrics.MESSAGES_HANDLED.labels(self.service, headers.get("type", "?"), "dead_letter").inc()
         log.error(

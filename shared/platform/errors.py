@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 5
+"""What a 503 for a dependency outage tells the caller to wait (DESIGN.md §5)."""
+
+DEPENDENCY_DOWN: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,  # "connection is closed", pool closing
+    asyncpg.AdminShutdownError,
+    ConnectionError,
+    asyncio.TimeoutError,  # the pool had no connection in time
+)
 
 
 class ApiError(Exception):
@@ -68,6 +83,19 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=422,
         )
 
+    @app.exception_handler(asyncpg.DataError)
+    async def data_error(request: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # Last line of defence: input the request models let through but Postgres refuses
+        # (a value out of a column's range, a character text cannot hold).
+        log.warning("refused by the database on %s: %s", request.url.path, exc.sqlstate)
+        return JSONResponse(
+            error_body("invalid_value", f"a value in the request cannot be stored: {exc}"),
+            status_code=422,
+        )
+
+    for down in DEPENDENCY_DOWN:
+        app.add_exception_handler(down, _dependency_down)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
@@ -75,3 +103,12 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(codes.get(exc.status_code, f"http_{exc.status_code}"), str(exc.detail)),
             status_code=exc.status_code,
         )
+
+
+async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("dependency unavailable on %s: %s", request.url.path, type(exc).__name__)
+    return JSONResponse(
+        error_body("dependency_unavailable", "a dependency is unavailable: retry later"),
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )

@@ -52,3 +52,8 @@ CONSUMER_LAG = Gauge(
     "Messages not yet consumed, per topic partition",
     ["service", "topic"],
 )
+DEAD_LETTER_OVERFLOWS = Counter(
+    "oms_dead_letter_overflows_total",
+    "Dead letters the dead-letter topic refused: kept whole in Postgres, a truncated copy sent",
+    ["service"],
+)

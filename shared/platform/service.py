@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from shared.platform import metrics
 from shared.platform.consumer import Consumer, Handler
 from shared.platform.db import create_pool
 from shared.platform.errors import install_error_handlers
+from shared.platform.housekeeping import prune_inbox, retention_job
 from shared.platform.logs import setup_logging
 from shared.platform.migrations import migrate, pending
 from shared.platform.outbox import OutboxRelay, UnitOfWork, unit_of_work
@@ -227,7 +229,17 @@ def create_app(spec: ServiceSpec) -> FastAPI:
                     name="consumer-lag",
                 )
             )
-        tasks += [asyncio.create_task(job(runtime), name=job.__name__) for job in spec.background]
+        jobs = list(spec.background)
+        if spec.topics:
+            jobs.append(
+                retention_job(
+                    "inbox retention",
+                    prune_inbox,
+                    timedelta(days=settings.inbox_retention_days),
+                    settings.housekeeping_interval_s,
+                )
+            )
+        tasks += [asyncio.create_task(job(runtime), name=job.__name__) for job in jobs]
         log.info(
             "%s ready on http://%s:%d",
             settings.service_name,

@@ -35,6 +35,11 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_initial_s: float = 0.2
     consumer_backoff_max_s: float = 5.0
 
+    # Inbox rows are kept this long (the dedupe window: longer than any topic's retention,
+    # the dead-letter topics' 30 days included), then pruned every housekeeping interval.
+    inbox_retention_days: float = Field(default=35, gt=0)
+    housekeeping_interval_s: float = Field(default=3600, gt=0)
+
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 1.0
 

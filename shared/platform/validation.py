@@ -10,6 +10,8 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 MAX_QUANTITY = 100_000
+MAX_UNIT_PRICE = Decimal(1_000_000_000)
+"""Money columns are numeric(18, 4): a unit price up to 10^9 times MAX_QUANTITY still fits."""
 
 
 def _positive_quantity(value: int) -> int:
@@ -31,7 +33,32 @@ def _no_float(value: Any) -> Any:
 def _not_negative_unit_price(value: Decimal) -> Decimal:
     if not value.is_finite() or value < 0:
         raise PydanticCustomError("invalid_amount", "unit_price must not be negative")
+    if value > MAX_UNIT_PRICE:
+        raise PydanticCustomError(
+            "invalid_amount", "unit_price is too large: at most {limit}", {"limit": MAX_UNIT_PRICE}
+        )
     return value
+
+
+def first_nul_character(value: Any, path: str = "") -> str | None:
+    """The path (`lines.0.sku`) of the first string in a parsed JSON document that holds a NUL
+    character, which Postgres text cannot store; None when there is none."""
+    if isinstance(value, str):
+        return path or "body" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return here
+            found = first_nul_character(item, here)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = first_nul_character(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
 
 
 Quantity = Annotated[

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.platform.housekeeping import prune_inbox
 from tests.support.component import ComponentHarness, start_harness
 from tests.support.env import Infra
 from tests.support.probe_service import PROBE_COMMANDS, ProbeCommand, build
@@ -43,3 +45,18 @@ async def test_poison_is_retried_then_dead_lettered_and_neighbours_still_apply(
     assert probe.dead_letters[1][0] == b"garbage"
     rows = await probe.fetch("SELECT n FROM probe_effects")
     assert [r["n"] for r in rows] == [10]
+
+
+async def test_inbox_rows_past_the_retention_are_pruned(probe: ComponentHarness):
+    """Regression (issue 12, defect 9): the inbox was never pruned."""
+    await probe.deliver(ProbeCommand(n=1), correlation_id="o-1")
+    await probe.deliver(ProbeCommand(n=2), correlation_id="o-2")
+    await probe.pool.execute(
+        "UPDATE inbox SET processed_at = now() - interval '40 days'"
+        " WHERE message_id = (SELECT message_id FROM inbox ORDER BY processed_at LIMIT 1)"
+    )
+    async with probe.pool.acquire() as conn:
+        pruned = await prune_inbox(conn, datetime.now(UTC) - timedelta(days=35))
+        again = await prune_inbox(conn, datetime.now(UTC) - timedelta(days=35))
+    assert (pruned, again) == (1, 0)
+    assert len(await probe.fetch("SELECT message_id FROM inbox")) == 1

@@ -136,9 +136,23 @@ def _uv() -> str:
 def _lock_runtime_closure() -> dict[str, str]:
     """{distribution: version} of the lock's runtime group that applies to this platform."""
     exported = subprocess.run(
-        [_uv(), "export", "--frozen", "--offline", "--no-dev", "--no-emit-project",
-         "--no-hashes", "--no-header", "--no-annotate", "--format", "requirements-txt"],
-        cwd=support.REPO, check=True, capture_output=True, text=True,
+        [
+            _uv(),
+            "export",
+            "--frozen",
+            "--offline",
+            "--no-dev",
+            "--no-emit-project",
+            "--no-hashes",
+            "--no-header",
+            "--no-annotate",
+            "--format",
+            "requirements-txt",
+        ],
+        cwd=support.REPO,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     closure: dict[str, str] = {}
     for line in exported.splitlines():
@@ -178,7 +192,8 @@ def test_the_image_installs_the_lock_runtime_group(tmp_path: Path) -> None:
         shutil.copy(support.REPO / name, context / name)
     for package in ("shared", "services"):
         shutil.copytree(
-            support.REPO / package, context / package,
+            support.REPO / package,
+            context / package,
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
         )
     venv = tmp_path / "opt-oms"
@@ -198,10 +213,16 @@ def test_the_image_installs_the_lock_runtime_group(tmp_path: Path) -> None:
             done = subprocess.run(command, cwd=context, env=env, capture_output=True, text=True)
             assert done.returncode == 0, f"{run}: {done.stderr}"
     listed = subprocess.run(
-        [str(venv / "bin" / "python"), "-c",
-         "import json, importlib.metadata as m;"
-         "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"],
-        check=True, capture_output=True, text=True, cwd=tmp_path,
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import json, importlib.metadata as m;"
+            "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     ).stdout
     installed = {canonicalize_name(name): version for name, version in json.loads(listed).items()}
     assert installed.pop("oms") == "0.1.0"
@@ -212,6 +233,7 @@ def test_the_image_installs_the_lock_runtime_group(tmp_path: Path) -> None:
     shutil.rmtree(context)
     subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import services.order_intake.app"],
-        check=True, cwd=tmp_path, capture_output=True,
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
     )
-

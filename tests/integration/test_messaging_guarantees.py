@@ -8,6 +8,7 @@ import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from opentelemetry import trace
 
 from shared.envelope import Envelope
@@ -310,3 +311,80 @@ async def test_malformed_messages_are_dead_lettered_with_a_reason_and_never_stal
         or "n:" in letters[3].headers["x-dlq-error"]
     )
     assert probe.process is not None and probe.process.poll() is None, "consumer still running"
+
+
+async def test_replay_pages_through_more_than_a_thousand_dead_letters_once(probe_env: TestEnv):
+    """Regression (issue 12, defect 7): replay read from offset 0 with a limit of 1,000 that
+    counted already-replayed letters, so letters past the first thousand were never replayed."""
+    dlq = probe_env.topic(dead_letter_topic("probe"))
+    origin = probe_env.topic(PROBE_EVENTS)  # nothing consumes it in this test
+    producer = AIOKafkaProducer(bootstrap_servers=probe_env.kafka, linger_ms=20)
+    await producer.start()
+    try:
+        for n in range(1_200):
+            await producer.send(
+                dlq,
+                f"letter-{n}".encode(),
+                key=b"k",
+                headers=[("x-dlq-original-topic", origin.encode()), ("x-dlq-reason", b"test")],
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+    first = await replay_dead_letters(probe_env.kafka, "probe", prefix=probe_env.prefix)
+    assert len(first) == 1_200
+    assert {d.value for d in first} == {f"letter-{n}".encode() for n in range(1_200)}
+    again = await replay_dead_letters(probe_env.kafka, "probe", prefix=probe_env.prefix)
+    assert again == []
+    republished = await wait_for_records(probe_env.kafka, origin, lambda seen: len(seen) >= 1_200)
+    assert len(republished) == 1_200
+    listed = await list_dead_letters(probe_env.kafka, "probe", prefix=probe_env.prefix, limit=5000)
+    assert len(listed) == 1_200 and all(d.replayed for d in listed)
+
+
+async def test_a_record_too_large_to_dead_letter_is_kept_and_the_partition_moves_on(
+    probe_env: TestEnv, probe: ServiceProcess
+):
+    """Regression (issue 12, defect 5): a ~1 MiB non-JSON record whose dead letter, with the
+    x-dlq-* headers, exceeds the producer's max_request_size was retried without limit and
+    stalled the partition. Now: the whole record in Postgres, a truncated copy on the DLQ."""
+    probe.start()
+    await probe.wait_ready()
+    topic = probe_env.topic(PROBE_COMMANDS)
+    headers = [("origin", b"test")]
+    # As large as the broker takes (message.max.bytes 1,048,588 per batch), so that the same
+    # record with the x-dlq-* headers is over the producer's 1,048,576 bytes.
+    value = b"not json " + b"x" * 1_048_391
+    size = DefaultRecordBatchBuilder.estimate_size_in_bytes(b"big", value, headers)
+    assert 1_048_576 - 300 < size <= 1_048_588
+    producer = AIOKafkaProducer(
+        bootstrap_servers=probe_env.kafka, max_request_size=2 * 1024 * 1024, acks="all"
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=b"big", headers=headers)
+    finally:
+        await producer.stop()
+    await _command(probe_env, 31, key="big")  # same key, same partition, after the big one
+
+    await eventually(lambda: _has(_effects(probe_env), 31), message="partition moved on")
+    dlq = probe_env.topic(dead_letter_topic("probe"))
+    letters = await wait_for_records(probe_env.kafka, dlq, lambda seen: len(seen) >= 1)
+    (letter,) = letters
+    assert letter.headers["x-dlq-truncated"] == "true"
+    assert letter.headers["x-dlq-reason"] == "malformed"
+    assert letter.headers["x-dlq-original-topic"] == topic
+    assert int(letter.headers["x-dlq-original-size"]) == len(value)
+    assert "MessageSizeTooLarge" in letter.headers["x-dlq-publish-error"]
+    assert len(letter.value) < len(value) and value.startswith(letter.value)
+    rows = await _probe_sql(
+        probe_env,
+        "SELECT id, value, headers, reason FROM dead_letter_overflow WHERE topic = $1",
+        topic,
+    )
+    assert [r["id"] for r in rows] == [int(letter.headers["x-dlq-stored-id"])]
+    assert rows[0]["value"] == value, "the whole record is kept"
+    assert rows[0]["reason"] == "malformed"
+    listed = await list_dead_letters(probe_env.kafka, "probe", prefix=probe_env.prefix)
+    assert [d.truncated for d in listed] == [True]
+    assert await replay_dead_letters(probe_env.kafka, "probe", prefix=probe_env.prefix) == []

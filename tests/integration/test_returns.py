@@ -312,6 +312,10 @@ async def test_exchange_places_a_linked_replacement_order_and_refunds_the_differ
         ),
     )
     return_id = created["return_id"]
+    # RET-EXB-1 is not in the order: its proposed price waits for an operator.
+    assert created["status"] == "REQUESTED"
+    approve = f"{system.url('returns')}/v1/returns/{return_id}/approve"
+    assert (await system.client.post(approve)).json()["status"] == "APPROVED"
     assert (await receive(system, return_id, ("RET-EXA-1", 1, "resellable"))).is_success
     closed = await wait_return(system, return_id, "CLOSED")
     replacement_id = closed["exchange"]["replacement_order_id"]

@@ -22,12 +22,19 @@ ADAPTERS: dict[str, ChannelAdapter] = {
 }
 
 
+RESERVED_CHANNELS: frozenset[str] = frozenset(ADAPTERS) | {"bigcommerce", "magento", "otto"}
+"""Channel names only their own adapter may create orders for (the native API refuses them, or
+a forged order could take a real channel order's (channel, external id) first). Includes the
+channels whose adapters are planned."""
+
+
 def adapter_for(channel: str) -> ChannelAdapter | None:
     return ADAPTERS.get(channel)
 
 
 __all__ = [
     "ADAPTERS",
+    "RESERVED_CHANNELS",
     "CancelOrder",
     "ChannelAdapter",
     "ChannelPayloadError",

@@ -80,8 +80,19 @@ class Totals:
         }
 
 
+MAX_AMOUNT = Decimal(10) ** 12
+"""The largest line total, shipping, tax or order total accepted (money columns are
+numeric(18, 4), and Decimal's context would fail on far larger values)."""
+
+
 def line_total(quantity: int, unit_price: Decimal, currency: str) -> Decimal:
-    return round_money(unit_price * quantity, currency)
+    return round_money(_bounded(unit_price * quantity, "line total"), currency)
+
+
+def _bounded(amount: Decimal, what: str) -> Decimal:
+    if not amount.is_finite() or abs(amount) > MAX_AMOUNT:
+        raise PricingError("amount_too_large", f"{what} must be at most {MAX_AMOUNT:f}")
+    return amount
 
 
 def compute_totals(
@@ -96,12 +107,24 @@ def compute_totals(
 ) -> Totals:
     """Totals of an order. Channels that priced shipping and tax themselves pass the overrides."""
     subtotal = round_money(
-        sum((line_total(li.quantity, li.unit_price, currency) for li in lines), Decimal(0)),
+        _bounded(
+            sum(
+                (
+                    round_money(
+                        _bounded(li.unit_price * li.quantity, f"lines.{i}: quantity x unit_price"),
+                        currency,
+                    )
+                    for i, li in enumerate(lines)
+                ),
+                Decimal(0),
+            ),
+            "subtotal",
+        ),
         currency,
     )
     discount = _discount(subtotal, promo_code, currency)
     if shipping_override is not None:
-        shipping = round_money(shipping_override, currency)
+        shipping = round_money(_bounded(shipping_override, "shipping"), currency)
     else:
         if shipping_method not in SHIPPING_FEES:
             raise PricingError(
@@ -113,11 +136,11 @@ def compute_totals(
             shipping = Decimal(0)
         shipping = round_money(shipping, currency)
     if tax_override is not None:
-        tax = round_money(tax_override, currency)
+        tax = round_money(_bounded(tax_override, "tax"), currency)
     else:
         rate = TAX_RATES.get(country.upper(), Decimal(0))
         tax = round_money((subtotal - discount + shipping) * rate, currency)
-    total = subtotal - discount + shipping + tax
+    total = _bounded(subtotal - discount + shipping + tax, "total")
     return Totals(currency, subtotal, discount, shipping, tax, round_money(total, currency))
 
 

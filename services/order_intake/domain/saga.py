@@ -9,6 +9,16 @@ the saga and the outbox rows in one transaction.
 Semantic lock: while a machine-paced step is in flight (reserving stock, authorising payment,
 creating the fulfilment) a cancel request is only remembered; it is applied when the step answers.
 
+Parking: NEEDS_ATTENTION is an overlay, not a dead end. The saga keeps the status and step it was
+parked from underneath; every fact that arrives while parked (a shipment, a capture, a delivery,
+an answered step) is applied to that underlying saga and sends what it requires (CommitStock,
+CapturePayment...), only the visible status stays NEEDS_ATTENTION. Every reason for parking is
+kept. An operator retry resumes the underlying saga, re-sending what it waits for.
+
+Cancelling compensates in reverse order of what was done: the fulfilment first, and only once it
+is confirmed cancelled the payment and the stock. A shipment that wins the race is applied as a
+shipment (stock committed, payment captured) and the customer is told the cancel came too late.
+
 Deadlines: every machine-paced waiting state has a deadline. When it passes, the same command is
 re-sent (same idempotency key) up to `max_attempts` times; after the last try the saga
 compensates, or parks the order in NEEDS_ATTENTION where undoing is not safe. Human-paced steps
@@ -140,6 +150,7 @@ class SagaFulfilment(BaseModel):
     cancelled: bool = False
     capture_amount: Decimal | None = None
     captured: bool = False
+    capture_failed: bool = False
     carrier: str | None = None
     tracking_number: str | None = None
 
@@ -168,6 +179,7 @@ class OrderSaga(BaseModel):
     step_started_at: datetime | None = None
     parked_from: Status | None = None
     parked_step: Step | None = None
+    attention_reasons: tuple[str, ...] = ()
     # W3C trace context of the request that created the order: deadline-driven and operator
     # actions continue the order's trace instead of starting a new one.
     trace_context: dict[str, str] = Field(default_factory=dict)
@@ -248,9 +260,33 @@ def handle(saga: OrderSaga, event: Contract, now: datetime, policy: SagaPolicy) 
     if handler is None:
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return decision
-    with _timing_steps(saga, now, decision):
+    with _timing_steps(saga, now, decision), _underneath_parking(saga, decision):
         handler(saga, event, now, policy, decision)
     return decision
+
+
+@contextlib.contextmanager
+def _underneath_parking(saga: OrderSaga, decision: Decision) -> Iterator[None]:
+    """While parked, apply a fact to the saga underneath, then park it again as it now is."""
+    if saga.status != Status.NEEDS_ATTENTION or saga.parked_from is None:
+        yield
+        return
+    saga.status, saga.step = saga.parked_from, saga.parked_step
+    first_note = len(decision.timeline)
+    yield
+    for index in range(first_note, len(decision.timeline)):
+        entry = decision.timeline[index]
+        if entry.event == "status_changed":
+            decision.timeline[index] = TimelineEntry("parked_status_changed", entry.detail)
+    if saga.status != Status.NEEDS_ATTENTION:  # not parked again by the fact itself
+        saga.parked_from, saga.parked_step = saga.status, saga.step
+        saga.status, saga.step, saga.attempt, saga.deadline_at = (
+            Status.NEEDS_ATTENTION,
+            None,
+            0,
+            None,
+        )
+        saga.sla_deadline_at = None  # an operator is on it; resuming sets it again
 
 
 @contextlib.contextmanager
@@ -405,6 +441,12 @@ def _on_payment_declined(
 def _on_fulfilment_created(
     saga: OrderSaga, event: FulfilmentCreated, now: datetime, policy: SagaPolicy, decision: Decision
 ) -> None:
+    if saga.status == Status.CANCELLING and Compensation.FULFILMENT in saga.pending_compensations:
+        # The CancelFulfilment already sent follows the create on the same partition: it
+        # cancels these too; record them, a shipment may still win the race.
+        _record_fulfilments(saga, event)
+        decision.note("fulfilment_created_while_cancelling")
+        return
     if saga.status in {Status.CANCELLING, Status.CANCELLED}:
         decision.note("late_fulfilment_cancelled")
         decision.send(
@@ -414,11 +456,7 @@ def _on_fulfilment_created(
     if saga.status != Status.CONFIRMED:
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return
-    for ref in event.fulfilments:
-        saga.fulfilments.setdefault(
-            ref.fulfilment_id,
-            SagaFulfilment(fulfilment_id=ref.fulfilment_id, location=ref.location, lines=ref.lines),
-        )
+    _record_fulfilments(saga, event)
     decision.note("fulfilment_created", fulfilments=[f.fulfilment_id for f in event.fulfilments])
     if saga.cancel_requested:
         _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
@@ -429,23 +467,26 @@ def _on_fulfilment_created(
     saga.sla_notified = False
 
 
+def _record_fulfilments(saga: OrderSaga, event: FulfilmentCreated) -> None:
+    for ref in event.fulfilments:
+        saga.fulfilments.setdefault(
+            ref.fulfilment_id,
+            SagaFulfilment(fulfilment_id=ref.fulfilment_id, location=ref.location, lines=ref.lines),
+        )
+
+
 def _on_fulfilment_shipped(
     saga: OrderSaga, event: FulfilmentShipped, now: datetime, policy: SagaPolicy, decision: Decision
 ) -> None:
     fulfilment = saga.fulfilments.get(event.fulfilment_id)
-    if saga.status == Status.CANCELLING and fulfilment is not None:
-        _needs_attention(
-            saga,
-            f"fulfilment {event.fulfilment_id} shipped while the order was cancelling",
-            decision,
-        )
-        return
-    if saga.status not in {Status.FULFILLING, Status.PARTIALLY_SHIPPED} or fulfilment is None:
+    shipping = {Status.FULFILLING, Status.PARTIALLY_SHIPPED, Status.CANCELLING}
+    if saga.status not in shipping or fulfilment is None or fulfilment.cancelled:
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return
     if fulfilment.shipped:
         decision.note("ignored", message=event.TYPE, reason="already shipped")
         return
+    too_late = saga.status == Status.CANCELLING
     fulfilment.shipped = True
     fulfilment.carrier = event.carrier
     fulfilment.tracking_number = event.tracking_number
@@ -465,7 +506,8 @@ def _on_fulfilment_shipped(
     )
     all_shipped = all(f.shipped for f in saga.fulfilments.values() if not f.cancelled)
     if not saga.paid_externally:
-        amount = _capture_amount(saga, fulfilment, last=all_shipped)
+        whole_order = all_shipped and not any(f.cancelled for f in saga.fulfilments.values())
+        amount = _capture_amount(saga, fulfilment, last=whole_order)
         fulfilment.capture_amount = amount
         saga.capture_requested += amount
         decision.send(
@@ -477,6 +519,10 @@ def _on_fulfilment_shipped(
                 idempotency_key=saga.capture_key(event.fulfilment_id),
             )
         )
+    notice: dict[str, Any] = {}
+    if too_late:
+        notice["cancel_too_late"] = True
+        decision.note("cancel_too_late", fulfilment_id=event.fulfilment_id)
     decision.send(
         _notice(
             saga,
@@ -484,8 +530,11 @@ def _on_fulfilment_shipped(
             fulfilment_id=event.fulfilment_id,
             carrier=event.carrier,
             tracking_number=event.tracking_number,
+            **notice,
         )
     )
+    if too_late:
+        return  # the fulfilment's answer to the cancel decides what happens to the rest
     if all_shipped:
         _set_status(saga, Status.SHIPPED, decision)
         saga.sla_deadline_at = now + policy.delivery_sla
@@ -523,6 +572,7 @@ def _on_payment_captured(
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return
     fulfilment.captured = True
+    fulfilment.capture_failed = False
     saga.captured_total = max(saga.captured_total, event.captured_total)
     decision.note(
         "payment_captured", amount=str(event.amount), captured_total=str(event.captured_total)
@@ -537,8 +587,15 @@ def _on_payment_capture_failed(
     policy: SagaPolicy,
     decision: Decision,
 ) -> None:
+    fulfilment = saga.fulfilments.get(event.fulfilment_id)
+    if fulfilment is None or fulfilment.captured or not fulfilment.shipped:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    fulfilment.capture_failed = True
     decision.note("payment_capture_failed", fulfilment_id=event.fulfilment_id, reason=event.reason)
-    _needs_attention(saga, f"capture failed after shipment: {event.reason}", decision)
+    _needs_attention(
+        saga, f"capture failed after shipment ({event.fulfilment_id}): {event.reason}", decision
+    )
 
 
 def _on_fulfilment_failed(
@@ -561,19 +618,13 @@ def _on_compensated(
         PaymentVoided: Compensation.PAYMENT,
         FulfilmentCancelled: Compensation.FULFILMENT,
     }[type(event)]
-    if saga.status != Status.CANCELLING or kind not in saga.pending_compensations:
+    stage = _compensation_stage(saga.pending_compensations)
+    if saga.status != Status.CANCELLING or kind not in stage:
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return
     if isinstance(event, FulfilmentCancelled):
-        shipped = event.already_shipped
-        for fulfilment_id in event.cancelled:
-            if fulfilment_id in saga.fulfilments:
-                saga.fulfilments[fulfilment_id].cancelled = True
-        if shipped:
-            _needs_attention(
-                saga, f"fulfilments already shipped, cannot cancel: {', '.join(shipped)}", decision
-            )
-            return
+        _on_fulfilment_cancelled(saga, event, now, policy, decision)
+        return
     if isinstance(event, PaymentVoided):
         saga.payment_voided = event.voided
     if isinstance(event, StockReleased):
@@ -583,6 +634,69 @@ def _on_compensated(
     if not saga.pending_compensations:
         _clear_step(saga)
         _finish(saga, Status.CANCELLED, saga.reason or "cancelled", decision)
+
+
+def _on_fulfilment_cancelled(
+    saga: OrderSaga,
+    event: FulfilmentCancelled,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> None:
+    """The first compensation answered. Nothing shipped: void and release, the next stage.
+    Something shipped (the ship won the race): those shipments stand (their stock committed and
+    payment captured when they arrived); what was cancelled gives back its stock."""
+    for fulfilment_id in event.cancelled:
+        if fulfilment_id in saga.fulfilments:
+            saga.fulfilments[fulfilment_id].cancelled = True
+    saga.pending_compensations = tuple(
+        c for c in saga.pending_compensations if c != Compensation.FULFILMENT
+    )
+    decision.note("fulfilment_compensated", message=event.TYPE, cancelled=list(event.cancelled))
+    shipped = set(event.already_shipped) | {
+        f.fulfilment_id for f in saga.fulfilments.values() if f.shipped
+    }
+    if not shipped:
+        if not saga.pending_compensations:
+            _clear_step(saga)
+            _finish(saga, Status.CANCELLED, saga.reason or "cancelled", decision)
+            return
+        saga.step_started_at = now
+        saga.attempt = 1
+        saga.deadline_at = now + policy.compensation_timeout
+        decision.send(*_compensation_commands(saga, saga.pending_compensations))
+        return
+    cancel_reason = saga.reason or "cancelled"
+    saga.pending_compensations = ()
+    _clear_step(saga)
+    saga.reason = f"cancel came too late: {', '.join(sorted(shipped))} shipped"
+    decision.note("cancel_too_late", shipped=sorted(shipped), cancelled=list(event.cancelled))
+    if event.cancelled:
+        # The shipped part stands; the cancelled part's reservation goes back to stock. The
+        # authorisation's uncaptured rest is not voided (a void after a capture is refused):
+        # it lapses at the card network.
+        decision.send(ReleaseStock(order_id=saga.order_id, reason=cancel_reason))
+        decision.send(
+            _notice(
+                saga,
+                "cancelled",
+                reason=cancel_reason,
+                partial=True,
+                cancelled_fulfilments=list(event.cancelled),
+            )
+        )
+    active = [f for f in saga.fulfilments.values() if not f.cancelled]
+    if active and all(f.shipped for f in active):
+        _set_status(saga, Status.SHIPPED, decision)
+        saga.sla_deadline_at = now + policy.delivery_sla
+    else:
+        _set_status(saga, Status.PARTIALLY_SHIPPED, decision)
+        saga.sla_deadline_at = now + policy.ship_sla
+    saga.sla_notified = False
+    if saga.status == Status.SHIPPED and _all_delivered(saga):
+        _set_status(saga, Status.DELIVERED, decision)
+        saga.sla_deadline_at = None
+        _complete_if_done(saga, decision)
 
 
 def _on_stock_committed(
@@ -739,9 +853,18 @@ def _begin_cancel(
     decision.send(*_compensation_commands(saga, saga.pending_compensations))
 
 
+def _compensation_stage(pending: Sequence[Compensation]) -> tuple[Compensation, ...]:
+    """The compensations to send now: the fulfilment alone first (the goods may be leaving);
+    payment and stock once it is confirmed cancelled."""
+    if Compensation.FULFILMENT in pending:
+        return (Compensation.FULFILMENT,)
+    return tuple(pending)
+
+
 def _compensation_commands(saga: OrderSaga, pending: Sequence[Compensation]) -> list[Contract]:
     reason = saga.reason or "cancelled"
     commands: list[Contract] = []
+    pending = _compensation_stage(pending)
     if Compensation.FULFILMENT in pending:
         commands.append(CancelFulfilment(order_id=saga.order_id, reason=reason))
     if Compensation.PAYMENT in pending:
@@ -770,7 +893,8 @@ def _needs_attention(saga: OrderSaga, reason: str, decision: Decision) -> None:
     saga.parked_from = saga.status
     saga.parked_step = saga.step
     _clear_step(saga)
-    saga.reason = reason
+    saga.attention_reasons = (*saga.attention_reasons, reason)
+    saga.reason = "; ".join(saga.attention_reasons)
     saga.sla_deadline_at = None
     _set_status(saga, Status.NEEDS_ATTENTION, decision)
     decision.send(OperatorAlert(order_id=saga.order_id, kind="needs_attention", message=reason))
@@ -837,42 +961,56 @@ def is_stuck(saga: OrderSaga, now: datetime, grace: timedelta = timedelta(0)) ->
 
 
 def operator_retry(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
-    """Re-send what the order is waiting for (same idempotency keys), with fresh attempts."""
+    """Resume a parked order, or re-send what the order is waiting for (same idempotency keys,
+    fresh attempts). A resumed order gets its step re-sent and every shipped, uncaptured
+    fulfilment's capture again."""
     decision = Decision()
+    if saga.status == Status.NEEDS_ATTENTION and saga.parked_from is not None:
+        _resume(saga, now, policy, decision)
+        return decision
     if saga.step is not None:
         saga.attempt = 1
         saga.deadline_at = now + policy.timeout(saga.step)
         decision.note("operator_retry", step=str(saga.step))
         decision.send(*_step_commands(saga, saga.step))
         return decision
-    if saga.status != Status.NEEDS_ATTENTION or saga.parked_from is None:
-        raise OperatorActionRefused(
-            "nothing_to_retry", f"order {saga.order_id} is {saga.status} and waits on nothing"
-        )
-    if saga.parked_step is not None:
-        step = saga.parked_step
-        _set_status(saga, saga.parked_from, decision)
-        saga.step = step
-        saga.step_started_at = now
-        saga.attempt = 1
-        saga.deadline_at = now + policy.timeout(step)
-        decision.note("operator_retry", step=str(step))
-        decision.send(*_step_commands(saga, step))
-        saga.parked_from = saga.parked_step = None
-        return decision
+    raise OperatorActionRefused(
+        "nothing_to_retry", f"order {saga.order_id} is {saga.status} and waits on nothing"
+    )
+
+
+def _resume(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decision) -> None:
+    assert saga.parked_from is not None
+    status, step, reasons = saga.parked_from, saga.parked_step, saga.attention_reasons
+    saga.parked_from = saga.parked_step = None
+    saga.attention_reasons = ()
+    _set_status(saga, status, decision)
     uncaptured = [
         f
         for f in saga.fulfilments.values()
         if f.shipped and not f.captured and f.capture_amount is not None
     ]
-    if saga.parked_from in SHIPPED_OR_LATER and uncaptured and not saga.paid_externally:
-        _set_status(saga, saga.parked_from, decision)
-        saga.parked_from = None
-        decision.note(
-            "operator_retry", step="capture", fulfilments=[f.fulfilment_id for f in uncaptured]
-        )
+    decision.note(
+        "operator_retry",
+        resumed=str(status),
+        step=str(step) if step else None,
+        captures=[f.fulfilment_id for f in uncaptured],
+        reasons=list(reasons),
+    )
+    if step is not None:
+        saga.step = step
+        saga.step_started_at = now
+        saga.attempt = 1
+        saga.deadline_at = now + policy.timeout(step)
+        decision.send(*_step_commands(saga, step))
+    if status in {Status.FULFILLING, Status.PARTIALLY_SHIPPED}:
+        saga.sla_deadline_at, saga.sla_notified = now + policy.ship_sla, False
+    elif status == Status.SHIPPED:
+        saga.sla_deadline_at, saga.sla_notified = now + policy.delivery_sla, False
+    if not saga.paid_externally:
         for f in uncaptured:
             assert f.capture_amount is not None
+            f.capture_failed = False
             decision.send(
                 CapturePayment(
                     order_id=saga.order_id,
@@ -882,11 +1020,7 @@ def operator_retry(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decisi
                     idempotency_key=saga.capture_key(f.fulfilment_id),
                 )
             )
-        return decision
-    raise OperatorActionRefused(
-        "nothing_to_retry",
-        f"order {saga.order_id} needs a decision, not a retry: {saga.reason}",
-    )
+    _complete_if_done(saga, decision)
 
 
 def operator_compensate(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
@@ -902,6 +1036,10 @@ def operator_compensate(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> D
         )
     decision = Decision()
     decision.note("operator_compensate", status=str(saga.status))
+    if saga.status == Status.NEEDS_ATTENTION and saga.parked_from in TERMINAL:
+        # The facts that arrived while parked already ended the saga underneath.
+        _resume(saga, now, policy, decision)
+        return decision
     if saga.parked_step == Step.COMPENSATE and saga.pending_compensations:
         # Parked because compensations were not confirmed: send the same ones again.
         _set_status(saga, Status.CANCELLING, decision)
@@ -910,10 +1048,12 @@ def operator_compensate(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> D
         saga.attempt = 1
         saga.deadline_at = now + policy.compensation_timeout
         saga.parked_from = saga.parked_step = None
+        saga.attention_reasons = ()
         decision.send(*_compensation_commands(saga, saga.pending_compensations))
         return decision
     if saga.step is None and saga.parked_step is not None:
         saga.step = saga.parked_step  # undo what that unanswered step may have done
     saga.parked_from = saga.parked_step = None
+    saga.attention_reasons = ()
     _begin_cancel(saga, "cancelled by an operator", now, policy, decision)
     return decision

@@ -95,6 +95,7 @@ def _context(
         "total": _money(data.get("total"), currency),
         "address": "",
         "shipped_lines": "",
+        "note": _note(kind, data),
     }
     if kind == "delayed":
         stage = data.get("stage")
@@ -114,6 +115,21 @@ def _context(
         context["address"] = _address(order.get("shipping_address") or {})
         context["shipped_lines"] = _shipped_lines(order, data.get("fulfilment_id"))
     return context
+
+
+def _note(kind: str, data: Mapping[str, Any]) -> str:
+    """What the customer must know when a cancel raced a shipment (see the order saga)."""
+    if kind == "shipped" and data.get("cancel_too_late"):
+        return (
+            "Your cancellation came too late for this parcel: it had already left us. "
+            "Once it arrives you can return it for a refund.\n"
+        )
+    if kind == "cancelled" and data.get("partial"):
+        return (
+            "Part of your order had already shipped and could not be stopped; "
+            "only the part not yet shipped is cancelled.\n"
+        )
+    return ""
 
 
 def _money(value: Any, currency: str) -> str:

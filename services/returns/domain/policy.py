@@ -8,10 +8,18 @@ May it be returned (`evaluate`), checked in this order, the first failure refusi
 - `sku_not_in_order`: a SKU the order does not contain;
 - `not_returnable`: a SKU on the non-returnable list (final sale, hygiene, ...);
 - `quantity_exceeds_delivered`: more than delivered minus what earlier returns already claim;
-- `exchange_price_unknown`: a replacement SKU the order does not contain and no price given.
+- `exchange_price_unknown`: a replacement SKU the order does not contain and no price given;
+- `exchange_price_mismatch`: a price given for a replacement SKU the order contains that is not
+  the order's price.
+
+Replacements are priced from the original order (the SKU's unit price there). A price in the
+request is never trusted by itself: it is only a proposal for a SKU the order does not contain
+(the OMS keeps no catalogue prices), and such an exchange waits for an operator to confirm it.
 
 A return the policy allows is approved at once, unless its reason or its value asks for an
-operator (`manual_review_reasons`, `manual_review_above`).
+operator (`manual_review_reasons`, `manual_review_above`), a replacement is priced by the
+request, or the replacements are worth more than the estimated refund (the difference would be
+given away).
 
 How much is refunded (`credit_for`): the order's total is what the customer paid, taxes and
 discounts included. It is split into the shipping part and the goods part in proportion to their
@@ -213,34 +221,66 @@ def evaluate(
         shipping_refunded_before=False,
         policy=policy,
     ).total
-    return Accepted(priced, estimate, _review_reason(lines, estimate, order.currency, policy))
+    review = _review_reason(lines, estimate, order, exchange, priced, policy)
+    return Accepted(priced, estimate, review)
 
 
 def _review_reason(
-    lines: Sequence[RequestedLine], estimate: Decimal, currency: str, policy: ReturnPolicy
+    lines: Sequence[RequestedLine],
+    estimate: Decimal,
+    order: OrderFacts,
+    exchange: Sequence[ExchangeRequest],
+    priced: Sequence[PricedExchange],
+    policy: ReturnPolicy,
 ) -> str | None:
     reasons = sorted({line.reason for line in lines} & policy.manual_review_reasons)
     if reasons:
         return f"reason {', '.join(reasons)} is reviewed by an operator"
+    proposed = sorted(item.sku for item in exchange if item.sku not in _order_prices(order))
+    if proposed:
+        return f"replacement {', '.join(proposed)} is priced by the request: an operator confirms"
+    replacement_value = round_money(
+        sum((item.unit_price * item.quantity for item in priced), ZERO), order.currency
+    )
+    if replacement_value > estimate:
+        return (
+            f"the replacement ({replacement_value} {order.currency}) is worth more than the"
+            f" refund ({estimate} {order.currency})"
+        )
     if policy.manual_review_above is not None and estimate > policy.manual_review_above:
-        return f"a refund of {estimate} {currency} is above {policy.manual_review_above}"
+        return f"a refund of {estimate} {order.currency} is above {policy.manual_review_above}"
     return None
+
+
+def _order_prices(order: OrderFacts) -> dict[str, Decimal]:
+    prices: dict[str, Decimal] = {}
+    for line in order.lines:
+        prices.setdefault(line.sku, line.unit_price)
+    return prices
 
 
 def price_exchange(
     order: OrderFacts, exchange: Sequence[ExchangeRequest]
 ) -> tuple[PricedExchange, ...] | Refused:
-    """Replacement items at the price asked, else at the order's unit price of the SKU."""
-    prices: dict[str, Decimal] = {}
-    for line in order.lines:
-        prices.setdefault(line.sku, line.unit_price)
+    """Replacement items at the order's unit price of the SKU; a SKU the order does not contain
+    at the price proposed (which sends the return to review, see `_review_reason`)."""
+    prices = _order_prices(order)
     priced = []
     for item in exchange:
-        price = item.unit_price if item.unit_price is not None else prices.get(item.sku)
+        known = prices.get(item.sku)
+        if known is not None and item.unit_price is not None and item.unit_price != known:
+            return _refused(
+                "exchange_price_mismatch",
+                f"{item.sku} costs {known} {order.currency} in the order, not {item.unit_price}",
+                sku=item.sku,
+                order_unit_price=str(known),
+            )
+        price = known if known is not None else item.unit_price
         if price is None:
             return _refused(
                 "exchange_price_unknown",
-                f"{item.sku} is not in the order: give the replacement's unit_price",
+                f"{item.sku} is not in the order: propose the replacement's unit_price"
+                " (an operator confirms it)",
                 sku=item.sku,
             )
         priced.append(PricedExchange(item.sku, item.quantity, price))

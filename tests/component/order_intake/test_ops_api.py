@@ -145,7 +145,7 @@ async def test_stuck_lists_overdue_and_parked_orders_but_not_healthy_ones(
         assert found[overdue]["step"] == "reserve_stock" and found[overdue]["attempt"] == 1
         assert found[overdue]["overdue_s"] >= 0
         assert found[parked]["stuck_because"] == "needs_attention"
-        assert found[parked]["reason"] == "capture failed after shipment: card expired"
+        assert found[parked]["reason"] == "capture failed after shipment (f-1): card expired"
         assert found[parked]["parked_from"] == "SHIPPED"
 
         generous = await client.get("/v1/ops/orders/stuck", params={"grace_s": 600})

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from services.order_intake import store
 from services.order_intake.app import build
 from shared.contracts.common import Allocation, ShortLine
 from shared.contracts.inventory import StockReservationFailed, StockReserved
@@ -77,8 +79,20 @@ async def test_same_idempotency_key_gives_one_order(intake: ComponentHarness):
     assert first.json()["order_id"] == second.json()["order_id"]
     assert second.json()["duplicate"] is True
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
+    # Regression (issue 12, defect 10): the refusal reveals nothing of the other order.
+    assert first.json()["order_id"] not in other.text
     assert len(await intake.fetch("SELECT order_id FROM orders")) == 1
     assert len(await intake.emitted("ReserveStock")) == 1
+
+
+async def test_idempotency_keys_are_scoped_to_the_caller(intake: ComponentHarness):
+    """Regression (issue 12, defect 10): the same key from another caller is another order."""
+    headers = {"Idempotency-Key": "same-key"}
+    async with intake.http() as client:
+        web = await client.post("/v1/orders", json=order_body(), headers=headers)
+        phone = await client.post("/v1/orders", json=order_body(channel="phone"), headers=headers)
+    assert web.status_code == phone.status_code == 202
+    assert web.json()["order_id"] != phone.json()["order_id"]
 
 
 async def test_same_channel_external_id_gives_one_order(intake: ComponentHarness):
@@ -134,6 +148,34 @@ async def test_same_channel_external_id_gives_one_order(intake: ComponentHarness
         ({"customer": {"email": "not-an-email"}}, 422, "invalid_email", "customer.email"),
         ({"promo_code": "NOPE"}, 422, "unknown_promo_code", ""),
         ({"surprise": 1}, 422, "validation_failed", "surprise"),
+        # Regression (issue 12, defect 8): an integrated channel's key space is its adapter's.
+        ({"channel": "shopify", "external_id": "1001"}, 422, "reserved_channel", "channel"),
+        ({"channel": "amazon"}, 422, "reserved_channel", "channel"),
+        # Regression (issue 12, defect 6): these answered 500 and were not kept.
+        (
+            {"lines": [{"sku": "A", "quantity": 1, "unit_price": "1e30"}]},
+            422,
+            "invalid_amount",
+            "lines.0.unit_price",
+        ),
+        (
+            {"lines": [{"sku": "A", "quantity": 100000, "unit_price": "999999999"}]},
+            422,
+            "amount_too_large",
+            "lines.0",
+        ),
+        (
+            {"customer": {"email": "ada@example.com", "name": "Ada\u0000"}},
+            422,
+            "invalid_character",
+            "customer.name",
+        ),
+        (
+            {"lines": [{"sku": "A\u0000", "quantity": 1, "unit_price": "1.00"}]},
+            422,
+            "invalid_character",
+            "lines.0.sku",
+        ),
     ],
 )
 async def test_bad_orders_get_a_clear_4xx_and_are_kept(intake, change, status, code, field):
@@ -162,11 +204,37 @@ async def test_too_many_lines_malformed_json_and_oversized_bodies(intake: Compon
         huge = await client.post(
             "/v1/orders", content=b"x" * (300 * 1024), headers={"content-type": "application/json"}
         )
+        big = await client.post(
+            "/v1/orders", content=b"y" * (200 * 1024), headers={"content-type": "application/json"}
+        )
     assert (many.status_code, many.json()["error"]["code"]) == (422, "too_many_lines")
     assert (broken.status_code, broken.json()["error"]["code"]) == (400, "malformed_json")
     assert (huge.status_code, huge.json()["error"]["code"]) == (413, "payload_too_large")
-    kept = await intake.fetch("SELECT error_code, raw_body FROM rejected_requests ORDER BY id")
+    kept = await intake.fetch(
+        "SELECT error_code, raw_body, body_size FROM rejected_requests ORDER BY id"
+    )
     assert kept[1]["raw_body"] == b'{"channel": "web", '
+    # Regression (issue 12, defect 9): a refused body is kept within a cap, its size noted.
+    assert big.status_code == 400
+    assert kept[3]["raw_body"] == b"y" * (64 * 1024) and kept[3]["body_size"] == 200 * 1024
+
+
+async def test_refused_requests_are_pruned_by_age_and_count(intake: ComponentHarness):
+    """Regression (issue 12, defect 9): rejected_requests grew without bound."""
+    async with intake.http() as client:
+        for n in range(5):
+            await client.post("/v1/orders", content=f"not json {n}".encode())
+    await intake.pool.execute(
+        "UPDATE rejected_requests SET received_at = now() - interval '40 days'"
+        " WHERE id = (SELECT min(id) FROM rejected_requests)"
+    )
+    async with intake.pool.acquire() as conn:
+        older = datetime.now(UTC) - timedelta(days=30)
+        by_age = await store.prune_rejected_requests(conn, older, max_rows=100, batch=1000)
+        by_count = await store.prune_rejected_requests(conn, older, max_rows=2, batch=1000)
+    assert (by_age, by_count) == (1, 2)
+    kept = await intake.fetch("SELECT raw_body FROM rejected_requests ORDER BY id")
+    assert [r["raw_body"] for r in kept] == [b"not json 3", b"not json 4"], "the newest stay"
 
 
 async def test_unknown_order_and_listing_with_filters_and_cursor(intake: ComponentHarness):

@@ -370,6 +370,9 @@ async def test_exchange_refunds_the_credit_minus_the_replacement(returns: Compon
     )
     return_id = created["return_id"]
     assert created["exchange"]["lines"] == [{"sku": "C", "quantity": 1, "unit_price": "20.00"}]
+    assert created["status"] == "REQUESTED", "a price proposed by the caller waits for review"
+    approved = await post(returns, f"/v1/returns/{return_id}/approve")
+    assert approved.json()["status"] == "APPROVED"
     await receive(returns, return_id, ("B", 1, "resellable"))
     await returns.deliver(restocked(return_id, ("B", 1)), correlation_id=return_id)
     [command] = await returns.emitted_contracts("CreateReplacementOrder")

@@ -100,3 +100,23 @@ def test_reasons_in_plain_words():
         "we do not have enough stock of A, B"
     )
     assert describe_reason("fulfilment failed: lost") == "fulfilment failed: lost"
+
+
+def test_a_cancel_that_came_too_late_is_explained():
+    shipped = render(
+        "shipped",
+        "ord_1",
+        ADA,
+        {
+            "fulfilment_id": "ful_1",
+            "carrier": "dhl",
+            "tracking_number": "T1",
+            "cancel_too_late": True,
+        },
+        ORDER,
+    )
+    assert "cancellation came too late" in shipped.body
+    partly = render("cancelled", "ord_1", ADA, {"reason": "customer", "partial": True}, ORDER)
+    assert "only the part not yet shipped is cancelled" in partly.body
+    plain = render("shipped", "ord_1", ADA, {"fulfilment_id": "ful_1"}, ORDER)
+    assert "too late" not in plain.body and "$note" not in plain.body

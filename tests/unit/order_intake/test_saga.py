@@ -11,6 +11,7 @@ import pytest
 from services.order_intake.domain import saga as s
 from services.order_intake.domain.saga import (
     CancelRefused,
+    Compensation,
     Decision,
     OrderSaga,
     SagaLine,
@@ -298,21 +299,82 @@ def test_payment_declined_releases_stock_then_cancels():
 
 
 def test_cancel_while_fulfilling_undoes_everything_in_reverse_order():
+    """Regression (issue 12, defect 2): the void and release wait until the fulfilment is
+    confirmed cancelled; the goods may be leaving."""
     saga = at(new_saga(), Status.FULFILLING)
     decision = s.request_cancel(saga, "customer", T0, POLICY)
     assert saga.status == Status.CANCELLING
-    assert kinds(decision) == [CancelFulfilment, VoidPayment, ReleaseStock]
-    s.handle(saga, PaymentVoided(order_id=ORDER, voided=True, reason="customer"), T0, POLICY)
-    s.handle(saga, StockReleased(order_id=ORDER, released=ALLOC), T0, POLICY)
-    assert saga.status == Status.CANCELLING
-    s.handle(
+    assert kinds(decision) == [CancelFulfilment]
+    early = s.handle(saga, PaymentVoided(order_id=ORDER, voided=True, reason="x"), T0, POLICY)
+    assert early.messages == [] and Compensation.PAYMENT in saga.pending_compensations
+    later = T0 + timedelta(seconds=5)
+    confirmed = s.handle(
         saga,
         FulfilmentCancelled(order_id=ORDER, cancelled=("f1", "f2"), reason="customer"),
-        T0,
+        later,
         POLICY,
     )
+    assert kinds(confirmed) == [VoidPayment, ReleaseStock]
+    assert saga.status == Status.CANCELLING
+    assert saga.deadline_at == later + POLICY.compensation_timeout
+    s.handle(saga, PaymentVoided(order_id=ORDER, voided=True, reason="customer"), T0, POLICY)
+    s.handle(saga, StockReleased(order_id=ORDER, released=ALLOC), T0, POLICY)
     assert saga.status == Status.CANCELLED
     assert all(f.cancelled for f in saga.fulfilments.values())
+
+
+def test_a_compensation_deadline_resends_only_the_current_stage():
+    saga = at(new_saga(), Status.FULFILLING)
+    s.request_cancel(saga, "customer", T0, POLICY)
+    assert saga.deadline_at is not None
+    retried = s.on_deadline(saga, saga.deadline_at + timedelta(seconds=1), POLICY)
+    assert kinds(retried) == [CancelFulfilment]
+
+
+def test_the_ship_that_wins_the_cancel_race_is_captured_committed_and_told():
+    """Regression (issue 12, defect 2): cancel in FULFILLING, then both parcels ship before the
+    fulfilment service sees the cancel: the shipments stand, paid and committed, no void."""
+    saga = at(new_saga(), Status.FULFILLING)
+    s.request_cancel(saga, "customer", T0, POLICY)
+    first = s.handle(saga, shipped("f1", "berlin", "A", 2), T0, POLICY)
+    assert kinds(first) == [CommitStock, CapturePayment, CustomerNotification]
+    assert first.messages[2].data["cancel_too_late"] is True  # type: ignore[attr-defined]
+    second = s.handle(saga, shipped("f2", "hamburg", "B", 1), T0, POLICY)
+    assert kinds(second) == [CommitStock, CapturePayment, CustomerNotification]
+    captures = [m for m in [*first.messages, *second.messages] if isinstance(m, CapturePayment)]
+    assert sum(c.amount for c in captures) == saga.total
+    answer = FulfilmentCancelled.model_validate(
+        {"order_id": ORDER, "cancelled": [], "reason": "x", "already_shipped": ["f1", "f2"]}
+    )
+    decision = s.handle(saga, answer, T0, POLICY)
+    assert VoidPayment not in kinds(decision) and ReleaseStock not in kinds(decision)
+    assert saga.status == Status.SHIPPED
+    assert "too late" in (saga.reason or "")
+    s.handle(
+        saga, FulfilmentDelivered(order_id=ORDER, fulfilment_id="f1", delivered_at=T0), T0, POLICY
+    )
+    s.handle(
+        saga, FulfilmentDelivered(order_id=ORDER, fulfilment_id="f2", delivered_at=T0), T0, POLICY
+    )
+    s.handle(saga, captured("f1", str(captures[0].amount), str(captures[0].amount)), T0, POLICY)
+    s.handle(saga, captured("f2", str(captures[1].amount), "30.00"), T0, POLICY)
+    assert saga.status == Status.COMPLETED
+
+
+def test_a_partly_won_race_keeps_the_shipment_and_releases_the_rest():
+    saga = at(new_saga(), Status.FULFILLING)
+    s.request_cancel(saga, "customer", T0, POLICY)
+    first = s.handle(saga, shipped("f1", "berlin", "A", 2), T0, POLICY)
+    (capture,) = [m for m in first.messages if isinstance(m, CapturePayment)]
+    assert capture.amount == Decimal("20.00"), "only the shipped part's share"
+    answer = FulfilmentCancelled.model_validate(
+        {"order_id": ORDER, "cancelled": ["f2"], "reason": "x", "already_shipped": ["f1"]}
+    )
+    decision = s.handle(saga, answer, T0, POLICY)
+    assert kinds(decision) == [ReleaseStock, CustomerNotification]
+    assert notices(decision) == ["cancelled"]
+    assert saga.status == Status.SHIPPED
+    assert saga.fulfilments["f2"].cancelled and not saga.fulfilments["f1"].cancelled
 
 
 @pytest.mark.parametrize(
@@ -320,7 +382,7 @@ def test_cancel_while_fulfilling_undoes_everything_in_reverse_order():
     [
         (Status.RESERVING_STOCK, "stock", [ReleaseStock]),
         (Status.AUTHORIZING_PAYMENT, "payment", [VoidPayment, ReleaseStock]),
-        (Status.CONFIRMED, "fulfilment", [CancelFulfilment, VoidPayment, ReleaseStock]),
+        (Status.CONFIRMED, "fulfilment", [CancelFulfilment]),
     ],
 )
 def test_cancel_while_a_step_is_in_flight_is_applied_when_the_step_answers(
@@ -386,7 +448,7 @@ def test_fulfilment_failure_before_shipping_cancels_with_void_and_release():
         saga, FulfilmentFailed(order_id=ORDER, fulfilment_id="f1", reason="damaged"), T0, POLICY
     )
     assert saga.status == Status.CANCELLING
-    assert kinds(decision) == [CancelFulfilment, VoidPayment, ReleaseStock]
+    assert kinds(decision) == [CancelFulfilment], "void and release once it is cancelled"
 
 
 def test_fulfilment_failure_after_shipping_needs_attention():
@@ -395,21 +457,73 @@ def test_fulfilment_failure_after_shipping_needs_attention():
     assert saga.status == Status.NEEDS_ATTENTION
 
 
-def test_shipment_while_cancelling_needs_attention():
-    saga = at(new_saga(), Status.FULFILLING)
-    s.request_cancel(saga, "customer", T0, POLICY)
-    s.handle(saga, shipped("f1", "berlin", "A", 2), T0, POLICY)
-    assert saga.status == Status.NEEDS_ATTENTION
-
-
-def test_fulfilment_that_had_already_shipped_when_cancelled_needs_attention():
-    saga = at(new_saga(), Status.FULFILLING)
-    s.request_cancel(saga, "customer", T0, POLICY)
-    cancelled = FulfilmentCancelled.model_validate(
-        {"order_id": ORDER, "cancelled": ["f2"], "reason": "x", "already_shipped": ["f1"]}
+def test_a_parked_order_still_ships_commits_and_captures():
+    """Regression (issue 12, defect 1): two locations; f1 ships, a carrier exception on f1
+    parks the order; f2 ships while parked: its stock is committed and its share captured,
+    and an operator retry resumes the order as SHIPPED."""
+    saga = at(new_saga(), Status.PARTIALLY_SHIPPED)
+    s.handle(
+        saga, FulfilmentFailed(order_id=ORDER, fulfilment_id="f1", reason="exception"), T0, POLICY
     )
-    s.handle(saga, cancelled, T0, POLICY)
     assert saga.status == Status.NEEDS_ATTENTION
+    decision = s.handle(saga, shipped("f2", "hamburg", "B", 1), T0, POLICY)
+    assert saga.status == Status.NEEDS_ATTENTION, "parking is kept"
+    assert kinds(decision) == [CommitStock, CapturePayment, CustomerNotification]
+    assert decision.messages[1].amount == Decimal("10.00")  # type: ignore[attr-defined]
+    assert saga.parked_from == Status.SHIPPED
+    assert "parked_status_changed" in [e.event for e in decision.timeline]
+    s.handle(saga, captured("f2", "10.00", "30.00"), T0, POLICY)
+    assert saga.fulfilments["f2"].captured
+    resumed = s.operator_retry(saga, T0, POLICY)
+    assert saga.status == Status.SHIPPED
+    assert saga.parked_from is None and saga.attention_reasons == ()
+    resent = [m.fulfilment_id for m in resumed.messages if isinstance(m, CapturePayment)]
+    assert resent == ["f1"], "f1's capture was never confirmed; f2's was"
+
+
+def test_a_parked_confirmed_order_records_its_late_fulfilment_and_shipment():
+    """Regression (issue 12, defect 1, second path): fulfilment answered only after the
+    create deadline gave up; it is recorded, the shipment is acted on, retry resumes."""
+    saga = _parked_at_fulfilment()
+    s.handle(saga, FulfilmentCreated(order_id=ORDER, fulfilments=REFS), T0, POLICY)
+    assert saga.status == Status.NEEDS_ATTENTION
+    assert set(saga.fulfilments) == {"f1", "f2"}
+    assert saga.parked_from == Status.FULFILLING and saga.parked_step is None
+    first = s.handle(saga, shipped("f1", "berlin", "A", 2), T0, POLICY)
+    second = s.handle(saga, shipped("f2", "hamburg", "B", 1), T0, POLICY)
+    assert kinds(first)[:2] == kinds(second)[:2] == [CommitStock, CapturePayment]
+    assert saga.next_deadline is None, "nothing fires while an operator is on it"
+    decision = s.operator_retry(saga, T0, POLICY)
+    assert saga.status == Status.SHIPPED
+    assert CreateFulfilment not in kinds(decision)
+
+
+def test_a_second_park_keeps_the_first():
+    """Regression (issue 12, defect 3): two failed captures for two fulfilments; retry
+    resumes and re-sends both captures."""
+    saga = at(new_saga(), Status.SHIPPED)
+    s.handle(saga, PaymentCaptureFailed(order_id=ORDER, fulfilment_id="f1", reason="a"), T0, POLICY)
+    s.handle(saga, PaymentCaptureFailed(order_id=ORDER, fulfilment_id="f2", reason="b"), T0, POLICY)
+    assert saga.status == Status.NEEDS_ATTENTION
+    assert saga.parked_from == Status.SHIPPED
+    assert len(saga.attention_reasons) == 2
+    assert "(f1)" in (saga.reason or "") and "(f2)" in (saga.reason or "")
+    decision = s.operator_retry(saga, T0, POLICY)
+    assert saga.status == Status.SHIPPED
+    assert sorted(m.fulfilment_id for m in decision.messages if isinstance(m, CapturePayment)) == [  # type: ignore[attr-defined]
+        "f1",
+        "f2",
+    ]
+
+
+def test_a_capture_failure_for_an_unknown_or_captured_fulfilment_is_ignored():
+    saga = at(new_saga(), Status.SHIPPED)
+    s.handle(saga, captured("f1", "20.00", "20.00"), T0, POLICY)
+    for fid in ("f1", "nope"):
+        s.handle(
+            saga, PaymentCaptureFailed(order_id=ORDER, fulfilment_id=fid, reason="x"), T0, POLICY
+        )
+    assert saga.status == Status.SHIPPED
 
 
 # --- deadlines -----------------------------------------------------------------------------
@@ -629,7 +743,12 @@ def test_operator_compensate_undoes_what_the_parked_step_may_have_done():
     saga = _parked_at_fulfilment()
     decision = s.operator_compensate(saga, T0, POLICY)
     assert saga.status == Status.CANCELLING
-    assert kinds(decision) == [CancelFulfilment, VoidPayment, ReleaseStock]
+    assert kinds(decision) == [CancelFulfilment]
+    assert saga.pending_compensations == (
+        Compensation.FULFILMENT,
+        Compensation.PAYMENT,
+        Compensation.STOCK,
+    )
 
 
 def test_operator_compensate_resends_unconfirmed_compensations():

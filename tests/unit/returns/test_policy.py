@@ -143,23 +143,30 @@ def test_quantity_is_at_most_delivered_minus_what_earlier_returns_claim():
     )
 
 
-def test_exchange_items_are_priced_from_the_order_or_the_request():
+def test_exchange_items_are_priced_from_the_order_a_proposed_price_goes_to_review():
     policy = ReturnPolicy()
-    outcome = evaluate(
-        BIG,
-        ask(("A", 1)),
-        [ExchangeRequest("A", 1), ExchangeRequest("C", 2, D("9.99"))],
-        {},
-        NOW,
-        policy,
-    )
-    assert isinstance(outcome, Accepted)
-    assert [(e.sku, e.quantity, e.unit_price) for e in outcome.exchange] == [
-        ("A", 1, D("12.50")),
-        ("C", 2, D("9.99")),
-    ]
+    same = evaluate(BIG, ask(("A", 1)), [ExchangeRequest("A", 1)], {}, NOW, policy)
+    assert isinstance(same, Accepted) and same.review_reason is None
+    assert [(e.sku, e.quantity, e.unit_price) for e in same.exchange] == [("A", 1, D("12.50"))]
+    other = evaluate(BIG, ask(("A", 1)), [ExchangeRequest("C", 1, D("9.99"))], {}, NOW, policy)
+    assert isinstance(other, Accepted)
+    assert [(e.sku, e.unit_price) for e in other.exchange] == [("C", D("9.99"))]
+    assert "priced by the request" in (other.review_reason or "")
     unknown = refused(evaluate(BIG, ask(("A", 1)), [ExchangeRequest("C", 1)], {}, NOW, policy))
     assert (unknown.code, unknown.details["sku"]) == ("exchange_price_unknown", "C")
+
+
+def test_the_caller_cannot_price_an_exchange():
+    """Regression (issue 12, defect 4): a replacement of 100,000 units at 0 was accepted and
+    counted as paid. A SKU of the order is priced from the order; a different price is refused;
+    replacements worth more than the refund wait for an operator."""
+    policy = ReturnPolicy()
+    free = evaluate(BIG, ask(("A", 1)), [ExchangeRequest("B", 100_000, D("0"))], {}, NOW, policy)
+    assert refused(free).code == "exchange_price_mismatch"
+    many = evaluate(BIG, ask(("A", 1)), [ExchangeRequest("B", 100_000)], {}, NOW, policy)
+    assert isinstance(many, Accepted)
+    assert [(e.sku, e.unit_price) for e in many.exchange] == [("B", D("30.00"))]
+    assert "worth more than the refund" in (many.review_reason or "")
 
 
 def test_manual_review_by_reason_or_value():
