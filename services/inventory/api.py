@@ -163,7 +163,14 @@ async def get_sku(request: Request, sku: str) -> SkuView:
     return _sku_view(found)
 
 
-@router.post("/stock/adjustments", response_model=AdjustmentResult)
+@router.post(
+    "/stock/adjustments",
+    response_model=AdjustmentResult,
+    responses={
+        404: {"description": "unknown_sku: define the SKU first (PUT /v1/skus/{sku})"},
+        409: {"description": "insufficient_stock: the change would take stock below 0"},
+    },
+)
 async def adjust_stock(request: Request, body: StockAdjustment) -> AdjustmentResult:
     """Receipts, counts, damage...: change stock on hand at one location, with a ledger row."""
     runtime = get_runtime(request)

@@ -38,6 +38,7 @@ from shared.platform.errors import install_error_handlers
 from shared.platform.housekeeping import prune_inbox, retention_job
 from shared.platform.logs import setup_logging
 from shared.platform.migrations import migrate, pending
+from shared.platform.openapi import install_error_responses
 from shared.platform.outbox import OutboxRelay, UnitOfWork, unit_of_work
 from shared.platform.settings import ServiceSettings
 from shared.platform.telemetry import setup_tracing, shutdown_tracing
@@ -263,6 +264,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         title=spec.title, description=spec.description, version="1.0.0", lifespan=lifespan
     )
     install_error_handlers(app)
+    install_error_responses(app)
     app.include_router(_platform_router())
     for router in spec.routers:
         app.include_router(router)
