@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .PHONY: install lock run test lint unit component integration infra-up infra-down migrate clean help jaeger asyncapi
-.PHONY: bench
+.PHONY: bench chaos
 
 help:
 	@echo "make run        - start Kafka, Postgres and the five services (Ctrl-C stops the services)"
@@ -19,6 +19,7 @@ help:
 	@echo "make clean      - stop and delete local data (downloaded jars kept)"
 	@echo "make asyncapi   - regenerate docs/asyncapi/*.json from the code (a test checks them)"
 	@echo "make jaeger     - build Jaeger v2 from the Go module proxy into .local/jaeger (cached)"
+	@echo "make chaos      - the bench under failure: kills, Kafka and Postgres crashes, invariants"
 	@echo "make bench      - end-to-end benchmark (BENCH_ORDERS, BENCH_RATE, BENCH_REPLICAS, BENCH_INGRESS; see bench/run.py)"
 
 # uv installs exactly uv.lock (hashes checked; --locked refuses a lock that disagrees with
@@ -82,6 +83,11 @@ jaeger: install
 # BENCH_* variables (`make bench BENCH_ORDERS=10000 BENCH_RATE=200`) or BENCH_ARGS.
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The bench under failure (bench/chaos.py): services SIGKILLed every few seconds and restarted,
+# Kafka and Postgres crashed once each, then the invariants checked. CHAOS_ARGS adds options.
+chaos: install
+	$(BIN)/python -m bench.run --chaos --orders $(or $(CHAOS_ORDERS),10000) $(CHAOS_ARGS)
 
 clean:
 	@if [ -x $(BIN)/oms ]; then $(BIN)/oms infra clean; fi

@@ -84,8 +84,10 @@ def check_orders(
     *,
     settled_status: str,
     rejections_allowed: bool,
+    also_allowed: Sequence[str] = (),
 ) -> Check:
-    """Every submitted order exists and settled; none is stuck on its way."""
+    """Every submitted order exists and settled; none is stuck on its way. `also_allowed`:
+    further end states a run may leave (a chaos run: cancelled, parked)."""
     check = Check("orders settled")
     submitted = set(submitted)
     missing = sorted(submitted - set(orders))
@@ -93,7 +95,7 @@ def check_orders(
         check.problem(f"{len(missing)} submitted orders unknown to order-intake", missing)
     by_status = Counter(row.status for row in orders.values())
     check.facts.update({f"status_{status}": n for status, n in sorted(by_status.items())})
-    allowed = {settled_status} | ({"REJECTED"} if rejections_allowed else set())
+    allowed = {settled_status, *also_allowed} | ({"REJECTED"} if rejections_allowed else set())
     wrong = defaultdict(list)
     for row in orders.values():
         if row.status not in allowed:

@@ -36,11 +36,11 @@ class _Connection:
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes]:
         for attempt in (1, 2):
-            if self._writer is None:
-                await self._open()
             try:
+                if self._writer is None:
+                    await self._open()
                 return await self._exchange(method, path, body, headers)
-            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            except (OSError, asyncio.IncompleteReadError) as exc:
                 # A kept-alive connection the server closed meanwhile: reconnect once.
                 self.close()
                 if attempt == 2:
@@ -97,8 +97,9 @@ class _Connection:
 class HttpPool:
     """Up to `size` kept-alive connections to one origin; one request per connection at once."""
 
-    def __init__(self, base_url: str, size: int) -> None:
+    def __init__(self, base_url: str, size: int, headers: dict[str, str] | None = None) -> None:
         parts = urlsplit(base_url)
+        self._headers = headers or {}
         assert parts.hostname is not None and parts.port is not None
         self._idle: asyncio.Queue[_Connection] = asyncio.Queue()
         for _ in range(size):
@@ -124,7 +125,7 @@ class HttpPool:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
         async with self._connection() as conn:
-            return await conn.request(method, path, body, headers or {})
+            return await conn.request(method, path, body, {**self._headers, **(headers or {})})
 
     async def post_json(self, path: str, body: bytes) -> tuple[int, bytes]:
         return await self.request("POST", path, body, {"Content-Type": "application/json"})

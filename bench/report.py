@@ -89,6 +89,26 @@ def headline_rows(result: Mapping[str, Any]) -> list[tuple[str, str]]:
         rows.append(("redeliveries dropped by the inbox / dead letters", f"{duplicates} / {dead}"))
     correctness = result["correctness"]
     verdict = "PASSED" if correctness["passed"] else "FAILED"
+    chaos = correctness.get("chaos")
+    if chaos:
+        facts = correctness["checks"].get("chaos invariants", {}).get("facts", {})
+        by_service = ", ".join(f"{s} {n}" for s, n in sorted(chaos["kills_by_service"].items()))
+        rows.append(
+            (
+                "chaos: kills / Kafka / Postgres crashes",
+                f"{chaos['kills']} ({by_service}) / {chaos['kafka_restarts']}"
+                f" / {chaos['postgres_restarts']}",
+            )
+        )
+        rows.append(
+            (
+                "chaos: lost / duplicated / parked / cancelled / dead letters",
+                " / ".join(
+                    str(facts.get(k, "?"))
+                    for k in ("lost", "duplicated", "parked", "cancelled", "dead_letters")
+                ),
+            )
+        )
     rows.append(("correctness", verdict))
     for name, check in correctness["checks"].items():
         if not check["passed"]:

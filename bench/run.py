@@ -39,6 +39,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import checks, report
+from bench.chaos import Chaos, ChaosOrder, ChaosPayment, DeadLetter, check_chaos
 from bench.http import HttpError, HttpPool
 from bench.monitor import (
     LagSampler,
@@ -63,12 +64,14 @@ from bench.system import (
     tear_down,
 )
 from bench.workload import Workload, generate
+from shared.ops.tokens import local_keys
 from shared.topics import ORDERS_EVENTS, SERVICES
 
 RESULTS = REPO / "bench-results"
 TERMINAL = ("COMPLETED", "REJECTED", "CANCELLED", "NEEDS_ATTENTION")
 FAILED_END = ("REJECTED", "CANCELLED", "NEEDS_ATTENTION")
 THROTTLE_PAUSE_S = 1.0  # order-intake's Retry-After
+CHAOS_RETRY_S = 300.0  # under chaos, how long the feeder keeps re-sending one order
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class Config:
     service_env: dict[str, str]
     wait_quiet: float
     code: str
+    chaos: bool = False
+    kill_every_s: float = 5.0
 
     def describe(self) -> dict[str, Any]:
         data = asdict(self)
@@ -194,6 +199,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="delete the topics and databases earlier runs kept (--keep) or left behind",
     )
+    parser.add_argument(
+        "--chaos",
+        action="store_true",
+        default=_env("CHAOS", "0") in ("1", "true", "yes"),
+        help="kill a random service every --kill-every seconds, crash Kafka and Postgres once"
+        " (bench/chaos.py), then check the invariants that must hold under failure",
+    )
+    parser.add_argument("--kill-every", type=float, default=float(_env("KILL_EVERY", "5")))
     parser.add_argument("--compare", nargs="+", type=Path, help="print earlier runs side by side")
     return parser.parse_args(argv)
 
@@ -203,11 +216,16 @@ def config_from(args: argparse.Namespace) -> Config:
     label = args.label or (
         f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{args.orders}-"
         f"{'max' if rate is None else int(rate)}-r{args.replicas}-{args.ingress}"
+        + ("-chaos" if args.chaos else "")
     )
     extra = dict(item.split("=", 1) for item in args.service_env)
     extra.update(
         dict(item.split("=", 1) for item in _env("SERVICE_ENV", "").split() if "=" in item)
     )
+    if args.chaos and args.settle_timeout == float(_env("SETTLE_TIMEOUT", "600")):
+        # Under chaos every kill costs a consumer-group rebalance: a run takes several times
+        # longer; the settle timeout bounds the whole run, so it grows with it.
+        args.settle_timeout = max(args.settle_timeout, 3 * args.orders / 10)
     return Config(
         orders=args.orders,
         rate=rate,
@@ -229,7 +247,15 @@ def config_from(args: argparse.Namespace) -> Config:
         service_env=extra,
         wait_quiet=args.wait_quiet,
         code=str(args.code),
+        chaos=args.chaos,
+        kill_every_s=args.kill_every,
     )
+
+
+def bearer(role: str, subject: str | None = None) -> dict[str, str]:
+    """A token of the local signing key (the one the bench's services read)."""
+    token = local_keys().issue([role], subject=subject, ttl_s=12 * 3600)
+    return {"Authorization": f"Bearer {token}"}
 
 
 # --- feeding ---------------------------------------------------------------------------------
@@ -259,7 +285,10 @@ class Feeder:
         self._config = config
         self._env = env
         self._workload = workload
-        self._pools = [HttpPool(url, config.concurrency) for url in services.urls("order_intake")]
+        headers = bearer("customer_service", subject="bench-feeder")
+        self._pools = [
+            HttpPool(url, config.concurrency, headers) for url in services.urls("order_intake")
+        ]
         self._next_pool = itertools.cycle(self._pools)
         self.submissions: list[Submission] = []
         self._producer: Any = None
@@ -288,12 +317,20 @@ class Feeder:
         payload = orjson.dumps(body)
         submission = Submission(reference, ingress, time.time())
         self.submissions.append(submission)
+        give_up_at = time.monotonic() + CHAOS_RETRY_S
         while True:
             try:
                 status, data = await next(self._next_pool).post_json("/v1/orders", payload)
             except HttpError as exc:
-                submission.refused = str(exc)
-                return
+                if not self._config.chaos or time.monotonic() > give_up_at:
+                    submission.refused = str(exc)
+                    return
+                # A killed order-intake: send the same order again (its external id dedupes).
+                await asyncio.sleep(THROTTLE_PAUSE_S)
+                continue
+            if status >= 500 and self._config.chaos and time.monotonic() < give_up_at:
+                await asyncio.sleep(THROTTLE_PAUSE_S)
+                continue
             if status != 429:
                 break
             # Admission control: retry after the pause it asks for, as a channel would.
@@ -394,7 +431,9 @@ def _channel_message(body: dict[str, Any]) -> bytes:
 
 async def seed_stock(services: Services, workload: Workload) -> None:
     base = services.urls("inventory")[0]
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=base, timeout=30, headers=bearer("warehouse", subject="bench-seed")
+    ) as client:
         limit = asyncio.Semaphore(16)
 
         async def stock_up(sku: str) -> None:
@@ -450,6 +489,7 @@ async def correctness(
     status_messages: dict[tuple[str, str], set[str]],
     *,
     warehouse: bool,
+    chaos: bool = False,
 ) -> dict[str, Any]:
     conn = await asyncpg.connect(env.admin_url)
     try:
@@ -499,11 +539,14 @@ async def correctness(
                 " GROUP BY order_id"
             )
         }
+        chaos_check = await _chaos_check(conn, env, submitted_ids) if chaos else None
     finally:
         await conn.close()
 
     final_stock = []
-    async with httpx.AsyncClient(base_url=services.urls("inventory")[0], timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=services.urls("inventory")[0], timeout=30, headers=bearer("viewer")
+    ) as client:
         for sku in workload.skus:
             r = await client.get(f"/v1/stock/{sku}")
             r.raise_for_status()
@@ -518,22 +561,92 @@ async def correctness(
     settled = "COMPLETED" if warehouse else "FULFILLING"
     # Orders still open (not shipped) hold their reservation; the ledger of reservations says
     # what they hold, so the stock rows must add up to it.
-    expected_reserved = dict(open_reserved) if not warehouse else {}
+    expected_reserved = dict(open_reserved) if not warehouse or chaos else {}
     results = [
         checks.check_orders(
             submitted_ids,
             orders,
             settled_status=settled,
             rejections_allowed=workload.stock_can_run_out,
+            also_allowed=("CANCELLED", "NEEDS_ATTENTION") if chaos else (),
         ),
         checks.check_payments(orders, payments, operations),
         checks.check_stock(workload.initial_stock, shipped, final_stock, expected_reserved),
         checks.check_processed_once(status_messages, fulfilments_per_order, locations_per_order),
+        *([chaos_check] if chaos_check is not None else []),
     ]
     return {
         "passed": all(c.passed for c in results),
         "checks": {c.name: c.as_dict() for c in results},
     }
+
+
+async def _chaos_check(
+    conn: asyncpg.Connection, env: BenchEnv, submitted_ids: set[str]
+) -> checks.Check:
+    """The invariants under failure (bench/chaos.py), from what the run left behind."""
+    orders: dict[str, ChaosOrder] = {}
+    shipped_value: dict[str, Decimal] = {}
+    saga_shipped: set[tuple[str, str]] = set()
+    for r in await conn.fetch(
+        "SELECT order_id, external_id, status, total, saga FROM order_intake.orders"
+    ):
+        saga = r["saga"] if isinstance(r["saga"], dict) else orjson.loads(r["saga"])
+        orders[r["order_id"]] = ChaosOrder(
+            r["order_id"], r["external_id"], r["status"], saga.get("reason"), Decimal(r["total"])
+        )
+        value = Decimal(0)
+        for fulfilment in saga.get("fulfilments", {}).values():
+            if fulfilment.get("shipped"):
+                saga_shipped.add((r["order_id"], fulfilment["fulfilment_id"]))
+                value += Decimal(str(fulfilment.get("capture_amount") or 0))
+        shipped_value[r["order_id"]] = value
+    payments = [
+        ChaosPayment(r["order_id"], r["captured_total"], r["refunded_total"])
+        for r in await conn.fetch(
+            "SELECT order_id, captured_total, refunded_total FROM payment.payments"
+            " WHERE status <> 'declined'"
+        )
+    ]
+    open_reservations = {
+        r["order_id"]: int(r["units"])
+        for r in await conn.fetch(
+            "SELECT order_id, sum(quantity - committed - released) AS units"
+            " FROM inventory.reservations GROUP BY order_id"
+        )
+    }
+    warehouse_shipped = {
+        (r["order_id"], r["fulfilment_id"])
+        for r in await conn.fetch(
+            "SELECT order_id, fulfilment_id FROM fulfilment.fulfilments"
+            " WHERE status IN ('shipped', 'delivered')"
+        )
+    }
+    dead = await _dead_letters(env)
+    check = check_chaos(submitted_ids, orders, payments, shipped_value, open_reservations, dead)
+    unknown = sorted(f"{o}/{f}" for o, f in warehouse_shipped - saga_shipped)
+    if unknown:
+        check.problem(f"{len(unknown)} shipments the order saga never recorded", unknown)
+    return check
+
+
+async def _dead_letters(env: BenchEnv) -> list[DeadLetter]:
+    from shared.ops.dlq import list_dead_letters
+
+    found = []
+    for service in SERVICES:
+        for letter in await list_dead_letters(
+            env.kafka_bootstrap, service, prefix=env.prefix, limit=100_000
+        ):
+            found.append(
+                DeadLetter(
+                    service,
+                    letter.headers.get("x-dlq-reason"),
+                    letter.headers.get("x-dlq-error"),
+                    f"{letter.original_topic}@{letter.headers.get('x-dlq-original-offset')}",
+                )
+            )
+    return found
 
 
 async def order_ids_by_reference(env: BenchEnv) -> dict[str, str]:
@@ -567,9 +680,11 @@ def start_warehouse(
             config.warehouse_lookup,
             "--stats-file",
             str(out / "warehouse.json"),
+            *(("--attempts", "60") if config.chaos else ()),
             *itertools.chain.from_iterable(("--fulfilment-url", url) for url in urls),
         ],
         cwd=REPO,
+        env={**os.environ, "OMS_TOKEN": local_keys().issue(["warehouse"], ttl_s=12 * 3600)},
         stdout=(out / "logs" / "warehouse.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
@@ -680,6 +795,8 @@ async def run(config: Config, infra: Any, console: Console) -> dict[str, Any]:
     outboxes = OutboxSampler(env.admin_url, SERVICES)
     feeder: Feeder | None = None
     samplers: asyncio.Task[None] | None = None
+    chaos: Chaos | None = None
+    chaos_task: asyncio.Task[None] | None = None
     try:
         await services.wait_ready()
         await seed_stock(services, workload)
@@ -713,7 +830,19 @@ async def run(config: Config, infra: Any, console: Console) -> dict[str, Any]:
         )
         profilers = start_profiles(config, services, out, config.profile_seconds)
         feeding = asyncio.create_task(feeder.run())
+        if config.chaos:
+            chaos = Chaos(
+                services,
+                progress=lambda: progress.count(*TERMINAL) / max(config.orders, 1),
+                kill_every_s=config.kill_every_s,
+                seed=config.seed,
+            )
+            chaos_task = asyncio.create_task(chaos.run())
         settled = await _watch(config, feeder, feeding, observer, console)
+        if chaos is not None and chaos_task is not None:
+            chaos.stop()
+            await chaos_task
+            await services.wait_ready()
         fed_until = max((s.sent for s in feeder.submissions), default=started)
         processes.stop()
         finished = time.time()
@@ -754,7 +883,10 @@ async def run(config: Config, infra: Any, console: Console) -> dict[str, Any]:
             submitted_ids,
             observer.progress.messages,
             warehouse=config.warehouse,
+            chaos=config.chaos,
         )
+        if chaos is not None:
+            verdict["chaos"] = chaos.summary()
         if unmatched:
             verdict["passed"] = False
             verdict["checks"]["orders settled"]["problems"].append(
@@ -809,6 +941,8 @@ async def run(config: Config, infra: Any, console: Console) -> dict[str, Any]:
     finally:
         if samplers is not None:
             samplers.cancel()
+        if chaos_task is not None:
+            chaos_task.cancel()
         if warehouse_proc is not None and warehouse_proc.poll() is None:
             warehouse_proc.kill()
         services.stop()

@@ -28,6 +28,7 @@ import httpx
 
 from shared.ops import localinfra
 from shared.ops.runner import prefixed_topics
+from shared.ops.tokens import local_keys
 from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES
 
@@ -251,6 +252,7 @@ def start_services(
     for service in SERVICES:
         for replica in range(replicas):
             service_env = {
+                "OMS_AUTH_JWKS_FILE": str(local_keys().jwks_file),
                 "OMS_KAFKA_BOOTSTRAP": env.kafka_bootstrap,
                 "OMS_DATABASE_URL": env.service_urls[service],
                 "OMS_TOPIC_PREFIX": env.prefix,

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import os
 import signal
 import sys
 from pathlib import Path
@@ -28,9 +29,14 @@ FULFILMENT_EVENTS = "oms.fulfilment.events.v1"
 
 
 class Warehouse:
-    def __init__(self, urls: list[str], concurrency: int, ship_delay_s: float) -> None:
+    def __init__(
+        self, urls: list[str], concurrency: int, ship_delay_s: float, attempts: int = 8
+    ) -> None:
+        self._attempts = attempts
         per_pool = max(1, concurrency // len(urls))
-        self._pools = [HttpPool(url, per_pool) for url in urls]
+        token = os.environ.get("OMS_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._pools = [HttpPool(url, per_pool, headers) for url in urls]
         self._next_pool = itertools.cycle(self._pools)
         self._ship_delay_s = ship_delay_s
         self.queue: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
@@ -39,7 +45,7 @@ class Warehouse:
         self.errors: list[str] = []
 
     async def _call(self, method: str, path: str, body: bytes | None = None) -> bytes:
-        for attempt in range(8):
+        for attempt in range(self._attempts):
             pool = next(self._next_pool)
             try:
                 status, data = await pool.request(
@@ -53,7 +59,7 @@ class Warehouse:
                 failure = f"{method} {path}: {status} {data[:200]!r}"
                 if status < 500:
                     break
-            await asyncio.sleep(0.05 * 2**attempt)
+            await asyncio.sleep(min(0.05 * 2**attempt, 2.0))
         self.stats["errors"] += 1
         if len(self.errors) < 20:
             self.errors.append(failure)
@@ -127,7 +133,9 @@ async def _consume(bootstrap: str, topic: str, warehouse: Warehouse, lookup: str
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, object]:
-    warehouse = Warehouse(args.fulfilment_url, args.concurrency, args.ship_delay_ms / 1000)
+    warehouse = Warehouse(
+        args.fulfilment_url, args.concurrency, args.ship_delay_ms / 1000, args.attempts
+    )
     topic = args.topic_prefix + (ORDERS_EVENTS if args.lookup == "http" else FULFILMENT_EVENTS)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -152,6 +160,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--ship-delay-ms", type=float, default=0)
     parser.add_argument("--stats-file")
+    parser.add_argument(
+        "--attempts",
+        type=int,
+        default=8,
+        help="tries per HTTP call (backoff capped at 2 s); chaos runs ride out restarts",
+    )
     args = parser.parse_args(argv)
     import uvloop
 

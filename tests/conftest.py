@@ -4,7 +4,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.support import auth
 from tests.support.env import Infra, provide_infra, remove_test_leftovers, test_session_lock
+
+# Every service of the session, in-process or a process, verifies the session's test tokens.
+auth.configure_environment()
 
 
 @pytest.fixture(scope="session")

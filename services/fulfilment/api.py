@@ -16,6 +16,13 @@ from services.fulfilment.actions import (
 )
 from services.fulfilment.domain import TrackingStatus, TransitionRefused
 from services.fulfilment.store import Fulfilment, TrackingNumberInUse
+from shared.platform.auth import (
+    Permission,
+    Principal,
+    mask_personal_data,
+    requires,
+    requires_carrier,
+)
 from shared.platform.errors import ApiError
 from shared.platform.service import get_runtime
 
@@ -94,14 +101,20 @@ class CarrierEventResult(BaseModel):
     fulfilment: FulfilmentOut
 
 
-def _out(fulfilment: Fulfilment) -> FulfilmentOut:
+def _out(fulfilment: Fulfilment, principal: Principal) -> FulfilmentOut:
+    """The address shows to whoever ships (or may see personal data); masked for the rest."""
+    sees_address = principal.can(Permission.PERSONAL_DATA) or principal.can(
+        Permission.FULFILMENTS_WRITE
+    )
     return FulfilmentOut(
         fulfilment_id=fulfilment.fulfilment_id,
         order_id=fulfilment.order_id,
         location=fulfilment.location,
         status=fulfilment.status.value,
         lines=[LineOut(sku=ln.sku, quantity=ln.quantity) for ln in fulfilment.lines],
-        shipping_address=fulfilment.shipping_address,
+        shipping_address=fulfilment.shipping_address
+        if sees_address
+        else mask_personal_data(fulfilment.shipping_address),
         shipping_method=fulfilment.shipping_method,
         carrier=fulfilment.carrier,
         tracking_number=fulfilment.tracking_number,
@@ -149,19 +162,25 @@ def _refused(exc: TransitionRefused, fulfilment_id: str) -> ApiError:
 
 @router.get("/fulfilments", response_model=FulfilmentList)
 async def list_fulfilments(
-    request: Request, order_id: Annotated[str, Query(min_length=1)]
+    request: Request,
+    order_id: Annotated[str, Query(min_length=1)],
+    principal: Principal = requires(Permission.FULFILMENTS_READ),
 ) -> FulfilmentList:
     """The order's fulfilments, one per stock location (empty when none were created)."""
     found = await store.fulfilments_of_order(get_runtime(request).pool, order_id, with_events=True)
-    return FulfilmentList(order_id=order_id, fulfilments=[_out(f) for f in found])
+    return FulfilmentList(order_id=order_id, fulfilments=[_out(f, principal) for f in found])
 
 
 @router.get("/fulfilments/{fulfilment_id}", response_model=FulfilmentOut)
-async def get_fulfilment(request: Request, fulfilment_id: str) -> FulfilmentOut:
+async def get_fulfilment(
+    request: Request,
+    fulfilment_id: str,
+    principal: Principal = requires(Permission.FULFILMENTS_READ),
+) -> FulfilmentOut:
     found = await store.get_fulfilment(get_runtime(request).pool, fulfilment_id, with_events=True)
     if found is None:
         raise _not_found(fulfilment_id)
-    return _out(found)
+    return _out(found, principal)
 
 
 @router.post("/fulfilments/{fulfilment_id}/ship", response_model=FulfilmentOut)
@@ -169,6 +188,7 @@ async def ship_fulfilment(
     request: Request,
     fulfilment_id: str,
     body: Annotated[ShipRequest | None, Body()] = None,
+    principal: Principal = requires(Permission.FULFILMENTS_WRITE),
 ) -> FulfilmentOut:
     """Ship. Shipping again with the same carrier and tracking number (or again without them,
     which resolves to the same ones) answers 200 with no second event; anything else on a
@@ -196,11 +216,15 @@ async def ship_fulfilment(
             carrier=exc.carrier,
             tracking_number=exc.tracking_number,
         ) from exc
-    return _out(shipped)
+    return _out(shipped, principal)
 
 
 @router.post("/fulfilments/{fulfilment_id}/deliver", response_model=FulfilmentOut)
-async def deliver_fulfilment(request: Request, fulfilment_id: str) -> FulfilmentOut:
+async def deliver_fulfilment(
+    request: Request,
+    fulfilment_id: str,
+    principal: Principal = requires(Permission.FULFILMENTS_WRITE),
+) -> FulfilmentOut:
     """Deliver a shipped fulfilment (409 `not_shipped` before). Again: 200, no second event."""
     try:
         async with get_runtime(request).uow() as uow:
@@ -209,14 +233,18 @@ async def deliver_fulfilment(request: Request, fulfilment_id: str) -> Fulfilment
         raise _not_found(fulfilment_id) from exc
     except TransitionRefused as exc:
         raise _refused(exc, fulfilment_id) from exc
-    return _out(delivered)
+    return _out(delivered, principal)
 
 
 @router.post("/carriers/{carrier}/events", response_model=CarrierEventResult)
 async def carrier_event(
-    request: Request, carrier: str, body: CarrierEventRequest
+    request: Request,
+    carrier: str,
+    body: CarrierEventRequest,
+    principal: Principal = requires_carrier(),
 ) -> CarrierEventResult:
-    """A carrier's tracking update for one of its shipments (by tracking number)."""
+    """A carrier's tracking update for one of its shipments (by tracking number), from that
+    carrier (a `carrier:<name>` token) or an operator tool (an unscoped role)."""
     at = body.at
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
@@ -233,4 +261,4 @@ async def carrier_event(
             carrier=exc.carrier,
             tracking_number=exc.tracking_number,
         ) from exc
-    return CarrierEventResult(outcome=result.outcome, fulfilment=_out(result.fulfilment))
+    return CarrierEventResult(outcome=result.outcome, fulfilment=_out(result.fulfilment, principal))

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from services.inventory.domain import InsufficientStock, StockChange, StockLevel, adjust, totals
 from services.inventory.handlers import announce_availability
 from services.inventory.store import InventoryStore, LedgerEntry, Sku
+from shared.platform.auth import Permission, requires
 from shared.platform.errors import ApiError
 from shared.platform.service import get_runtime
 
@@ -117,7 +118,11 @@ class LedgerView(BaseModel):
 @router.put(
     "/skus/{sku}",
     response_model=SkuView,
-    responses={201: {"model": SkuView, "description": "created"}},
+    dependencies=[requires(Permission.STOCK_WRITE)],
+    responses={
+        201: {"model": SkuView, "description": "created"},
+        409: {"description": "barcode_in_use: the barcode belongs to another SKU"},
+    },
 )
 async def put_sku(
     request: Request,
@@ -154,7 +159,7 @@ async def put_sku(
     return _sku_view(definition)
 
 
-@router.get("/skus/{sku}", response_model=SkuView)
+@router.get("/skus/{sku}", response_model=SkuView, dependencies=[requires(Permission.STOCK_READ)])
 async def get_sku(request: Request, sku: str) -> SkuView:
     async with get_runtime(request).pool.acquire() as conn:
         found = await InventoryStore(conn).get_sku(sku)
@@ -166,6 +171,7 @@ async def get_sku(request: Request, sku: str) -> SkuView:
 @router.post(
     "/stock/adjustments",
     response_model=AdjustmentResult,
+    dependencies=[requires(Permission.STOCK_WRITE)],
     responses={
         404: {"description": "unknown_sku: define the SKU first (PUT /v1/skus/{sku})"},
         409: {"description": "insufficient_stock: the change would take stock below 0"},
@@ -216,7 +222,9 @@ async def adjust_stock(request: Request, body: StockAdjustment) -> AdjustmentRes
     )
 
 
-@router.get("/stock/{sku}", response_model=StockView)
+@router.get(
+    "/stock/{sku}", response_model=StockView, dependencies=[requires(Permission.STOCK_READ)]
+)
 async def get_stock(request: Request, sku: str) -> StockView:
     """On hand, reserved and available stock per location and in total."""
     async with get_runtime(request).pool.acquire() as conn:
@@ -227,7 +235,11 @@ async def get_stock(request: Request, sku: str) -> StockView:
     return _stock_view(sku, levels)
 
 
-@router.get("/stock/{sku}/ledger", response_model=LedgerView)
+@router.get(
+    "/stock/{sku}/ledger",
+    response_model=LedgerView,
+    dependencies=[requires(Permission.STOCK_READ)],
+)
 async def get_ledger(
     request: Request,
     sku: str,

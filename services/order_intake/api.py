@@ -30,6 +30,7 @@ from services.order_intake.handlers import now, persist, policy_from, store_new_
 from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.common import Address, Customer
 from shared.money import fits_currency, is_currency
+from shared.platform.auth import Permission, Principal, mask_personal_data, requires
 from shared.platform.errors import ApiError
 from shared.platform.service import Runtime, get_runtime
 from shared.platform.validation import Quantity, UnitPrice, first_nul_character
@@ -279,8 +280,10 @@ router = APIRouter(prefix="/v1", tags=["orders"])
 async def create_order(
     request: Request,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    principal: Principal = requires(Permission.ORDERS_CREATE),
 ) -> JSONResponse:
-    """Accept a native order. Honours `Idempotency-Key`: the same key answers the same order."""
+    """Accept a native order. Honours `Idempotency-Key`: the same key from the same caller
+    answers the same order. A `channel:<name>` caller places orders of its own channel only."""
     runtime = get_runtime(request)
     settings = _settings(runtime)
     raw = await read_body(runtime, request, settings.max_body_bytes)
@@ -310,6 +313,13 @@ async def create_order(
             f"{first['field'] or 'body'}: {first['message']}",
             problems=problems,
         ) from exc
+    if not principal.may_act_for_channel(order_in.channel, Permission.ORDERS_CREATE):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"this token may not place orders for channel {order_in.channel}",
+            permission=str(Permission.ORDERS_CREATE),
+        )
     if len(order_in.lines) > settings.max_order_lines:
         raise await _refuse(
             runtime,
@@ -329,9 +339,9 @@ async def create_order(
     if admission is not None:
         admission.check()
     request_hash = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    # Keys are scoped to the caller (today the channel the order is for; the authenticated
-    # subject once there is one), so one caller's key never answers with another's order.
-    key = f"native:{order_in.channel}:{idempotency_key}" if idempotency_key else None
+    # Keys are scoped to the authenticated caller, so one caller's key never answers with
+    # another's order.
+    key = f"native:{principal.subject}:{idempotency_key}" if idempotency_key else None
     async with runtime.uow() as uow:
         if key is not None:
             await store.lock_idempotency_key(uow.conn, key)
@@ -374,15 +384,22 @@ async def _existing(conn: Any, order_id: str) -> JSONResponse:
 
 
 @router.get("/orders/{order_id}")
-async def get_order(order_id: str, request: Request) -> dict[str, Any]:
-    """Status, lines, totals, payment and fulfilment state, returns, and the saga timeline."""
+async def get_order(
+    order_id: str, request: Request, principal: Principal = requires(Permission.ORDERS_READ)
+) -> dict[str, Any]:
+    """Status, lines, totals, payment and fulfilment state, returns, and the saga timeline.
+    The customer and the addresses are masked without `personal_data:read`."""
     runtime = get_runtime(request)
     async with runtime.pool.acquire() as conn:
         row = await store.get_order(conn, order_id)
         if row is None:
             raise ApiError(404, "order_not_found", f"no order {order_id}")
         returns = await returns_view.view_fields(conn, row)
-    return {**order_view(row), **returns}
+    view = {**order_view(row), **returns}
+    if not principal.can(Permission.PERSONAL_DATA):
+        for field in ("customer", "shipping_address", "billing_address"):
+            view[field] = mask_personal_data(view[field])
+    return view
 
 
 def order_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -482,7 +499,7 @@ def _money(value: Decimal, currency: str) -> str:
     return str(round_money(Decimal(value), currency))
 
 
-@router.get("/orders")
+@router.get("/orders", dependencies=[requires(Permission.ORDERS_READ)])
 async def list_orders(
     request: Request,
     status: Annotated[str | None, Query(description="filter by saga status")] = None,
@@ -528,7 +545,10 @@ async def list_orders(
 
 @router.post("/orders/{order_id}/cancel", status_code=202)
 async def cancel_order(
-    order_id: str, request: Request, body: CancelIn | None = None
+    order_id: str,
+    request: Request,
+    body: CancelIn | None = None,
+    principal: Principal = requires(Permission.ORDERS_CANCEL),
 ) -> dict[str, Any]:
     """Cancel before shipment. While a step is in flight the cancel is recorded and applied when
     the step answers; after shipment it is refused (409 `already_shipped`)."""
@@ -543,6 +563,7 @@ async def cancel_order(
             decision = saga_domain.request_cancel(saga, reason, now(), _policy(runtime))
         except CancelRefused as exc:
             raise ApiError(409, exc.code, exc.message, order_status=saga.status.value) from exc
+        decision.note("requested_by", action="cancel", subject=principal.subject)
         await persist(uow, saga, previous, decision)
     return {
         "order_id": order_id,

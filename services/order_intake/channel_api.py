@@ -35,6 +35,7 @@ from services.order_intake.channels import ADAPTERS, adapter_for
 from services.order_intake.channels.base import NewOrder, lower_keys
 from services.order_intake.handlers import policy_from
 from services.order_intake.settings import OrderIntakeSettings
+from shared.platform.auth import Permission, Principal, token_if_present
 from shared.platform.errors import ApiError
 from shared.platform.service import Runtime, get_runtime
 
@@ -93,7 +94,10 @@ async def _refuse(
     responses={
         200: {"description": "a repeat delivery (same order_id), or a delivery ignored"},
         400: {"description": "malformed JSON"},
-        401: {"description": "missing or wrong webhook signature"},
+        401: {
+            "description": "missing or wrong webhook signature, or no token for a polled channel"
+        },
+        403: {"description": "the token is not for this channel"},
         404: {"description": "unknown channel"},
         409: {"description": "a channel cancellation refused: the order has shipped"},
         413: {"description": "body too large"},
@@ -102,9 +106,15 @@ async def _refuse(
         503: {"description": "the channel's webhook secret is not configured"},
     },
 )
-async def receive_channel_order(channel: str, request: Request) -> JSONResponse:
-    """A channel's order webhook (Shopify, WooCommerce) or a polled marketplace order (Amazon
-    SP-API, eBay Fulfillment API)."""
+async def receive_channel_order(
+    channel: str,
+    request: Request,
+    principal: Principal | None = token_if_present(Permission.CHANNEL_ORDERS),
+) -> JSONResponse:
+    """A channel's order webhook (Shopify, WooCommerce: proven by their HMAC signature, always)
+    or a polled marketplace order (Amazon SP-API, eBay Fulfillment API: the seller's poller
+    proves itself with a `channel:<name>` token). A token, when sent, must be for this
+    channel."""
     runtime = get_runtime(request)
     settings = _settings(runtime)
     raw = await read_body(runtime, request, settings.max_body_bytes)
@@ -121,6 +131,20 @@ async def receive_channel_order(channel: str, request: Request) -> JSONResponse:
                 "unknown_channel",
                 f"unknown channel {channel!r}; channels: {', '.join(sorted(ADAPTERS))}",
             ),
+        )
+    if principal is not None and not principal.may_act_for_channel(channel):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"this token may not post orders for channel {channel}",
+            permission=str(Permission.CHANNEL_ORDERS),
+        )
+    if principal is None and adapter.signature_header is None:
+        raise ApiError(
+            401,
+            "unauthenticated",
+            f"{channel} orders come from the seller's poller: a channel:{channel} token is needed",
+            headers={"WWW-Authenticate": "Bearer"},
         )
     if adapter.is_ping is not None and adapter.is_ping(raw, headers):
         return JSONResponse(

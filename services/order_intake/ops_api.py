@@ -20,6 +20,7 @@ from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.saga import OperatorActionRefused, OrderSaga
 from services.order_intake.handlers import now, persist, policy_from
 from services.order_intake.settings import OrderIntakeSettings
+from shared.platform.auth import Permission, Principal, requires
 from shared.platform.errors import ApiError
 from shared.platform.service import Runtime, get_runtime
 
@@ -90,7 +91,11 @@ def stuck_because(
     return None
 
 
-@router.get("/orders/stuck", response_model=StuckOrders)
+@router.get(
+    "/orders/stuck",
+    response_model=StuckOrders,
+    dependencies=[requires(Permission.ORDERS_OPERATE)],
+)
 async def list_stuck_orders(
     request: Request,
     grace_s: Annotated[
@@ -143,6 +148,7 @@ async def _operator_action(
     order_id: str,
     action: Literal["retry", "compensate"],
     body: OperatorActionIn | None,
+    principal: Principal,
 ) -> OperatorActionOut:
     runtime = get_runtime(request)
     policy = policy_from(_settings(runtime))
@@ -156,9 +162,13 @@ async def _operator_action(
             decision = decide(saga, now(), policy)
         except OperatorActionRefused as exc:
             raise ApiError(409, exc.code, exc.message, order_status=saga.status.value) from exc
-        if body is not None and (body.by or body.note):
-            audit: dict[str, Any] = {"action": action, "by": body.by, "note": body.note}
-            decision.note("operator_action", **{k: v for k, v in audit.items() if v})
+        audit: dict[str, Any] = {
+            "action": action,
+            "subject": principal.subject,
+            "by": body.by if body else None,
+            "note": body.note if body else None,
+        }
+        decision.note("operator_action", **{k: v for k, v in audit.items() if v})
         await persist(uow, saga, previous, decision)
     return OperatorActionOut(
         order_id=order_id,
@@ -185,12 +195,15 @@ _ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=_ACTION_RESPONSES,
 )
 async def retry_order(
-    order_id: str, request: Request, body: OperatorActionIn | None = None
+    order_id: str,
+    request: Request,
+    body: OperatorActionIn | None = None,
+    principal: Principal = requires(Permission.ORDERS_OPERATE),
 ) -> OperatorActionOut:
     """Re-send what the order waits for (same idempotency keys), with fresh attempts; for an
     order parked in NEEDS_ATTENTION, resume the step it was parked in (409 `nothing_to_retry`
     when it needs a decision instead)."""
-    return await _operator_action(request, order_id, "retry", body)
+    return await _operator_action(request, order_id, "retry", body, principal)
 
 
 @router.post(
@@ -200,9 +213,12 @@ async def retry_order(
     responses=_ACTION_RESPONSES,
 )
 async def compensate_order(
-    order_id: str, request: Request, body: OperatorActionIn | None = None
+    order_id: str,
+    request: Request,
+    body: OperatorActionIn | None = None,
+    principal: Principal = requires(Permission.ORDERS_OPERATE),
 ) -> OperatorActionOut:
     """Undo what was done so far (release stock, void the authorisation, cancel fulfilment) and
     cancel the order. Refused once goods shipped (409 `already_shipped`) or when the order is
     closed (409 `order_closed`)."""
-    return await _operator_action(request, order_id, "compensate", body)
+    return await _operator_action(request, order_id, "compensate", body, principal)

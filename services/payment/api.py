@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from services.payment import store
+from shared.platform.auth import Permission, requires
 from shared.platform.service import get_runtime
 
 router = APIRouter(prefix="/v1", tags=["payment"])
@@ -55,7 +56,9 @@ class PaymentsOut(BaseModel):
     )
 
 
-@router.get("/payments", response_model=PaymentsOut)
+@router.get(
+    "/payments", response_model=PaymentsOut, dependencies=[requires(Permission.PAYMENTS_READ)]
+)
 async def list_payments(
     request: Request,
     order_id: Annotated[str, Query(min_length=1, description="the order's id")],

@@ -23,6 +23,7 @@ def build(
     settings: PaymentSettings | None = None, *, gateway: PaymentGateway | None = None
 ) -> ServiceSpec:
     settings = settings or PaymentSettings()
+    refuse_unsafe_gateway(settings)
     spec = ServiceSpec(
         settings=settings,
         title="Payment",
@@ -37,6 +38,23 @@ def build(
     spec.handlers = PaymentHandlers(RetryingGateway(chosen, retry_policy(settings))).by_type()
     spec.background = [_closes_on_shutdown(chosen)]
     return spec
+
+
+class UnsafeConfiguration(RuntimeError):
+    pass
+
+
+def refuse_unsafe_gateway(settings: PaymentSettings) -> None:
+    """The test gateway approves any card token: never in production by accident."""
+    if (
+        settings.env == "production"
+        and settings.gateway == "test"
+        and not settings.allow_test_gateway_in_production
+    ):
+        raise UnsafeConfiguration(
+            "OMS_ENV=production with the test payment gateway (it approves any card): configure"
+            " a real gateway, or set OMS_ALLOW_TEST_GATEWAY_IN_PRODUCTION=true on purpose"
+        )
 
 
 def _closes_on_shutdown(

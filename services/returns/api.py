@@ -23,6 +23,7 @@ from services.returns.domain.saga import ActionRefused, ReceivedItem, ReturnSaga
 from services.returns.handlers import now, persist, policy_from, timings_from
 from services.returns.settings import ReturnsSettings
 from shared.money import round_money
+from shared.platform.auth import Permission, requires
 from shared.platform.db import DbConnection
 from shared.platform.errors import ApiError
 from shared.platform.service import Runtime, get_runtime
@@ -156,6 +157,7 @@ def _claimed(returns: list[ReturnSaga], *, exclude: str | None = None) -> dict[s
 @router.post(
     "/returns",
     status_code=201,
+    dependencies=[requires(Permission.RETURNS_CREATE)],
     responses={
         200: {"description": "a repeat of a return already created (same Idempotency-Key)"},
         404: {"description": "order_not_found"},
@@ -239,7 +241,7 @@ async def request_return(
     return JSONResponse(view, status_code=201)
 
 
-@router.post("/returns/{return_id}/approve")
+@router.post("/returns/{return_id}/approve", dependencies=[requires(Permission.RETURNS_DECIDE)])
 async def approve_return(return_id: str, request: Request) -> dict[str, Any]:
     """An operator approves a return the policy held for review (REQUESTED → APPROVED)."""
     runtime = get_runtime(request)
@@ -253,7 +255,7 @@ async def approve_return(return_id: str, request: Request) -> dict[str, Any]:
         return await _view(uow.conn, return_id)
 
 
-@router.post("/returns/{return_id}/refuse")
+@router.post("/returns/{return_id}/refuse", dependencies=[requires(Permission.RETURNS_DECIDE)])
 async def refuse_return(
     return_id: str, request: Request, body: RefuseIn | None = None
 ) -> dict[str, Any]:
@@ -270,7 +272,7 @@ async def refuse_return(
         return await _view(uow.conn, return_id)
 
 
-@router.post("/returns/{return_id}/receive")
+@router.post("/returns/{return_id}/receive", dependencies=[requires(Permission.RETURNS_RECEIVE)])
 async def receive_return(return_id: str, body: ReceiveIn, request: Request) -> JSONResponse:
     """The goods arrived, with the condition of each unit. Resellable ones go back on hand at
     `location`, damaged ones are written off; then the refund (or exchange) follows. A repeat of
@@ -324,7 +326,7 @@ async def receive_return(return_id: str, body: ReceiveIn, request: Request) -> J
     return JSONResponse(view, status_code=200)
 
 
-@router.post("/returns/{return_id}/retry")
+@router.post("/returns/{return_id}/retry", dependencies=[requires(Permission.RETURNS_DECIDE)])
 async def retry_return(return_id: str, request: Request) -> dict[str, Any]:
     """An operator resumes a return waiting in NEEDS_ATTENTION: the step it was parked on is
     tried again with fresh attempts and the same idempotency keys."""
@@ -339,14 +341,14 @@ async def retry_return(return_id: str, request: Request) -> dict[str, Any]:
         return await _view(uow.conn, return_id)
 
 
-@router.get("/returns/{return_id}")
+@router.get("/returns/{return_id}", dependencies=[requires(Permission.RETURNS_READ)])
 async def get_return(return_id: str, request: Request) -> dict[str, Any]:
     """Lines, conditions, refund (amount and status), exchange, and the timeline."""
     async with get_runtime(request).pool.acquire() as conn:
         return await _view(conn, return_id)
 
 
-@router.get("/returns")
+@router.get("/returns", dependencies=[requires(Permission.RETURNS_READ)])
 async def list_returns(
     request: Request,
     order_id: Annotated[str | None, Query(description="the returns of one order")] = None,

@@ -32,6 +32,35 @@ orders_app = typer.Typer(
     help="Orders: list, show one with its timeline, find stuck ones, retry or compensate them.",
 )
 app.add_typer(orders_app, name="orders")
+token_app = typer.Typer(no_args_is_help=True, help="Local bearer tokens (make run's signing key).")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("issue")
+def token_issue(
+    role: list[str] = typer.Option([], "--role", help="admin, operator, customer_service, ..."),
+    channel: list[str] = typer.Option([], "--channel", help="adds the role channel:<name>"),
+    carrier: list[str] = typer.Option([], "--carrier", help="adds the role carrier:<name>"),
+    ttl: int = typer.Option(3600, "--ttl", help="seconds until it expires"),
+    subject: str | None = typer.Option(None, "--subject", help="who it is for (audit)"),
+) -> None:
+    """Sign a token with the local key (.local/auth/), for the services `make run` started."""
+    from shared.ops.tokens import local_keys
+
+    roles = [*role, *(f"channel:{c}" for c in channel), *(f"carrier:{c}" for c in carrier)]
+    if not roles:
+        raise typer.BadParameter("give at least one --role, --channel or --carrier")
+    typer.echo(local_keys().issue(roles, subject=subject, ttl_s=ttl))
+
+
+@token_app.command("rotate-key")
+def token_rotate_key() -> None:
+    """A new local signing key; the old one stays in the JWKS until retired."""
+    from shared.ops.tokens import local_keys
+
+    typer.echo(local_keys().rotate())
+
+
 console = Console()
 
 

@@ -7,12 +7,14 @@ its URL; `ServiceRefused` carries the service's stable error code and message.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from shared.ops.tokens import operator_token_file
 from shared.platform.settings import OpsSettings
 
 JsonObject = dict[str, Any]
@@ -61,6 +63,15 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
+def _auth_headers(settings: OpsSettings) -> dict[str, str]:
+    """OMS_TOKEN, else the operator token `make run` wrote."""
+    token = settings.token
+    if token is None:
+        with contextlib.suppress(OSError):
+            token = operator_token_file().read_text().strip() or None
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class OpsClient:
     def __init__(
         self,
@@ -70,7 +81,11 @@ class OpsClient:
     ) -> None:
         self.settings = settings or OpsSettings()
         self.urls = {name: url.rstrip("/") for name, url in service_urls(self.settings).items()}
-        self._http = httpx.Client(timeout=self.settings.http_timeout_s, transport=transport)
+        self._http = httpx.Client(
+            timeout=self.settings.http_timeout_s,
+            transport=transport,
+            headers=_auth_headers(self.settings),
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -1273,6 +1273,37 @@ def provision_database(
 # ====================================================================== public API
 
 
+def crash_kafka(kafka_port: int = 9092, kafka_controller_port: int | None = None) -> None:
+    """For chaos runs: SIGKILL the local broker (no clean shutdown), start it again and wait
+    until it answers."""
+    with _locked():
+        pid = _find_kafka_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _stop_kafka()
+        _, pid = _ensure_kafka(kafka_port, kafka_controller_port or kafka_port + 1)
+        _wait_kafka(f"127.0.0.1:{kafka_port}", pid)
+
+
+def crash_postgres(pg_port: int = 5433) -> None:
+    """For chaos runs: stop the local cluster as a crash would (`pg_ctl -m immediate`: every
+    backend killed, WAL recovery at the next start), then start it again."""
+    with _locked():
+        p = _pg_paths(create=False)
+        if not p.bin.exists():
+            p = dataclasses.replace(p, bin=_pg_bin())
+        if _pg_running(p):
+            _run(
+                _pg_cmd(p, "pg_ctl", "-D", p.data, "-m", "immediate", "-w", "-t", "60", "stop"),
+                what="pg_ctl stop -m immediate",
+                cwd=p.base,
+                timeout=90,
+                log_hint=p.log,
+            )
+        _ensure_postgres(pg_port)
+
+
 def up(
     *,
     kafka_bootstrap: str | None = None,

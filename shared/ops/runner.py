@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.ops import localinfra
+from shared.ops.tokens import local_keys, operator_token_file
 from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES, TOPICS, TopicSpec
 
@@ -102,6 +103,10 @@ def service_env(env: Environment, service: str) -> dict[str, str]:
     }
     if env.otlp_endpoint:
         values["OMS_OTLP_ENDPOINT"] = env.otlp_endpoint
+    if not os.environ.get("OMS_AUTH_JWKS_URL"):
+        values["OMS_AUTH_JWKS_FILE"] = os.environ.get(
+            "OMS_AUTH_JWKS_FILE", str(local_keys().jwks_file)
+        )
     if service == "order_intake":
         # Local development secrets for the channel webhooks, unless the developer set their own.
         for variable, default in DEV_WEBHOOK_SECRETS.items():
@@ -142,6 +147,16 @@ def print_where(env: Environment, console: Console) -> None:
     console.print(f"Kafka: {env.kafka_bootstrap}   Postgres: {_redact(env.service_database_urls)}")
     if env.otlp_endpoint:
         console.print(f"Traces exported to {env.otlp_endpoint}")
+    keys = local_keys()
+    keys.ensure()
+    token = keys.issue(["operator"], subject="local-operator", ttl_s=12 * 3600)
+    token_file = operator_token_file()
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    console.print(
+        f"Operator token (12 h, also in {token_file}, which the `oms` command uses):\n{token}\n"
+        "More: `oms token issue --role admin` (roles: see README, Security)."
+    )
     console.print(
         "Ctrl-C stops every service (the infrastructure keeps running: `make infra-down`)."
     )

@@ -33,6 +33,11 @@ _ANY_ROUTE = {
     "422": "invalid request: the error names the field",
     "503": "a dependency (database, broker) is unavailable: retry after Retry-After seconds",
 }
+_PROTECTED = {
+    "401": "unauthenticated: no bearer token, or one that does not verify",
+    "403": "forbidden: the token lacks the permission (or is for another channel/carrier)",
+    "429": "rate limited (or too many orders in flight): retry after Retry-After seconds",
+}
 _METHODS = {"get", "put", "post", "delete", "patch"}
 
 
@@ -45,6 +50,8 @@ def with_error_responses(spec: dict[str, Any]) -> dict[str, Any]:
                 continue
             responses: dict[str, Any] = operation.setdefault("responses", {})
             common = dict(_ANY_ROUTE)
+            if path.startswith("/v1/"):
+                common.update(_PROTECTED)
             if "{" in path:
                 common["404"] = "not found"
             if "requestBody" in operation:

@@ -32,14 +32,16 @@ from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 import shared.contracts  # noqa: F401  (registers every message type)
 from shared.envelope import Envelope
 from shared.platform import metrics
+from shared.platform.auth import token_verifier
 from shared.platform.consumer import Consumer, Handler
 from shared.platform.db import create_pool
-from shared.platform.errors import install_error_handlers
+from shared.platform.errors import BodyLimit, install_error_handlers
 from shared.platform.housekeeping import prune_inbox, retention_job
 from shared.platform.logs import setup_logging
 from shared.platform.migrations import migrate, pending
 from shared.platform.openapi import install_error_responses
 from shared.platform.outbox import OutboxRelay, UnitOfWork, unit_of_work
+from shared.platform.ratelimit import RateLimiter
 from shared.platform.settings import ServiceSettings
 from shared.platform.telemetry import setup_tracing, shutdown_tracing
 from shared.topics import dead_letter_topic
@@ -261,13 +263,19 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             shutdown_tracing()
 
     app = FastAPI(
-        title=spec.title, description=spec.description, version="1.0.0", lifespan=lifespan
+        title=spec.title,
+        description=spec.description,
+        version="1.0.0",
+        lifespan=lifespan,
     )
     install_error_handlers(app)
     install_error_responses(app)
+    app.state.token_verifier = token_verifier(settings)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.include_router(_platform_router())
     for router in spec.routers:
         app.include_router(router)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="health/.*,metrics")
     return app
 
@@ -338,6 +346,7 @@ def _platform_router() -> APIRouter:
         except Exception:
             reachable = False
         checks["kafka"] = "ok" if reachable else "unreachable"
+        checks["auth"] = "ok" if request.app.state.token_verifier else "not configured"
         healthy = all(value == "ok" for value in checks.values())
         return JSONResponse(
             {"status": "ready" if healthy else "not_ready", "checks": checks},

@@ -5,6 +5,7 @@ This is the only place that reads the environment (through pydantic-settings).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field
@@ -52,6 +53,24 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Where the service runs: "production" forbids what is only for development (the test
+    # payment gateway unless allowed explicitly, a missing token configuration).
+    env: Literal["development", "test", "production"] = "development"
+
+    # Bearer tokens (shared/platform/auth.py): exactly one of a JWKS file or an identity
+    # provider's JWKS URL; the issuer and audience every token must carry.
+    auth_jwks_file: Path | None = None
+    auth_jwks_url: str | None = None
+    auth_issuer: str = "oms-local"
+    auth_audience: str = "oms"
+    # The largest request body any route reads (413 `payload_too_large` beyond); a route may
+    # set a lower one of its own (order-intake's OMS_MAX_BODY_BYTES).
+    max_request_bytes: int = Field(default=1024 * 1024, ge=0)
+    # Requests per second one caller (token subject; client address without a token) may make
+    # to one replica, with bursts up to rate_limit_burst; beyond: 429 with Retry-After. 0: off.
+    rate_limit_per_second: float = Field(default=200, ge=0)
+    rate_limit_burst: float = Field(default=400, ge=1)
+
     # Failure injection for the crash tests: the process kills itself (SIGKILL) at this point
     # the first time it is reached. Never set in production.
     fault_crash_point: CrashPoint | None = None
@@ -84,3 +103,6 @@ class OpsSettings(BaseSettings):
     returns_url: str = "http://127.0.0.1:8005"
     jaeger_ui_url: str = "http://127.0.0.1:16686"
     http_timeout_s: float = 10.0
+    # The bearer token the `oms` command sends (default: the operator token `make run` wrote
+    # to .local/auth/operator.token).
+    token: str | None = None

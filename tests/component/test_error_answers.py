@@ -51,3 +51,19 @@ async def test_refused_value_is_422_and_unreachable_database_is_503(probe: Compo
     assert away.status_code == 503, away.text
     assert away.json()["error"]["code"] == "dependency_unavailable"
     assert away.headers["retry-after"] == str(RETRY_AFTER_S)
+
+
+async def test_every_service_refuses_a_body_over_its_limit(infra: Infra) -> None:
+    """Abuse limit: no route of any service reads more than OMS_MAX_REQUEST_BYTES."""
+    from services.inventory.app import build as build_inventory
+
+    async for harness in start_harness(infra, build_inventory()):
+        async with harness.http("warehouse") as client:
+            huge = await client.put(
+                "/v1/skus/BIG-1",
+                content=b'{"name": "' + b"x" * (2 * 1024 * 1024) + b'"}',
+                headers={"content-type": "application/json"},
+            )
+        assert huge.status_code == 413, huge.text
+        assert huge.json()["error"]["code"] == "payload_too_large"
+        assert not await harness.fetch("SELECT sku FROM skus WHERE sku = 'BIG-1'")

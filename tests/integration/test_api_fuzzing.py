@@ -1,6 +1,6 @@
 """Schemathesis (a fuzzer no one here wrote) against the OpenAPI documents of the five running
-services: no 5xx, and every answer — status code, content type, headers, body — is one the
-document states. Bounded: SCHEMATHESIS_MAX_EXAMPLES test cases per operation and phase, one
+services, with an admin token: no 5xx, and every answer — status code, content type, headers,
+body — is one the document states. Bounded: SCHEMATHESIS_MAX_EXAMPLES test cases per operation and phase, one
 fixed seed (so a failure replays), one worker per service."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from shared.topics import SERVICES
+from tests.support import auth
 from tests.support.env import Infra, new_env
 from tests.support.services import ServiceProcess
 
@@ -47,6 +48,10 @@ def _fuzz(service: str, url: str, report: Path) -> tuple[int, str, int]:
             "1",
             "--request-timeout",
             "15",
+            # An admin token: every operation is exercised past authorisation (the route-table
+            # test covers who may call what).
+            "--header",
+            f"Authorization: Bearer {auth.token('admin', subject='schemathesis')}",
             "--report",
             "ndjson",
             "--report-ndjson-path",

@@ -12,6 +12,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from shared.ops import cli
+from tests.support import auth
 from tests.support.env import Infra
 from tests.support.services import eventually
 from tests.support.system import System, order_body, start_system
@@ -38,6 +39,7 @@ def oms(system: System, *args: str) -> Result:
         "OMS_FULFILMENT_URL": system.url("fulfilment"),
         "OMS_RETURNS_URL": system.url("returns"),
         "OMS_JAEGER_UI_URL": JAEGER_UI,
+        "OMS_TOKEN": auth.token("operator", subject="cli-operator"),
     }
     return CliRunner().invoke(cli.app, list(args), env=env)
 

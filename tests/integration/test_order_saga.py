@@ -9,6 +9,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from tests.support import auth
 from tests.support.env import Infra
 from tests.support.system import System, order_body, start_system
 
@@ -179,7 +180,7 @@ async def test_200_concurrent_orders_against_50_units_confirm_exactly_50(system:
     assert len(set(order_ids)) == 200
 
     async def settled() -> dict[str, int]:
-        async with httpx.AsyncClient(timeout=15) as client:
+        async with httpx.AsyncClient(timeout=15, headers=auth.bearer(auth.ADMIN)) as client:
             counts: dict[str, int] = {}
             for status in (
                 "FULFILLING",

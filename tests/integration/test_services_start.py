@@ -26,7 +26,7 @@ async def test_every_service_is_ready_and_serves_openapi_and_metrics(infra: Infr
                 ready = (await client.get(f"{process.url}/health/ready")).json()
                 assert ready == {
                     "status": "ready",
-                    "checks": {"database": "ok", "migrations": "ok", "kafka": "ok"},
+                    "checks": {"database": "ok", "migrations": "ok", "kafka": "ok", "auth": "ok"},
                 }
                 assert (await client.get(f"{process.url}/health/live")).status_code == 200
                 spec = (await client.get(f"{process.url}/openapi.json")).json()

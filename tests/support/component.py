@@ -22,6 +22,7 @@ from shared.platform.migrations import migrate
 from shared.platform.outbox import OutboxRelay
 from shared.platform.service import Runtime, ServiceSpec, _build_broker, create_app
 from shared.topics import dead_letter_topic
+from tests.support import auth
 from tests.support.env import Infra, TestEnv, new_env
 
 
@@ -77,7 +78,15 @@ class ComponentHarness:
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         return await self.pool.fetch(sql, *args)
 
-    def http(self) -> httpx.AsyncClient:
+    def http(self, *roles: str) -> httpx.AsyncClient:
+        """A client of the service's HTTP API with a token of `roles` (admin by default);
+        `anonymous()` sends none."""
+        return self._client(auth.bearer(*(roles or (auth.ADMIN,))))
+
+    def anonymous(self) -> httpx.AsyncClient:
+        return self._client({})
+
+    def _client(self, headers: dict[str, str]) -> httpx.AsyncClient:
         app = create_app(self.spec)
         relay = OutboxRelay(
             dsn=self.env.service_urls[self.spec.settings.service_name],
@@ -94,7 +103,9 @@ class ComponentHarness:
             self.spec.migrations,
         )
         self.runtime = app.state.runtime
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test", headers=headers
+        )
 
 
 async def _never_publish(*_: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from shared.topics import SERVICES
+from tests.support import auth
 from tests.support.env import Infra, TestEnv, new_env
 from tests.support.services import ServiceProcess
 
@@ -41,7 +42,9 @@ class System:
     env: TestEnv
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
-    client: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=15))
+    client: httpx.AsyncClient = field(
+        default_factory=lambda: httpx.AsyncClient(timeout=15, headers=auth.bearer(auth.ADMIN))
+    )
 
     def url(self, service: str) -> str:
         return self.processes[service].url

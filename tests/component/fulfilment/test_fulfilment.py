@@ -596,3 +596,26 @@ async def test_a_racing_ship_and_cancel_have_exactly_one_winner(
             assert answer.cancelled == (fid,)
             assert await statuses(h, order_id) == {"WH-1": "cancelled"}
             assert fid not in {s.fulfilment_id for s in shipped}
+
+
+async def test_carrier_events_need_that_carriers_token(h: ComponentHarness):
+    """Issue 13's repro: anyone could mark any parcel delivered or lost."""
+    await create(h, "o-auth", ("SKU-A", "WH-1", 1))
+    [fulfilment_id] = [
+        r["fulfilment_id"] for r in await h.fetch("SELECT fulfilment_id FROM fulfilments")
+    ]
+    async with h.http("warehouse") as client:
+        shipped = (
+            await ship(client, fulfilment_id, carrier="dhl", tracking_number="T-AUTH")
+        ).json()
+    async with h.anonymous() as client:
+        anonymous = await carrier_event(client, "dhl", "T-AUTH", "delivered")
+    async with h.http("carrier:ups") as client:
+        other_carrier = await carrier_event(client, "dhl", "T-AUTH", "delivered")
+    assert anonymous.status_code == 401 and other_carrier.status_code == 403
+    assert (await statuses(h, "o-auth")) == {"WH-1": "shipped"}
+    async with h.http("carrier:dhl") as client:
+        delivered = await carrier_event(client, "dhl", "T-AUTH", "delivered")
+    assert delivered.status_code == 200, delivered.text
+    assert shipped["status"] == "shipped"
+    assert (await statuses(h, "o-auth")) == {"WH-1": "delivered"}

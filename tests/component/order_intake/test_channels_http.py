@@ -469,3 +469,31 @@ async def test_absurd_amounts_are_refused_not_a_server_error(intake: ComponentHa
     assert nul.status_code == 422 and nul.json()["error"]["details"]["field"] == "line_items.0.sku"
     assert huge.status_code == 422 and huge.json()["error"]["code"] == "amount_too_large"
     assert await order_count(intake) == 0
+
+
+async def test_marketplace_orders_need_that_channels_token(intake: ComponentHarness):
+    """Issue 13's repro: an unsigned SP-API-shaped body, paid on the marketplace, posted without
+    a token, answered 201 and shipped free goods. Now: 401 and nothing created; a
+    `channel:ebay` token cannot post Amazon orders; a `channel:amazon` token can."""
+    order = payloads.amazon_order()
+    order["OrderTotal"]["Amount"] = "0.01"
+    raw = payloads.body(order)
+    async with intake.anonymous() as client:
+        anonymous = await client.post(URL.format("amazon"), content=raw)
+    async with intake.http("channel:ebay") as client:
+        wrong_channel = await client.post(URL.format("amazon"), content=raw)
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthenticated"
+    assert wrong_channel.status_code == 403
+    assert await order_count(intake) == 0
+    async with intake.http("channel:amazon") as client:
+        right = await client.post(URL.format("amazon"), content=raw)
+    assert right.status_code == 202, right.text
+    assert await order_count(intake) == 1
+
+
+async def test_a_signed_channel_still_needs_its_signature_with_a_token(intake: ComponentHarness):
+    raw = payloads.body(payloads.shopify_order())
+    async with intake.http("channel:shopify") as client:
+        unsigned = await client.post(URL.format("shopify"), content=raw)
+    assert unsigned.status_code == 401
+    assert unsigned.json()["error"]["code"] == "invalid_signature"

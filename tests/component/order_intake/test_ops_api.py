@@ -184,9 +184,8 @@ async def test_retry_of_a_failed_capture_resends_it_and_compensate_is_refused_af
     assert captures[1].idempotency_key == first_capture.idempotency_key, "same key: charged once"
     assert captures[1].amount == first_capture.amount
     events = [(e["event"], e["detail"]) for e in view["timeline"]]
-    assert ("operator_action", {"action": "retry", "by": "oncall", "note": "card updated"}) in (
-        events
-    )
+    audit = {"action": "retry", "subject": "test:admin", "by": "oncall", "note": "card updated"}
+    assert ("operator_action", audit) in events, "who did it, from the token"
     assert any(event == "operator_retry" for event, _ in events)
     changes = await intake.emitted_contracts("OrderStatusChanged")
     assert changes[-1].status == "SHIPPED" and changes[-1].previous_status == "NEEDS_ATTENTION"

@@ -88,11 +88,14 @@ async def test_same_idempotency_key_gives_one_order(intake: ComponentHarness):
 async def test_idempotency_keys_are_scoped_to_the_caller(intake: ComponentHarness):
     """Regression (issue 12, defect 10): the same key from another caller is another order."""
     headers = {"Idempotency-Key": "same-key"}
-    async with intake.http() as client:
-        web = await client.post("/v1/orders", json=order_body(), headers=headers)
+    async with intake.http("customer_service") as client:
         phone = await client.post("/v1/orders", json=order_body(channel="phone"), headers=headers)
+    async with intake.http("channel:web") as client:
+        web = await client.post("/v1/orders", json=order_body(), headers=headers)
+        elsewhere = await client.post("/v1/orders", json=order_body(channel="app"))
     assert web.status_code == phone.status_code == 202
     assert web.json()["order_id"] != phone.json()["order_id"]
+    assert elsewhere.status_code == 403, "a channel:web token places web orders only"
 
 
 async def test_same_channel_external_id_gives_one_order(intake: ComponentHarness):

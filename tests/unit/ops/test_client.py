@@ -104,3 +104,16 @@ def test_trace_links_point_at_the_jaeger_ui():
     with OpsClient(SETTINGS) as client:
         assert client.trace_url("abc123") == "http://jaeger.test:16686/trace/abc123"
         assert client.urls["order_intake"] == "http://intake.test:8001"
+
+
+def test_the_cli_sends_its_bearer_token():
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization"))
+        return httpx.Response(200, json={"orders": [], "next_cursor": None})
+
+    settings = SETTINGS.model_copy(update={"token": "t0k3n"})
+    with OpsClient(settings, transport=httpx.MockTransport(handler)) as client:
+        client.request("order_intake", "GET", "/v1/orders")
+    assert seen == ["Bearer t0k3n"]
