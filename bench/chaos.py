@@ -61,22 +61,16 @@ class Chaos:
         settings = OpsSettings()
         while not self._stop.is_set():
             now = time.monotonic()
+            crash: tuple[str, Callable[[int], None], int] | None = None
             if not kafka_done and self.progress() >= 1 / 3:
                 kafka_done = True
-                await self._timed(
-                    started,
-                    "kafka_crash",
-                    "kafka",
-                    asyncio.to_thread(localinfra.crash_kafka, settings.kafka_port),
-                )
+                crash = ("kafka", localinfra.crash_kafka, settings.kafka_port)
             elif not postgres_done and self.progress() >= 2 / 3:
                 postgres_done = True
-                await self._timed(
-                    started,
-                    "postgres_crash",
-                    "postgres",
-                    asyncio.to_thread(localinfra.crash_postgres, settings.pg_port),
-                )
+                crash = ("postgres", localinfra.crash_postgres, settings.pg_port)
+            if crash is not None:
+                name, action, port = crash
+                await self._timed(started, f"{name}_crash", name, asyncio.to_thread(action, port))
             elif now >= next_kill:
                 victim = rng.choice(self.services.processes)
                 pause = rng.uniform(0.2, 2.0)

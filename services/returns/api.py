@@ -23,7 +23,7 @@ from services.returns.domain.saga import ActionRefused, ReceivedItem, ReturnSaga
 from services.returns.handlers import now, persist, policy_from, timings_from
 from services.returns.settings import ReturnsSettings
 from shared.money import round_money
-from shared.platform.auth import Permission, requires
+from shared.platform.auth import Permission, audit_subject, requires
 from shared.platform.db import DbConnection
 from shared.platform.errors import ApiError
 from shared.platform.service import Runtime, get_runtime
@@ -251,6 +251,7 @@ async def approve_return(return_id: str, request: Request) -> dict[str, Any]:
             decision = saga_domain.approve(saga, now())
         except ActionRefused as exc:
             raise _refusal(exc.code, exc.message, return_status=saga.status.value) from exc
+        _audit(request, saga, decision)
         await persist(uow, saga, decision)
         return await _view(uow.conn, return_id)
 
@@ -268,6 +269,7 @@ async def refuse_return(
             decision = saga_domain.refuse(saga, reason, now())
         except ActionRefused as exc:
             raise _refusal(exc.code, exc.message, return_status=saga.status.value) from exc
+        _audit(request, saga, decision)
         await persist(uow, saga, decision)
         return await _view(uow.conn, return_id)
 
@@ -321,6 +323,7 @@ async def receive_return(return_id: str, body: ReceiveIn, request: Request) -> J
             now(),
             timings_from(settings),
         )
+        _audit(request, saga, decision)
         await persist(uow, saga, decision)
         view = await _view(uow.conn, return_id)
     return JSONResponse(view, status_code=200)
@@ -337,6 +340,7 @@ async def retry_return(return_id: str, request: Request) -> dict[str, Any]:
             decision = saga_domain.retry(saga, now(), timings_from(_settings(runtime)))
         except ActionRefused as exc:
             raise _refusal(exc.code, exc.message, return_status=saga.status.value) from exc
+        _audit(request, saga, decision)
         await persist(uow, saga, decision)
         return await _view(uow.conn, return_id)
 
@@ -362,6 +366,16 @@ async def list_returns(
     async with get_runtime(request).pool.acquire() as conn:
         rows = await store.list_returns(conn, order_id=order_id, status=status, limit=limit)
     return {"returns": [_summary(row) for row in rows]}
+
+
+def _audit(request: Request, saga: ReturnSaga, decision: saga_domain.Decision) -> None:
+    """Who asked (the token's subject) goes on the return's timeline."""
+    action = request.url.path.rsplit("/", 1)[-1]
+    decision.timeline.append(
+        saga_domain.TimelineEntry(
+            "requested_by", saga.status.value, {"action": action, "subject": audit_subject(request)}
+        )
+    )
 
 
 async def _locked(conn: DbConnection, return_id: str) -> ReturnSaga:

@@ -1108,7 +1108,7 @@ def _local_pg_url(p: _PgPaths, port: int, password: str) -> str:
     return f"postgresql://{credentials}@127.0.0.1:{port}/postgres"
 
 
-def _stop_postgres() -> bool:
+def _stop_postgres(mode: str = "fast") -> bool:
     try:
         p = _pg_paths(create=False)
     except InfraError:
@@ -1119,10 +1119,10 @@ def _stop_postgres() -> bool:
         p = dataclasses.replace(p, bin=_pg_bin())
     if not _pg_running(p):
         return False
-    log.info("stopping PostgreSQL (%s)", p.data)
+    log.info("stopping PostgreSQL (%s, %s)", p.data, mode)
     _run(
-        _pg_cmd(p, "pg_ctl", "-D", p.data, "-m", "fast", "-w", "-t", "120", "stop"),
-        what="pg_ctl stop",
+        _pg_cmd(p, "pg_ctl", "-D", p.data, "-m", mode, "-w", "-t", "120", "stop"),
+        what=f"pg_ctl stop -m {mode}",
         cwd=p.base,
         timeout=150,
         log_hint=p.log,
@@ -1290,17 +1290,7 @@ def crash_postgres(pg_port: int = 5433) -> None:
     """For chaos runs: stop the local cluster as a crash would (`pg_ctl -m immediate`: every
     backend killed, WAL recovery at the next start), then start it again."""
     with _locked():
-        p = _pg_paths(create=False)
-        if not p.bin.exists():
-            p = dataclasses.replace(p, bin=_pg_bin())
-        if _pg_running(p):
-            _run(
-                _pg_cmd(p, "pg_ctl", "-D", p.data, "-m", "immediate", "-w", "-t", "60", "stop"),
-                what="pg_ctl stop -m immediate",
-                cwd=p.base,
-                timeout=90,
-                log_hint=p.log,
-            )
+        _stop_postgres(mode="immediate")
         _ensure_postgres(pg_port)
 
 

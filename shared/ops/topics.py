@@ -5,6 +5,8 @@ OMS_KAFKA_BOOTSTRAP and exits: the dev overlay's topic Job. Existing topics are 
 
 `python -m shared.ops.topics --strimzi` prints the registry as Strimzi `KafkaTopic` resources:
 the prod overlay's `kafka-topics.yaml` is this output, and a test checks that they agree.
+`--strimzi-users` prints one `KafkaUser` per service with ACLs for exactly what it produces and
+consumes: the prod overlay's `kafka-users.yaml`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import argparse
 import asyncio
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from shared.ops.localinfra import ensure_topics
@@ -102,6 +104,95 @@ def render_strimzi_yaml(
     return header + str(body)
 
 
+def kafka_user_name(service: str) -> str:
+    """The Strimzi KafkaUser (and the Secret with its password) of one service."""
+    return f"oms-{service.replace('_', '-')}"
+
+
+def service_acls(service: str, consumed: Iterable[str], prefix: str = "") -> list[dict[str, Any]]:
+    """What one service may do on Kafka: write (and describe) the topics it produces — its
+    dead-letter topic included —, read (and describe) the topics it consumes, read its
+    consumer group. Nothing else."""
+    operations: dict[str, set[str]] = {}
+    for spec in TOPICS:
+        if spec.owner == service:
+            operations.setdefault(spec.name, set()).update({"Write", "Describe"})
+    for name in consumed:
+        operations.setdefault(name, set()).update({"Read", "Describe"})
+    acls: list[dict[str, Any]] = [
+        {
+            "resource": {"type": "topic", "name": prefix + name, "patternType": "literal"},
+            "operations": sorted(ops),
+        }
+        for name, ops in sorted(operations.items())
+    ]
+    acls.append(
+        {
+            "resource": {"type": "group", "name": prefix + service, "patternType": "literal"},
+            "operations": ["Read"],
+        }
+    )
+    return acls
+
+
+def strimzi_users(
+    consumers: Mapping[str, Iterable[str]],
+    *,
+    cluster: str = DEFAULT_CLUSTER,
+    prefix: str = "",
+) -> list[dict[str, Any]]:
+    """One Strimzi `KafkaUser` per service: SCRAM-SHA-512, simple authorization, its ACLs."""
+    return [
+        {
+            "apiVersion": "kafka.strimzi.io/v1",
+            "kind": "KafkaUser",
+            "metadata": {
+                "name": kafka_user_name(service),
+                "labels": {"strimzi.io/cluster": cluster, "app.kubernetes.io/part-of": "oms"},
+            },
+            "spec": {
+                "authentication": {"type": "scram-sha-512"},
+                "authorization": {
+                    "type": "simple",
+                    "acls": service_acls(service, consumed, prefix),
+                },
+            },
+        }
+        for service, consumed in sorted(consumers.items())
+    ]
+
+
+def consumers_from_code() -> dict[str, list[str]]:
+    """The topics each service's consumer reads, from its own wiring (its ServiceSpec)."""
+    import importlib
+
+    from shared.topics import SERVICES
+
+    return {
+        service: list(importlib.import_module(f"services.{service}.app").build().topics)
+        for service in SERVICES
+    }
+
+
+def render_strimzi_users_yaml(*, cluster: str = DEFAULT_CLUSTER, prefix: str = "") -> str:
+    import yaml
+
+    header = (
+        "# Generated from shared/topics.py and the services' subscriptions by\n"
+        f"#   python -m shared.ops.topics --strimzi-users --cluster {cluster}"
+        + (f" --prefix {prefix}" if prefix else "")
+        + "\n# Do not edit: change the registry or the services and regenerate (a test compares"
+        " the two).\n"
+    )
+    body = yaml.safe_dump_all(
+        strimzi_users(consumers_from_code(), cluster=cluster, prefix=prefix),
+        sort_keys=False,
+        default_flow_style=False,
+        explicit_start=True,
+    )
+    return header + str(body)
+
+
 async def create_topics(bootstrap: str, prefix: str, replication_factor: int) -> list[str]:
     return await ensure_topics(bootstrap, prefixed(TOPICS, prefix), replication_factor)
 
@@ -113,6 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--strimzi", action="store_true", help="print KafkaTopic resources instead of creating"
+    )
+    parser.add_argument(
+        "--strimzi-users",
+        action="store_true",
+        help="print one KafkaUser per service with its ACLs instead of creating topics",
     )
     parser.add_argument("--cluster", default=DEFAULT_CLUSTER, help="Strimzi Kafka cluster name")
     parser.add_argument(
@@ -129,6 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = OpsSettings()
     prefix = settings.topic_prefix if args.prefix is None else args.prefix
 
+    if args.strimzi_users:
+        sys.stdout.write(render_strimzi_users_yaml(cluster=args.cluster, prefix=prefix))
+        return 0
     if args.strimzi:
         sys.stdout.write(
             render_strimzi_yaml(cluster=args.cluster, prefix=prefix, replicas=args.replicas)

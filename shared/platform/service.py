@@ -37,6 +37,7 @@ from shared.platform.consumer import Consumer, Handler
 from shared.platform.db import create_pool
 from shared.platform.errors import BodyLimit, install_error_handlers
 from shared.platform.housekeeping import prune_inbox, retention_job
+from shared.platform.kafka_security import aiokafka_options, faststream_security
 from shared.platform.logs import setup_logging
 from shared.platform.migrations import migrate, pending
 from shared.platform.openapi import install_error_responses
@@ -93,6 +94,7 @@ def _build_broker(settings: ServiceSettings) -> KafkaBroker:
     )
     return KafkaBroker(
         settings.kafka_bootstrap,
+        security=faststream_security(settings),
         client_id=settings.service_name,
         enable_idempotence=True,
         acks="all",
@@ -184,6 +186,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         relay_producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             client_id=f"{settings.service_name}-relay",
+            **aiokafka_options(settings),
             enable_idempotence=True,
             acks="all",
             linger_ms=2,

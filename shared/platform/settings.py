@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CrashPoint = Literal["before_db_commit", "after_db_commit", "relay_after_publish"]
@@ -23,6 +23,14 @@ class ServiceSettings(BaseSettings):
     http_port: int
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # How the service proves itself to Kafka (shared/platform/kafka_security.py): plaintext on
+    # loopback locally; in production TLS with SCRAM, one user per service (the prod overlay's
+    # KafkaUsers), its password from the Secret the operator made, the cluster CA to verify.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ca_file: Path | None = None
     # Prepended to every topic name, so several OMS environments can share one Kafka cluster.
     topic_prefix: str = ""
     database_url: str = "postgresql://postgres@127.0.0.1:5433/oms"

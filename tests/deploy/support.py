@@ -97,6 +97,7 @@ NOT_VALIDATED: dict[str, set[tuple[str, str]]] = {
         ("kafka.strimzi.io/v1", "Kafka"),
         ("kafka.strimzi.io/v1", "KafkaNodePool"),
         ("kafka.strimzi.io/v1", "KafkaTopic"),
+        ("kafka.strimzi.io/v1", "KafkaUser"),
         ("postgresql.cnpg.io/v1", "Cluster"),
         ("postgresql.cnpg.io/v1", "Database"),
     },

@@ -19,6 +19,7 @@ API_VERSIONS = {
     "Kafka": "kafka.strimzi.io/v1",
     "KafkaNodePool": "kafka.strimzi.io/v1",
     "KafkaTopic": "kafka.strimzi.io/v1",
+    "KafkaUser": "kafka.strimzi.io/v1",
     "Cluster": "postgresql.cnpg.io/v1",
     "Database": "postgresql.cnpg.io/v1",
 }
@@ -55,7 +56,11 @@ def test_custom_resources_are_the_not_validated_kinds_at_the_documented_api_vers
 def test_node_pools_and_topics_belong_to_the_kafka_cluster(prod: list[dict[str, Any]]) -> None:
     (kafka,) = support.find(prod, "Kafka")
     cluster = kafka["metadata"]["name"]
-    for obj in support.find(prod, "KafkaNodePool") + support.find(prod, "KafkaTopic"):
+    for obj in (
+        support.find(prod, "KafkaNodePool")
+        + support.find(prod, "KafkaTopic")
+        + support.find(prod, "KafkaUser")
+    ):
         assert obj["metadata"]["labels"]["strimzi.io/cluster"] == cluster, support.describe(obj)
     # The topic operator reconciles the KafkaTopics; without it they would stay unapplied.
     assert "topicOperator" in kafka["spec"]["entityOperator"]
@@ -86,7 +91,7 @@ def test_kafka_runs_in_kraft_mode_with_a_controller_quorum_and_enough_brokers(
 def test_services_bootstrap_from_the_kafka_listener(prod: list[dict[str, Any]]) -> None:
     (kafka,) = support.find(prod, "Kafka")
     (listener,) = kafka["spec"]["kafka"]["listeners"]
-    assert listener["type"] == "internal" and listener["tls"] is False
+    assert listener["type"] == "internal" and listener["tls"] is True
     bootstrap = support.config_map_data(prod, "oms-config")["OMS_KAFKA_BOOTSTRAP"]
     # Strimzi names the bootstrap Service <cluster>-kafka-bootstrap.
     assert bootstrap == f"{kafka['metadata']['name']}-kafka-bootstrap:{listener['port']}"

@@ -175,7 +175,8 @@ def test_config_keys_are_settings_and_point_at_the_infrastructure(overlays: Obje
 
 def test_prod_needs_only_the_secrets_the_readme_lists(overlays: Objects) -> None:
     readme = (support.REPO / "deploy" / "README.md").read_text()
-    produced_by_operators = {"oms-pg-ca"}  # CloudNativePG creates <cluster>-ca
+    # CloudNativePG creates <cluster>-ca; Strimzi the cluster CA and one Secret per KafkaUser.
+    produced_by_operators = {"oms-pg-ca", "oms-kafka-cluster-ca-cert"}
     rendered = {
         o["metadata"]["name"] for o in overlays["prod"] if o["kind"] in ("Secret", "ConfigMap")
     }

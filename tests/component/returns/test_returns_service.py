@@ -330,6 +330,8 @@ async def test_manual_review_then_operator_approves_or_refuses(returns: Componen
     assert early.json()["error"]["code"] == "not_approved"
     approved = await post(returns, f"/v1/returns/{held['return_id']}/approve")
     assert approved.json()["status"] == "APPROVED"
+    audit = [e for e in approved.json()["timeline"] if e["event"] == "requested_by"]
+    assert [e["detail"] for e in audit] == [{"action": "approve", "subject": "test:admin"}]
     again = await post(returns, f"/v1/returns/{held['return_id']}/approve")
     assert (again.status_code, again.json()["error"]["code"]) == (409, "not_awaiting_review")
 
