@@ -198,7 +198,7 @@ class TestGateway:
             if self._pool is None:
                 settings = self._settings()
                 self._pool = await create_pool(
-                    settings.database_url, settings.db_schema, min_size=1, max_size=2
+                    settings.database_dsn, settings.db_schema, min_size=1, max_size=2
                 )
         async with self._pool.acquire() as conn, conn.transaction():
             yield conn

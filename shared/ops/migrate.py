@@ -68,7 +68,7 @@ async def _connect_when_reachable(settings: ServiceSettings, wait_s: float) -> a
         reraise=True,
     ):
         with attempt:
-            return await connect(settings.database_url, settings.db_schema)
+            return await connect(settings.database_dsn, settings.db_schema)
     raise AssertionError("unreachable")
 
 

@@ -204,7 +204,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             return delivered
 
         relay = OutboxRelay(
-            dsn=settings.database_url,
+            dsn=settings.database_dsn,
             schema=settings.db_schema,
             service=settings.service_name,
             publish=publish,
@@ -312,7 +312,7 @@ async def _connect_database(settings: ServiceSettings, size: int | None = None) 
     ):
         with attempt:
             return await create_pool(
-                settings.database_url,
+                settings.database_dsn,
                 settings.db_schema,
                 min_size=size or settings.db_pool_min,
                 max_size=size or settings.db_pool_max,

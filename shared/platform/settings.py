@@ -33,7 +33,9 @@ class ServiceSettings(BaseSettings):
     kafka_ca_file: Path | None = None
     # Prepended to every topic name, so several OMS environments can share one Kafka cluster.
     topic_prefix: str = ""
-    database_url: str = "postgresql://postgres@127.0.0.1:5433/oms"
+    # The service's own login role (make run and the manifests set it); no default, so a
+    # service never falls back to a passwordless superuser.
+    database_url: str | None = None
     db_pool_min: int = 1
     db_pool_max: int = 4
 
@@ -82,6 +84,12 @@ class ServiceSettings(BaseSettings):
     # Failure injection for the crash tests: the process kills itself (SIGKILL) at this point
     # the first time it is reached. Never set in production.
     fault_crash_point: CrashPoint | None = None
+
+    @property
+    def database_dsn(self) -> str:
+        if not self.database_url:
+            raise ValueError("OMS_DATABASE_URL is not set: the service's own database role URL")
+        return self.database_url
 
     @property
     def group_id(self) -> str:
