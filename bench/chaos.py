@@ -48,6 +48,7 @@ class Chaos:
     kill_every_s: float = 5.0
     seed: int = 1
     events: list[ChaosEvent] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def stop(self) -> None:
@@ -70,7 +71,12 @@ class Chaos:
                 crash = ("postgres", localinfra.crash_postgres, settings.pg_port)
             if crash is not None:
                 name, action, port = crash
-                await self._timed(started, f"{name}_crash", name, asyncio.to_thread(action, port))
+                try:
+                    await self._timed(
+                        started, f"{name}_crash", name, asyncio.to_thread(action, port)
+                    )
+                except Exception as exc:  # recorded, and the kills go on
+                    self.failures.append(f"{name} crash/restart failed: {exc!r}")
             elif now >= next_kill:
                 victim = rng.choice(self.services.processes)
                 pause = rng.uniform(0.2, 2.0)
@@ -99,6 +105,7 @@ class Chaos:
             "kills_by_service": kills,
             "kafka_restarts": sum(e.kind == "kafka_crash" for e in self.events),
             "postgres_restarts": sum(e.kind == "postgres_crash" for e in self.events),
+            "controller_failures": self.failures,
             "events": [asdict(e) for e in self.events],
         }
 

@@ -887,6 +887,9 @@ async def run(config: Config, infra: Any, console: Console) -> dict[str, Any]:
         )
         if chaos is not None:
             verdict["chaos"] = chaos.summary()
+            if chaos.failures:
+                verdict["passed"] = False
+                verdict["checks"]["chaos invariants"]["problems"].extend(chaos.failures)
         if unmatched:
             verdict["passed"] = False
             verdict["checks"]["orders settled"]["problems"].append(

@@ -1276,13 +1276,20 @@ def provision_database(
 def crash_kafka(kafka_port: int = 9092, kafka_controller_port: int | None = None) -> None:
     """For chaos runs: SIGKILL the local broker (no clean shutdown), start it again and wait
     until it answers."""
+    controller_port = kafka_controller_port or kafka_port + 1
     with _locked():
         pid = _find_kafka_pid()
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         _stop_kafka()
-        _, pid = _ensure_kafka(kafka_port, kafka_controller_port or kafka_port + 1)
+        # A killed JVM leaves /proc before its sockets are closed: wait for the ports.
+        deadline = time.monotonic() + 60
+        while (_port_open(kafka_port) or _port_open(controller_port)) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        _, pid = _ensure_kafka(kafka_port, controller_port)
         _wait_kafka(f"127.0.0.1:{kafka_port}", pid)
 
 
