@@ -22,6 +22,7 @@ import functools
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,6 +38,9 @@ from shared.platform.ratelimit import RateLimiter, retry_after_header
 from shared.platform.settings import ServiceSettings
 
 log = logging.getLogger("oms.audit")
+
+CACHE_S = 60.0
+CACHE_ENTRIES = 10_000
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
 """Asymmetric only: a token signed with a shared secret or with `none` is refused."""
@@ -178,6 +182,9 @@ class TokenVerifier:
         self._file_read_at = 0.0
         # PyJWKClient caches the provider's keys and fetches again for an unknown kid (rotation).
         self._client = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        # A client sends the same token many times: a verified one is remembered for at most
+        # CACHE_S (and never past its expiry), so a retired key stops working within that.
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def _key_from_file(self, kid: str) -> Any:
         assert self._file is not None
@@ -191,6 +198,17 @@ class TokenVerifier:
         return key
 
     def verify(self, token: str) -> Principal:
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        principal, expires = self._verify(token)
+        self._verified[token] = (principal, min(expires, now + CACHE_S))
+        while len(self._verified) > CACHE_ENTRIES:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         header = jwt.get_unverified_header(token)
         if header.get("alg") not in ALGORITHMS:
             raise jwt.InvalidAlgorithmError(f"algorithm {header.get('alg')!r} is not accepted")
@@ -210,7 +228,7 @@ class TokenVerifier:
             leeway=self._leeway,
             options={"require": ["exp", "iss", "aud", "sub"]},
         )
-        return principal_from_claims(claims)
+        return principal_from_claims(claims), float(claims["exp"])
 
 
 _bearer = HTTPBearer(auto_error=False)

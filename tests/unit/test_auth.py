@@ -87,3 +87,13 @@ def test_every_role_of_the_issue_exists():
         ROLE_PERMISSIONS
     )
     assert ROLE_PERMISSIONS["admin"] == frozenset(Permission)
+
+
+def test_a_verified_token_is_remembered_but_not_past_its_expiry(keys: SigningKeys):
+    check = TokenVerifier(issuer="oms-local", audience="oms", jwks_file=keys.jwks_file, leeway_s=0)
+    token = keys.issue(["viewer"], ttl_s=1)
+    first = check.verify(token)
+    assert check.verify(token) is first, "the second use is not verified again"
+    time.sleep(1.1)
+    with pytest.raises(jwt.PyJWTError):
+        check.verify(token)
