@@ -160,7 +160,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=int(_env("SEED", "1")))
     parser.add_argument(
-        "--settle-timeout", type=float, default=float(_env("SETTLE_TIMEOUT", "600"))
+        "--settle-timeout",
+        type=float,
+        default=float(_env("SETTLE_TIMEOUT", "0")) or None,
+        help="seconds the whole run may take to settle (default 600; with --chaos 0.3 s per"
+        " order: every kill costs a consumer-group rebalance)",
     )
     parser.add_argument("--label", default=_env("LABEL", ""))
     parser.add_argument(
@@ -222,10 +226,7 @@ def config_from(args: argparse.Namespace) -> Config:
     extra.update(
         dict(item.split("=", 1) for item in _env("SERVICE_ENV", "").split() if "=" in item)
     )
-    if args.chaos and args.settle_timeout == float(_env("SETTLE_TIMEOUT", "600")):
-        # Under chaos every kill costs a consumer-group rebalance: a run takes several times
-        # longer; the settle timeout bounds the whole run, so it grows with it.
-        args.settle_timeout = max(args.settle_timeout, 3 * args.orders / 10)
+    settle_timeout = args.settle_timeout or max(600.0, 0.3 * args.orders if args.chaos else 0)
     return Config(
         orders=args.orders,
         rate=rate,
@@ -239,7 +240,7 @@ def config_from(args: argparse.Namespace) -> Config:
         concurrency=args.concurrency,
         max_in_flight=args.max_in_flight,
         seed=args.seed,
-        settle_timeout_s=args.settle_timeout,
+        settle_timeout_s=settle_timeout,
         label=label,
         profile=tuple(s for s in args.profile.split(",") if s),
         profile_seconds=args.profile_seconds,

@@ -200,9 +200,9 @@ async def retry_order(
     body: OperatorActionIn | None = None,
     principal: Principal = requires(Permission.ORDERS_OPERATE),
 ) -> OperatorActionOut:
-    """Re-send what the order waits for (same idempotency keys), with fresh attempts; for an
-    order parked in NEEDS_ATTENTION, resume the step it was parked in (409 `nothing_to_retry`
-    when it needs a decision instead)."""
+    """Re-send what the order waits for (same idempotency keys), with fresh attempts; an order
+    parked in NEEDS_ATTENTION resumes where the saga underneath stands, its step and any
+    unconfirmed capture re-sent (409 `nothing_to_retry` when it waits on nothing)."""
     return await _operator_action(request, order_id, "retry", body, principal)
 
 

@@ -164,7 +164,8 @@ async def replay_dead_letters(
     After each page is acknowledged by Kafka its position is committed under the replay
     consumer group, so running it again (or after a crash midway) does not replay a dead
     letter twice. Replaying chosen offsets does not move that position. Truncated dead
-    letters (see `DeadLetterRecord.truncated`) are passed over: replay those from Postgres.
+    letters (see `DeadLetterRecord.truncated`) are passed over: the whole record is in the
+    service's `dead_letter_overflow` table, for an operator to look at.
     """
     replayed: list[DeadLetterRecord] = []
     async with _dead_letter_topic(bootstrap, service, prefix) as dlq:

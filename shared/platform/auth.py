@@ -18,6 +18,7 @@ Answers: 401 `unauthenticated` (no token, or one that does not verify) with
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -180,8 +181,9 @@ class TokenVerifier:
         self._file = jwks_file
         self._file_keys: dict[str, Any] = {}
         self._file_read_at = 0.0
-        # PyJWKClient caches the provider's keys and fetches again for an unknown kid (rotation).
-        self._client = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        # PyJWKClient caches the provider's keys and fetches again for an unknown kid (rotation),
+        # at most once per cooldown, so made-up kids cannot make it fetch on every request.
+        self._client = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=5) if jwks_url else None
         # A client sends the same token many times: a verified one is remembered for at most
         # CACHE_S (and never past its expiry), so a retired key stops working within that.
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
@@ -198,12 +200,24 @@ class TokenVerifier:
         return key
 
     def verify(self, token: str) -> Principal:
-        now = time.time()
+        """Blocks while the provider's keys are fetched (OMS_AUTH_JWKS_URL): see verify_async."""
+        return self._cached(token) or self._remember(token, *self._verify(token))
+
+    async def verify_async(self, token: str) -> Principal:
+        """As verify, with a fetch of the provider's keys off the event loop."""
+        cached = self._cached(token)
+        if cached is not None:
+            return cached
+        if self._client is not None:
+            return self._remember(token, *await asyncio.to_thread(self._verify, token))
+        return self._remember(token, *self._verify(token))
+
+    def _cached(self, token: str) -> Principal | None:
         cached = self._verified.get(token)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        principal, expires = self._verify(token)
-        self._verified[token] = (principal, min(expires, now + CACHE_S))
+        return cached[0] if cached is not None and cached[1] > time.time() else None
+
+    def _remember(self, token: str, principal: Principal, expires: float) -> Principal:
+        self._verified[token] = (principal, min(expires, time.time() + CACHE_S))
         while len(self._verified) > CACHE_ENTRIES:
             self._verified.popitem(last=False)
         return principal
@@ -238,14 +252,16 @@ def _unauthenticated(message: str) -> ApiError:
     return ApiError(401, "unauthenticated", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+async def authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
     verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
     if verifier is None:
         raise ApiError(503, "auth_not_configured", "the service has no token verification set up")
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthenticated("a bearer token is required")
     try:
-        principal = verifier.verify(credentials.credentials)
+        principal = await verifier.verify_async(credentials.credentials)
     except (jwt.PyJWTError, ValueError, KeyError) as exc:
         raise _unauthenticated(f"the token was refused: {exc}") from exc
     request.state.principal = principal
@@ -265,11 +281,12 @@ def _limit(request: Request, client: str) -> None:
 
 
 class _Requirement:
-    """A route's declared permission (found by the route-table test through `.permission`)."""
+    """A route's declared permission (found by the route-table test through `.permission`).
+    Async, so it runs on the event loop rather than in the thread pool."""
 
     def __init__(
         self,
-        permission: Permission | None,
+        permission: Permission,
         *,
         optional: bool = False,
         carrier_param: str | None = None,
@@ -278,7 +295,7 @@ class _Requirement:
         self.optional = optional
         self.carrier_param = carrier_param
 
-    def __call__(
+    async def __call__(
         self,
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
@@ -286,23 +303,14 @@ class _Requirement:
         if self.optional and credentials is None:
             _limit(request, f"address:{request.client.host if request.client else '?'}")
             return None
-        principal = authenticate(request, credentials)
+        principal = await authenticate(request, credentials)
         _limit(request, f"subject:{principal.subject}")
-        if self.permission is not None and not principal.can(self.permission):
+        if not principal.can(self.permission):
             raise ApiError(
                 403,
                 "forbidden",
                 f"this needs the permission {self.permission}",
                 permission=str(self.permission),
-            )
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            # Audit: who changed what (the path names ids, never personal data).
-            log.info(
-                "%s %s by %s",
-                request.method,
-                request.url.path,
-                principal.subject,
-                extra={"subject": principal.subject},
             )
         if self.carrier_param is not None:
             carrier = str(request.path_params.get(self.carrier_param, ""))
@@ -313,6 +321,15 @@ class _Requirement:
                     f"this token may not act for carrier {carrier}",
                     permission=str(self.permission),
                 )
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            # Audit: who changed what (the path names ids, never personal data).
+            log.info(
+                "%s %s by %s",
+                request.method,
+                request.url.path,
+                principal.subject,
+                extra={"subject": principal.subject},
+            )
         return principal
 
 
@@ -349,9 +366,9 @@ def audit_subject(request: Request) -> str | None:
     return principal.subject if principal is not None else None
 
 
-def declared_permissions(dependencies: Iterable[Any]) -> list[Permission | None]:
+def declared_permissions(dependencies: Iterable[Any]) -> list[Permission]:
     """The permissions a route's dependency tree declares (for the route-table test)."""
-    found: list[Permission | None] = []
+    found: list[Permission] = []
     for dependency in dependencies:
         call = getattr(dependency, "call", None)
         if isinstance(call, _Requirement):

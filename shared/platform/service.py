@@ -266,10 +266,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             shutdown_tracing()
 
     app = FastAPI(
-        title=spec.title,
-        description=spec.description,
-        version="1.0.0",
-        lifespan=lifespan,
+        title=spec.title, description=spec.description, version="1.0.0", lifespan=lifespan
     )
     install_error_handlers(app)
     install_error_responses(app)

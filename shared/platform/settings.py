@@ -64,7 +64,7 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
 
     # Where the service runs: "production" forbids what is only for development (the test
-    # payment gateway unless allowed explicitly, a missing token configuration).
+    # payment gateway, unless allowed explicitly).
     env: Literal["development", "test", "production"] = "development"
 
     # Bearer tokens (shared/platform/auth.py): exactly one of a JWKS file or an identity

@@ -85,8 +85,10 @@ MAX_AMOUNT = Decimal(10) ** 12
 numeric(18, 4), and Decimal's context would fail on far larger values)."""
 
 
-def line_total(quantity: int, unit_price: Decimal, currency: str) -> Decimal:
-    return round_money(_bounded(unit_price * quantity, "line total"), currency)
+def line_total(
+    quantity: int, unit_price: Decimal, currency: str, what: str = "line total"
+) -> Decimal:
+    return round_money(_bounded(unit_price * quantity, what), currency)
 
 
 def _bounded(amount: Decimal, what: str) -> Decimal:
@@ -110,9 +112,8 @@ def compute_totals(
         _bounded(
             sum(
                 (
-                    round_money(
-                        _bounded(li.unit_price * li.quantity, f"lines.{i}: quantity x unit_price"),
-                        currency,
+                    line_total(
+                        li.quantity, li.unit_price, currency, f"lines.{i}: quantity x unit_price"
                     )
                     for i, li in enumerate(lines)
                 ),
