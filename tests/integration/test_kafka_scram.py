@@ -217,9 +217,7 @@ def _kafka_libs() -> Path:
 
 
 @pytest.fixture(scope="module")
-def secured_kafka(
-    infra: Infra, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SecuredKafka]:
+def secured_kafka(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredKafka]:
     libs = _kafka_libs()
     directory = tmp_path_factory.mktemp("secured-kafka")
     ca_file, keystore = _certificates(directory)
