@@ -20,7 +20,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, Topic
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.middlewares import AckPolicy
@@ -119,7 +119,9 @@ def create_app(spec: ServiceSpec) -> FastAPI:
 
     if spec.topics:
         subscriber = broker.subscriber(
-            *(settings.topic_prefix + name for name in spec.topics),
+            # Topics come from the registry (oms topics / Strimzi KafkaTopics), never from a
+            # service: its KafkaUser may not create them, and FastStream's would get 1 partition.
+            *(Topic(settings.topic_prefix + name, declare=False) for name in spec.topics),
             group_id=settings.group_id,
             batch=True,
             max_records=settings.consumer_batch_max,

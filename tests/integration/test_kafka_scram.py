@@ -304,7 +304,7 @@ async def test_payment_runs_on_scram_and_tls_with_only_its_own_acls(
 ) -> None:
     env = await new_env(infra, services=[SERVICE], kafka=False)
     process = ServiceProcess(
-        SERVICE,
+        f"{SERVICE}-scram-{uuid.uuid4().hex[:8]}",  # its own log file
         f"services.{SERVICE}",
         {
             "OMS_KAFKA_BOOTSTRAP": secured_kafka.secure_bootstrap,
@@ -343,6 +343,8 @@ async def test_payment_runs_on_scram_and_tls_with_only_its_own_acls(
         assert event.payload["amount"] == "12.50"
     finally:
         process.stop()
+    # Topics are the registry's to create: the service never tries (its ACLs have no Create).
+    assert "create topic" not in process.log_tail(400)
 
 
 async def test_a_service_cannot_write_another_services_topic(secured_kafka: SecuredKafka) -> None:
