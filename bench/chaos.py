@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.checks import Check
 from bench.system import ServiceProcess, Services
-from shared.ops import localinfra
+from devtools import localinfra
 from shared.platform.settings import OpsSettings
 
 TERMINAL = frozenset({"COMPLETED", "REJECTED", "CANCELLED"})

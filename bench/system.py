@@ -26,9 +26,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from shared.ops import localinfra
-from shared.ops.runner import prefixed_topics
+from devtools import localinfra
 from shared.ops.tokens import local_keys
+from shared.ops.topics import create_topics
 from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES
 
@@ -69,7 +69,7 @@ async def provision(infra: localinfra.Infra) -> BenchEnv:
     service_urls = await localinfra.provision_database_async(
         infra.admin_database_url, database, list(SERVICES)
     )
-    await localinfra.ensure_topics(infra.kafka_bootstrap, prefixed_topics(prefix))
+    await create_topics(infra.kafka_bootstrap, prefix, replication_factor=1)
     return BenchEnv(
         kafka_bootstrap=infra.kafka_bootstrap,
         admin_url=localinfra.with_database(infra.admin_database_url, database),

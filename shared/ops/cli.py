@@ -1,14 +1,21 @@
-"""The `oms` command for operators and developers (typer + rich)."""
+"""The `oms` command for operators and developers (typer + rich).
+
+The operator commands (orders, stock, dlq, token) work wherever the package is installed. The
+development commands (`run`, `infra ...`, `migrate` on the local infrastructure) need the
+checkout's `devtools` package, imported only when one of them runs: the service image does not
+ship it, and there they answer with one line saying so.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import getpass
+import importlib.util
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,6 +25,9 @@ from rich.text import Text
 from shared.ops.client import OpsClient, OpsClientError, ServiceRefused, ServiceUnreachable
 from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES
+
+if TYPE_CHECKING:
+    from devtools.runner import Environment
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -64,14 +74,30 @@ def token_rotate_key() -> None:
 console = Console()
 
 
+def _require_devtools(command: str, instead: str = "") -> None:
+    """One clear line, not a traceback, where the development tooling is not installed."""
+    if importlib.util.find_spec("devtools") is None:
+        _fail(
+            f"`oms {command}` is a development command: it needs a checkout of the repository"
+            f" (the devtools package is not installed here, as in the service image){instead}"
+        )
+
+
+def _local_system(command: str, instead: str = "") -> tuple[Environment, dict[str, list[str]]]:
+    """The local infrastructure up, the topics created and every service's schema migrated:
+    the environment and the migrations applied per service."""
+    _require_devtools(command, instead)
+    from devtools import runner
+
+    env = runner.prepare()
+    return env, runner.migrate_all(env)
+
+
 @infra_app.command("up")
 def infra_up() -> None:
     """Start Kafka and Postgres (or use OMS_KAFKA_BOOTSTRAP / OMS_DATABASE_URL), create topics,
     provision one schema and role per service, and apply migrations."""
-    from shared.ops import runner
-
-    env = runner.prepare()
-    applied = runner.migrate_all(env)
+    env, applied = _local_system("infra up")
     console.print(f"Kafka {env.kafka_bootstrap}; Postgres ready; topics created.")
     for service, names in applied.items():
         if names:
@@ -81,7 +107,8 @@ def infra_up() -> None:
 @infra_app.command("down")
 def infra_down() -> None:
     """Stop what `infra up` started (data is kept)."""
-    from shared.ops import localinfra
+    _require_devtools("infra down")
+    from devtools import localinfra
 
     localinfra.down()
     console.print("stopped")
@@ -89,7 +116,9 @@ def infra_down() -> None:
 
 @infra_app.command("status")
 def infra_status() -> None:
-    from shared.ops import localinfra
+    """What runs locally: ports, pids, data folders."""
+    _require_devtools("infra status")
+    from devtools import localinfra
 
     console.print_json(json.dumps(localinfra.status(), default=str))
 
@@ -97,7 +126,8 @@ def infra_status() -> None:
 @infra_app.command("clean")
 def infra_clean() -> None:
     """Stop and delete local data (downloaded Kafka jars are kept)."""
-    from shared.ops import localinfra
+    _require_devtools("infra clean")
+    from devtools import localinfra
 
     localinfra.clean()
     console.print("cleaned")
@@ -105,21 +135,18 @@ def infra_clean() -> None:
 
 @app.command("migrate")
 def migrate() -> None:
-    """Apply pending migrations of every service."""
-    from shared.ops import runner
-
-    env = runner.prepare()
-    for service, names in runner.migrate_all(env).items():
+    """Apply pending migrations of every service (on the local infrastructure)."""
+    _, applied = _local_system("migrate", "; in a cluster: `python -m shared.ops.migrate <service>`")
+    for service, names in applied.items():
         console.print(f"{service}: {', '.join(names) if names else 'up to date'}")
 
 
 @app.command("run")
 def run() -> None:
     """Start the infrastructure and all five services in the foreground (Ctrl-C stops them)."""
-    from shared.ops import runner
+    env, _ = _local_system("run")
+    from devtools import runner
 
-    env = runner.prepare()
-    runner.migrate_all(env)
     raise typer.Exit(runner.run_all(env))
 
 
@@ -242,7 +269,7 @@ def _ops_client() -> Iterator[OpsClient]:
 
 
 def _fail(message: str) -> NoReturn:
-    Console(stderr=True).print(Text(f"error: {message}", style="bold red"))
+    Console(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="bold red"))
     raise typer.Exit(1)
 
 

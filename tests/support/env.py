@@ -2,7 +2,7 @@
 
 1. OMS_KAFKA_BOOTSTRAP and OMS_DATABASE_URL (an admin URL) when set;
 2. testcontainers, when a Docker engine answers;
-3. the project's local processes (`shared.ops.localinfra`), started if not running.
+3. the project's local processes (`devtools.localinfra`), started if not running.
 
 Each test environment gets its own database and its own topic prefix, so tests never see each
 other's rows or messages, even on a shared broker.
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.ops import localinfra
+from devtools import localinfra
+from shared.ops.topics import ensure_topics
 from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES, TOPICS, TopicSpec, dead_letter_topic
 
@@ -201,5 +202,5 @@ async def new_env(
         for name in services
         if name not in SERVICES
     ]
-    await localinfra.ensure_topics(infra.kafka_bootstrap, topics)
+    await ensure_topics(infra.kafka_bootstrap, topics)
     return env
