@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import itertools
 import os
 import re
 import signal
@@ -267,3 +268,36 @@ def start_services(
     for process in processes:
         process.start()
     return Services(processes)
+
+
+def bearer(role: str, subject: str | None = None) -> dict[str, str]:
+    """A token of the local signing key (the one the bench's services read)."""
+    token = local_keys().issue([role], subject=subject, ttl_s=12 * 3600)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def start_warehouse(
+    env: BenchEnv, services: Services, out: Path, *, lookup: str, chaos: bool
+) -> subprocess.Popen[bytes]:
+    urls = services.urls("fulfilment")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.warehouse",
+            "--bootstrap",
+            env.kafka_bootstrap,
+            "--topic-prefix",
+            env.prefix,
+            "--lookup",
+            lookup,
+            "--stats-file",
+            str(out / "warehouse.json"),
+            *(("--attempts", "60") if chaos else ()),
+            *itertools.chain.from_iterable(("--fulfilment-url", url) for url in urls),
+        ],
+        cwd=REPO,
+        env={**os.environ, "OMS_TOKEN": local_keys().issue(["warehouse"], ttl_s=12 * 3600)},
+        stdout=(out / "logs" / "warehouse.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
