@@ -15,7 +15,7 @@ import httpx
 import orjson
 
 from bench import checks
-from bench.chaos import ChaosOrder, ChaosPayment, DeadLetter, check_chaos
+from bench.chaos import ChaosPayment, DeadLetter, check_chaos
 from bench.monitor import LagSampler
 from bench.system import BenchEnv, Services, bearer
 from bench.workload import Workload
@@ -157,15 +157,19 @@ async def _chaos_check(
     conn: asyncpg.Connection, env: BenchEnv, submitted_ids: set[str]
 ) -> checks.Check:
     """The invariants under failure (bench/chaos.py), from what the run left behind."""
-    orders: dict[str, ChaosOrder] = {}
+    orders: dict[str, checks.OrderRow] = {}
     shipped_value: dict[str, Decimal] = {}
     saga_shipped: set[tuple[str, str]] = set()
     for r in await conn.fetch(
         "SELECT order_id, external_id, status, total, saga FROM order_intake.orders"
     ):
         saga = r["saga"] if isinstance(r["saga"], dict) else orjson.loads(r["saga"])
-        orders[r["order_id"]] = ChaosOrder(
-            r["order_id"], r["external_id"], r["status"], saga.get("reason"), Decimal(r["total"])
+        orders[r["order_id"]] = checks.OrderRow(
+            r["order_id"],
+            r["status"],
+            Decimal(r["total"]),
+            external_id=r["external_id"],
+            reason=saga.get("reason"),
         )
         value = Decimal(0)
         for fulfilment in saga.get("fulfilments", {}).values():

@@ -11,6 +11,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -236,6 +237,17 @@ def apt_install(*packages: str) -> None:
         env=env,
         timeout=1800,
     )
+
+
+def installed_command(name: str, package: str, why: str) -> str:
+    """The path of a command, installed with apt-get first when missing (as root)."""
+    found = shutil.which(name)
+    if found is None:
+        apt_install(package)
+        found = shutil.which(name)
+    if found is None:
+        raise InfraError(f"no {name} on PATH ({why}; apt-get install {package})")
+    return found
 
 
 @contextlib.contextmanager

@@ -39,8 +39,8 @@ from devtools.processes import (
     RECIPES_DIR,
     REPO_ROOT,
     InfraError,
-    apt_install,
     clean_env,
+    installed_command,
     log_tail,
     mkdir,
     pid_matches,
@@ -80,13 +80,7 @@ def _java() -> str:
     java_home = os.environ.get("JAVA_HOME")
     if java_home and (Path(java_home) / "bin" / "java").exists():
         return str(Path(java_home) / "bin" / "java")
-    java = shutil.which("java")
-    if java is None:
-        apt_install("openjdk-17-jre-headless")
-        java = shutil.which("java")
-    if java is None:
-        raise InfraError("no java on PATH (Kafka 4 needs a JDK/JRE 17+)")
-    return java
+    return installed_command("java", "openjdk-17-jre-headless", "Kafka 4 needs a JDK/JRE 17+")
 
 
 def _pom_hash() -> str:
@@ -108,12 +102,7 @@ def _ensure_libs() -> bool:
     """Resolve the pom into .local/kafka/libs unless already done. True if downloaded."""
     if libs_ready():
         return False
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        apt_install("maven")
-        mvn = shutil.which("mvn")
-    if mvn is None:
-        raise InfraError("mvn not found: install Maven (apt-get install maven)")
+    mvn = installed_command("mvn", "maven", "install Maven")
     mkdir(KAFKA_DIR)
     mkdir(M2_DIR)
     tmp = KAFKA_DIR / "libs.tmp"
