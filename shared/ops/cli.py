@@ -1,9 +1,9 @@
 """The `oms` command for operators and developers (typer + rich).
 
-The operator commands (orders, stock, dlq, token) work wherever the package is installed. The
-development commands (`run`, `infra ...`, `migrate` on the local infrastructure) need the
-checkout's `devtools` package, imported only when one of them runs: the service image does not
-ship it, and there they answer with one line saying so.
+The operator commands (orders, stock, dlq) work wherever the package is installed. The
+development commands (`run`, `infra ...`, `migrate` on the local infrastructure, `token` with
+the local signing key) need a checkout with its `devtools` package, imported only when one of
+them runs: the service image does not ship it, and there they answer with one line saying so.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ orders_app = typer.Typer(
 app.add_typer(orders_app, name="orders")
 token_app = typer.Typer(no_args_is_help=True, help="Local bearer tokens (make run's signing key).")
 app.add_typer(token_app, name="token")
+# The local key only `make run`'s services trust: a cluster's services trust the provider's.
+_FROM_THE_PROVIDER = "; in a cluster the identity provider issues tokens (give one in OMS_TOKEN)"
 
 
 @token_app.command("issue")
@@ -55,6 +57,7 @@ def token_issue(
     subject: str | None = typer.Option(None, "--subject", help="who it is for (audit)"),
 ) -> None:
     """Sign a token with the local key (.local/auth/), for the services `make run` started."""
+    _require_devtools("token issue", _FROM_THE_PROVIDER)
     from shared.ops.tokens import local_keys
 
     roles = [*role, *(f"channel:{c}" for c in channel), *(f"carrier:{c}" for c in carrier)]
@@ -66,6 +69,7 @@ def token_issue(
 @token_app.command("rotate-key")
 def token_rotate_key() -> None:
     """A new local signing key; the old one stays in the JWKS until retired."""
+    _require_devtools("token rotate-key", _FROM_THE_PROVIDER)
     from shared.ops.tokens import local_keys
 
     typer.echo(local_keys().rotate())
@@ -136,7 +140,9 @@ def infra_clean() -> None:
 @app.command("migrate")
 def migrate() -> None:
     """Apply pending migrations of every service (on the local infrastructure)."""
-    _, applied = _local_system("migrate", "; in a cluster: `python -m shared.ops.migrate <service>`")
+    _, applied = _local_system(
+        "migrate", "; in a cluster: `python -m shared.ops.migrate <service>`"
+    )
     for service, names in applied.items():
         console.print(f"{service}: {', '.join(names) if names else 'up to date'}")
 

@@ -303,7 +303,7 @@ def test_the_image_installs_the_lock_runtime_group(tmp_path: Path) -> None:
             [oms, *args], cwd=tmp_path, env=image_env, capture_output=True, text=True
         )
         assert helped.returncode == 0, helped.stderr
-    for args in (["infra", "up"], ["run"], ["migrate"]):
+    for args in (["infra", "up"], ["run"], ["migrate"], ["token", "issue", "--role", "admin"]):
         refused = subprocess.run(
             [oms, *args], cwd=tmp_path, env=image_env, capture_output=True, text=True
         )
