@@ -15,6 +15,7 @@ import importlib.util
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -87,6 +88,14 @@ def _require_devtools(command: str, instead: str = "") -> None:
         )
 
 
+def _local_infra(command: str) -> ModuleType:
+    """devtools.localinfra (the local Kafka and Postgres), imported on first use."""
+    _require_devtools(command)
+    from devtools import localinfra
+
+    return localinfra
+
+
 def _local_system(command: str, instead: str = "") -> tuple[Environment, dict[str, list[str]]]:
     """The local infrastructure up, the topics created and every service's schema migrated:
     the environment and the migrations applied per service."""
@@ -111,29 +120,20 @@ def infra_up() -> None:
 @infra_app.command("down")
 def infra_down() -> None:
     """Stop what `infra up` started (data is kept)."""
-    _require_devtools("infra down")
-    from devtools import localinfra
-
-    localinfra.down()
+    _local_infra("infra down").down()
     console.print("stopped")
 
 
 @infra_app.command("status")
 def infra_status() -> None:
     """What runs locally: ports, pids, data folders."""
-    _require_devtools("infra status")
-    from devtools import localinfra
-
-    console.print_json(json.dumps(localinfra.status(), default=str))
+    console.print_json(json.dumps(_local_infra("infra status").status(), default=str))
 
 
 @infra_app.command("clean")
 def infra_clean() -> None:
     """Stop and delete local data (downloaded Kafka jars are kept)."""
-    _require_devtools("infra clean")
-    from devtools import localinfra
-
-    localinfra.clean()
+    _local_infra("infra clean").clean()
     console.print("cleaned")
 
 
@@ -441,51 +441,62 @@ def _render_order(out: Console, order: dict[str, Any], trace_url: str | None) ->
     out.print(timeline)
 
 
-def _render_payments(out: Console, payments: list[dict[str, Any]] | None) -> None:
-    if payments is None:
+def _print_section(
+    out: Console, title: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]
+) -> None:
+    """One table of the order's view, or one line when it is empty."""
+    if not rows:
+        out.print(Text(f"{title}: none"))
         return
-    if not payments:
-        out.print(Text("payments: none"))
-        return
-    table = Table(title="payments")
-    for column in ("payment", "status", "amount", "captured", "refunded", "operations"):
+    table = Table(title=title)
+    for column in columns:
         table.add_column(column)
+    for row in rows:
+        table.add_row(*(_text(value) for value in row))
+    out.print(table)
+
+
+def _render_payments(out: Console, payments: list[dict[str, Any]] | None) -> None:
+    if payments is None:  # unknown: the problem is named below the view
+        return
+    columns = ("payment", "status", "amount", "captured", "refunded", "operations")
+    rows: list[tuple[object, ...]] = []
     for payment in payments:
         operations = ", ".join(
             f"{op['kind']} {op['amount']} {op['outcome']}" for op in payment.get("operations", [])
         )
-        table.add_row(
-            _text(payment["payment_id"]),
-            _text(payment["status"]),
-            _text(f"{payment['amount']} {payment['currency']}"),
-            _text(payment.get("captured_total")),
-            _text(payment.get("refunded_total")),
-            _text(operations),
+        rows.append(
+            (
+                payment["payment_id"],
+                payment["status"],
+                f"{payment['amount']} {payment['currency']}",
+                payment.get("captured_total"),
+                payment.get("refunded_total"),
+                operations,
+            )
         )
-    out.print(table)
+    _print_section(out, "payments", columns, rows)
 
 
 def _render_fulfilments(out: Console, fulfilments: list[dict[str, Any]] | None) -> None:
     if fulfilments is None:
         return
-    if not fulfilments:
-        out.print(Text("fulfilments: none"))
-        return
-    table = Table(title="fulfilments")
-    for column in ("fulfilment", "location", "status", "carrier", "tracking", "lines", "updated"):
-        table.add_column(column)
+    columns = ("fulfilment", "location", "status", "carrier", "tracking", "lines", "updated")
+    rows: list[tuple[object, ...]] = []
     for fulfilment in fulfilments:
         lines = ", ".join(f"{ln['sku']} x{ln['quantity']}" for ln in fulfilment.get("lines", []))
-        table.add_row(
-            _text(fulfilment["fulfilment_id"]),
-            _text(fulfilment["location"]),
-            _text(fulfilment["status"]),
-            _text(fulfilment.get("carrier")),
-            _text(fulfilment.get("tracking_number")),
-            _text(lines),
-            _text(_when(fulfilment.get("updated_at"))),
+        rows.append(
+            (
+                fulfilment["fulfilment_id"],
+                fulfilment["location"],
+                fulfilment["status"],
+                fulfilment.get("carrier"),
+                fulfilment.get("tracking_number"),
+                lines,
+                _when(fulfilment.get("updated_at")),
+            )
         )
-    out.print(table)
+    _print_section(out, "fulfilments", columns, rows)
 
 
 @orders_app.command("stuck")
