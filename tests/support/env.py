@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES, TOPICS, TopicSpec, dead_letter_topic
 
 TEST_PARTITIONS = 3
-LOCK_FILE = Path(__file__).resolve().parents[2] / ".local" / "test-session.lock"
+# Machine-wide, like the Kafka and Postgres the sessions share: a session in another checkout of
+# the repository must keep a later session from taking itself for the only one.
+LOCK_FILE = Path(tempfile.gettempdir()) / "oms-test-session.lock"
 
 
 @dataclass(frozen=True)
