@@ -57,9 +57,11 @@ infra-down:
 migrate: install
 	$(BIN)/oms migrate
 
+# lint-imports: the architecture rules in pyproject.toml ([tool.importlinter]).
 lint: install
-	$(BIN)/ruff check shared services tests bench
-	$(BIN)/mypy shared services
+	$(BIN)/ruff check shared services devtools tests bench
+	$(BIN)/mypy shared services devtools
+	$(BIN)/lint-imports --no-cache
 
 unit: install
 	$(BIN)/pytest tests/unit
@@ -77,7 +79,7 @@ asyncapi: install
 	$(BIN)/python -m shared.ops.asyncapi --write
 
 jaeger: install
-	$(BIN)/python -m shared.ops.jaeger build
+	$(BIN)/python -m devtools.jaeger build
 
 # Not part of `make test`: a run takes minutes and loads the whole machine. Options come from
 # BENCH_* variables (`make bench BENCH_ORDERS=10000 BENCH_RATE=200`) or BENCH_ARGS.

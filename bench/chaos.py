@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bench.checks import Check
+from bench.checks import Check, OrderRow
 from bench.system import ServiceProcess, Services
-from shared.ops import localinfra
+from devtools import localinfra
 from shared.platform.settings import OpsSettings
 
 TERMINAL = frozenset({"COMPLETED", "REJECTED", "CANCELLED"})
@@ -123,15 +123,6 @@ async def _kill(process: ServiceProcess, pause_s: float) -> None:
 
 
 @dataclass(frozen=True)
-class ChaosOrder:
-    order_id: str
-    external_id: str | None
-    status: str
-    reason: str | None
-    total: Decimal
-
-
-@dataclass(frozen=True)
 class ChaosPayment:
     order_id: str
     captured_total: Decimal
@@ -148,7 +139,7 @@ class DeadLetter:
 
 def check_chaos(
     submitted: Iterable[str],
-    orders: Mapping[str, ChaosOrder],
+    orders: Mapping[str, OrderRow],
     payments: Sequence[ChaosPayment],
     shipped_value: Mapping[str, Decimal],
     open_reservations: Mapping[str, int],

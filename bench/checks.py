@@ -32,6 +32,8 @@ class OrderRow:
     order_id: str
     status: str
     total: Decimal
+    external_id: str | None = None
+    reason: str | None = None  # why the saga parked or ended it
 
 
 @dataclass(frozen=True)

@@ -191,31 +191,38 @@ class ServiceMetrics:
     handled: dict[str, float] = field(default_factory=dict)
 
 
+# Prometheus samples summed over a service's series: sample name -> ServiceMetrics field.
+_SUMS = {
+    "oms_outbox_backlog": "outbox_backlog",
+    "oms_outbox_publish_lag_seconds_sum": "outbox_lag_sum",
+    "oms_outbox_publish_lag_seconds_count": "outbox_lag_count",
+    "oms_consumer_batch_size_sum": "batch_sum",
+    "oms_consumer_batch_size_count": "batch_count",
+}
+# Histogram buckets merged by upper bound: sample name -> ServiceMetrics field.
+_BUCKETS = {
+    "oms_outbox_publish_lag_seconds_bucket": "outbox_lag_buckets",
+    "oms_consumer_batch_size_bucket": "batch_buckets",
+}
+
+
 def parse_metrics(text: str) -> ServiceMetrics:
     found = ServiceMetrics()
-    lag: dict[float, float] = defaultdict(float)
-    batch: dict[float, float] = defaultdict(float)
+    buckets: dict[str, dict[float, float]] = {
+        name: defaultdict(float) for name in _BUCKETS.values()
+    }
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "oms_outbox_backlog":
-                found.outbox_backlog += sample.value
-            elif sample.name == "oms_outbox_publish_lag_seconds_bucket":
-                lag[float(sample.labels["le"])] += sample.value
-            elif sample.name == "oms_outbox_publish_lag_seconds_sum":
-                found.outbox_lag_sum += sample.value
-            elif sample.name == "oms_outbox_publish_lag_seconds_count":
-                found.outbox_lag_count += sample.value
-            elif sample.name == "oms_consumer_batch_size_bucket":
-                batch[float(sample.labels["le"])] += sample.value
-            elif sample.name == "oms_consumer_batch_size_sum":
-                found.batch_sum += sample.value
-            elif sample.name == "oms_consumer_batch_size_count":
-                found.batch_count += sample.value
+            if sample.name in _SUMS:
+                name = _SUMS[sample.name]
+                setattr(found, name, getattr(found, name) + sample.value)
+            elif sample.name in _BUCKETS:
+                buckets[_BUCKETS[sample.name]][float(sample.labels["le"])] += sample.value
             elif sample.name == "oms_messages_handled_total":
                 outcome = sample.labels.get("outcome", "?")
                 found.handled[outcome] = found.handled.get(outcome, 0.0) + sample.value
-    found.outbox_lag_buckets = sorted(lag.items())
-    found.batch_buckets = sorted(batch.items())
+    for name, counts in buckets.items():
+        setattr(found, name, sorted(counts.items()))
     return found
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -218,60 +217,6 @@ def write_json(result: Mapping[str, Any], directory: Path) -> Path:
 
 def print_result(result: Mapping[str, Any], console: Console | None = None) -> None:
     (console or Console()).print(render(result))
-
-
-def top_frames(collapsed: Iterable[str], n: int = 15) -> dict[str, list[tuple[str, float]]]:
-    """From py-spy's collapsed stacks ("frame;frame;frame count" per line): the frames with the
-    most samples on the stack (inclusive) and at its top (self), as % of all samples."""
-    inclusive: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    total = 0
-    for line in collapsed:
-        line = line.rstrip("\n")
-        if not line:
-            continue
-        stack, _, count_text = line.rpartition(" ")
-        try:
-            count = int(count_text)
-        except ValueError:
-            continue
-        frames = stack.split(";")
-        total += count
-        for frame in set(frames):
-            inclusive[frame] += count
-        own[frames[-1]] += count
-    if not total:
-        return {"inclusive": [], "self": []}
-    return {
-        "inclusive": [(f, round(100 * c / total, 1)) for f, c in inclusive.most_common(n)],
-        "self": [(f, round(100 * c / total, 1)) for f, c in own.most_common(n)],
-    }
-
-
-def _package(frame: str) -> str:
-    """'Connection.execute (asyncpg/connection.py:377)' -> 'asyncpg'."""
-    _, _, where = frame.rpartition(" (")
-    path = where.split(":", 1)[0]
-    if path.startswith("<"):
-        return path
-    parts = path.split("/")
-    if parts[0] in ("services", "shared") and len(parts) > 1:
-        return "/".join(parts[:2])
-    return parts[0]
-
-
-def self_by_package(collapsed: Iterable[str], n: int = 15) -> list[tuple[str, float]]:
-    """Share of samples (%) whose innermost Python frame is in each package."""
-    own: Counter[str] = Counter()
-    total = 0
-    for line in collapsed:
-        stack, _, count_text = line.rstrip("\n").rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        total += count
-        own[_package(stack.split(";")[-1])] += count
-    return [(p, round(100 * c / total, 1)) for p, c in own.most_common(n)] if total else []
 
 
 def compare_files(paths: Sequence[Path]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import itertools
 import os
 import re
 import signal
@@ -26,9 +27,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from shared.ops import localinfra
-from shared.ops.runner import prefixed_topics
+from devtools import localinfra
 from shared.ops.tokens import local_keys
+from shared.ops.topics import create_topics
 from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES
 
@@ -69,7 +70,7 @@ async def provision(infra: localinfra.Infra) -> BenchEnv:
     service_urls = await localinfra.provision_database_async(
         infra.admin_database_url, database, list(SERVICES)
     )
-    await localinfra.ensure_topics(infra.kafka_bootstrap, prefixed_topics(prefix))
+    await create_topics(infra.kafka_bootstrap, prefix, replication_factor=1)
     return BenchEnv(
         kafka_bootstrap=infra.kafka_bootstrap,
         admin_url=localinfra.with_database(infra.admin_database_url, database),
@@ -267,3 +268,36 @@ def start_services(
     for process in processes:
         process.start()
     return Services(processes)
+
+
+def bearer(role: str, subject: str | None = None) -> dict[str, str]:
+    """A token of the local signing key (the one the bench's services read)."""
+    token = local_keys().issue([role], subject=subject, ttl_s=12 * 3600)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def start_warehouse(
+    env: BenchEnv, services: Services, out: Path, *, lookup: str, chaos: bool
+) -> subprocess.Popen[bytes]:
+    urls = services.urls("fulfilment")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.warehouse",
+            "--bootstrap",
+            env.kafka_bootstrap,
+            "--topic-prefix",
+            env.prefix,
+            "--lookup",
+            lookup,
+            "--stats-file",
+            str(out / "warehouse.json"),
+            *(("--attempts", "60") if chaos else ()),
+            *itertools.chain.from_iterable(("--fulfilment-url", url) for url in urls),
+        ],
+        cwd=REPO,
+        env={**os.environ, "OMS_TOKEN": local_keys().issue(["warehouse"], ttl_s=12 * 3600)},
+        stdout=(out / "logs" / "warehouse.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )

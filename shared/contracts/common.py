@@ -1,10 +1,14 @@
-"""Value types used by several contracts. Money is always a Decimal plus an ISO 4217 code."""
+"""Value types used by several contracts, and the field groups several contracts open with
+(a contract inherits one next to Command or Event; its JSON is the same as with the fields
+written out). Money is always a Decimal plus an ISO 4217 code."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.envelope import Contract
 
 
 class Value(BaseModel):
@@ -56,3 +60,34 @@ class ShortLine(Value):
 class Money(Value):
     amount: Decimal
     currency: str = Field(min_length=3, max_length=3)
+
+
+# --- field groups several contracts open with ----------------------------------------------
+
+
+class FulfilmentLines(Contract):
+    """What one fulfilment of an order takes from one location (CommitStock, StockCommitted,
+    FulfilmentShipped)."""
+
+    order_id: str
+    fulfilment_id: str
+    location: str
+    lines: tuple[SkuQuantity, ...]
+
+
+class ReturnedLines(Contract):
+    """The items of one return at one location (the returns saga's stock commands and
+    inventory's answers to them)."""
+
+    return_id: str
+    order_id: str
+    location: str
+    lines: tuple[SkuQuantity, ...]
+
+
+class OrderAmount(Contract):
+    """An amount of money for an order (the payment commands, PaymentRefunded)."""
+
+    order_id: str
+    amount: Decimal
+    currency: str

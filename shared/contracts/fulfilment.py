@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.contracts.common import SkuQuantity, Value
+from shared.contracts.common import FulfilmentLines, SkuQuantity, Value
 from shared.envelope import Event, register
 from shared.topics import FULFILMENT_EVENTS
 
@@ -24,13 +24,9 @@ class FulfilmentCreated(Event):
 
 
 @register
-class FulfilmentShipped(Event):
+class FulfilmentShipped(Event, FulfilmentLines):
     TYPE = "FulfilmentShipped"
     TOPIC = FULFILMENT_EVENTS
-    order_id: str
-    fulfilment_id: str
-    location: str
-    lines: tuple[SkuQuantity, ...]
     carrier: str
     tracking_number: str
     shipped_at: datetime

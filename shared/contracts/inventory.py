@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.contracts.common import Allocation, ShortLine, SkuQuantity
+from shared.contracts.common import Allocation, FulfilmentLines, ReturnedLines, ShortLine
 from shared.envelope import Event, register
 from shared.topics import CHANNEL_AVAILABILITY, INVENTORY_EVENTS
 
@@ -33,13 +33,9 @@ class StockReleased(Event):
 
 
 @register
-class StockCommitted(Event):
+class StockCommitted(Event, FulfilmentLines):
     TYPE = "StockCommitted"
     TOPIC = INVENTORY_EVENTS
-    order_id: str
-    fulfilment_id: str
-    location: str
-    lines: tuple[SkuQuantity, ...]
 
 
 @register
@@ -58,28 +54,20 @@ class AvailabilityChanged(Event):
 
 
 @register
-class ReturnedItemsRestocked(Event):
+class ReturnedItemsRestocked(Event, ReturnedLines):
     """Answer to RestockReturnedItems: everything restocked for the return (repeated as is when
     the command is re-sent)."""
 
     TYPE = "ReturnedItemsRestocked"
     TOPIC = INVENTORY_EVENTS
-    return_id: str
-    order_id: str
-    location: str
-    lines: tuple[SkuQuantity, ...]
 
 
 @register
-class ReturnedItemsWrittenOff(Event):
+class ReturnedItemsWrittenOff(Event, ReturnedLines):
     """Answer to WriteOffReturnedItems: the damaged items recorded and written off."""
 
     TYPE = "ReturnedItemsWrittenOff"
     TOPIC = INVENTORY_EVENTS
-    return_id: str
-    order_id: str
-    location: str
-    lines: tuple[SkuQuantity, ...]
 
 
 @register

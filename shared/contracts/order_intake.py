@@ -9,7 +9,15 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.contracts.common import Address, Allocation, Customer, OrderLineRef, SkuQuantity, Value
+from shared.contracts.common import (
+    Address,
+    Allocation,
+    Customer,
+    FulfilmentLines,
+    OrderAmount,
+    OrderLineRef,
+    Value,
+)
 from shared.envelope import Command, Event, register
 from shared.topics import (
     FULFILMENT_COMMANDS,
@@ -42,39 +50,29 @@ class ReleaseStock(Command):
 
 
 @register
-class CommitStock(Command):
+class CommitStock(Command, FulfilmentLines):
     """Turn the reservation of what shipped from one location into a deduction of stock on hand."""
 
     TYPE = "CommitStock"
     TOPIC = INVENTORY_COMMANDS
-    order_id: str
-    fulfilment_id: str
-    location: str
-    lines: tuple[SkuQuantity, ...]
 
 
 # --- to payment ---------------------------------------------------------------------------
 
 
 @register
-class AuthorizePayment(Command):
+class AuthorizePayment(Command, OrderAmount):
     TYPE = "AuthorizePayment"
     TOPIC = PAYMENT_COMMANDS
-    order_id: str
-    amount: Decimal
-    currency: str
     method: str
     token: str
     idempotency_key: str
 
 
 @register
-class CapturePayment(Command):
+class CapturePayment(Command, OrderAmount):
     TYPE = "CapturePayment"
     TOPIC = PAYMENT_COMMANDS
-    order_id: str
-    amount: Decimal
-    currency: str
     fulfilment_id: str
     idempotency_key: str
 
@@ -89,12 +87,9 @@ class VoidPayment(Command):
 
 
 @register
-class RefundPayment(Command):
+class RefundPayment(Command, OrderAmount):
     TYPE = "RefundPayment"
     TOPIC = PAYMENT_COMMANDS
-    order_id: str
-    amount: Decimal
-    currency: str
     reason: str
     idempotency_key: str
     return_id: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from shared.contracts.common import OrderAmount
 from shared.envelope import Event, register
 from shared.topics import PAYMENT_EVENTS
 
@@ -58,12 +59,9 @@ class PaymentVoided(Event):
 
 
 @register
-class PaymentRefunded(Event):
+class PaymentRefunded(Event, OrderAmount):
     TYPE = "PaymentRefunded"
     TOPIC = PAYMENT_EVENTS
-    order_id: str
-    amount: Decimal
-    currency: str
     refunded_total: Decimal
     return_id: str | None = None
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from shared.contracts.common import SkuQuantity, Value
+from shared.contracts.common import ReturnedLines, SkuQuantity, Value
 from shared.envelope import Command, Event, register
 from shared.topics import INVENTORY_COMMANDS, ORDERS_COMMANDS, RETURNS_EVENTS
 
@@ -20,7 +20,7 @@ from shared.topics import INVENTORY_COMMANDS, ORDERS_COMMANDS, RETURNS_EVENTS
 
 
 @register
-class RestockReturnedItems(Command):
+class RestockReturnedItems(Command, ReturnedLines):
     """Put resellable returned items back on hand at a location (ledger reason `return`).
 
     Idempotent per (return_id, sku): a re-sent command changes nothing and gets the same answer
@@ -28,22 +28,16 @@ class RestockReturnedItems(Command):
 
     TYPE = "RestockReturnedItems"
     TOPIC = INVENTORY_COMMANDS
-    return_id: str
-    order_id: str
-    location: str
     lines: tuple[SkuQuantity, ...] = Field(min_length=1)
 
 
 @register
-class WriteOffReturnedItems(Command):
+class WriteOffReturnedItems(Command, ReturnedLines):
     """Record damaged returned items in the ledger without adding sellable stock: they come back
     (`return_damaged`) and are written off at once (`damage`). Idempotent per (return_id, sku)."""
 
     TYPE = "WriteOffReturnedItems"
     TOPIC = INVENTORY_COMMANDS
-    return_id: str
-    order_id: str
-    location: str
     lines: tuple[SkuQuantity, ...] = Field(min_length=1)
     reason: str = "damaged on return"
 

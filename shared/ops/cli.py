@@ -1,14 +1,22 @@
-"""The `oms` command for operators and developers (typer + rich)."""
+"""The `oms` command for operators and developers (typer + rich).
+
+The operator commands (orders, stock, dlq) work wherever the package is installed. The
+development commands (`run`, `infra ...`, `migrate` on the local infrastructure, `token` with
+the local signing key) need a checkout with its `devtools` package, imported only when one of
+them runs: the service image does not ship it, and there they answer with one line saying so.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import getpass
+import importlib.util
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,6 +26,9 @@ from rich.text import Text
 from shared.ops.client import OpsClient, OpsClientError, ServiceRefused, ServiceUnreachable
 from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES
+
+if TYPE_CHECKING:
+    from devtools.runner import Environment
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -34,6 +45,8 @@ orders_app = typer.Typer(
 app.add_typer(orders_app, name="orders")
 token_app = typer.Typer(no_args_is_help=True, help="Local bearer tokens (make run's signing key).")
 app.add_typer(token_app, name="token")
+# The local key only `make run`'s services trust: a cluster's services trust the provider's.
+_FROM_THE_PROVIDER = "; in a cluster the identity provider issues tokens (give one in OMS_TOKEN)"
 
 
 @token_app.command("issue")
@@ -45,6 +58,7 @@ def token_issue(
     subject: str | None = typer.Option(None, "--subject", help="who it is for (audit)"),
 ) -> None:
     """Sign a token with the local key (.local/auth/), for the services `make run` started."""
+    _require_devtools("token issue", _FROM_THE_PROVIDER)
     from shared.ops.tokens import local_keys
 
     roles = [*role, *(f"channel:{c}" for c in channel), *(f"carrier:{c}" for c in carrier)]
@@ -56,6 +70,7 @@ def token_issue(
 @token_app.command("rotate-key")
 def token_rotate_key() -> None:
     """A new local signing key; the old one stays in the JWKS until retired."""
+    _require_devtools("token rotate-key", _FROM_THE_PROVIDER)
     from shared.ops.tokens import local_keys
 
     typer.echo(local_keys().rotate())
@@ -64,14 +79,38 @@ def token_rotate_key() -> None:
 console = Console()
 
 
+def _require_devtools(command: str, instead: str = "") -> None:
+    """One clear line, not a traceback, where the development tooling is not installed."""
+    if importlib.util.find_spec("devtools") is None:
+        _fail(
+            f"`oms {command}` is a development command: it needs a checkout of the repository"
+            f" (the devtools package is not installed here, as in the service image){instead}"
+        )
+
+
+def _local_infra(command: str) -> ModuleType:
+    """devtools.localinfra (the local Kafka and Postgres), imported on first use."""
+    _require_devtools(command)
+    from devtools import localinfra
+
+    return localinfra
+
+
+def _local_system(command: str, instead: str = "") -> tuple[Environment, dict[str, list[str]]]:
+    """The local infrastructure up, the topics created and every service's schema migrated:
+    the environment and the migrations applied per service."""
+    _require_devtools(command, instead)
+    from devtools import runner
+
+    env = runner.prepare()
+    return env, runner.migrate_all(env)
+
+
 @infra_app.command("up")
 def infra_up() -> None:
     """Start Kafka and Postgres (or use OMS_KAFKA_BOOTSTRAP / OMS_DATABASE_URL), create topics,
     provision one schema and role per service, and apply migrations."""
-    from shared.ops import runner
-
-    env = runner.prepare()
-    applied = runner.migrate_all(env)
+    env, applied = _local_system("infra up")
     console.print(f"Kafka {env.kafka_bootstrap}; Postgres ready; topics created.")
     for service, names in applied.items():
         if names:
@@ -81,45 +120,39 @@ def infra_up() -> None:
 @infra_app.command("down")
 def infra_down() -> None:
     """Stop what `infra up` started (data is kept)."""
-    from shared.ops import localinfra
-
-    localinfra.down()
+    _local_infra("infra down").down()
     console.print("stopped")
 
 
 @infra_app.command("status")
 def infra_status() -> None:
-    from shared.ops import localinfra
-
-    console.print_json(json.dumps(localinfra.status(), default=str))
+    """What runs locally: ports, pids, data folders."""
+    console.print_json(json.dumps(_local_infra("infra status").status(), default=str))
 
 
 @infra_app.command("clean")
 def infra_clean() -> None:
     """Stop and delete local data (downloaded Kafka jars are kept)."""
-    from shared.ops import localinfra
-
-    localinfra.clean()
+    _local_infra("infra clean").clean()
     console.print("cleaned")
 
 
 @app.command("migrate")
 def migrate() -> None:
-    """Apply pending migrations of every service."""
-    from shared.ops import runner
-
-    env = runner.prepare()
-    for service, names in runner.migrate_all(env).items():
+    """Apply pending migrations of every service (on the local infrastructure)."""
+    _, applied = _local_system(
+        "migrate", "; in a cluster: `python -m shared.ops.migrate <service>`"
+    )
+    for service, names in applied.items():
         console.print(f"{service}: {', '.join(names) if names else 'up to date'}")
 
 
 @app.command("run")
 def run() -> None:
     """Start the infrastructure and all five services in the foreground (Ctrl-C stops them)."""
-    from shared.ops import runner
+    env, _ = _local_system("run")
+    from devtools import runner
 
-    env = runner.prepare()
-    runner.migrate_all(env)
     raise typer.Exit(runner.run_all(env))
 
 
@@ -242,7 +275,7 @@ def _ops_client() -> Iterator[OpsClient]:
 
 
 def _fail(message: str) -> NoReturn:
-    Console(stderr=True).print(Text(f"error: {message}", style="bold red"))
+    Console(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="bold red"))
     raise typer.Exit(1)
 
 
@@ -408,51 +441,62 @@ def _render_order(out: Console, order: dict[str, Any], trace_url: str | None) ->
     out.print(timeline)
 
 
-def _render_payments(out: Console, payments: list[dict[str, Any]] | None) -> None:
-    if payments is None:
+def _print_section(
+    out: Console, title: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]
+) -> None:
+    """One table of the order's view, or one line when it is empty."""
+    if not rows:
+        out.print(Text(f"{title}: none"))
         return
-    if not payments:
-        out.print(Text("payments: none"))
-        return
-    table = Table(title="payments")
-    for column in ("payment", "status", "amount", "captured", "refunded", "operations"):
+    table = Table(title=title)
+    for column in columns:
         table.add_column(column)
+    for row in rows:
+        table.add_row(*(_text(value) for value in row))
+    out.print(table)
+
+
+def _render_payments(out: Console, payments: list[dict[str, Any]] | None) -> None:
+    if payments is None:  # unknown: the problem is named below the view
+        return
+    columns = ("payment", "status", "amount", "captured", "refunded", "operations")
+    rows: list[tuple[object, ...]] = []
     for payment in payments:
         operations = ", ".join(
             f"{op['kind']} {op['amount']} {op['outcome']}" for op in payment.get("operations", [])
         )
-        table.add_row(
-            _text(payment["payment_id"]),
-            _text(payment["status"]),
-            _text(f"{payment['amount']} {payment['currency']}"),
-            _text(payment.get("captured_total")),
-            _text(payment.get("refunded_total")),
-            _text(operations),
+        rows.append(
+            (
+                payment["payment_id"],
+                payment["status"],
+                f"{payment['amount']} {payment['currency']}",
+                payment.get("captured_total"),
+                payment.get("refunded_total"),
+                operations,
+            )
         )
-    out.print(table)
+    _print_section(out, "payments", columns, rows)
 
 
 def _render_fulfilments(out: Console, fulfilments: list[dict[str, Any]] | None) -> None:
     if fulfilments is None:
         return
-    if not fulfilments:
-        out.print(Text("fulfilments: none"))
-        return
-    table = Table(title="fulfilments")
-    for column in ("fulfilment", "location", "status", "carrier", "tracking", "lines", "updated"):
-        table.add_column(column)
+    columns = ("fulfilment", "location", "status", "carrier", "tracking", "lines", "updated")
+    rows: list[tuple[object, ...]] = []
     for fulfilment in fulfilments:
         lines = ", ".join(f"{ln['sku']} x{ln['quantity']}" for ln in fulfilment.get("lines", []))
-        table.add_row(
-            _text(fulfilment["fulfilment_id"]),
-            _text(fulfilment["location"]),
-            _text(fulfilment["status"]),
-            _text(fulfilment.get("carrier")),
-            _text(fulfilment.get("tracking_number")),
-            _text(lines),
-            _text(_when(fulfilment.get("updated_at"))),
+        rows.append(
+            (
+                fulfilment["fulfilment_id"],
+                fulfilment["location"],
+                fulfilment["status"],
+                fulfilment.get("carrier"),
+                fulfilment.get("tracking_number"),
+                lines,
+                _when(fulfilment.get("updated_at")),
+            )
         )
-    out.print(table)
+    _print_section(out, "fulfilments", columns, rows)
 
 
 @orders_app.command("stuck")

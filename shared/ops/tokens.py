@@ -119,11 +119,13 @@ class SigningKeys:
         return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid})
 
 
+# `.local/` of the checkout (git-ignored), where the dev tooling keeps its state too.
+LOCAL_KEYS_DIR = Path(__file__).resolve().parents[2] / ".local" / "auth"
+
+
 def local_keys() -> SigningKeys:
     """The signing key `make run` and `oms token issue` use: `.local/auth/`."""
-    from shared.ops.localinfra import LOCAL_DIR
-
-    return SigningKeys(LOCAL_DIR / "auth")
+    return SigningKeys(LOCAL_KEYS_DIR)
 
 
 def operator_token_file() -> Path:

@@ -15,16 +15,20 @@ import argparse
 import asyncio
 import re
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from shared.ops.localinfra import ensure_topics
 from shared.platform.settings import OpsSettings
 from shared.topics import TOPICS, TopicSpec
 
 DEFAULT_CLUSTER = "oms-kafka"
 DEFAULT_REPLICAS = 3
 _RESOURCE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+class TopicsError(RuntimeError):
+    """Kafka refused to create a topic, or a created topic got no leader in time."""
 
 
 def prefixed(topics: Iterable[TopicSpec], prefix: str) -> list[TopicSpec]:
@@ -191,6 +195,87 @@ def render_strimzi_users_yaml(*, cluster: str = DEFAULT_CLUSTER, prefix: str = "
         explicit_start=True,
     )
     return header + str(body)
+
+
+async def ensure_topics(
+    bootstrap: str, topics: Iterable[Any], replication_factor: int = 1
+) -> list[str]:
+    """Create the topics that do not exist yet; return the names created.
+
+    ``topics`` is any iterable of objects with ``.name``, ``.partitions`` and ``.config``
+    (a mapping of topic configs, may be None/empty).  Existing topics are left alone,
+    even if their partition count or config differ.  Waits until created topics show
+    up in the metadata with leaders for all partitions.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    wanted: dict[str, Any] = {}
+    for t in topics:
+        wanted.setdefault(t.name, t)
+    if not wanted:
+        return []
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(
+                name=name,
+                num_partitions=int(t.partitions),
+                replication_factor=replication_factor,
+                topic_configs={
+                    str(k): _config_value(v) for k, v in (getattr(t, "config", None) or {}).items()
+                },
+            )
+            for name, t in wanted.items()
+            if name not in existing
+        ]
+        if not new:
+            return []
+        response = await admin.create_topics(new, timeout_ms=30000)
+        created: list[str] = []
+        errors: list[str] = []
+        for entry in response.topic_errors:
+            name, code = entry[0], entry[1]
+            message = entry[2] if len(entry) > 2 else None
+            if code == 0:
+                created.append(name)
+            elif code == 36:  # TOPIC_ALREADY_EXISTS: someone else was faster
+                continue
+            else:
+                errors.append(f"{name}: error {code} {message or ''}".strip())
+        if errors:
+            raise TopicsError("creating Kafka topics failed: " + "; ".join(errors))
+        await _wait_topics_ready(admin, created)
+        return created
+    finally:
+        await admin.close()
+
+
+def _config_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def _wait_topics_ready(admin: Any, names: list[str], timeout: float = 30.0) -> None:
+    if not names:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        described = await admin.describe_topics(names)
+        ok = {
+            d["topic"]
+            for d in described
+            if d.get("error_code", 0) == 0
+            and d.get("partitions")
+            and all(p.get("leader", -1) >= 0 for p in d["partitions"])
+        }
+        if ok >= set(names):
+            return
+        if time.monotonic() > deadline:
+            raise TopicsError(f"topics not ready after {timeout:.0f}s: {sorted(set(names) - ok)}")
+        await asyncio.sleep(0.2)
 
 
 async def create_topics(bootstrap: str, prefix: str, replication_factor: int) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from shared.topics import SERVICES
 from tests.deploy import support
 
 DOCKER = support.REPO / "deploy" / "docker"
@@ -181,6 +182,39 @@ def test_lock_agrees_with_pyproject(tmp_path: Path) -> None:
     assert stale.returncode != 0, stale.stderr
 
 
+def _builder_copies(builder: Stage) -> list[tuple[str, str]]:
+    """(source, destination) of the builder's COPY lines from the build context."""
+    copies = []
+    for args in builder.all("COPY"):
+        words = [w for w in shlex.split(args) if not w.startswith("--")]
+        *sources, destination = words
+        copies += [(source, destination) for source in sources]
+    return copies
+
+
+def _build_context(builder: Stage, context: Path) -> None:
+    """What the builder's COPY lines put in its WORKDIR (/build), from this checkout."""
+    for source, destination in _builder_copies(builder):
+        target = context / destination.removeprefix("/build/").removeprefix("./")
+        if destination.endswith("/") or destination in (".", "./"):
+            target = target / Path(source).name
+        origin = support.REPO / source
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if origin.is_dir():
+            shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy(origin, target)
+
+
+def test_the_image_copies_no_dev_tooling() -> None:
+    _, stages = _stages()
+    sources = {source for source, _ in _builder_copies(stages[0])}
+    assert {"shared", "services"} <= sources
+    assert not sources & {"devtools", "bench", "tests", "."}, sources
+    ignore = (DOCKER / "Dockerfile.dockerignore").read_text()
+    assert "!devtools" not in ignore and "!bench" not in ignore
+
+
 def test_the_image_installs_the_lock_runtime_group(tmp_path: Path) -> None:
     """Run the builder's own `uv sync` lines (offline, from the cache `make install` filled) into
     a scratch venv: it holds exactly the lock's runtime closure and the oms package, no dev tool."""
@@ -188,14 +222,7 @@ def test_the_image_installs_the_lock_runtime_group(tmp_path: Path) -> None:
     builder = stages[0]
     context = tmp_path / "build"
     context.mkdir()
-    for name in ("pyproject.toml", "uv.lock"):
-        shutil.copy(support.REPO / name, context / name)
-    for package in ("shared", "services"):
-        shutil.copytree(
-            support.REPO / package,
-            context / package,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-        )
+    _build_context(builder, context)
     venv = tmp_path / "opt-oms"
     env = {
         **os.environ,
@@ -229,11 +256,58 @@ def test_the_image_installs_the_lock_runtime_group(tmp_path: Path) -> None:
     expected = _lock_runtime_closure()
     assert installed == expected
     assert "pytest" not in installed and "mypy" not in installed
-    # The project itself is installed as a package (not a link to the build context).
+    # The project itself is installed as a package (not a link to the build context), without
+    # the dev tooling: every service and the cluster's commands import, devtools does not, and
+    # `oms` answers its development commands with one line.
     shutil.rmtree(context)
-    subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import services.order_intake.app"],
+    python = str(venv / "bin" / "python")
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True,
-        cwd=tmp_path,
         capture_output=True,
+        text=True,
+    ).stdout.strip()
+    installed_packages = {p.name for p in Path(site).iterdir() if p.is_dir()}
+    assert {"shared", "services"} <= installed_packages
+    assert not installed_packages & {"devtools", "bench", "tests"}
+    assert not list(Path(site).glob("shared/ops/localinfra*"))
+
+    image_env = {
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "PYTHONSAFEPATH": "1",
+        "HOME": str(tmp_path),
+    }
+    services = [f"services.{name}.app" for name in SERVICES]
+    cluster_commands = ["shared.ops.migrate", "shared.ops.topics", "shared.ops.cli"]
+    imported = subprocess.run(
+        [
+            python,
+            "-c",
+            f"import importlib; [importlib.import_module(m) for m in {services + cluster_commands}]",
+        ],
+        cwd=tmp_path,
+        env=image_env,
+        capture_output=True,
+        text=True,
     )
+    assert imported.returncode == 0, imported.stderr
+    for module in ("devtools", "devtools.localinfra", "shared.ops.localinfra", "shared.ops.jaeger"):
+        absent = subprocess.run(
+            [python, "-c", f"import {module}"], cwd=tmp_path, env=image_env, capture_output=True
+        )
+        assert absent.returncode != 0, f"{module} is in the image"
+
+    oms = str(venv / "bin" / "oms")
+    for args in (["--help"], ["dlq", "--help"], ["orders", "--help"]):
+        helped = subprocess.run(
+            [oms, *args], cwd=tmp_path, env=image_env, capture_output=True, text=True
+        )
+        assert helped.returncode == 0, helped.stderr
+    for args in (["infra", "up"], ["run"], ["migrate"], ["token", "issue", "--role", "admin"]):
+        refused = subprocess.run(
+            [oms, *args], cwd=tmp_path, env=image_env, capture_output=True, text=True
+        )
+        assert refused.returncode == 1
+        (line,) = refused.stderr.strip().splitlines()
+        assert "development command" in line and "devtools" in line, line
+        assert "Traceback" not in refused.stdout + refused.stderr

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 import yaml
 
-from shared.ops import localinfra
+from devtools import localinfra
 from shared.ops.topics import strimzi_topics
 from shared.topics import TOPICS
 from tests.deploy import support

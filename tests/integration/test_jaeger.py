@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from shared.ops import jaeger
+from devtools import jaeger
 from shared.topics import SERVICES
 from tests.support.env import Infra
 from tests.support.services import eventually

@@ -2,7 +2,7 @@
 
 1. OMS_KAFKA_BOOTSTRAP and OMS_DATABASE_URL (an admin URL) when set;
 2. testcontainers, when a Docker engine answers;
-3. the project's local processes (`shared.ops.localinfra`), started if not running.
+3. the project's local processes (`devtools.localinfra`), started if not running.
 
 Each test environment gets its own database and its own topic prefix, so tests never see each
 other's rows or messages, even on a shared broker.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,12 +20,15 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.ops import localinfra
+from devtools import localinfra
+from shared.ops.topics import ensure_topics
 from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES, TOPICS, TopicSpec, dead_letter_topic
 
 TEST_PARTITIONS = 3
-LOCK_FILE = Path(__file__).resolve().parents[2] / ".local" / "test-session.lock"
+# Machine-wide, like the Kafka and Postgres the sessions share: a session in another checkout of
+# the repository must keep a later session from taking itself for the only one.
+LOCK_FILE = Path(tempfile.gettempdir()) / "oms-test-session.lock"
 
 
 @dataclass(frozen=True)
@@ -201,5 +205,5 @@ async def new_env(
         for name in services
         if name not in SERVICES
     ]
-    await localinfra.ensure_topics(infra.kafka_bootstrap, topics)
+    await ensure_topics(infra.kafka_bootstrap, topics)
     return env

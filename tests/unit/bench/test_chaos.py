@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bench.chaos import ChaosOrder, ChaosPayment, DeadLetter, check_chaos
+from bench.chaos import ChaosPayment, DeadLetter, check_chaos
+from bench.checks import OrderRow
 
 D = Decimal
 
 
-def order(order_id: str, status: str, reason: str | None = None) -> ChaosOrder:
-    return ChaosOrder(order_id, f"ext-{order_id}", status, reason, D("30.00"))
+def order(order_id: str, status: str, reason: str | None = None) -> OrderRow:
+    return OrderRow(order_id, status, D("30.00"), external_id=f"ext-{order_id}", reason=reason)
 
 
 GOOD = {
@@ -40,7 +41,7 @@ def test_every_broken_invariant_is_named():
         **GOOD,
         "o4": order("o4", "FULFILLING"),
         "o5": order("o5", "NEEDS_ATTENTION"),
-        "o6": ChaosOrder("o6", "ext-o1", "COMPLETED", None, D("30.00")),
+        "o6": OrderRow("o6", "COMPLETED", D("30.00"), external_id="ext-o1"),
     }
     payments = [
         *PAYMENTS,

@@ -1,7 +1,8 @@
 import orjson
 from rich.console import Console
 
-from bench.report import comparison, headline_rows, render, self_by_package, top_frames, write_json
+from bench.profiles import self_by_package, top_frames
+from bench.report import comparison, headline_rows, render, write_json
 
 
 def result(passed: bool = True) -> dict:

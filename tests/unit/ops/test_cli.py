@@ -367,3 +367,30 @@ def test_the_existing_commands_are_still_there():
     orders_help = CliRunner().invoke(cli.app, ["orders", "--help"], env=ENV)
     for command in ("list", "show", "stuck", "retry", "compensate"):
         assert command in orders_help.stdout
+
+
+@pytest.mark.parametrize(
+    "args, command",
+    [
+        (["run"], "run"),
+        (["migrate"], "migrate"),
+        (["infra", "up"], "infra up"),
+        (["infra", "status"], "infra status"),
+        (["token", "issue", "--role", "operator"], "token issue"),
+    ],
+)
+def test_development_commands_answer_in_one_line_without_the_dev_tooling(
+    args: list[str], command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in the service image, which does not ship devtools/ (tests/deploy/test_image.py runs
+    the image's own install)."""
+    find_spec = cli.importlib.util.find_spec
+    monkeypatch.setattr(
+        cli.importlib.util,
+        "find_spec",
+        lambda name, *rest: None if name == "devtools" else find_spec(name, *rest),
+    )
+    result = CliRunner().invoke(cli.app, args, env=ENV)
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: `oms {command}` is a development command"), line

@@ -11,17 +11,17 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from shared.ops import localinfra
+from devtools import localinfra
+from devtools.processes import REPO_ROOT
 from shared.ops.tokens import local_keys, operator_token_file
+from shared.ops.topics import create_topics
 from shared.platform.settings import OpsSettings
-from shared.topics import SERVICES, TOPICS, TopicSpec
+from shared.topics import SERVICES
 
-REPO = Path(__file__).resolve().parents[2]
 PORTS = {
     "order_intake": 8001,
     "inventory": 8002,
@@ -53,9 +53,7 @@ def prepare(settings: OpsSettings | None = None) -> Environment:
         kafka_port=settings.kafka_port,
         pg_port=settings.pg_port,
     )
-    asyncio.run(
-        localinfra.ensure_topics(infra.kafka_bootstrap, prefixed_topics(settings.topic_prefix))
-    )
+    asyncio.run(create_topics(infra.kafka_bootstrap, settings.topic_prefix, replication_factor=1))
     return Environment(
         infra.kafka_bootstrap,
         infra.service_database_urls,
@@ -66,7 +64,7 @@ def prepare(settings: OpsSettings | None = None) -> Environment:
 
 def start_tracing(env: Environment, console: Console) -> Environment:
     """Start Jaeger when `make jaeger` built it and no OTLP endpoint was configured."""
-    from shared.ops import jaeger
+    from devtools import jaeger
 
     if env.otlp_endpoint:
         return env
@@ -84,13 +82,6 @@ def start_tracing(env: Environment, console: Console) -> Environment:
     return Environment(
         env.kafka_bootstrap, env.service_database_urls, env.topic_prefix, str(started["otlp_http"])
     )
-
-
-def prefixed_topics(prefix: str) -> list[TopicSpec]:
-    return [
-        TopicSpec(prefix + t.name, t.owner, t.description, t.key, t.partitions, t.config)
-        for t in TOPICS
-    ]
 
 
 def service_env(env: Environment, service: str) -> dict[str, str]:
@@ -181,7 +172,7 @@ def run_all(env: Environment) -> int:
             service,
             f"{shlex.quote(sys.executable)} -m services.{service}",
             env={**os.environ, **service_env(env, service)},
-            cwd=str(REPO),
+            cwd=str(REPO_ROOT),
         )
     manager.loop()
     return int(manager.returncode or 0)

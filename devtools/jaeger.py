@@ -36,7 +36,7 @@ Run
     binary.  If another Jaeger already serves those ports (e.g. from another checkout),
     ``start()`` reuses it rather than failing; ``stop()`` only ever stops the one we started.
 
-CLI: ``python -m shared.ops.jaeger build|start|stop|status`` prints JSON.
+CLI: ``python -m devtools.jaeger build|start|stop|status`` prints JSON.
 """
 
 from __future__ import annotations
@@ -44,30 +44,38 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BUILD_MODULE_DIR = REPO_ROOT / "deploy" / "local" / "jaeger"
+from devtools.processes import (
+    LOCAL_DIR,
+    LOGS_DIR,
+    RECIPES_DIR,
+    InfraError,
+    json_command,
+    locked,
+    log_tail,
+    pid_matches,
+    port_open,
+    rss_kib,
+)
+
+BUILD_MODULE_DIR = RECIPES_DIR / "jaeger"
 GO_MOD = BUILD_MODULE_DIR / "go.mod"
 GO_SUM = BUILD_MODULE_DIR / "go.sum"
 CONFIG_FILE = BUILD_MODULE_DIR / "config.yaml"
 
-LOCAL_DIR = REPO_ROOT / ".local"
 GO_DIR = LOCAL_DIR / "go"
 JAEGER_DIR = LOCAL_DIR / "jaeger"
 BIN_DIR = JAEGER_DIR / "bin"
@@ -75,7 +83,6 @@ BINARY = BIN_DIR / "jaeger"
 STAMP = BIN_DIR / "jaeger.stamp"
 PID_FILE = JAEGER_DIR / "jaeger.pid"
 LOCK_FILE = JAEGER_DIR / ".lock"
-LOGS_DIR = LOCAL_DIR / "logs"
 LOG_FILE = LOGS_DIR / "jaeger.log"
 BUILD_LOG = LOGS_DIR / "jaeger-build.log"
 
@@ -97,7 +104,7 @@ STOP_TIMEOUT = 15.0
 BUILD_TIMEOUT = 45 * 60.0
 
 
-class JaegerError(RuntimeError):
+class JaegerError(InfraError):
     """Jaeger could not be built, started or stopped."""
 
 
@@ -204,7 +211,7 @@ def build(force: bool = False) -> Path:
     """Build Jaeger v2 into ``.local/jaeger/bin/jaeger`` (skipped while the stamp is current)."""
     BIN_DIR.mkdir(parents=True, exist_ok=True)
     LOGS_DIR.mkdir(parents=True, exist_ok=True)
-    with _locked():
+    with locked(LOCK_FILE):
         if not force and _is_current():
             return BINARY
         version = pinned_version()
@@ -258,12 +265,7 @@ def _read_pid() -> int | None:
 
 
 def _is_our_jaeger(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X") and str(BINARY).encode() in cmdline
+    return pid_matches(pid, str(BINARY))
 
 
 def _running_pid() -> int | None:
@@ -271,14 +273,6 @@ def _running_pid() -> int | None:
     if pid is not None and _is_our_jaeger(pid):
         return pid
     return None
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 def _query_api_answers() -> bool:
@@ -294,16 +288,6 @@ def _ready() -> bool:
     return _query_api_answers() and _port_open(OTLP_HTTP_PORT) and _port_open(OTLP_GRPC_PORT)
 
 
-def _rss_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def _endpoints() -> dict[str, Any]:
     return {
         "ui": UI_URL,
@@ -317,7 +301,7 @@ def start() -> dict[str, Any]:
     """Start Jaeger detached (or reuse a running one) and wait until it accepts spans."""
     JAEGER_DIR.mkdir(parents=True, exist_ok=True)
     LOGS_DIR.mkdir(parents=True, exist_ok=True)
-    with _locked():
+    with locked(LOCK_FILE):
         pid = _running_pid()
         if pid is not None:
             _wait_ready(pid)
@@ -391,7 +375,7 @@ def stop() -> dict[str, Any]:
     """Stop the Jaeger we started (a Jaeger we did not start is left alone)."""
     if not JAEGER_DIR.exists():
         return {"stopped": False, "pid": None}
-    with _locked():
+    with locked(LOCK_FILE):
         pid = _running_pid()
         if pid is not None:
             _terminate(pid)
@@ -410,7 +394,7 @@ def status() -> dict[str, Any]:
         "release": stamp.get("release"),
         "running": pid is not None,
         "pid": pid,
-        "rss_kib": _rss_kib(pid) if pid is not None else None,
+        "rss_kib": rss_kib(pid) if pid is not None else None,
         "ready": _ready(),
         "log": str(LOG_FILE),
         **_endpoints(),
@@ -420,22 +404,12 @@ def status() -> dict[str, Any]:
 # ============================================================================= helpers
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    JAEGER_DIR.mkdir(parents=True, exist_ok=True)
-    with LOCK_FILE.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _port_open(port: int) -> bool:
+    return port_open(port, HOST, timeout=1.0)
 
 
-def _log_tail(lines: int = 20) -> str:
-    try:
-        return "\n".join(LOG_FILE.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+def _log_tail() -> str:
+    return log_tail(LOG_FILE, 20)
 
 
 def _now() -> str:
@@ -447,7 +421,7 @@ def _now() -> str:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m shared.ops.jaeger", description=__doc__.split("\n")[0]
+        prog="python -m devtools.jaeger", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     build_cmd = sub.add_parser("build", help="build Jaeger into .local/jaeger/bin (cached)")
@@ -456,20 +430,17 @@ def _main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("stop", help="stop the Jaeger we started")
     sub.add_parser("status", help="built? running? where?")
     args = parser.parse_args(argv)
-    try:
+
+    def command() -> dict[str, Any]:
         if args.command == "build":
-            result: dict[str, Any] = {"binary": str(build(force=args.force)), **_read_stamp()}
-        elif args.command == "start":
-            result = start()
-        elif args.command == "stop":
-            result = stop()
-        else:
-            result = status()
-    except JaegerError as exc:
-        print(f"jaeger: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(result, indent=2))
-    return 0
+            return {"binary": str(build(force=args.force)), **_read_stamp()}
+        if args.command == "start":
+            return start()
+        if args.command == "stop":
+            return stop()
+        return status()
+
+    return json_command(command, "jaeger")
 
 
 if __name__ == "__main__":
