@@ -40,7 +40,7 @@ from cryptography.x509.oid import NameOID
 
 from shared.contracts.order_intake import AuthorizePayment
 from shared.envelope import Envelope
-from shared.ops import localinfra
+from devtools.localinfra.kafka import KAFKA_LIBS
 from shared.ops.topics import create_topics, kafka_user_name, service_acls
 from shared.topics import INVENTORY_EVENTS, PAYMENT_COMMANDS, PAYMENT_EVENTS
 from tests.support.env import Infra, new_env
@@ -207,7 +207,7 @@ def _cluster_id() -> str:
 
 def _kafka_libs() -> Path:
     """The local broker's jars (deploy/local/pom.xml), which include Kafka's admin tools."""
-    libs = localinfra.KAFKA_LIBS
+    libs = KAFKA_LIBS
     if not any(libs.glob("kafka-tools-*.jar")):
         pytest.fail(
             f"{libs} has no kafka-tools jar: it was resolved from an older deploy/local/pom.xml;"
