@@ -38,9 +38,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from devtools.localinfra.kafka import KAFKA_LIBS
 from shared.contracts.order_intake import AuthorizePayment
 from shared.envelope import Envelope
-from devtools.localinfra.kafka import KAFKA_LIBS
 from shared.ops.topics import create_topics, kafka_user_name, service_acls
 from shared.topics import INVENTORY_EVENTS, PAYMENT_COMMANDS, PAYMENT_EVENTS
 from tests.support.env import Infra, new_env
