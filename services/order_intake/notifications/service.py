@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from services.order_intake import store
+from services.order_intake.notifications import store
 from services.order_intake.notifications.mailer import Mailer, SmtpMailer, describe_failure
 from services.order_intake.notifications.rendering import render
 from services.order_intake.settings import OrderIntakeSettings

@@ -21,7 +21,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.base import (
+from services.order_intake.channels.adapters.base import (
     CancelOrder,
     ChannelAdapter,
     ChannelPayloadError,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.base import (
+from services.order_intake.channels.adapters.base import (
     CancelOrder,
     ChannelAdapter,
     ChannelPayloadError,

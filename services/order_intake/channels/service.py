@@ -1,12 +1,15 @@
-"""Channel orders, from a delivery to a stored order and a started saga (or a cancel request).
+"""Channel intake's service: from a delivery to a stored order and a started saga (or a cancel
+request).
 
-Both ingress paths use this module: the webhook endpoint (`channel_api`) and the Kafka topic
-`oms.channel.orders.v1` (`channel_handlers`). A delivery goes through:
+Both ingress paths call this module: the webhook endpoint (`webhook_routes`) and the Kafka topic
+`oms.channel.orders.v1` (`kafka_ingress`). A delivery goes through:
 
-1. `check_signature`: the channel's HMAC over the raw body (Shopify, WooCommerce);
-2. `prepare`: the body parsed (JSON numbers as exact decimals), mapped by the channel's adapter,
-   priced — every refusal here is an `IntakeRefused` naming the field;
-3. `ingest`, inside the caller's transaction, under a lock on (channel, external order id):
+1. `find_adapter`: the channel's adapter, or an unknown channel refused;
+2. `read_delivery`: `check_signature`, the channel's HMAC over the raw body (Shopify,
+   WooCommerce), then `prepare`: the body parsed (JSON numbers as exact decimals), mapped by
+   the channel's adapter, priced — every refusal here is an `IntakeRefused` naming the field;
+3. `take_in` (`ingest`), inside the caller's transaction, under a lock on (channel, external
+   order id):
    - a delivery id already answered is answered again the same way (never applied twice);
    - an order already known by (channel, external id) is answered with its order id;
    - a new order is stored and its saga started like a native order; a cancellation that
@@ -22,38 +25,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.order_intake import store
-from services.order_intake.channels import (
+from services.order_intake.channels import store as channel_store
+from services.order_intake.channels.adapters import ADAPTERS, adapter_for
+from services.order_intake.channels.adapters.base import (
     CancelOrder,
     ChannelAdapter,
     ChannelPayloadError,
     ChannelResult,
     Ignored,
     NewOrder,
+    parse_json,
+    verify_signature,
 )
-from services.order_intake.channels.base import parse_json, verify_signature
 from services.order_intake.domain import saga as saga_domain
-from services.order_intake.domain.order import new_order_id, new_saga, price
+from services.order_intake.domain.order import price
 from services.order_intake.domain.pricing import PricingError
 from services.order_intake.domain.saga import CancelRefused, SagaPolicy, Status, TimelineEntry
-from services.order_intake.handlers import now, persist, store_new_order
+from services.order_intake.orders import service as order_service
+from services.order_intake.orders import store
+from services.order_intake.orders.saga_runner import now, persist
+from services.order_intake.rejected_requests.refusal import IntakeRefused
 from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.order_intake import OperatorAlert
 from shared.platform.outbox import UnitOfWork
 
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 CANCEL_REFUSED_EVENT = "channel_cancel_refused"
-
-
-class IntakeRefused(Exception):
-    """A delivery that cannot become an order; `status` is the HTTP status to answer."""
-
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
 
 
 @dataclass(frozen=True)
@@ -70,6 +67,30 @@ class Outcome:
 
 
 # --- before the transaction ------------------------------------------------------------------
+
+
+def find_adapter(channel: str) -> ChannelAdapter:
+    adapter = adapter_for(channel)
+    if adapter is None:
+        raise IntakeRefused(
+            404,
+            "unknown_channel",
+            f"unknown channel {channel!r}; channels: {', '.join(sorted(ADAPTERS))}",
+        )
+    return adapter
+
+
+def read_delivery(
+    adapter: ChannelAdapter,
+    settings: OrderIntakeSettings,
+    headers: Mapping[str, str],
+    raw: bytes,
+    *,
+    signature_required: bool,
+) -> ChannelResult:
+    """The delivery's signature checked (see check_signature), then its body mapped."""
+    check_signature(adapter, settings, headers, raw, required=signature_required)
+    return prepare(adapter, headers, raw, settings)
 
 
 def webhook_secret(settings: OrderIntakeSettings, channel: str) -> bytes | None:
@@ -166,6 +187,20 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
 # --- in the transaction ----------------------------------------------------------------------
 
 
+async def take_in(
+    uow: UnitOfWork,
+    policy: SagaPolicy,
+    adapter: ChannelAdapter,
+    headers: Mapping[str, str],
+    raw: bytes,
+    result: ChannelResult,
+) -> Outcome:
+    """Ingest a delivery read by read_delivery, keeping its raw request with a new order."""
+    delivery_id = headers.get(adapter.delivery_id_header) if adapter.delivery_id_header else None
+    request = raw_request(adapter.name, headers, raw)
+    return await ingest(uow, policy, adapter.name, result, delivery_id, request)
+
+
 async def ingest(
     uow: UnitOfWork,
     policy: SagaPolicy,
@@ -177,9 +212,9 @@ async def ingest(
     conn = uow.conn
     external_id = result.external_id
     if external_id is not None:
-        await store.lock_channel_order(conn, channel, external_id)
+        await channel_store.lock_channel_order(conn, channel, external_id)
     if delivery_id is not None:
-        known = await store.channel_delivery(conn, channel, delivery_id)
+        known = await channel_store.channel_delivery(conn, channel, delivery_id)
         if known is not None:
             return await _repeat(conn, channel, known)
 
@@ -196,7 +231,7 @@ async def ingest(
             detail["reason"] = outcome.reason
         if outcome.refusal:
             detail["refusal"] = outcome.refusal
-        await store.record_channel_delivery(
+        await channel_store.record_channel_delivery(
             conn, channel, delivery_id, external_id, outcome.order_id, outcome.kind, detail
         )
     return outcome
@@ -211,20 +246,15 @@ async def _new_order(
 ) -> Outcome:
     conn = uow.conn
     order = result.order
-    totals = price(order)
-    order_id = new_order_id()
-    saga = new_saga(order_id, order, totals)
-    decision = saga_domain.start(saga, now(), policy)
-    early_cancel = await store.take_pending_cancel(conn, channel, result.external_id)
-    if early_cancel is not None:
-        cancelled = saga_domain.request_cancel(saga, early_cancel, now(), policy)
-        decision.messages.extend(cancelled.messages)
-        decision.timeline.extend(cancelled.timeline)
-    if not await store_new_order(uow, order, totals, saga, decision, request):
+    early_cancel = await channel_store.take_pending_cancel(conn, channel, result.external_id)
+    saga = await order_service.start_order(
+        uow, order, price(order), policy, request, early_cancel=early_cancel
+    )
+    if saga is None:
         existing = await store.order_id_for_external_id(conn, channel, result.external_id)
         assert existing is not None
         return await _known_order(conn, "duplicate", result.external_id, existing)
-    return Outcome("created", result.external_id, order_id, saga.status.value)
+    return Outcome("created", result.external_id, saga.order_id, saga.status.value)
 
 
 async def _cancel(
@@ -233,7 +263,9 @@ async def _cancel(
     conn = uow.conn
     order_id = await store.order_id_for_external_id(conn, channel, result.external_id)
     if order_id is None:
-        await store.remember_pending_cancel(conn, channel, result.external_id, result.reason)
+        await channel_store.remember_pending_cancel(
+            conn, channel, result.external_id, result.reason
+        )
         return Outcome("cancel_recorded", result.external_id, reason=result.reason)
     saga = await store.load_saga(conn, order_id, lock=True)
     assert saga is not None

@@ -19,7 +19,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.base import (
+from services.order_intake.channels.adapters.base import (
     CancelOrder,
     ChannelAdapter,
     ChannelPayloadError,
