@@ -35,7 +35,8 @@ from services.order_intake.dependencies import (
     RuntimeDep,
     SettingsDep,
 )
-from services.order_intake.rejected_requests.refusal import IntakeRefused
+from services.order_intake.operators.admission import OVERLOADED_RESPONSE
+from services.order_intake.rejected_requests.refusal import BODY_REFUSALS, IntakeRefused
 from shared.platform.auth import Permission, Principal, token_if_present
 from shared.platform.errors import ApiError
 
@@ -65,16 +66,15 @@ class ChannelOrderAnswer(BaseModel):
     },
     responses={
         200: {"description": "a repeat delivery (same order_id), or a delivery ignored"},
-        400: {"description": "malformed JSON"},
+        **BODY_REFUSALS,
         401: {
             "description": "missing or wrong webhook signature, or no token for a polled channel"
         },
         403: {"description": "the token is not for this channel"},
         404: {"description": "unknown channel"},
         409: {"description": "a channel cancellation refused: the order has shipped"},
-        413: {"description": "body too large"},
         422: {"description": "the payload does not map to an order (the error names the field)"},
-        429: {"description": "too many orders in flight: retry after Retry-After seconds"},
+        **OVERLOADED_RESPONSE,
         503: {"description": "the channel's webhook secret is not configured"},
     },
 )

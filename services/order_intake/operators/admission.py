@@ -42,6 +42,11 @@ IN_FLIGHT = (
 )
 """States the machine moves on (the saga waits for a service, not a person)."""
 
+OVERLOADED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    429: {"description": "too many orders in flight: retry after Retry-After seconds"}
+}
+"""The OpenAPI answer of a route that asks admission control."""
+
 ADMISSION_STATE_KEY = "admission"
 """Where the running service keeps its `Admission` (`Runtime.state`)."""
 

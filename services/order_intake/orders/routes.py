@@ -26,10 +26,11 @@ from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.order import price
 from services.order_intake.domain.pricing import PricingError
 from services.order_intake.exchanges.returns_view import view_fields
+from services.order_intake.operators.admission import OVERLOADED_RESPONSE
 from services.order_intake.orders import service, store
 from services.order_intake.orders.schemas import CancelIn, OrderAccepted, OrderIn, read_order
 from services.order_intake.orders.views import order_row, order_view
-from services.order_intake.rejected_requests.refusal import IntakeRefused
+from services.order_intake.rejected_requests.refusal import BODY_REFUSALS, IntakeRefused
 from shared.platform.auth import Permission, Principal, mask_personal_data, requires
 from shared.platform.errors import ApiError
 
@@ -48,11 +49,10 @@ router = APIRouter(prefix="/v1", tags=["orders"])
     },
     responses={
         200: {"description": "a repeat of an order already accepted (same Idempotency-Key)"},
-        400: {"description": "malformed JSON"},
+        **BODY_REFUSALS,
         409: {"description": "Idempotency-Key reused for a different order"},
-        413: {"description": "body too large"},
         422: {"description": "invalid order (the error names the field)"},
-        429: {"description": "too many orders in flight: retry after Retry-After seconds"},
+        **OVERLOADED_RESPONSE,
     },
 )
 async def create_order(

@@ -14,6 +14,12 @@ from shared.platform.errors import ApiError
 
 _KEPT_HEADERS = frozenset({"content-type", "user-agent", "idempotency-key", "x-request-id"})
 
+BODY_REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "malformed JSON"},
+    413: {"description": "body too large"},
+}
+"""The OpenAPI answers of a route that reads its body with `Refusals.read_body` and parses it."""
+
 
 class IntakeRefused(Exception):
     """Input that cannot become an order; `status` is the HTTP status to answer."""
