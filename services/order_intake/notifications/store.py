@@ -63,31 +63,23 @@ async def claim_due_notifications(
     return [dict(row) for row in rows]
 
 
-async def finish_notifications(
-    conn: DbConnection, outcomes: Sequence[tuple[Any, str, str | None]]
+async def finish_attempts(
+    conn: DbConnection, outcomes: Sequence[tuple[Any, str, str | None, datetime | None]]
 ) -> None:
-    """Record how each (notification id, status, error) ended, in one statement."""
+    """Record each (notification id, status, error, retry at) attempt, in one statement: a final
+    status, or `pending` again with the time of the next attempt."""
     if not outcomes:
         return
     await conn.execute(
         "UPDATE notifications n SET status = o.status, attempts = n.attempts + 1,"
         " last_error = o.error,"
+        " next_attempt_at = coalesce(o.retry_at, n.next_attempt_at),"
         " sent_at = CASE WHEN o.status IN ('sent', 'logged') THEN clock_timestamp() END"
-        " FROM unnest($1::uuid[], $2::text[], $3::text[]) AS o(notification_id, status, error)"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])"
+        "   AS o(notification_id, status, error, retry_at)"
         " WHERE n.notification_id = o.notification_id",
-        [notification_id for notification_id, _, _ in outcomes],
-        [status for _, status, _ in outcomes],
-        [error for _, _, error in outcomes],
-    )
-
-
-async def retry_notification_later(
-    conn: DbConnection, notification_id: Any, error: str, next_attempt_at: datetime
-) -> None:
-    await conn.execute(
-        "UPDATE notifications SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3"
-        " WHERE notification_id = $1",
-        notification_id,
-        error,
-        next_attempt_at,
+        [notification_id for notification_id, _, _, _ in outcomes],
+        [status for _, status, _, _ in outcomes],
+        [error for _, _, error, _ in outcomes],
+        [retry_at for _, _, _, retry_at in outcomes],
     )
