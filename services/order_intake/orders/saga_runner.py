@@ -154,7 +154,8 @@ def new_order_facts(totals: Totals) -> dict[str, Any]:
 def status_changed(
     saga: OrderSaga, previous: Status | None, facts: dict[str, Any] | None = None
 ) -> OrderStatusChanged:
-    """`facts`: the order's totals and exchange links (store.lock_sagas, store.save_saga_with_timeline), for returns."""
+    """`facts`: the order's totals and exchange links (as store.lock_sagas and
+    store.save_saga_with_timeline read them), for returns."""
     facts = facts or {}
     return OrderStatusChanged(
         order_id=saga.order_id,
