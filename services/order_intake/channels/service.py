@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.order_intake.channels import store as channel_store
+from services.order_intake.channels import store
 from services.order_intake.channels.adapters import ADAPTERS, adapter_for
 from services.order_intake.channels.adapters.base import (
     CancelOrder,
@@ -42,7 +42,7 @@ from services.order_intake.domain.order import price
 from services.order_intake.domain.pricing import PricingError
 from services.order_intake.domain.saga import CancelRefused, SagaPolicy, Status, TimelineEntry
 from services.order_intake.orders import service as order_service
-from services.order_intake.orders import store
+from services.order_intake.orders import store as order_store
 from services.order_intake.orders.saga_runner import now, persist
 from services.order_intake.rejected_requests.refusal import IntakeRefused
 from services.order_intake.settings import OrderIntakeSettings
@@ -212,9 +212,9 @@ async def ingest(
     conn = uow.conn
     external_id = result.external_id
     if external_id is not None:
-        await channel_store.lock_channel_order(conn, channel, external_id)
+        await store.lock_channel_order(conn, channel, external_id)
     if delivery_id is not None:
-        known = await channel_store.channel_delivery(conn, channel, delivery_id)
+        known = await store.channel_delivery(conn, channel, delivery_id)
         if known is not None:
             return await _repeat(conn, channel, known)
 
@@ -231,7 +231,7 @@ async def ingest(
             detail["reason"] = outcome.reason
         if outcome.refusal:
             detail["refusal"] = outcome.refusal
-        await channel_store.record_channel_delivery(
+        await store.record_channel_delivery(
             conn, channel, delivery_id, external_id, outcome.order_id, outcome.kind, detail
         )
     return outcome
@@ -246,12 +246,12 @@ async def _new_order(
 ) -> Outcome:
     conn = uow.conn
     order = result.order
-    early_cancel = await channel_store.take_pending_cancel(conn, channel, result.external_id)
+    early_cancel = await store.take_pending_cancel(conn, channel, result.external_id)
     saga = await order_service.start_order(
         uow, order, price(order), policy, request, early_cancel=early_cancel
     )
     if saga is None:
-        existing = await store.order_id_for_external_id(conn, channel, result.external_id)
+        existing = await order_store.order_id_for_external_id(conn, channel, result.external_id)
         assert existing is not None
         return await _known_order(conn, "duplicate", result.external_id, existing)
     return Outcome("created", result.external_id, saga.order_id, saga.status.value)
@@ -261,13 +261,11 @@ async def _cancel(
     uow: UnitOfWork, policy: SagaPolicy, channel: str, result: CancelOrder
 ) -> Outcome:
     conn = uow.conn
-    order_id = await store.order_id_for_external_id(conn, channel, result.external_id)
+    order_id = await order_store.order_id_for_external_id(conn, channel, result.external_id)
     if order_id is None:
-        await channel_store.remember_pending_cancel(
-            conn, channel, result.external_id, result.reason
-        )
+        await store.remember_pending_cancel(conn, channel, result.external_id, result.reason)
         return Outcome("cancel_recorded", result.external_id, reason=result.reason)
-    saga = await store.load_saga(conn, order_id, lock=True)
+    saga = await order_store.load_saga(conn, order_id, lock=True)
     assert saga is not None
     status = saga.status
     if status == Status.REJECTED or status in {Status.CANCELLING, Status.CANCELLED}:
@@ -283,8 +281,8 @@ async def _cancel(
         decision = saga_domain.request_cancel(saga, result.reason, now(), policy)
     except CancelRefused as exc:
         refusal = {"code": exc.code, "message": exc.message}
-        if not await store.has_timeline_event(conn, order_id, CANCEL_REFUSED_EVENT):
-            await store.append_timeline(
+        if not await order_store.has_timeline_event(conn, order_id, CANCEL_REFUSED_EVENT):
+            await order_store.append_timeline(
                 conn,
                 order_id,
                 status.value,
@@ -314,14 +312,14 @@ async def _cancel(
 
 async def _ignored(conn: Any, channel: str, result: Ignored) -> Outcome:
     if result.external_id is not None:
-        existing = await store.order_id_for_external_id(conn, channel, result.external_id)
+        existing = await order_store.order_id_for_external_id(conn, channel, result.external_id)
         if existing is not None:
             return await _known_order(conn, "duplicate", result.external_id, existing)
     return Outcome("ignored", result.external_id, reason=result.reason)
 
 
 async def _known_order(conn: Any, kind: str, external_id: str | None, order_id: str) -> Outcome:
-    saga = await store.load_saga(conn, order_id, lock=False)
+    saga = await order_store.load_saga(conn, order_id, lock=False)
     status = saga.status.value if saga is not None else None
     return Outcome(kind, external_id, order_id, status, duplicate=True)
 
@@ -331,11 +329,11 @@ async def _repeat(conn: Any, channel: str, known: dict[str, Any]) -> Outcome:
     external_id = known["external_id"]
     order_id = known["order_id"]
     if order_id is None and external_id is not None:
-        order_id = await store.order_id_for_external_id(conn, channel, external_id)
+        order_id = await order_store.order_id_for_external_id(conn, channel, external_id)
     detail = known["detail"] or {}
     status = None
     if order_id is not None:
-        saga = await store.load_saga(conn, order_id, lock=False)
+        saga = await order_store.load_saga(conn, order_id, lock=False)
         status = saga.status.value if saga is not None else None
     return Outcome(
         known["outcome"],
