@@ -22,8 +22,6 @@ from typing import Any
 from opentelemetry import trace
 
 from services.order_intake.domain import saga as saga_domain
-from services.order_intake.domain.order import CanonicalOrder
-from services.order_intake.domain.pricing import Totals
 from services.order_intake.domain.saga import Decision, OrderSaga, SagaPolicy, Status
 from services.order_intake.orders import metrics, store
 from shared.contracts.order_intake import OrderLineSummary, OrderStatusChanged
@@ -93,27 +91,6 @@ async def persist(
         uow.after_commit.append(step_before)
 
 
-async def store_new_order(
-    uow: UnitOfWork,
-    order: CanonicalOrder,
-    totals: Totals,
-    saga: OrderSaga,
-    decision: Decision,
-    raw_request: Any,
-) -> bool:
-    """Store a new order with the saga's first decision (`saga_domain.start`) and emit what it
-    decided; one statement for the order. False, and nothing done, when the channel already has
-    an order with this external id."""
-    if not saga.trace_context:
-        saga.trace_context = current_trace_headers()
-    stored = await store.insert_order(
-        uow.conn, saga.order_id, order, totals, saga, raw_request, decision.timeline
-    )
-    if stored:
-        await persist(uow, saga, Status.RECEIVED, decision, stored_facts=new_order_facts(totals))
-    return stored
-
-
 def saga_step_of(previous: Status, decision: Decision) -> Any:
     """A callback that records how long the step that just answered took, if one did."""
     finished = [e for e in decision.timeline if e.event == "step_finished"]
@@ -139,16 +116,6 @@ def _in_order_trace(saga: OrderSaga) -> Iterator[trace.Span]:
         return
     with continue_trace(saga.trace_context, f"order saga {saga.status.value}") as span:
         yield span
-
-
-def new_order_facts(totals: Totals) -> dict[str, Any]:
-    """The facts of a new order's status event (see store.save_saga_with_timeline)."""
-    return {
-        "subtotal": totals.subtotal,
-        "discount": totals.discount,
-        "shipping": totals.shipping,
-        "tax": totals.tax,
-    }
 
 
 def status_changed(

@@ -17,12 +17,12 @@ from services.order_intake.domain.order import CanonicalOrder, new_order_id, new
 from services.order_intake.domain.pricing import Totals
 from services.order_intake.domain.saga import Decision, OrderSaga, SagaPolicy, Status
 from services.order_intake.orders import store
-from services.order_intake.orders.saga_runner import now, persist, store_new_order
+from services.order_intake.orders.saga_runner import now, persist
 from services.order_intake.settings import OrderIntakeSettings
 from shared.platform.errors import ApiError
 from shared.platform.outbox import UnitOfWork
 from shared.platform.service import Runtime
-from shared.platform.telemetry import continue_trace
+from shared.platform.telemetry import continue_trace, current_trace_headers
 
 OperatorAction = Literal["retry", "compensate"]
 
@@ -101,16 +101,33 @@ async def start_order(
     early_cancel: str | None = None,
 ) -> OrderSaga | None:
     """Store a new order and start its saga (reserve stock); `early_cancel`: a cancellation
-    that came before the order, applied to it at once. None, and nothing stored, when the
+    that came before the order, applied to it at once. The order, its lines, its saga and the
+    first decision's timeline are stored with one statement. None, and nothing stored, when the
     channel already has an order with this external id."""
     saga, decision = new_order_saga(order, totals, policy)
     if early_cancel is not None:
         cancelled = saga_domain.request_cancel(saga, early_cancel, now(), policy)
         decision.messages.extend(cancelled.messages)
         decision.timeline.extend(cancelled.timeline)
-    if not await store_new_order(uow, order, totals, saga, decision, raw_request):
+    if not saga.trace_context:
+        saga.trace_context = current_trace_headers()
+    stored = await store.insert_order(
+        uow.conn, saga.order_id, order, totals, saga, raw_request, decision.timeline
+    )
+    if not stored:
         return None
+    await persist(uow, saga, Status.RECEIVED, decision, stored_facts=_new_order_facts(totals))
     return saga
+
+
+def _new_order_facts(totals: Totals) -> dict[str, Any]:
+    """The facts of a new order's status event (see store.save_saga_with_timeline)."""
+    return {
+        "subtotal": totals.subtotal,
+        "discount": totals.discount,
+        "shipping": totals.shipping,
+        "tax": totals.tax,
+    }
 
 
 def new_order_saga(
