@@ -1,4 +1,11 @@
-"""Wires the order_intake service: broker, subscribers, HTTP routes, lifespan."""
+"""Wires the order_intake service: broker, subscribers, HTTP routes, background tasks.
+
+The service is organised by capability: `orders/` (the native order API, the order saga's
+service and runner), `channels/` (channel adapters, webhook and Kafka ingress), `exchanges/`
+(replacement orders, the returns view), `notifications/` (customer e-mails), `operators/`
+(operator endpoints, admission control), `rejected_requests/` (refused requests kept for an
+operator); `domain/` is the pure order model and saga.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +15,17 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.order_intake import api, channel_api, ops_api, store
-from services.order_intake.admission import admission_counter
-from services.order_intake.channel_handlers import channel_handlers
-from services.order_intake.handlers import (
-    after_pending_sagas,
-    deadline_scheduler,
-    handlers,
-    policy_from,
-    refresh_order_gauges,
-)
+from services.order_intake.channels import webhook_routes
+from services.order_intake.channels.kafka_ingress import channel_order_handlers
+from services.order_intake.exchanges.consumers import exchange_handlers
 from services.order_intake.notifications.service import notification_handlers, notification_sender
-from services.order_intake.replacement_orders import replacement_handlers
-from services.order_intake.returns_view import returns_handlers
+from services.order_intake.operators import routes as operator_routes
+from services.order_intake.operators.admission import admission_counter
+from services.order_intake.orders import routes as order_routes
+from services.order_intake.orders.background import deadline_scheduler, refresh_order_gauges
+from services.order_intake.orders.saga_runner import after_pending_sagas, saga_event_handlers
+from services.order_intake.orders.service import policy_from
+from services.order_intake.rejected_requests.store import prune_rejected_requests
 from services.order_intake.settings import OrderIntakeSettings
 from shared.platform.housekeeping import PRUNE_BATCH, retention_job
 from shared.platform.service import ServiceSpec, create_app, run
@@ -55,25 +60,24 @@ def build(settings: OrderIntakeSettings | None = None) -> ServiceSpec:
             RETURNS_EVENTS,
         ),
         handlers={
-            **handlers(policy),
+            **saga_event_handlers(policy),
             **after_pending_sagas(
                 {
-                    **channel_handlers(settings),
+                    **channel_order_handlers(settings, policy),
                     **notification_handlers(),
-                    **replacement_handlers(policy),
-                    **returns_handlers(),
+                    **exchange_handlers(policy),
                 }
             ),
         },
-        routers=[api.router, ops_api.router, channel_api.router],
+        routers=[order_routes.router, operator_routes.router, webhook_routes.router],
         background=[
-            deadline_scheduler(settings),
+            deadline_scheduler(policy, settings.deadline_poll_interval_s),
             refresh_order_gauges,
             notification_sender(settings),
             retention_job(
                 "rejected request retention",
                 functools.partial(
-                    store.prune_rejected_requests,
+                    prune_rejected_requests,
                     max_rows=settings.rejected_request_max_rows,
                     batch=PRUNE_BATCH,
                 ),

@@ -15,7 +15,7 @@ class OrderIntakeSettings(ServiceSettings):
     rejected_request_body_max_bytes: int = Field(default=64 * 1024, ge=0)
     rejected_request_retention_days: float = Field(default=30, gt=0)
     rejected_request_max_rows: int = Field(default=20_000, ge=1)
-    # Admission control (services/order_intake/admission.py): at this many orders in
+    # Admission control (services/order_intake/operators/admission.py): at this many orders in
     # machine-paced saga states, new orders over HTTP get 429 intake_overloaded. 0: no limit.
     # Keep it below what the saga finishes within its step deadlines (throughput x 30 s).
     max_orders_in_flight: int = 500

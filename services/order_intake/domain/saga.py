@@ -235,11 +235,17 @@ class Decision:
         self.timeline.append(TimelineEntry(event, detail))
 
 
-class CancelRefused(Exception):
+class Refused(Exception):
+    """The saga refuses a request (a cancel, an operator action); `code` and `message` say why."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class CancelRefused(Refused):
+    """A cancel request the saga refuses (the order shipped, or waits for an operator)."""
 
 
 # --- entry points --------------------------------------------------------------------------
@@ -557,11 +563,7 @@ def _on_fulfilment_delivered(
     fulfilment.delivered = True
     decision.note("fulfilment_delivered", fulfilment_id=event.fulfilment_id)
     decision.send(_notice(saga, "delivered", fulfilment_id=event.fulfilment_id, follow_up=True))
-    if saga.status in {Status.SHIPPED, Status.DELIVERED} and _all_delivered(saga):
-        if saga.status == Status.SHIPPED:
-            _set_status(saga, Status.DELIVERED, decision)
-        saga.sla_deadline_at = None
-        _complete_if_done(saga, decision)
+    _deliver_if_all_delivered(saga, decision)
 
 
 def _on_payment_captured(
@@ -632,8 +634,7 @@ def _on_compensated(
     saga.pending_compensations = tuple(c for c in saga.pending_compensations if c != kind)
     decision.note(f"{kind}_compensated", message=event.TYPE)
     if not saga.pending_compensations:
-        _clear_step(saga)
-        _finish(saga, Status.CANCELLED, saga.reason or "cancelled", decision)
+        _cancelled(saga, saga.reason or "cancelled", decision)
 
 
 def _on_fulfilment_cancelled(
@@ -658,13 +659,9 @@ def _on_fulfilment_cancelled(
     }
     if not shipped:
         if not saga.pending_compensations:
-            _clear_step(saga)
-            _finish(saga, Status.CANCELLED, saga.reason or "cancelled", decision)
+            _cancelled(saga, saga.reason or "cancelled", decision)
             return
-        saga.step_started_at = now
-        saga.attempt = 1
-        saga.deadline_at = now + policy.compensation_timeout
-        decision.send(*_compensation_commands(saga, saga.pending_compensations))
+        _send_compensations(saga, now, policy, decision)
         return
     cancel_reason = saga.reason or "cancelled"
     saga.pending_compensations = ()
@@ -693,10 +690,7 @@ def _on_fulfilment_cancelled(
         _set_status(saga, Status.PARTIALLY_SHIPPED, decision)
         saga.sla_deadline_at = now + policy.ship_sla
     saga.sla_notified = False
-    if saga.status == Status.SHIPPED and _all_delivered(saga):
-        _set_status(saga, Status.DELIVERED, decision)
-        saga.sla_deadline_at = None
-        _complete_if_done(saga, decision)
+    _deliver_if_all_delivered(saga, decision)
 
 
 def _on_stock_committed(
@@ -840,17 +834,28 @@ def _begin_cancel(
     saga.reason = reason
     saga.sla_deadline_at = None
     if not pending:
-        _clear_step(saga)
-        _finish(saga, Status.CANCELLED, reason, decision)
+        _cancelled(saga, reason, decision)
         return
     _set_status(saga, Status.CANCELLING, decision)
     saga.pending_compensations = tuple(pending)
     saga.step = Step.COMPENSATE
+    decision.note("compensating", reason=reason, undo=[str(p) for p in pending])
+    _send_compensations(saga, now, policy, decision)
+
+
+def _send_compensations(
+    saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    """(Re)start the compensation step's clock and send its current stage."""
     saga.step_started_at = now
     saga.attempt = 1
     saga.deadline_at = now + policy.compensation_timeout
-    decision.note("compensating", reason=reason, undo=[str(p) for p in pending])
     decision.send(*_compensation_commands(saga, saga.pending_compensations))
+
+
+def _cancelled(saga: OrderSaga, reason: str, decision: Decision) -> None:
+    _clear_step(saga)
+    _finish(saga, Status.CANCELLED, reason, decision)
 
 
 def _compensation_stage(pending: Sequence[Compensation]) -> tuple[Compensation, ...]:
@@ -905,6 +910,15 @@ def _all_delivered(saga: OrderSaga) -> bool:
     return bool(active) and all(f.delivered for f in active)
 
 
+def _deliver_if_all_delivered(saga: OrderSaga, decision: Decision) -> None:
+    """Every active fulfilment delivered: a shipped order is DELIVERED, completed once paid."""
+    if saga.status in {Status.SHIPPED, Status.DELIVERED} and _all_delivered(saga):
+        if saga.status == Status.SHIPPED:
+            _set_status(saga, Status.DELIVERED, decision)
+        saga.sla_deadline_at = None
+        _complete_if_done(saga, decision)
+
+
 def _complete_if_done(saga: OrderSaga, decision: Decision) -> None:
     if saga.status != Status.DELIVERED:
         return
@@ -946,11 +960,8 @@ def _notice(saga: OrderSaga, kind: str, **data: Any) -> CustomerNotification:
 # --- operator actions ------------------------------------------------------------------------
 
 
-class OperatorActionRefused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class OperatorActionRefused(Refused):
+    """An operator retry or compensation the saga refuses."""
 
 
 def is_stuck(saga: OrderSaga, now: datetime, grace: timedelta = timedelta(0)) -> bool:
@@ -982,8 +993,7 @@ def operator_retry(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decisi
 def _resume(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decision) -> None:
     assert saga.parked_from is not None
     status, step, reasons = saga.parked_from, saga.parked_step, saga.attention_reasons
-    saga.parked_from = saga.parked_step = None
-    saga.attention_reasons = ()
+    _unpark(saga)
     _set_status(saga, status, decision)
     uncaptured = [
         f
@@ -1044,16 +1054,16 @@ def operator_compensate(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> D
         # Parked because compensations were not confirmed: send the same ones again.
         _set_status(saga, Status.CANCELLING, decision)
         saga.step = Step.COMPENSATE
-        saga.step_started_at = now
-        saga.attempt = 1
-        saga.deadline_at = now + policy.compensation_timeout
-        saga.parked_from = saga.parked_step = None
-        saga.attention_reasons = ()
-        decision.send(*_compensation_commands(saga, saga.pending_compensations))
+        _unpark(saga)
+        _send_compensations(saga, now, policy, decision)
         return decision
     if saga.step is None and saga.parked_step is not None:
         saga.step = saga.parked_step  # undo what that unanswered step may have done
-    saga.parked_from = saga.parked_step = None
-    saga.attention_reasons = ()
+    _unpark(saga)
     _begin_cancel(saga, "cancelled by an operator", now, policy, decision)
     return decision
+
+
+def _unpark(saga: OrderSaga) -> None:
+    saga.parked_from = saga.parked_step = None
+    saga.attention_reasons = ()

@@ -47,7 +47,8 @@ def render(
     data: Mapping[str, Any],
     order: Mapping[str, Any] | None = None,
 ) -> Email:
-    """The e-mail for one notification. `order`: the stored order (store.get_order), if any."""
+    """The e-mail for one notification. `order`: what the e-mail shows of the stored order
+    (store.order_for_notification), if it is known."""
     subject, body = _template(kind)
     context = _context(kind, order_id, customer, data, order)
     return Email(subject.substitute(context), body.substitute(context).rstrip() + "\n")

@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from services.order_intake import store
+from services.order_intake.notifications import store
 from services.order_intake.notifications.mailer import Mailer, SmtpMailer, describe_failure
 from services.order_intake.notifications.rendering import render
 from services.order_intake.settings import OrderIntakeSettings
@@ -67,19 +67,18 @@ async def send_due_notifications(
     """Send what is due, up to `limit` in one transaction; the number handled."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await store.claim_due_notifications(conn, datetime.now(UTC), limit)
-        outcomes: list[tuple[Any, str, str | None]] = []
-        for row in rows:
-            outcome = await _deliver(conn, row, settings, mailer)
-            if outcome is not None:
-                outcomes.append((row["notification_id"], *outcome))
-        await store.finish_notifications(conn, outcomes)
+        outcomes = [
+            (row["notification_id"], *await _deliver(row, settings, mailer)) for row in rows
+        ]
+        await store.finish_attempts(conn, outcomes)
     return len(rows)
 
 
 async def _deliver(
-    conn: Any, row: dict[str, Any], settings: OrderIntakeSettings, mailer: Mailer
-) -> tuple[str, str | None] | None:
-    """Send one notification: its final (status, error), or None when it is retried later."""
+    row: dict[str, Any], settings: OrderIntakeSettings, mailer: Mailer
+) -> tuple[str, str | None, datetime | None]:
+    """Send one notification: (status, error, retry at), the status `pending` again with the
+    time to retry when it is retried later."""
     notification_id = row["notification_id"]
     if not row["recipient"]:
         log.info(
@@ -88,7 +87,7 @@ async def _deliver(
             notification_id,
             row["order_id"],
         )
-        return "skipped", "no e-mail address"
+        return "skipped", "no e-mail address", None
     if not settings.smtp_enabled:
         log.info(
             "would send %s e-mail %s for order %s (SMTP disabled): %s",
@@ -97,7 +96,7 @@ async def _deliver(
             row["order_id"],
             row["subject"],
         )
-        return "logged", None
+        return "logged", None, None
     try:
         await mailer.send(row["recipient"], row["subject"], row["body"], str(notification_id))
     except Exception as exc:
@@ -112,11 +111,8 @@ async def _deliver(
                 attempts,
                 error,
             )
-            return "failed", error
+            return "failed", error, None
         delay = min(settings.notification_retry_initial_s * 2 ** (attempts - 1), 3600.0)
-        await store.retry_notification_later(
-            conn, notification_id, error, datetime.now(UTC) + timedelta(seconds=delay)
-        )
         log.warning(
             "%s e-mail %s for order %s failed (attempt %d, retry in %.0fs): %s",
             row["kind"],
@@ -126,9 +122,9 @@ async def _deliver(
             delay,
             error,
         )
-        return None
+        return "pending", error, datetime.now(UTC) + timedelta(seconds=delay)
     log.info("sent %s e-mail %s for order %s", row["kind"], notification_id, row["order_id"])
-    return "sent", None
+    return "sent", None, None
 
 
 def notification_sender(

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.order_intake.admission import Admission, recount
 from services.order_intake.app import build
+from services.order_intake.operators.admission import Admission, recount
 from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.common import ShortLine
 from shared.contracts.inventory import StockReservationFailed

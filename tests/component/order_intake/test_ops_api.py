@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from services.order_intake.app import build
-from services.order_intake.handlers import policy_from, process_due_deadlines
+from services.order_intake.orders.service import policy_from, process_due_deadlines
 from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.common import Allocation, SkuQuantity
 from shared.contracts.fulfilment import FulfilmentCreated, FulfilmentRef, FulfilmentShipped

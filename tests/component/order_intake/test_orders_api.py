@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from services.order_intake import store
 from services.order_intake.app import build
+from services.order_intake.rejected_requests import store
 from shared.contracts.common import Allocation, ShortLine
 from shared.contracts.inventory import StockReservationFailed, StockReserved
 from shared.contracts.payment import PaymentAuthorized

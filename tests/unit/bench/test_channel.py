@@ -2,8 +2,8 @@ import orjson
 
 from bench.channel import channel_message, shopify_payload
 from bench.workload import generate
-from services.order_intake.channels import shopify
-from services.order_intake.channels.base import NewOrder
+from services.order_intake.channels.adapters import shopify
+from services.order_intake.channels.adapters.base import NewOrder
 from shared.envelope import decode
 
 

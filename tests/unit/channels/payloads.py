@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from services.order_intake.channels.base import sign
+from services.order_intake.channels.adapters.base import sign
 
 SHOPIFY_SECRET = "test-shopify-secret"
 WOOCOMMERCE_SECRET = "test-woocommerce-secret"

@@ -7,18 +7,14 @@ from typing import Any
 
 import pytest
 
-from services.order_intake.channels import (
-    ADAPTERS,
+from services.order_intake.channels.adapters import ADAPTERS, amazon, ebay, shopify, woocommerce
+from services.order_intake.channels.adapters.base import (
     CancelOrder,
     ChannelPayloadError,
     Ignored,
     NewOrder,
-    amazon,
-    ebay,
-    shopify,
-    woocommerce,
+    parse_json,
 )
-from services.order_intake.channels.base import parse_json
 from services.order_intake.domain.order import CanonicalOrder, price
 from tests.unit.channels import payloads
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.order_intake.channels.base import (
+from services.order_intake.channels.adapters.base import (
     ChannelPayloadError,
     parse_json,
     sign,

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from services.order_intake.domain import saga as s
 from services.order_intake.domain.saga import Status
-from services.order_intake.ops_api import stuck_because
+from services.order_intake.operators.routes import stuck_because
 from tests.unit.order_intake.test_saga import POLICY, T0, at, new_saga
 
 

@@ -1,10 +1,10 @@
-"""Admission control's arithmetic (services/order_intake/admission.py)."""
+"""Admission control's arithmetic (services/order_intake/operators/admission.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.order_intake.admission import Admission
+from services.order_intake.operators.admission import Admission
 from shared.platform.errors import ApiError
 
 

@@ -19,24 +19,25 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.base import (
+from services.order_intake.channels.adapters.base import (
     CancelOrder,
     ChannelAdapter,
-    ChannelPayloadError,
     ChannelResult,
     Headers,
     Ignored,
-    NewOrder,
     Reader,
     address,
     currency_code,
     customer,
     full_name,
     line_from_unit_price,
+    new_order,
     not_negative,
+    order_lines,
     sku_of,
+    webhook_topic,
 )
-from services.order_intake.domain.order import CanonicalLine, CanonicalOrder
+from services.order_intake.domain.order import CanonicalLine
 from shared.contracts.common import Address
 
 NAME = "shopify"
@@ -50,13 +51,12 @@ NOT_PAYABLE = frozenset({"voided", "refunded"})
 def parse(payload: Any, headers: Headers) -> ChannelResult:
     order = Reader.root(payload)
     external_id = order.identifier("id")
-    topic = headers.get(TOPIC_HEADER)
-    if topic is not None and topic not in CREATE_TOPICS and topic != CANCEL_TOPIC:
-        raise ChannelPayloadError(
-            f"headers.{TOPIC_HEADER}",
-            f"topic {topic!r} is not handled; subscribe orders/create and orders/cancelled",
-            code="unsupported_topic",
-        )
+    topic = webhook_topic(
+        headers,
+        TOPIC_HEADER,
+        CREATE_TOPICS | {CANCEL_TOPIC},
+        "subscribe orders/create and orders/cancelled",
+    )
     if topic == CANCEL_TOPIC or (topic is None and order.has("cancelled_at")):
         reason = order.optional_text("cancel_reason") or "no reason given"
         return CancelOrder(external_id, f"cancelled on Shopify ({reason})")
@@ -89,38 +89,23 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
         or order.optional_text("phone", max_length=40)
         or (buyer.optional_text("phone", max_length=40) if buyer else None)
     )
-    paid = financial_status in PAID
-    return NewOrder(
+    return new_order(
+        NAME,
         external_id,
-        CanonicalOrder(
-            channel=NAME,
-            external_id=external_id,
-            customer=customer(
-                email=email, name=name, phone=phone, email_field=order.field("email")
-            ),
-            shipping_address=ship_to,
-            billing_address=_billing_address(order),
-            currency=currency,
-            lines=tuple(lines),
-            payment_method=NAME,
-            payment_token=None if paid else f"{NAME}:{external_id}",
-            paid_externally=paid,
-            shipping_method=_shipping_method(order),
-            shipping_override=shipping,
-            tax_override=not_negative(tax, order.field("total_tax")),
-        ),
+        customer=customer(email=email, name=name, phone=phone, email_field=order.field("email")),
+        shipping_address=ship_to,
+        billing_address=_billing_address(order),
+        currency=currency,
+        lines=lines,
+        paid=financial_status in PAID,
+        shipping_method=_shipping_method(order),
+        shipping=shipping,
+        tax=not_negative(tax, order.field("total_tax")),
     )
 
 
 def _lines(order: Reader, currency: str, taxes_included: bool) -> list[CanonicalLine]:
-    items = order.objects("line_items")
-    if not items:
-        raise ChannelPayloadError(order.field("line_items"), "must not be empty")
-    lines: list[CanonicalLine] = []
-    for item in items:
-        quantity = item.quantity("quantity")
-        if quantity == 0:
-            continue
+    def line(item: Reader, quantity: int) -> list[CanonicalLine]:
         price = item.amount("price", currency)
         off = sum(
             (
@@ -134,12 +119,11 @@ def _lines(order: Reader, currency: str, taxes_included: bool) -> list[Canonical
                 (t.amount("price", currency) for t in item.objects("tax_lines", required=False)),
                 Decimal(0),
             )
-        lines += line_from_unit_price(
+        return line_from_unit_price(
             sku_of(item, "sku"), quantity, price, off, currency, item.field("price")
         )
-    if not lines:
-        raise ChannelPayloadError(order.field("line_items"), "no line has a quantity")
-    return lines
+
+    return order_lines(order, "line_items", line)
 
 
 def _shipping(order: Reader, currency: str, taxes_included: bool) -> Decimal:

@@ -12,17 +12,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.order_intake import store
+from services.order_intake.dependencies import PolicyDep, RuntimeDep
 from services.order_intake.domain import saga as saga_domain
-from services.order_intake.domain.saga import OperatorActionRefused, OrderSaga
-from services.order_intake.handlers import now, persist, policy_from
-from services.order_intake.settings import OrderIntakeSettings
+from services.order_intake.domain.saga import OrderSaga
+from services.order_intake.operators import store
+from services.order_intake.orders import service
+from services.order_intake.orders.saga_runner import now
 from shared.platform.auth import Permission, Principal, requires
-from shared.platform.errors import ApiError
-from shared.platform.service import Runtime, get_runtime
 
 router = APIRouter(prefix="/v1/ops", tags=["operator"])
 
@@ -64,19 +63,13 @@ class OperatorActionIn(BaseModel):
 
 class OperatorActionOut(BaseModel):
     order_id: str
-    action: Literal["retry", "compensate"]
+    action: service.OperatorAction
     previous_status: str
     status: str
     step: str | None
     attempt: int
     deadline_at: datetime | None
     sent: list[str] = Field(description="the message types sent (through the outbox)")
-
-
-def _settings(runtime: Runtime) -> OrderIntakeSettings:
-    settings = runtime.settings
-    assert isinstance(settings, OrderIntakeSettings)
-    return settings
 
 
 def stuck_because(
@@ -97,7 +90,7 @@ def stuck_because(
     dependencies=[requires(Permission.ORDERS_OPERATE)],
 )
 async def list_stuck_orders(
-    request: Request,
+    runtime: RuntimeDep,
     grace_s: Annotated[
         float,
         Query(ge=0, le=7 * 24 * 3600, description="how long past its deadline counts as stuck"),
@@ -108,7 +101,6 @@ async def list_stuck_orders(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> StuckOrders:
     """Orders in NEEDS_ATTENTION and orders whose saga deadline is overdue, oldest change first."""
-    runtime = get_runtime(request)
     at = now()
     grace = timedelta(seconds=grace_s)
     async with runtime.pool.acquire() as conn:
@@ -143,82 +135,63 @@ async def list_stuck_orders(
     return StuckOrders(as_of=at, grace_s=grace_s, orders=found)
 
 
-async def _operator_action(
-    request: Request,
-    order_id: str,
-    action: Literal["retry", "compensate"],
-    body: OperatorActionIn | None,
-    principal: Principal,
-) -> OperatorActionOut:
-    runtime = get_runtime(request)
-    policy = policy_from(_settings(runtime))
-    decide = saga_domain.operator_retry if action == "retry" else saga_domain.operator_compensate
-    async with runtime.uow() as uow:
-        saga = await store.load_saga(uow.conn, order_id, lock=True)
-        if saga is None:
-            raise ApiError(404, "order_not_found", f"no order {order_id}")
-        previous = saga.status
-        try:
-            decision = decide(saga, now(), policy)
-        except OperatorActionRefused as exc:
-            raise ApiError(409, exc.code, exc.message, order_status=saga.status.value) from exc
-        audit: dict[str, Any] = {
-            "action": action,
-            "subject": principal.subject,
-            "by": body.by if body else None,
-            "note": body.note if body else None,
-        }
-        decision.note("operator_action", **{k: v for k, v in audit.items() if v})
-        await persist(uow, saga, previous, decision)
-    return OperatorActionOut(
-        order_id=order_id,
-        action=action,
-        previous_status=previous.value,
-        status=saga.status.value,
-        step=saga.step.value if saga.step else None,
-        attempt=saga.attempt,
-        deadline_at=saga.deadline_at,
-        sent=[message.TYPE for message in decision.messages],
-    )
-
-
 _ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "`order_not_found`"},
     409: {"description": "refused by the saga: `nothing_to_retry`, `order_closed`, ..."},
 }
 
 
-@router.post(
-    "/orders/{order_id}/retry",
-    status_code=202,
-    response_model=OperatorActionOut,
-    responses=_ACTION_RESPONSES,
-)
-async def retry_order(
-    order_id: str,
-    request: Request,
-    body: OperatorActionIn | None = None,
-    principal: Principal = requires(Permission.ORDERS_OPERATE),
-) -> OperatorActionOut:
+def _operator_action_route(action: service.OperatorAction, description: str) -> None:
+    """`POST /v1/ops/orders/{order_id}/<action>`, answered by the endpoint `<action>_order`."""
+
+    async def endpoint(
+        order_id: str,
+        runtime: RuntimeDep,
+        policy: PolicyDep,
+        body: OperatorActionIn | None = None,
+        principal: Principal = requires(Permission.ORDERS_OPERATE),
+    ) -> OperatorActionOut:
+        async with runtime.uow() as uow:
+            acted = await service.operator_action(
+                uow,
+                order_id,
+                action,
+                policy,
+                subject=principal.subject,
+                by=body.by if body else None,
+                note=body.note if body else None,
+            )
+        saga = acted.saga
+        return OperatorActionOut(
+            order_id=order_id,
+            action=action,
+            previous_status=acted.previous.value,
+            status=saga.status.value,
+            step=saga.step.value if saga.step else None,
+            attempt=saga.attempt,
+            deadline_at=saga.deadline_at,
+            sent=[message.TYPE for message in acted.decision.messages],
+        )
+
+    endpoint.__name__ = endpoint.__qualname__ = f"{action}_order"
+    endpoint.__doc__ = description
+    router.post(
+        f"/orders/{{order_id}}/{action}",
+        status_code=202,
+        response_model=OperatorActionOut,
+        responses=_ACTION_RESPONSES,
+    )(endpoint)
+
+
+_operator_action_route(
+    "retry",
     """Re-send what the order waits for (same idempotency keys), with fresh attempts; an order
     parked in NEEDS_ATTENTION resumes where the saga underneath stands, its step and any
-    unconfirmed capture re-sent (409 `nothing_to_retry` when it waits on nothing)."""
-    return await _operator_action(request, order_id, "retry", body, principal)
-
-
-@router.post(
-    "/orders/{order_id}/compensate",
-    status_code=202,
-    response_model=OperatorActionOut,
-    responses=_ACTION_RESPONSES,
+    unconfirmed capture re-sent (409 `nothing_to_retry` when it waits on nothing).""",
 )
-async def compensate_order(
-    order_id: str,
-    request: Request,
-    body: OperatorActionIn | None = None,
-    principal: Principal = requires(Permission.ORDERS_OPERATE),
-) -> OperatorActionOut:
+_operator_action_route(
+    "compensate",
     """Undo what was done so far (release stock, void the authorisation, cancel fulfilment) and
     cancel the order. Refused once goods shipped (409 `already_shipped`) or when the order is
-    closed (409 `order_closed`)."""
-    return await _operator_action(request, order_id, "compensate", body, principal)
+    closed (409 `order_closed`).""",
+)

@@ -1,4 +1,5 @@
-"""`POST /v1/channels/{channel}/orders`: a sales channel's own order payload (DESIGN.md §9).
+"""`POST /v1/channels/{channel}/orders`: a sales channel's order webhook, or a polled marketplace
+order, in the channel's own payload (DESIGN.md §9).
 
 Answers (JSON):
 - 202 a new order (`outcome` created) or a cancellation applied / recorded before its order;
@@ -19,25 +20,25 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.order_intake import store
-from services.order_intake.admission import admission_of
-from services.order_intake.api import read_body
-from services.order_intake.channel_intake import (
-    IntakeRefused,
+from services.order_intake.channels.adapters.base import NewOrder, lower_keys
+from services.order_intake.channels.service import (
     Outcome,
-    check_signature,
-    ingest,
+    find_adapter,
     kept_headers,
-    prepare,
-    raw_request,
+    read_delivery,
+    take_in,
 )
-from services.order_intake.channels import ADAPTERS, adapter_for
-from services.order_intake.channels.base import NewOrder, lower_keys
-from services.order_intake.handlers import policy_from
-from services.order_intake.settings import OrderIntakeSettings
+from services.order_intake.dependencies import (
+    AdmissionDep,
+    PolicyDep,
+    RefusalsDep,
+    RuntimeDep,
+    SettingsDep,
+)
+from services.order_intake.operators.admission import OVERLOADED_RESPONSE
+from services.order_intake.rejected_requests.refusal import BODY_REFUSALS, IntakeRefused
 from shared.platform.auth import Permission, Principal, token_if_present
 from shared.platform.errors import ApiError
-from shared.platform.service import Runtime, get_runtime
 
 router = APIRouter(prefix="/v1", tags=["channels"])
 
@@ -50,34 +51,6 @@ class ChannelOrderAnswer(BaseModel):
     status: str | None = None
     duplicate: bool = False
     reason: str | None = None
-
-
-def _settings(runtime: Runtime) -> OrderIntakeSettings:
-    settings = runtime.settings
-    assert isinstance(settings, OrderIntakeSettings)
-    return settings
-
-
-async def _refuse(
-    runtime: Runtime, request: Request, raw: bytes, headers: dict[str, str], refused: IntakeRefused
-) -> ApiError:
-    async with runtime.pool.acquire() as conn:
-        rejected_id = await store.record_rejected_request(
-            conn,
-            request.url.path,
-            refused.code,
-            refused.message,
-            raw,
-            kept_headers(headers),
-            max_bytes=_settings(runtime).rejected_request_body_max_bytes,
-        )
-    return ApiError(
-        refused.status,
-        refused.code,
-        refused.message,
-        rejected_request_id=rejected_id,
-        **refused.details,
-    )
 
 
 @router.post(
@@ -93,45 +66,38 @@ async def _refuse(
     },
     responses={
         200: {"description": "a repeat delivery (same order_id), or a delivery ignored"},
-        400: {"description": "malformed JSON"},
+        **BODY_REFUSALS,
         401: {
             "description": "missing or wrong webhook signature, or no token for a polled channel"
         },
         403: {"description": "the token is not for this channel"},
         404: {"description": "unknown channel"},
         409: {"description": "a channel cancellation refused: the order has shipped"},
-        413: {"description": "body too large"},
         422: {"description": "the payload does not map to an order (the error names the field)"},
-        429: {"description": "too many orders in flight: retry after Retry-After seconds"},
+        **OVERLOADED_RESPONSE,
         503: {"description": "the channel's webhook secret is not configured"},
     },
 )
 async def receive_channel_order(
     channel: str,
     request: Request,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    policy: PolicyDep,
+    admission: AdmissionDep,
+    refusals: RefusalsDep,
     principal: Principal | None = token_if_present(Permission.CHANNEL_ORDERS),
 ) -> JSONResponse:
     """A channel's order webhook (Shopify, WooCommerce: proven by their HMAC signature, always)
     or a polled marketplace order (Amazon SP-API, eBay Fulfillment API: the seller's poller
     proves itself with a `channel:<name>` token). A token, when sent, must be for this
     channel."""
-    runtime = get_runtime(request)
-    settings = _settings(runtime)
-    raw = await read_body(runtime, request, settings.max_body_bytes)
+    raw = await refusals.read_body(settings.max_body_bytes)
     headers = lower_keys(request.headers)
-    adapter = adapter_for(channel)
-    if adapter is None:
-        raise await _refuse(
-            runtime,
-            request,
-            raw,
-            headers,
-            IntakeRefused(
-                404,
-                "unknown_channel",
-                f"unknown channel {channel!r}; channels: {', '.join(sorted(ADAPTERS))}",
-            ),
-        )
+    try:
+        adapter = find_adapter(channel)
+    except IntakeRefused as refused:
+        raise await refusals.error(refused, raw, kept_headers(headers)) from refused
     if principal is not None and not principal.may_act_for_channel(channel):
         raise ApiError(
             403,
@@ -152,24 +118,19 @@ async def receive_channel_order(
             status_code=200,
         )
     try:
-        check_signature(adapter, settings, headers, raw, required=True)
-        result = prepare(adapter, headers, raw, settings)
+        result = read_delivery(adapter, settings, headers, raw, signature_required=True)
     except IntakeRefused as refused:
-        raise await _refuse(runtime, request, raw, headers, refused) from refused
-    admission = admission_of(runtime)
+        raise await refusals.error(refused, raw, kept_headers(headers)) from refused
     if admission is not None and isinstance(result, NewOrder):
         admission.check()  # cancellations and updates still pass while orders are refused
-    delivery_id = headers.get(adapter.delivery_id_header) if adapter.delivery_id_header else None
-    policy = policy_from(settings)
-    request_kept = raw_request(channel, headers, raw)
     try:
         async with runtime.uow() as uow:
-            outcome = await ingest(uow, policy, channel, result, delivery_id, request_kept)
+            outcome = await take_in(uow, policy, adapter, headers, raw, result)
     except asyncpg.UniqueViolationError:
         # The same order stored at the same moment by another path (the native API, Kafka):
         # this delivery is then a repeat of it.
         async with runtime.uow() as uow:
-            outcome = await ingest(uow, policy, channel, result, delivery_id, request_kept)
+            outcome = await take_in(uow, policy, adapter, headers, raw, result)
     if admission is not None and outcome.kind == "created" and not outcome.duplicate:
         admission.accepted()
     return _answer(channel, outcome)

@@ -1,7 +1,14 @@
-"""Order-intake's message handlers and the saga's deadline scheduler.
+"""Running the order saga: saving what it decided and emitting its messages, and its event
+handlers on a consumer batch.
 
-Each handler: load the order's saga under a row lock, let the pure saga decide, save the saga,
-its timeline and the outgoing messages (outbox) in the handler's transaction.
+`persist` saves a saga and everything its `Decision` holds (timeline, commands, notices, the
+status event) in the caller's transaction; every path that changes an order ends there.
+
+The saga's event handlers: load the order's saga under a row lock, let the pure saga decide,
+save. In a consumer batch the sagas of the orders still to come are locked and loaded with one
+statement, and the saga steps decided are written with one statement before the commit (the
+pending-sagas cache in `uow.batch`); handlers that read or write orders themselves run after
+that write (`after_pending_sagas`).
 """
 
 from __future__ import annotations
@@ -9,39 +16,21 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from services.order_intake import metrics, store
 from services.order_intake.domain import saga as saga_domain
-from services.order_intake.domain.order import CanonicalOrder
-from services.order_intake.domain.pricing import Totals
 from services.order_intake.domain.saga import Decision, OrderSaga, SagaPolicy, Status
-from services.order_intake.settings import OrderIntakeSettings
+from services.order_intake.orders import metrics, store
 from shared.contracts.order_intake import OrderLineSummary, OrderStatusChanged
 from shared.envelope import Contract, Envelope
 from shared.platform.consumer import Handler
 from shared.platform.outbox import UnitOfWork
-from shared.platform.scheduling import repeat
-from shared.platform.service import Runtime
 from shared.platform.telemetry import continue_trace, current_trace_headers, current_trace_id
 
 log = logging.getLogger(__name__)
-
-
-def policy_from(settings: OrderIntakeSettings) -> SagaPolicy:
-    return SagaPolicy(
-        stock_timeout=timedelta(seconds=settings.saga_stock_timeout_s),
-        payment_timeout=timedelta(seconds=settings.saga_payment_timeout_s),
-        fulfilment_timeout=timedelta(seconds=settings.saga_fulfilment_timeout_s),
-        compensation_timeout=timedelta(seconds=settings.saga_compensation_timeout_s),
-        max_attempts=settings.saga_max_attempts,
-        ship_sla=timedelta(seconds=settings.saga_ship_sla_s),
-        delivery_sla=timedelta(seconds=settings.saga_delivery_sla_s),
-    )
 
 
 def now() -> datetime:
@@ -102,27 +91,6 @@ async def persist(
         uow.after_commit.append(step_before)
 
 
-async def store_new_order(
-    uow: UnitOfWork,
-    order: CanonicalOrder,
-    totals: Totals,
-    saga: OrderSaga,
-    decision: Decision,
-    raw_request: Any,
-) -> bool:
-    """Store a new order with the saga's first decision (`saga_domain.start`) and emit what it
-    decided; one statement for the order. False, and nothing done, when the channel already has
-    an order with this external id."""
-    if not saga.trace_context:
-        saga.trace_context = current_trace_headers()
-    stored = await store.insert_order(
-        uow.conn, saga.order_id, order, totals, saga, raw_request, decision.timeline
-    )
-    if stored:
-        await persist(uow, saga, Status.RECEIVED, decision, stored_facts=new_order_facts(totals))
-    return stored
-
-
 def saga_step_of(previous: Status, decision: Decision) -> Any:
     """A callback that records how long the step that just answered took, if one did."""
     finished = [e for e in decision.timeline if e.event == "step_finished"]
@@ -150,20 +118,11 @@ def _in_order_trace(saga: OrderSaga) -> Iterator[trace.Span]:
         yield span
 
 
-def new_order_facts(totals: Totals) -> dict[str, Any]:
-    """The facts of a new order's status event (see store.save_saga_with_timeline)."""
-    return {
-        "subtotal": totals.subtotal,
-        "discount": totals.discount,
-        "shipping": totals.shipping,
-        "tax": totals.tax,
-    }
-
-
 def status_changed(
     saga: OrderSaga, previous: Status | None, facts: dict[str, Any] | None = None
 ) -> OrderStatusChanged:
-    """`facts`: the order's totals and exchange links (store.order_event_facts), for returns."""
+    """`facts`: the order's totals and exchange links (as store.lock_sagas and
+    store.save_saga_with_timeline read them), for returns."""
     facts = facts or {}
     return OrderStatusChanged(
         order_id=saga.order_id,
@@ -261,52 +220,7 @@ def make_event_handler(policy: SagaPolicy) -> Handler:
     return on_event
 
 
-def handlers(policy: SagaPolicy) -> dict[str, Handler]:
+def saga_event_handlers(policy: SagaPolicy) -> dict[str, Handler]:
     on_event = make_event_handler(policy)
     event_types: tuple[type[Contract], ...] = saga_domain.HANDLED_EVENTS
     return {event_type.TYPE: on_event for event_type in event_types}
-
-
-async def process_due_deadlines(runtime: Runtime, policy: SagaPolicy, limit: int = 100) -> int:
-    """One pass of the scheduler: every order whose deadline passed, under SKIP LOCKED so
-    several replicas share the work."""
-    with suppress_instrumentation():  # an empty poll is not worth a trace
-        async with runtime.pool.acquire() as conn:
-            if not await store.any_due(conn, now()):
-                return 0
-    async with runtime.uow() as uow:
-        due = await store.due_sagas(uow.conn, now(), limit)
-        for saga in due:
-            previous = saga.status
-            with continue_trace(saga.trace_context, "saga deadline"):
-                decision = saga_domain.on_deadline(saga, now(), policy)
-                await persist(uow, saga, previous, decision)
-    return len(due)
-
-
-async def refresh_order_gauges(runtime: Runtime) -> None:
-    """Orders by state for /metrics, counted in Postgres every few seconds."""
-
-    async def count() -> int:
-        with suppress_instrumentation():
-            async with runtime.pool.acquire() as conn:
-                counts = await store.count_by_status(conn)
-        metrics.set_orders_by_state(counts, [status.value for status in Status])
-        return len(counts)
-
-    await repeat(count, interval_s=5, name="orders-by-state")
-
-
-def deadline_scheduler(settings: OrderIntakeSettings) -> Any:
-    policy = policy_from(settings)
-
-    async def run_deadlines(runtime: Runtime) -> None:
-        """Deadlines live in Postgres, so they survive restarts; this loop only looks them up."""
-        await repeat(
-            lambda: process_due_deadlines(runtime, policy),
-            interval_s=settings.deadline_poll_interval_s,
-            name="order deadline",
-            full_batch=100,
-        )
-
-    return run_deadlines

@@ -1,4 +1,5 @@
-"""All SQL of order-intake."""
+"""SQL of the orders: the order rows, their lines and timeline, the saga state, idempotency keys,
+and the queries behind the order views and the saga's deadlines."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from services.order_intake.domain.pricing import Totals
 from services.order_intake.domain.saga import OrderSaga, TimelineEntry
 from shared.envelope import dumps, loads
 from shared.platform.db import DbConnection
-from shared.platform.housekeeping import deleted
 
 
 async def insert_order(
@@ -237,49 +237,6 @@ async def due_sagas(conn: DbConnection, now: datetime, limit: int) -> list[Order
     return [OrderSaga.model_validate_json(r["saga"]) for r in rows]
 
 
-async def record_rejected_request(
-    conn: DbConnection,
-    endpoint: str,
-    code: str,
-    error: str,
-    raw_body: bytes,
-    headers: dict[str, str],
-    *,
-    max_bytes: int,
-) -> int:
-    """Keep a refused request for an operator, its body cut to `max_bytes` (the real size is
-    kept in body_size)."""
-    value: int = await conn.fetchval(
-        "INSERT INTO rejected_requests (endpoint, error_code, error, raw_body, headers, body_size)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        endpoint,
-        code,
-        error.replace("\x00", "\ufffd")[:2000],
-        raw_body[:max_bytes],
-        headers,
-        len(raw_body),
-    )
-    return value
-
-
-async def prune_rejected_requests(
-    conn: DbConnection, older_than: datetime, *, max_rows: int, batch: int
-) -> int:
-    """Delete up to `batch` refused requests that are older than `older_than` or not among the
-    newest `max_rows`, oldest first."""
-    status = await conn.execute(
-        "DELETE FROM rejected_requests WHERE id = ANY(ARRAY("
-        " SELECT id FROM rejected_requests"
-        " WHERE received_at < $1"
-        "    OR id < (SELECT id FROM rejected_requests ORDER BY id DESC OFFSET $2 LIMIT 1)"
-        " ORDER BY id LIMIT $3))",
-        older_than,
-        max_rows - 1,
-        batch,
-    )
-    return deleted(status)
-
-
 _ORDER_COLUMNS = """
     order_id, channel, external_id, status, currency, subtotal, discount, shipping, tax, total,
     customer, shipping_address, billing_address, shipping_method, promo_code, saga,
@@ -308,22 +265,6 @@ async def get_order(conn: DbConnection, order_id: str) -> dict[str, Any] | None:
         )
     ]
     return order
-
-
-async def order_for_notification(conn: DbConnection, order_id: str) -> dict[str, Any] | None:
-    """What a customer e-mail shows of the order (lines, totals, address, fulfilments), in one
-    round trip: get_order without the timeline."""
-    row = await conn.fetchrow(
-        "SELECT o.currency, o.subtotal, o.discount, o.shipping, o.tax, o.total,"
-        " o.shipping_address, o.saga,"
-        " (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'quantity', l.quantity,"
-        "    'unit_price', l.unit_price::text, 'line_total', l.line_total::text)"
-        "    ORDER BY l.position), '[]'::jsonb)"
-        "  FROM order_lines l WHERE l.order_id = o.order_id) AS lines"
-        " FROM orders o WHERE o.order_id = $1",
-        order_id,
-    )
-    return dict(row) if row is not None else None
 
 
 def encode_cursor(created_at: datetime, order_id: str) -> str:
@@ -376,164 +317,6 @@ async def count_by_status(conn: DbConnection) -> dict[str, int]:
     return {r["status"]: r["n"] for r in rows}
 
 
-# --- operator views --------------------------------------------------------------------------
-
-
-async def stuck_order_candidates(
-    conn: DbConnection, overdue_before: datetime, *, include_retrying: bool, limit: int
-) -> list[dict[str, Any]]:
-    """Orders parked for an operator or with a deadline before `overdue_before` (and, when asked,
-    orders already re-sending a step's command); the saga decides which of them are stuck."""
-    retrying = " OR (next_deadline_at IS NOT NULL AND (saga->>'attempt')::int > 1)"
-    rows = await conn.fetch(
-        "SELECT order_id, channel, status, saga, next_deadline_at, created_at, updated_at"
-        " FROM orders WHERE status = 'NEEDS_ATTENTION' OR next_deadline_at < $1"
-        + (retrying if include_retrying else "")
-        + " ORDER BY updated_at, order_id LIMIT $2",
-        overdue_before,
-        limit,
-    )
-    return [dict(r) for r in rows]
-
-
-# --- channel intake ---------------------------------------------------------------------------
-
-
-async def lock_channel_order(conn: DbConnection, channel: str, external_id: str) -> None:
-    """Serialise every delivery of one channel order until the transaction ends, so two
-    identical webhooks arriving at once make one order."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('channel-order:' || $1 || ':' || $2))",
-        channel,
-        external_id,
-    )
-
-
-async def channel_delivery(
-    conn: DbConnection, channel: str, delivery_id: str
-) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        "SELECT external_id, order_id, outcome, detail FROM channel_deliveries"
-        " WHERE channel = $1 AND delivery_id = $2",
-        channel,
-        delivery_id,
-    )
-    return dict(row) if row is not None else None
-
-
-async def record_channel_delivery(
-    conn: DbConnection,
-    channel: str,
-    delivery_id: str,
-    external_id: str | None,
-    order_id: str | None,
-    outcome: str,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO channel_deliveries (channel, delivery_id, external_id, order_id, outcome,"
-        " detail) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        channel,
-        delivery_id,
-        external_id,
-        order_id,
-        outcome,
-        detail or {},
-    )
-
-
-async def remember_pending_cancel(
-    conn: DbConnection, channel: str, external_id: str, reason: str
-) -> None:
-    await conn.execute(
-        "INSERT INTO channel_pending_cancels (channel, external_id, reason) VALUES ($1, $2, $3)"
-        " ON CONFLICT DO NOTHING",
-        channel,
-        external_id,
-        reason,
-    )
-
-
-async def take_pending_cancel(conn: DbConnection, channel: str, external_id: str) -> str | None:
-    reason: str | None = await conn.fetchval(
-        "DELETE FROM channel_pending_cancels WHERE channel = $1 AND external_id = $2"
-        " RETURNING reason",
-        channel,
-        external_id,
-    )
-    return reason
-
-
-# --- customer notifications -------------------------------------------------------------------
-
-
-async def insert_notification(
-    conn: DbConnection,
-    notification_id: Any,
-    order_id: str,
-    kind: str,
-    recipient: str | None,
-    subject: str,
-    body: str,
-) -> bool:
-    """Record a notification to send; False when this notification id is already recorded."""
-    inserted: str | None = await conn.fetchval(
-        "INSERT INTO notifications (notification_id, order_id, kind, recipient, subject, body)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING order_id",
-        notification_id,
-        order_id,
-        kind,
-        recipient,
-        subject,
-        body,
-    )
-    return inserted is not None
-
-
-async def claim_due_notifications(
-    conn: DbConnection, now: datetime, limit: int
-) -> list[dict[str, Any]]:
-    """The oldest notifications due for sending, locked (SKIP LOCKED: replicas share the work)."""
-    rows = await conn.fetch(
-        "SELECT notification_id, order_id, kind, recipient, subject, body, attempts"
-        " FROM notifications WHERE status = 'pending' AND next_attempt_at <= $1"
-        " ORDER BY next_attempt_at, created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-        now,
-        limit,
-    )
-    return [dict(row) for row in rows]
-
-
-async def finish_notifications(
-    conn: DbConnection, outcomes: Sequence[tuple[Any, str, str | None]]
-) -> None:
-    """Record how each (notification id, status, error) ended, in one statement."""
-    if not outcomes:
-        return
-    await conn.execute(
-        "UPDATE notifications n SET status = o.status, attempts = n.attempts + 1,"
-        " last_error = o.error,"
-        " sent_at = CASE WHEN o.status IN ('sent', 'logged') THEN clock_timestamp() END"
-        " FROM unnest($1::uuid[], $2::text[], $3::text[]) AS o(notification_id, status, error)"
-        " WHERE n.notification_id = o.notification_id",
-        [notification_id for notification_id, _, _ in outcomes],
-        [status for _, status, _ in outcomes],
-        [error for _, _, error in outcomes],
-    )
-
-
-async def retry_notification_later(
-    conn: DbConnection, notification_id: Any, error: str, next_attempt_at: datetime
-) -> None:
-    await conn.execute(
-        "UPDATE notifications SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3"
-        " WHERE notification_id = $1",
-        notification_id,
-        error,
-        next_attempt_at,
-    )
-
-
 async def has_timeline_event(conn: DbConnection, order_id: str, event: str) -> bool:
     found: bool = await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM order_timeline WHERE order_id = $1 AND event = $2)",
@@ -541,102 +324,3 @@ async def has_timeline_event(conn: DbConnection, order_id: str, event: str) -> b
         event,
     )
     return found
-
-
-# --- returns and exchanges ---------------------------------------------------------------------
-
-
-async def order_event_facts(conn: DbConnection, order_id: str) -> dict[str, Any]:
-    """What OrderStatusChanged tells beyond the saga: the total's parts, the exchange links."""
-    row = await conn.fetchrow(
-        "SELECT o.subtotal, o.discount, o.shipping, o.tax, r.return_id AS linked_return_id,"
-        " r.original_order_id FROM orders o"
-        " LEFT JOIN replacement_orders r ON r.order_id = o.order_id WHERE o.order_id = $1",
-        order_id,
-    )
-    return dict(row) if row is not None else {}
-
-
-async def lock_replacement(conn: DbConnection, return_id: str) -> None:
-    """Serialise CreateReplacementOrder of one return until the transaction ends."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('replacement:' || $1))", return_id)
-
-
-async def replacement_for_return(conn: DbConnection, return_id: str) -> str | None:
-    value: str | None = await conn.fetchval(
-        "SELECT order_id FROM replacement_orders WHERE return_id = $1", return_id
-    )
-    return value
-
-
-async def insert_replacement(
-    conn: DbConnection, order_id: str, return_id: str, original_order_id: str
-) -> None:
-    await conn.execute(
-        "INSERT INTO replacement_orders (order_id, return_id, original_order_id)"
-        " VALUES ($1, $2, $3)",
-        order_id,
-        return_id,
-        original_order_id,
-    )
-
-
-async def replacement_links(conn: DbConnection, order_id: str) -> dict[str, Any]:
-    """The exchange links of an order: what it replaces, and its own replacement orders."""
-    row = await conn.fetchrow(
-        "SELECT return_id, original_order_id FROM replacement_orders WHERE order_id = $1",
-        order_id,
-    )
-    replacements = await conn.fetch(
-        "SELECT order_id, return_id FROM replacement_orders WHERE original_order_id = $1"
-        " ORDER BY created_at",
-        order_id,
-    )
-    return {
-        "linked_return_id": row["return_id"] if row else None,
-        "original_order_id": row["original_order_id"] if row else None,
-        "replacement_orders": [dict(r) for r in replacements],
-    }
-
-
-async def upsert_order_return(conn: DbConnection, values: dict[str, Any]) -> None:
-    """Keep the latest revision of a return (an older one arriving late changes nothing)."""
-    await conn.execute(
-        """
-        INSERT INTO order_returns (return_id, order_id, revision, status, currency, lines,
-            received, refund_amount, refund_status, refunded_amount, amount_due,
-            replacement_order_id, changed_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-        ON CONFLICT (return_id) DO UPDATE SET
-            revision = excluded.revision, status = excluded.status, lines = excluded.lines,
-            received = excluded.received, refund_amount = excluded.refund_amount,
-            refund_status = excluded.refund_status, refunded_amount = excluded.refunded_amount,
-            amount_due = excluded.amount_due,
-            replacement_order_id = excluded.replacement_order_id,
-            changed_at = excluded.changed_at, updated_at = clock_timestamp()
-        WHERE order_returns.revision < excluded.revision
-        """,
-        values["return_id"],
-        values["order_id"],
-        values["revision"],
-        values["status"],
-        values["currency"],
-        values["lines"],
-        values["received"],
-        values["refund_amount"],
-        values["refund_status"],
-        values["refunded_amount"],
-        values["amount_due"],
-        values["replacement_order_id"],
-        values["changed_at"],
-    )
-
-
-async def order_returns(conn: DbConnection, order_id: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT return_id, revision, status, currency, lines, received, refund_amount,"
-        " refund_status, refunded_amount, amount_due, replacement_order_id, changed_at"
-        " FROM order_returns WHERE order_id = $1 ORDER BY changed_at, return_id",
-        order_id,
-    )
-    return [dict(r) for r in rows]

@@ -21,24 +21,25 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.base import (
+from services.order_intake.channels.adapters.base import (
     CancelOrder,
     ChannelAdapter,
-    ChannelPayloadError,
     ChannelResult,
     Headers,
     Ignored,
-    NewOrder,
     Reader,
     address,
     currency_code,
     customer,
     full_name,
+    new_order,
     not_negative,
+    order_lines,
     sku_of,
     split_line_total,
+    webhook_topic,
 )
-from services.order_intake.domain.order import CanonicalLine, CanonicalOrder
+from services.order_intake.domain.order import CanonicalLine
 from shared.contracts.common import Address
 
 NAME = "woocommerce"
@@ -56,13 +57,12 @@ def is_ping(raw: bytes, headers: Headers) -> bool:
 def parse(payload: Any, headers: Headers) -> ChannelResult:
     order = Reader.root(payload)
     external_id = order.identifier("id")
-    topic = headers.get(TOPIC_HEADER)
-    if topic is not None and topic not in CREATE_TOPICS and topic != DELETE_TOPIC:
-        raise ChannelPayloadError(
-            f"headers.{TOPIC_HEADER}",
-            f"topic {topic!r} is not handled; use order.created / order.updated",
-            code="unsupported_topic",
-        )
+    topic = webhook_topic(
+        headers,
+        TOPIC_HEADER,
+        CREATE_TOPICS | {DELETE_TOPIC},
+        "use order.created / order.updated",
+    )
     if topic == DELETE_TOPIC:
         return CancelOrder(external_id, "deleted in WooCommerce")
     status = (order.optional_text("status") or "pending").lower()
@@ -87,49 +87,34 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     phone = ship.optional_text("phone", max_length=40) or (
         billing.optional_text("phone", max_length=40) if billing else None
     )
-    return NewOrder(
+    return new_order(
+        NAME,
         external_id,
-        CanonicalOrder(
-            channel=NAME,
-            external_id=external_id,
-            customer=customer(
-                email=email,
-                name=name,
-                phone=phone,
-                email_field=billing.field("email") if billing else "billing.email",
-            ),
-            shipping_address=_address(ship),
-            billing_address=_address(billing)
-            if billing is not None and billing.has("address_1")
-            else None,
-            currency=currency,
-            lines=tuple(lines),
-            payment_method=NAME,
-            payment_token=None if paid else f"{NAME}:{external_id}",
-            paid_externally=paid,
-            shipping_method=_shipping_method(order),
-            shipping_override=not_negative(shipping, order.field("shipping_total")),
-            tax_override=not_negative(tax, order.field("total_tax")),
+        customer=customer(
+            email=email,
+            name=name,
+            phone=phone,
+            email_field=billing.field("email") if billing else "billing.email",
         ),
+        shipping_address=_address(ship),
+        billing_address=_address(billing)
+        if billing is not None and billing.has("address_1")
+        else None,
+        currency=currency,
+        lines=lines,
+        paid=paid,
+        shipping_method=_shipping_method(order),
+        shipping=not_negative(shipping, order.field("shipping_total")),
+        tax=not_negative(tax, order.field("total_tax")),
     )
 
 
 def _lines(order: Reader, currency: str) -> list[CanonicalLine]:
-    items = order.objects("line_items")
-    if not items:
-        raise ChannelPayloadError(order.field("line_items"), "must not be empty")
-    lines: list[CanonicalLine] = []
-    for item in items:
-        quantity = item.quantity("quantity")
-        if quantity == 0:
-            continue
+    def line(item: Reader, quantity: int) -> list[CanonicalLine]:
         total = item.amount("total", currency)
-        lines += split_line_total(
-            sku_of(item, "sku"), quantity, total, currency, item.field("total")
-        )
-    if not lines:
-        raise ChannelPayloadError(order.field("line_items"), "no line has a quantity")
-    return lines
+        return split_line_total(sku_of(item, "sku"), quantity, total, currency, item.field("total"))
+
+    return order_lines(order, "line_items", line)
 
 
 def _address(reader: Reader) -> Address:

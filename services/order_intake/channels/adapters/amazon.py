@@ -26,24 +26,24 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.base import (
+from services.order_intake.channels.adapters.base import (
     CancelOrder,
     ChannelAdapter,
     ChannelPayloadError,
     ChannelResult,
     Headers,
     Ignored,
-    NewOrder,
     Reader,
     address,
     currency_code,
     customer,
+    new_order,
     not_negative,
     same_currency,
     sku_of,
     split_line_total,
 )
-from services.order_intake.domain.order import CanonicalLine, CanonicalOrder
+from services.order_intake.domain.order import CanonicalLine
 
 NAME = "amazon"
 CREATABLE = frozenset({"Unshipped", "PartiallyShipped"})
@@ -97,37 +97,33 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
 
     ship = order.obj("ShippingAddress")
     buyer = order.optional_obj("BuyerInfo")
-    return NewOrder(
+    return new_order(
+        NAME,
         external_id,
-        CanonicalOrder(
-            channel=NAME,
-            external_id=external_id,
-            customer=customer(
-                email=buyer.optional_text("BuyerEmail", max_length=254) if buyer else None,
-                name=(buyer.optional_text("BuyerName") if buyer else None)
-                or ship.optional_text("Name"),
-                phone=ship.optional_text("Phone", max_length=40),
-                email_field=buyer.field("BuyerEmail") if buyer else "BuyerInfo.BuyerEmail",
-            ),
-            shipping_address=address(
-                ship,
-                line1="AddressLine1",
-                line2=("AddressLine2", "AddressLine3"),
-                city="City",
-                region=("StateOrRegion",),
-                postal_code="PostalCode",
-                country="CountryCode",
-            ),
-            currency=currency,
-            lines=tuple(lines),
-            payment_method=NAME,
-            paid_externally=True,
-            shipping_method="express"
-            if order.optional_text("ShipmentServiceLevelCategory") in EXPRESS
-            else "standard",
-            shipping_override=not_negative(shipping, order.field("OrderItems")),
-            tax_override=max(tax, Decimal(0)),
+        customer=customer(
+            email=buyer.optional_text("BuyerEmail", max_length=254) if buyer else None,
+            name=(buyer.optional_text("BuyerName") if buyer else None)
+            or ship.optional_text("Name"),
+            phone=ship.optional_text("Phone", max_length=40),
+            email_field=buyer.field("BuyerEmail") if buyer else "BuyerInfo.BuyerEmail",
         ),
+        shipping_address=address(
+            ship,
+            line1="AddressLine1",
+            line2=("AddressLine2", "AddressLine3"),
+            city="City",
+            region=("StateOrRegion",),
+            postal_code="PostalCode",
+            country="CountryCode",
+        ),
+        currency=currency,
+        lines=lines,
+        paid=True,
+        shipping_method="express"
+        if order.optional_text("ShipmentServiceLevelCategory") in EXPRESS
+        else "standard",
+        shipping=not_negative(shipping, order.field("OrderItems")),
+        tax=max(tax, Decimal(0)),
     )
 
 

@@ -20,16 +20,10 @@ from __future__ import annotations
 
 import logging
 
-from services.order_intake.channel_intake import (
-    IntakeRefused,
-    check_signature,
-    ingest,
-    prepare,
-    raw_request,
-)
-from services.order_intake.channels import ADAPTERS, adapter_for
-from services.order_intake.channels.base import lower_keys
-from services.order_intake.handlers import policy_from
+from services.order_intake.channels.adapters.base import lower_keys
+from services.order_intake.channels.service import find_adapter, read_delivery, take_in
+from services.order_intake.domain.saga import SagaPolicy
+from services.order_intake.rejected_requests.refusal import IntakeRefused
 from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.channels import ChannelOrderReceived
 from shared.envelope import Envelope
@@ -39,37 +33,24 @@ from shared.platform.outbox import UnitOfWork
 log = logging.getLogger(__name__)
 
 
-def make_channel_order_handler(settings: OrderIntakeSettings) -> Handler:
-    policy = policy_from(settings)
-
+def channel_order_handlers(settings: OrderIntakeSettings, policy: SagaPolicy) -> dict[str, Handler]:
     async def on_channel_order(
         uow: UnitOfWork, envelope: Envelope, message: ChannelOrderReceived
     ) -> None:
-        adapter = adapter_for(message.channel)
-        if adapter is None:
-            raise PermanentFailure(
-                "unknown_channel",
-                f"unknown channel {message.channel!r}; channels: {', '.join(sorted(ADAPTERS))}",
-            )
         headers = lower_keys(message.headers)
         raw = message.payload.encode(errors="replace")
-        if len(raw) > settings.max_body_bytes:
-            raise PermanentFailure(
-                "payload_too_large", f"the payload exceeds {settings.max_body_bytes} bytes"
-            )
-        if adapter.is_ping is not None and adapter.is_ping(raw, headers):
-            return
         try:
-            check_signature(adapter, settings, headers, raw, required=False)
-            result = prepare(adapter, headers, raw, settings)
+            adapter = find_adapter(message.channel)
+            if len(raw) > settings.max_body_bytes:
+                raise IntakeRefused(
+                    413, "payload_too_large", f"the payload exceeds {settings.max_body_bytes} bytes"
+                )
+            if adapter.is_ping is not None and adapter.is_ping(raw, headers):
+                return
+            result = read_delivery(adapter, settings, headers, raw, signature_required=False)
         except IntakeRefused as refused:
             raise PermanentFailure(refused.code, refused.message) from refused
-        delivery_id = (
-            headers.get(adapter.delivery_id_header) if adapter.delivery_id_header else None
-        )
-        outcome = await ingest(
-            uow, policy, adapter.name, result, delivery_id, raw_request(adapter.name, headers, raw)
-        )
+        outcome = await take_in(uow, policy, adapter, headers, raw, result)
         log.info(
             "%s order %s from Kafka: %s%s (order %s)",
             adapter.name,
@@ -79,8 +60,4 @@ def make_channel_order_handler(settings: OrderIntakeSettings) -> Handler:
             outcome.order_id,
         )
 
-    return on_channel_order
-
-
-def channel_handlers(settings: OrderIntakeSettings) -> dict[str, Handler]:
-    return {ChannelOrderReceived.TYPE: make_channel_order_handler(settings)}
+    return {ChannelOrderReceived.TYPE: on_channel_order}

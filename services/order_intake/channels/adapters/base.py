@@ -258,6 +258,82 @@ class Reader:
         return value
 
 
+# --- the skeleton every adapter follows ----------------------------------------------------
+
+
+def webhook_topic(headers: Headers, header: str, handled: frozenset[str], hint: str) -> str | None:
+    """The delivery's topic from `header`, if sent; refused (`unsupported_topic`) when it is not
+    one of `handled`, `hint` telling which topics to subscribe."""
+    topic = headers.get(header)
+    if topic is not None and topic not in handled:
+        raise ChannelPayloadError(
+            f"headers.{header}",
+            f"topic {topic!r} is not handled; {hint}",
+            code="unsupported_topic",
+        )
+    return topic
+
+
+def line_items(order: Reader, key: str) -> list[Reader]:
+    """The order's items under `key`; refused when there are none."""
+    items = order.objects(key)
+    if not items:
+        raise ChannelPayloadError(order.field(key), "must not be empty")
+    return items
+
+
+def order_lines(
+    order: Reader, key: str, line: Callable[[Reader, int], list[CanonicalLine]]
+) -> list[CanonicalLine]:
+    """The canonical lines of the items under `key`: each item with a `quantity` mapped by
+    `line(item, quantity)`, items with quantity 0 left out; refused when none is left."""
+    lines: list[CanonicalLine] = []
+    for item in line_items(order, key):
+        quantity = item.quantity("quantity")
+        if quantity:
+            lines += line(item, quantity)
+    if not lines:
+        raise ChannelPayloadError(order.field(key), "no line has a quantity")
+    return lines
+
+
+def new_order(
+    channel: str,
+    external_id: str,
+    *,
+    customer: Customer,
+    shipping_address: Address,
+    billing_address: Address | None = None,
+    currency: str,
+    lines: Sequence[CanonicalLine],
+    paid: bool,
+    shipping_method: str,
+    shipping: Decimal,
+    tax: Decimal,
+) -> NewOrder:
+    """A channel order to create, with the channel's own shipping and tax. `paid`: the channel
+    took the money (paid externally); otherwise the payment service authorises it with method
+    `<channel>` and token `<channel>:<external id>`."""
+    return NewOrder(
+        external_id,
+        CanonicalOrder(
+            channel=channel,
+            external_id=external_id,
+            customer=customer,
+            shipping_address=shipping_address,
+            billing_address=billing_address,
+            currency=currency,
+            lines=tuple(lines),
+            payment_method=channel,
+            payment_token=None if paid else f"{channel}:{external_id}",
+            paid_externally=paid,
+            shipping_method=shipping_method,
+            shipping_override=shipping,
+            tax_override=tax,
+        ),
+    )
+
+
 # --- building the canonical order ----------------------------------------------------------
 
 

@@ -1,12 +1,15 @@
-"""Channel orders, from a delivery to a stored order and a started saga (or a cancel request).
+"""Channel intake's service: from a delivery to a stored order and a started saga (or a cancel
+request).
 
-Both ingress paths use this module: the webhook endpoint (`channel_api`) and the Kafka topic
-`oms.channel.orders.v1` (`channel_handlers`). A delivery goes through:
+Both ingress paths call this module: the webhook endpoint (`webhook_routes`) and the Kafka topic
+`oms.channel.orders.v1` (`kafka_ingress`). A delivery goes through:
 
-1. `check_signature`: the channel's HMAC over the raw body (Shopify, WooCommerce);
-2. `prepare`: the body parsed (JSON numbers as exact decimals), mapped by the channel's adapter,
-   priced — every refusal here is an `IntakeRefused` naming the field;
-3. `ingest`, inside the caller's transaction, under a lock on (channel, external order id):
+1. `find_adapter`: the channel's adapter, or an unknown channel refused;
+2. `read_delivery`: `check_signature`, the channel's HMAC over the raw body (Shopify,
+   WooCommerce), then `prepare`: the body parsed (JSON numbers as exact decimals), mapped by
+   the channel's adapter, priced — every refusal here is an `IntakeRefused` naming the field;
+3. `take_in` (`ingest`), inside the caller's transaction, under a lock on (channel, external
+   order id):
    - a delivery id already answered is answered again the same way (never applied twice);
    - an order already known by (channel, external id) is answered with its order id;
    - a new order is stored and its saga started like a native order; a cancellation that
@@ -22,38 +25,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.order_intake import store
-from services.order_intake.channels import (
+from services.order_intake.channels import store
+from services.order_intake.channels.adapters import ADAPTERS, adapter_for
+from services.order_intake.channels.adapters.base import (
     CancelOrder,
     ChannelAdapter,
     ChannelPayloadError,
     ChannelResult,
     Ignored,
     NewOrder,
+    parse_json,
+    verify_signature,
 )
-from services.order_intake.channels.base import parse_json, verify_signature
 from services.order_intake.domain import saga as saga_domain
-from services.order_intake.domain.order import new_order_id, new_saga, price
+from services.order_intake.domain.order import price
 from services.order_intake.domain.pricing import PricingError
 from services.order_intake.domain.saga import CancelRefused, SagaPolicy, Status, TimelineEntry
-from services.order_intake.handlers import now, persist, store_new_order
+from services.order_intake.orders import service as order_service
+from services.order_intake.orders import store as order_store
+from services.order_intake.orders.saga_runner import now, persist
+from services.order_intake.rejected_requests.refusal import IntakeRefused
 from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.order_intake import OperatorAlert
 from shared.platform.outbox import UnitOfWork
 
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 CANCEL_REFUSED_EVENT = "channel_cancel_refused"
-
-
-class IntakeRefused(Exception):
-    """A delivery that cannot become an order; `status` is the HTTP status to answer."""
-
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
 
 
 @dataclass(frozen=True)
@@ -70,6 +67,30 @@ class Outcome:
 
 
 # --- before the transaction ------------------------------------------------------------------
+
+
+def find_adapter(channel: str) -> ChannelAdapter:
+    adapter = adapter_for(channel)
+    if adapter is None:
+        raise IntakeRefused(
+            404,
+            "unknown_channel",
+            f"unknown channel {channel!r}; channels: {', '.join(sorted(ADAPTERS))}",
+        )
+    return adapter
+
+
+def read_delivery(
+    adapter: ChannelAdapter,
+    settings: OrderIntakeSettings,
+    headers: Mapping[str, str],
+    raw: bytes,
+    *,
+    signature_required: bool,
+) -> ChannelResult:
+    """The delivery's signature checked (see check_signature), then its body mapped."""
+    check_signature(adapter, settings, headers, raw, required=signature_required)
+    return prepare(adapter, headers, raw, settings)
 
 
 def webhook_secret(settings: OrderIntakeSettings, channel: str) -> bytes | None:
@@ -166,6 +187,20 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
 # --- in the transaction ----------------------------------------------------------------------
 
 
+async def take_in(
+    uow: UnitOfWork,
+    policy: SagaPolicy,
+    adapter: ChannelAdapter,
+    headers: Mapping[str, str],
+    raw: bytes,
+    result: ChannelResult,
+) -> Outcome:
+    """Ingest a delivery read by read_delivery, keeping its raw request with a new order."""
+    delivery_id = headers.get(adapter.delivery_id_header) if adapter.delivery_id_header else None
+    request = raw_request(adapter.name, headers, raw)
+    return await ingest(uow, policy, adapter.name, result, delivery_id, request)
+
+
 async def ingest(
     uow: UnitOfWork,
     policy: SagaPolicy,
@@ -211,31 +246,26 @@ async def _new_order(
 ) -> Outcome:
     conn = uow.conn
     order = result.order
-    totals = price(order)
-    order_id = new_order_id()
-    saga = new_saga(order_id, order, totals)
-    decision = saga_domain.start(saga, now(), policy)
     early_cancel = await store.take_pending_cancel(conn, channel, result.external_id)
-    if early_cancel is not None:
-        cancelled = saga_domain.request_cancel(saga, early_cancel, now(), policy)
-        decision.messages.extend(cancelled.messages)
-        decision.timeline.extend(cancelled.timeline)
-    if not await store_new_order(uow, order, totals, saga, decision, request):
-        existing = await store.order_id_for_external_id(conn, channel, result.external_id)
+    saga = await order_service.start_order(
+        uow, order, price(order), policy, request, early_cancel=early_cancel
+    )
+    if saga is None:
+        existing = await order_store.order_id_for_external_id(conn, channel, result.external_id)
         assert existing is not None
         return await _known_order(conn, "duplicate", result.external_id, existing)
-    return Outcome("created", result.external_id, order_id, saga.status.value)
+    return Outcome("created", result.external_id, saga.order_id, saga.status.value)
 
 
 async def _cancel(
     uow: UnitOfWork, policy: SagaPolicy, channel: str, result: CancelOrder
 ) -> Outcome:
     conn = uow.conn
-    order_id = await store.order_id_for_external_id(conn, channel, result.external_id)
+    order_id = await order_store.order_id_for_external_id(conn, channel, result.external_id)
     if order_id is None:
         await store.remember_pending_cancel(conn, channel, result.external_id, result.reason)
         return Outcome("cancel_recorded", result.external_id, reason=result.reason)
-    saga = await store.load_saga(conn, order_id, lock=True)
+    saga = await order_store.load_saga(conn, order_id, lock=True)
     assert saga is not None
     status = saga.status
     if status == Status.REJECTED or status in {Status.CANCELLING, Status.CANCELLED}:
@@ -251,8 +281,8 @@ async def _cancel(
         decision = saga_domain.request_cancel(saga, result.reason, now(), policy)
     except CancelRefused as exc:
         refusal = {"code": exc.code, "message": exc.message}
-        if not await store.has_timeline_event(conn, order_id, CANCEL_REFUSED_EVENT):
-            await store.append_timeline(
+        if not await order_store.has_timeline_event(conn, order_id, CANCEL_REFUSED_EVENT):
+            await order_store.append_timeline(
                 conn,
                 order_id,
                 status.value,
@@ -282,14 +312,14 @@ async def _cancel(
 
 async def _ignored(conn: Any, channel: str, result: Ignored) -> Outcome:
     if result.external_id is not None:
-        existing = await store.order_id_for_external_id(conn, channel, result.external_id)
+        existing = await order_store.order_id_for_external_id(conn, channel, result.external_id)
         if existing is not None:
             return await _known_order(conn, "duplicate", result.external_id, existing)
     return Outcome("ignored", result.external_id, reason=result.reason)
 
 
 async def _known_order(conn: Any, kind: str, external_id: str | None, order_id: str) -> Outcome:
-    saga = await store.load_saga(conn, order_id, lock=False)
+    saga = await order_store.load_saga(conn, order_id, lock=False)
     status = saga.status.value if saga is not None else None
     return Outcome(kind, external_id, order_id, status, duplicate=True)
 
@@ -299,11 +329,11 @@ async def _repeat(conn: Any, channel: str, known: dict[str, Any]) -> Outcome:
     external_id = known["external_id"]
     order_id = known["order_id"]
     if order_id is None and external_id is not None:
-        order_id = await store.order_id_for_external_id(conn, channel, external_id)
+        order_id = await order_store.order_id_for_external_id(conn, channel, external_id)
     detail = known["detail"] or {}
     status = None
     if order_id is not None:
-        saga = await store.load_saga(conn, order_id, lock=False)
+        saga = await order_store.load_saga(conn, order_id, lock=False)
         status = saga.status.value if saga is not None else None
     return Outcome(
         known["outcome"],

@@ -18,24 +18,26 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.base import (
+from services.order_intake.channels.adapters.base import (
     CancelOrder,
     ChannelAdapter,
     ChannelPayloadError,
     ChannelResult,
     Headers,
     Ignored,
-    NewOrder,
     Reader,
     address,
     currency_code,
     customer,
+    line_items,
+    new_order,
     not_negative,
+    order_lines,
     same_currency,
     sku_of,
     split_line_total,
 )
-from services.order_intake.domain.order import CanonicalLine, CanonicalOrder
+from services.order_intake.domain.order import CanonicalLine
 
 NAME = "ebay"
 PAID = frozenset({"PAID", "PARTIALLY_REFUNDED"})
@@ -54,16 +56,10 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     if order.optional_text("orderFulfillmentStatus") == "FULFILLED":
         return Ignored("eBay order is already fulfilled", external_id)
 
-    items = order.objects("lineItems")
-    if not items:
-        raise ChannelPayloadError(order.field("lineItems"), "must not be empty")
-    first_cost = items[0].obj("lineItemCost")
+    first_cost = line_items(order, "lineItems")[0].obj("lineItemCost")
     currency = currency_code(first_cost.text("currency"), first_cost.field("currency"))
-    lines: list[CanonicalLine] = []
-    for item in items:
-        quantity = item.quantity("quantity")
-        if quantity == 0:
-            continue
+
+    def line(item: Reader, quantity: int) -> list[CanonicalLine]:
         discounted = item.optional_obj("discountedLineItemCost")
         if discounted is not None:
             line_total = _amount(discounted, currency)
@@ -75,11 +71,11 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
                 ),
                 Decimal(0),
             )
-        lines += split_line_total(
+        return split_line_total(
             sku_of(item, "sku"), quantity, line_total, currency, item.field("lineItemCost")
         )
-    if not lines:
-        raise ChannelPayloadError(order.field("lineItems"), "no line has a quantity")
+
+    lines = order_lines(order, "lineItems", line)
 
     summary = order.optional_obj("pricingSummary")
     shipping = Decimal(0)
@@ -103,37 +99,31 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
         registration.optional_text("email", max_length=254) if registration else None
     )
     service = (step.optional_text("shippingServiceCode") or "").lower()
-    return NewOrder(
+    return new_order(
+        NAME,
         external_id,
-        CanonicalOrder(
-            channel=NAME,
-            external_id=external_id,
-            customer=customer(
-                email=email,
-                name=ship_to.optional_text("fullName")
-                or (registration.optional_text("fullName") if registration else None),
-                phone=phone.optional_text("phoneNumber", max_length=40) if phone else None,
-                email_field=ship_to.field("email"),
-            ),
-            shipping_address=address(
-                contact,
-                line1="addressLine1",
-                line2=("addressLine2",),
-                city="city",
-                region=("stateOrProvince",),
-                postal_code="postalCode",
-                country="countryCode",
-            ),
-            currency=currency,
-            lines=tuple(lines),
-            payment_method=NAME,
-            paid_externally=True,
-            shipping_method="express"
-            if any(word in service for word in EXPRESS_WORDS)
-            else "standard",
-            shipping_override=not_negative(shipping, order.field("pricingSummary.deliveryCost")),
-            tax_override=not_negative(tax, order.field("pricingSummary.tax")),
+        customer=customer(
+            email=email,
+            name=ship_to.optional_text("fullName")
+            or (registration.optional_text("fullName") if registration else None),
+            phone=phone.optional_text("phoneNumber", max_length=40) if phone else None,
+            email_field=ship_to.field("email"),
         ),
+        shipping_address=address(
+            contact,
+            line1="addressLine1",
+            line2=("addressLine2",),
+            city="city",
+            region=("stateOrProvince",),
+            postal_code="postalCode",
+            country="countryCode",
+        ),
+        currency=currency,
+        lines=lines,
+        paid=True,
+        shipping_method="express" if any(word in service for word in EXPRESS_WORDS) else "standard",
+        shipping=not_negative(shipping, order.field("pricingSummary.deliveryCost")),
+        tax=not_negative(tax, order.field("pricingSummary.tax")),
     )
 
 

@@ -1,7 +1,7 @@
 """The order view's returns: what returns' events say about an order's returns.
 
 Order-intake keeps the latest revision of each return of the order (`ReturnStatusChanged` on
-`oms.returns.events.v1`) and summarises it for `GET /v1/orders/{id}`:
+`oms.returns.events.v1`, `service.record_return_status`) and summarises it for `GET /v1/orders/{id}`:
 
 - `state`: `returned` when every unit of the order came back, `partially_returned` when some
   did, `return_requested` while a return waits for its goods, else `none`;
@@ -15,43 +15,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake import store
-from shared.contracts.returns import ReturnStatusChanged
-from shared.envelope import Envelope
+from services.order_intake.exchanges import store
 from shared.money import round_money
-from shared.platform.consumer import Handler
 from shared.platform.db import DbConnection
-from shared.platform.outbox import UnitOfWork
 
 OPEN = frozenset({"REQUESTED", "APPROVED"})
 NOT_RETURNED = frozenset({"REQUESTED", "APPROVED", "REFUSED"})
-
-
-async def on_return_status_changed(
-    uow: UnitOfWork, envelope: Envelope, event: ReturnStatusChanged
-) -> None:
-    await store.upsert_order_return(
-        uow.conn,
-        {
-            "return_id": event.return_id,
-            "order_id": event.order_id,
-            "revision": event.revision,
-            "status": event.status,
-            "currency": event.currency,
-            "lines": [line.model_dump(mode="json") for line in event.lines],
-            "received": [line.model_dump(mode="json") for line in event.received],
-            "refund_amount": event.refund_amount,
-            "refund_status": event.refund_status,
-            "refunded_amount": event.refunded_amount,
-            "amount_due": event.amount_due,
-            "replacement_order_id": event.replacement_order_id,
-            "changed_at": event.at,
-        },
-    )
-
-
-def returns_handlers() -> dict[str, Handler]:
-    return {ReturnStatusChanged.TYPE: on_return_status_changed}
 
 
 def summarise(

@@ -25,8 +25,8 @@ from typing import Any
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from services.order_intake import store
 from services.order_intake.domain.saga import Status
+from services.order_intake.orders import store
 from shared.platform.errors import ApiError
 from shared.platform.scheduling import repeat
 from shared.platform.service import Runtime
@@ -41,6 +41,14 @@ IN_FLIGHT = (
     Status.CANCELLING,
 )
 """States the machine moves on (the saga waits for a service, not a person)."""
+
+OVERLOADED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    429: {"description": "too many orders in flight: retry after Retry-After seconds"}
+}
+"""The OpenAPI answer of a route that asks admission control."""
+
+ADMISSION_STATE_KEY = "admission"
+"""Where the running service keeps its `Admission` (`Runtime.state`)."""
 
 
 @dataclass
@@ -75,11 +83,6 @@ class Admission:
         self.accepted_since_count = 0
 
 
-def admission_of(runtime: Runtime) -> Admission | None:
-    admission = runtime.state.get("admission")
-    return admission if isinstance(admission, Admission) else None
-
-
 async def recount(runtime: Runtime, admission: Admission) -> None:
     """Count the orders in flight in Postgres (what every replica accepted)."""
     with suppress_instrumentation():  # a count every second is not worth a trace
@@ -95,7 +98,7 @@ def admission_counter(
 
     async def count_orders_in_flight(runtime: Runtime) -> None:
         admission = Admission(limit=limit, retry_after_s=refresh_s)
-        runtime.state["admission"] = admission
+        runtime.state[ADMISSION_STATE_KEY] = admission
 
         async def one_pass() -> int:
             await recount(runtime, admission)

@@ -1,0 +1,183 @@
+"""Order-intake's public order API (DESIGN.md §9): place, read, list and cancel orders.
+
+`POST /v1/orders` reads top to bottom: the body read and validated (`schemas`), the caller's
+channel and the order's limits checked, the order priced, admission control asked, then
+`service.place_order` stores it and starts its saga. Every refused request is kept for an
+operator (`rejected_requests`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse
+
+from services.order_intake.dependencies import (
+    AdmissionDep,
+    PolicyDep,
+    RefusalsDep,
+    RuntimeDep,
+    SettingsDep,
+)
+from services.order_intake.domain import saga as saga_domain
+from services.order_intake.domain.order import price
+from services.order_intake.domain.pricing import PricingError
+from services.order_intake.exchanges.returns_view import view_fields
+from services.order_intake.operators.admission import OVERLOADED_RESPONSE
+from services.order_intake.orders import service, store
+from services.order_intake.orders.schemas import CancelIn, OrderAccepted, OrderIn, read_order
+from services.order_intake.orders.views import order_row, order_view
+from services.order_intake.rejected_requests.refusal import BODY_REFUSALS, IntakeRefused
+from shared.platform.auth import Permission, Principal, mask_personal_data, requires
+from shared.platform.errors import ApiError
+
+router = APIRouter(prefix="/v1", tags=["orders"])
+
+
+@router.post(
+    "/orders",
+    status_code=202,
+    response_model=OrderAccepted,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": OrderIn.model_json_schema()}},
+        }
+    },
+    responses={
+        200: {"description": "a repeat of an order already accepted (same Idempotency-Key)"},
+        **BODY_REFUSALS,
+        409: {"description": "Idempotency-Key reused for a different order"},
+        422: {"description": "invalid order (the error names the field)"},
+        **OVERLOADED_RESPONSE,
+    },
+)
+async def create_order(
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    policy: PolicyDep,
+    admission: AdmissionDep,
+    refusals: RefusalsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    principal: Principal = requires(Permission.ORDERS_CREATE),
+) -> JSONResponse:
+    """Accept a native order. Honours `Idempotency-Key`: the same key from the same caller
+    answers the same order. A `channel:<name>` caller places orders of its own channel only."""
+    raw = await refusals.read_body(settings.max_body_bytes)
+    try:
+        payload, order_in = read_order(raw)
+    except IntakeRefused as refused:
+        raise await refusals.error(refused, raw) from refused
+    if not principal.may_act_for_channel(order_in.channel, Permission.ORDERS_CREATE):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"this token may not place orders for channel {order_in.channel}",
+            permission=str(Permission.ORDERS_CREATE),
+        )
+    if len(order_in.lines) > settings.max_order_lines:
+        too_many = f"lines: an order has at most {settings.max_order_lines} lines"
+        raise await refusals.error(IntakeRefused(422, "too_many_lines", too_many), raw)
+    order = order_in.canonical()
+    try:
+        totals = price(order)
+    except PricingError as exc:
+        raise await refusals.error(IntakeRefused(422, exc.code, str(exc)), raw) from exc
+
+    if admission is not None:
+        admission.check()
+    request_hash = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    # Keys are scoped to the authenticated caller, so one caller's key never answers with
+    # another's order.
+    key = f"native:{principal.subject}:{idempotency_key}" if idempotency_key else None
+    async with runtime.uow() as uow:
+        placed = await service.place_order(
+            uow, order, totals, policy, payload, idempotency_key=key, request_hash=request_hash
+        )
+    if placed.duplicate:
+        return _accepted(placed, status_code=200)
+    if admission is not None:
+        admission.accepted()
+    return _accepted(placed, status_code=202)
+
+
+def _accepted(placed: service.Placed, status_code: int) -> JSONResponse:
+    answer = OrderAccepted(
+        order_id=placed.order_id, status=placed.status, duplicate=placed.duplicate
+    )
+    return JSONResponse(answer.model_dump(), status_code=status_code)
+
+
+@router.get("/orders/{order_id}")
+async def get_order(
+    order_id: str,
+    runtime: RuntimeDep,
+    principal: Principal = requires(Permission.ORDERS_READ),
+) -> dict[str, Any]:
+    """Status, lines, totals, payment and fulfilment state, returns, and the saga timeline.
+    The customer and the addresses are masked without `personal_data:read`."""
+    async with runtime.pool.acquire() as conn:
+        row = await store.get_order(conn, order_id)
+        if row is None:
+            raise ApiError(404, "order_not_found", f"no order {order_id}")
+        returns = await view_fields(conn, row)
+    view = {**order_view(row), **returns}
+    if not principal.can(Permission.PERSONAL_DATA):
+        for field in ("customer", "shipping_address", "billing_address"):
+            view[field] = mask_personal_data(view[field])
+    return view
+
+
+@router.get("/orders", dependencies=[requires(Permission.ORDERS_READ)])
+async def list_orders(
+    runtime: RuntimeDep,
+    status: Annotated[str | None, Query(description="filter by saga status")] = None,
+    channel: Annotated[str | None, Query(description="filter by channel")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> dict[str, Any]:
+    if status is not None and status not in saga_domain.Status.__members__:
+        raise ApiError(
+            422, "invalid_status", f"status must be one of {', '.join(saga_domain.Status)}"
+        )
+    after = None
+    if cursor:
+        try:
+            after = store.decode_cursor(cursor)
+        except Exception as exc:
+            raise ApiError(400, "invalid_cursor", "cursor is not one this API issued") from exc
+    async with runtime.pool.acquire() as conn:
+        rows = await store.list_orders(
+            conn, status=status, channel=channel, limit=limit + 1, after=after
+        )
+    page, more = rows[:limit], len(rows) > limit
+    return {
+        "orders": [order_row(r) for r in page],
+        "next_cursor": store.encode_cursor(page[-1]["created_at"], page[-1]["order_id"])
+        if more
+        else None,
+    }
+
+
+@router.post("/orders/{order_id}/cancel", status_code=202)
+async def cancel_order(
+    order_id: str,
+    runtime: RuntimeDep,
+    policy: PolicyDep,
+    body: CancelIn | None = None,
+    principal: Principal = requires(Permission.ORDERS_CANCEL),
+) -> dict[str, Any]:
+    """Cancel before shipment. While a step is in flight the cancel is recorded and applied when
+    the step answers; after shipment it is refused (409 `already_shipped`)."""
+    reason = body.reason if body else "requested by customer"
+    async with runtime.uow() as uow:
+        acted = await service.cancel_order(uow, order_id, reason, policy, subject=principal.subject)
+    status = acted.saga.status
+    return {
+        "order_id": order_id,
+        "status": status.value,
+        "cancel": "pending" if status not in {saga_domain.Status.CANCELLED} else "done",
+    }

@@ -1,0 +1,221 @@
+"""What can be done to orders: place, cancel, retry, compensate, start the saga of a new order,
+and let due deadlines fire. Routes, consumers and background tasks call these; each runs in the
+caller's transaction (or opens one) and ends in `saga_runner.persist`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+from services.order_intake.domain import saga as saga_domain
+from services.order_intake.domain.order import CanonicalOrder, new_order_id, new_saga
+from services.order_intake.domain.pricing import Totals
+from services.order_intake.domain.saga import Decision, OrderSaga, SagaPolicy, Status
+from services.order_intake.orders import store
+from services.order_intake.orders.saga_runner import now, persist
+from services.order_intake.settings import OrderIntakeSettings
+from shared.platform.errors import ApiError
+from shared.platform.outbox import UnitOfWork
+from shared.platform.service import Runtime
+from shared.platform.telemetry import continue_trace, current_trace_headers
+
+OperatorAction = Literal["retry", "compensate"]
+
+
+def policy_from(settings: OrderIntakeSettings) -> SagaPolicy:
+    return SagaPolicy(
+        stock_timeout=timedelta(seconds=settings.saga_stock_timeout_s),
+        payment_timeout=timedelta(seconds=settings.saga_payment_timeout_s),
+        fulfilment_timeout=timedelta(seconds=settings.saga_fulfilment_timeout_s),
+        compensation_timeout=timedelta(seconds=settings.saga_compensation_timeout_s),
+        max_attempts=settings.saga_max_attempts,
+        ship_sla=timedelta(seconds=settings.saga_ship_sla_s),
+        delivery_sla=timedelta(seconds=settings.saga_delivery_sla_s),
+    )
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The order a request placed; `duplicate`: it repeated one already placed."""
+
+    order_id: str
+    status: str
+    duplicate: bool = False
+
+
+async def place_order(
+    uow: UnitOfWork,
+    order: CanonicalOrder,
+    totals: Totals,
+    policy: SagaPolicy,
+    raw_request: Any,
+    *,
+    idempotency_key: str | None,
+    request_hash: str,
+) -> Placed:
+    """A native order: stored with its saga started, or the order this idempotency key (or the
+    channel's external id) already placed. 409 when the key was used for a different order."""
+    if idempotency_key is not None:
+        await store.lock_idempotency_key(uow.conn, idempotency_key)
+        known = await store.order_id_for_idempotency_key(uow.conn, idempotency_key)
+        if known is not None:
+            existing_id, existing_hash = known
+            if existing_hash != request_hash:
+                raise ApiError(
+                    409,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different order",
+                )
+            return await _placed_before(uow, existing_id)
+    saga = await start_order(uow, order, totals, policy, raw_request)
+    if saga is None:
+        # The channel already sent this order (same external id).
+        existing = await store.order_id_for_external_id(
+            uow.conn, order.channel, str(order.external_id)
+        )
+        assert existing is not None
+        return await _placed_before(uow, existing)
+    if idempotency_key is not None:
+        await store.remember_idempotency_key(uow.conn, idempotency_key, request_hash, saga.order_id)
+    return Placed(saga.order_id, saga.status.value)
+
+
+async def _placed_before(uow: UnitOfWork, order_id: str) -> Placed:
+    saga = await store.load_saga(uow.conn, order_id, lock=False)
+    assert saga is not None
+    return Placed(order_id, saga.status.value, duplicate=True)
+
+
+async def start_order(
+    uow: UnitOfWork,
+    order: CanonicalOrder,
+    totals: Totals,
+    policy: SagaPolicy,
+    raw_request: Any,
+    *,
+    early_cancel: str | None = None,
+) -> OrderSaga | None:
+    """Store a new order and start its saga (reserve stock); `early_cancel`: a cancellation
+    that came before the order, applied to it at once. The order, its lines, its saga and the
+    first decision's timeline are stored with one statement. None, and nothing stored, when the
+    channel already has an order with this external id."""
+    saga, decision = new_order_saga(order, totals, policy)
+    if early_cancel is not None:
+        cancelled = saga_domain.request_cancel(saga, early_cancel, now(), policy)
+        decision.messages.extend(cancelled.messages)
+        decision.timeline.extend(cancelled.timeline)
+    if not saga.trace_context:
+        saga.trace_context = current_trace_headers()
+    stored = await store.insert_order(
+        uow.conn, saga.order_id, order, totals, saga, raw_request, decision.timeline
+    )
+    if not stored:
+        return None
+    await persist(uow, saga, Status.RECEIVED, decision, stored_facts=_new_order_facts(totals))
+    return saga
+
+
+def _new_order_facts(totals: Totals) -> dict[str, Any]:
+    """The facts of a new order's status event (see store.save_saga_with_timeline)."""
+    return {
+        "subtotal": totals.subtotal,
+        "discount": totals.discount,
+        "shipping": totals.shipping,
+        "tax": totals.tax,
+    }
+
+
+def new_order_saga(
+    order: CanonicalOrder, totals: Totals, policy: SagaPolicy
+) -> tuple[OrderSaga, Decision]:
+    """A new order id's saga and its first decision (nothing stored yet)."""
+    saga = new_saga(new_order_id(), order, totals)
+    return saga, saga_domain.start(saga, now(), policy)
+
+
+@dataclass(frozen=True)
+class Acted:
+    """What a cancel or an operator action did to the order's saga."""
+
+    saga: OrderSaga
+    previous: Status
+    decision: Decision
+
+
+async def cancel_order(
+    uow: UnitOfWork, order_id: str, reason: str, policy: SagaPolicy, *, subject: str
+) -> Acted:
+    """Cancel before shipment (applied when the step in flight answers); 409 once shipped."""
+    return await _act(
+        uow,
+        order_id,
+        lambda saga: saga_domain.request_cancel(saga, reason, now(), policy),
+        "requested_by",
+        {"action": "cancel", "subject": subject},
+    )
+
+
+async def operator_action(
+    uow: UnitOfWork,
+    order_id: str,
+    action: OperatorAction,
+    policy: SagaPolicy,
+    *,
+    subject: str,
+    by: str | None,
+    note: str | None,
+) -> Acted:
+    """An operator's retry (re-send what the order waits for, or resume a parked order) or
+    compensation (undo and cancel); 409 when the saga refuses it."""
+    decide = saga_domain.operator_retry if action == "retry" else saga_domain.operator_compensate
+    audit = {"action": action, "subject": subject, "by": by, "note": note}
+    return await _act(
+        uow,
+        order_id,
+        lambda saga: decide(saga, now(), policy),
+        "operator_action",
+        {k: v for k, v in audit.items() if v},
+    )
+
+
+async def _act(
+    uow: UnitOfWork,
+    order_id: str,
+    decide: Callable[[OrderSaga], Decision],
+    audit_event: str,
+    audit: dict[str, Any],
+) -> Acted:
+    """Let the saga decide on a request under the order's row lock, note who asked, save."""
+    saga = await store.load_saga(uow.conn, order_id, lock=True)
+    if saga is None:
+        raise ApiError(404, "order_not_found", f"no order {order_id}")
+    previous = saga.status
+    try:
+        decision = decide(saga)
+    except saga_domain.Refused as exc:
+        raise ApiError(409, exc.code, exc.message, order_status=saga.status.value) from exc
+    decision.note(audit_event, **audit)
+    await persist(uow, saga, previous, decision)
+    return Acted(saga, previous, decision)
+
+
+async def process_due_deadlines(runtime: Runtime, policy: SagaPolicy, limit: int = 100) -> int:
+    """One pass of the scheduler: every order whose deadline passed, under SKIP LOCKED so
+    several replicas share the work."""
+    with suppress_instrumentation():  # an empty poll is not worth a trace
+        async with runtime.pool.acquire() as conn:
+            if not await store.any_due(conn, now()):
+                return 0
+    async with runtime.uow() as uow:
+        due = await store.due_sagas(uow.conn, now(), limit)
+        for saga in due:
+            previous = saga.status
+            with continue_trace(saga.trace_context, "saga deadline"):
+                decision = saga_domain.on_deadline(saga, now(), policy)
+                await persist(uow, saga, previous, decision)
+    return len(due)

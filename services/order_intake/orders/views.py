@@ -1,0 +1,119 @@
+"""What the order API answers: an order in full (`GET /v1/orders/{id}`) and a row of the order
+list. Money as strings rounded to the currency."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from services.order_intake.domain import saga as saga_domain
+from shared.money import round_money
+
+
+def order_view(row: dict[str, Any]) -> dict[str, Any]:
+    saga = saga_domain.OrderSaga.model_validate(row["saga"])
+    if saga.paid_externally:
+        payment_status = "paid_externally"
+    elif saga.captured_total > 0:
+        payment_status = "captured" if saga.captured_total >= saga.total else "partially_captured"
+    elif saga.payment_voided:
+        payment_status = "voided"
+    elif saga.payment_authorized:
+        payment_status = "authorized"
+    elif saga.status in {saga_domain.Status.CANCELLED, saga_domain.Status.REJECTED}:
+        payment_status = "not_taken"
+    else:
+        payment_status = "pending"
+    traceparent = saga.trace_context.get("traceparent", "")
+    parts = traceparent.split("-")
+    return {
+        "order_id": row["order_id"],
+        "trace_id": parts[1] if len(parts) == 4 else None,
+        "channel": row["channel"],
+        "external_id": row["external_id"],
+        "status": row["status"],
+        "reason": saga.reason,
+        "cancel_requested": saga.cancel_requested,
+        "customer": row["customer"],
+        "shipping_address": row["shipping_address"],
+        "billing_address": row["billing_address"],
+        "shipping_method": row["shipping_method"],
+        "lines": [
+            {
+                "line_id": li["line_id"],
+                "sku": li["sku"],
+                "quantity": li["quantity"],
+                "unit_price": _money(li["unit_price"], row["currency"]),
+                "line_total": _money(li["line_total"], row["currency"]),
+            }
+            for li in row["lines"]
+        ],
+        "totals": {
+            "currency": row["currency"],
+            **{
+                name: _money(row[name], row["currency"])
+                for name in ("subtotal", "discount", "shipping", "tax", "total")
+            },
+        },
+        "payment": {
+            "status": payment_status,
+            "authorized": saga.payment_authorized,
+            "captured_total": _money(saga.captured_total, row["currency"]),
+        },
+        "fulfilment": {
+            "fulfilments": [
+                {
+                    "fulfilment_id": f.fulfilment_id,
+                    "location": f.location,
+                    "status": "cancelled"
+                    if f.cancelled
+                    else "delivered"
+                    if f.delivered
+                    else "shipped"
+                    if f.shipped
+                    else "open",
+                    "carrier": f.carrier,
+                    "tracking_number": f.tracking_number,
+                    "lines": [line.model_dump() for line in f.lines],
+                }
+                for f in saga.fulfilments.values()
+            ],
+            "allocations": [a.model_dump() for a in saga.allocations],
+        },
+        "saga": {
+            "step": saga.step,
+            "attempt": saga.attempt,
+            "deadline_at": saga.deadline_at.isoformat() if saga.deadline_at else None,
+            "sla_deadline_at": saga.sla_deadline_at.isoformat() if saga.sla_deadline_at else None,
+            "pending_compensations": list(saga.pending_compensations),
+        },
+        "timeline": [
+            {
+                "at": t["at"].isoformat(),
+                "status": t["status"],
+                "event": t["event"],
+                "detail": t["detail"],
+            }
+            for t in row["timeline"]
+        ],
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+def order_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One order of `GET /v1/orders`."""
+    return {
+        "order_id": row["order_id"],
+        "channel": row["channel"],
+        "external_id": row["external_id"],
+        "status": row["status"],
+        "currency": row["currency"],
+        "total": _money(row["total"], row["currency"]),
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+def _money(value: Decimal, currency: str) -> str:
+    return str(round_money(Decimal(value), currency))
