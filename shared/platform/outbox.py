@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from shared.envelope import Contract, Envelope
 from shared.platform import metrics
+from shared.platform.batch import Batch, DeferredWrite
 from shared.platform.db import DbConnection
 from shared.platform.telemetry import context_from_headers, current_trace_headers, tracer
 
@@ -54,10 +55,8 @@ class UnitOfWork:
     pending: list[PendingMessage] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     topic_prefix: str = ""
-    # Shared by the handlers of one consumer batch (one transaction): "messages" are the batch's
-    # contracts in offset order and "position" the index of the one being handled, so a handler
-    # may load what the whole batch needs in one statement.
-    batch: dict[str, Any] = field(default_factory=dict)
+    # Shared by the handlers of one consumer batch (one transaction).
+    batch: Batch = field(default_factory=Batch)
 
     def emit(
         self,
@@ -84,16 +83,12 @@ class UnitOfWork:
         self.pending.append(PendingMessage(destination, key, envelope, headers))
         return envelope
 
-    def before_commit(self, name: str, write: Callable[[], Awaitable[None]]) -> None:
-        """Have `write` run once at the end of the transaction, before the outbox rows are
-        written (registered once per name): the handlers of a consumer batch collect rows in
-        `batch` and `write` stores them with one round trip."""
-        self.batch.setdefault("before_commit", {}).setdefault(name, write)
+    def before_commit(self, key: Hashable, write: DeferredWrite) -> None:
+        """See Batch.before_commit."""
+        self.batch.before_commit(key, write)
 
     async def run_before_commit(self) -> None:
-        writes: dict[str, Callable[[], Awaitable[None]]] = self.batch.get("before_commit", {})
-        while writes:
-            await writes.pop(next(iter(writes)))()
+        await self.batch.run_before_commit()
 
     async def flush(self) -> None:
         await self.run_before_commit()
