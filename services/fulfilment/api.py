@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.fulfilment import actions, store
@@ -24,7 +24,7 @@ from shared.platform.auth import (
     requires_carrier,
 )
 from shared.platform.errors import ApiError
-from shared.platform.service import get_runtime
+from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["fulfilment"])
 
@@ -162,22 +162,22 @@ def _refused(exc: TransitionRefused, fulfilment_id: str) -> ApiError:
 
 @router.get("/fulfilments", response_model=FulfilmentList)
 async def list_fulfilments(
-    request: Request,
+    runtime: RuntimeDep,
     order_id: Annotated[str, Query(min_length=1)],
     principal: Principal = requires(Permission.FULFILMENTS_READ),
 ) -> FulfilmentList:
     """The order's fulfilments, one per stock location (empty when none were created)."""
-    found = await store.fulfilments_of_order(get_runtime(request).pool, order_id, with_events=True)
+    found = await store.fulfilments_of_order(runtime.pool, order_id, with_events=True)
     return FulfilmentList(order_id=order_id, fulfilments=[_out(f, principal) for f in found])
 
 
 @router.get("/fulfilments/{fulfilment_id}", response_model=FulfilmentOut)
 async def get_fulfilment(
-    request: Request,
+    runtime: RuntimeDep,
     fulfilment_id: str,
     principal: Principal = requires(Permission.FULFILMENTS_READ),
 ) -> FulfilmentOut:
-    found = await store.get_fulfilment(get_runtime(request).pool, fulfilment_id, with_events=True)
+    found = await store.get_fulfilment(runtime.pool, fulfilment_id, with_events=True)
     if found is None:
         raise _not_found(fulfilment_id)
     return _out(found, principal)
@@ -185,7 +185,7 @@ async def get_fulfilment(
 
 @router.post("/fulfilments/{fulfilment_id}/ship", response_model=FulfilmentOut)
 async def ship_fulfilment(
-    request: Request,
+    runtime: RuntimeDep,
     fulfilment_id: str,
     body: Annotated[ShipRequest | None, Body()] = None,
     principal: Principal = requires(Permission.FULFILMENTS_WRITE),
@@ -202,7 +202,7 @@ async def ship_fulfilment(
             field="carrier",
         )
     try:
-        async with get_runtime(request).uow() as uow:
+        async with runtime.uow() as uow:
             shipped = await actions.ship(uow, fulfilment_id, body.carrier, body.tracking_number)
     except FulfilmentNotFound as exc:
         raise _not_found(fulfilment_id) from exc
@@ -221,13 +221,13 @@ async def ship_fulfilment(
 
 @router.post("/fulfilments/{fulfilment_id}/deliver", response_model=FulfilmentOut)
 async def deliver_fulfilment(
-    request: Request,
+    runtime: RuntimeDep,
     fulfilment_id: str,
     principal: Principal = requires(Permission.FULFILMENTS_WRITE),
 ) -> FulfilmentOut:
     """Deliver a shipped fulfilment (409 `not_shipped` before). Again: 200, no second event."""
     try:
-        async with get_runtime(request).uow() as uow:
+        async with runtime.uow() as uow:
             delivered = await actions.deliver(uow, fulfilment_id)
     except FulfilmentNotFound as exc:
         raise _not_found(fulfilment_id) from exc
@@ -238,7 +238,7 @@ async def deliver_fulfilment(
 
 @router.post("/carriers/{carrier}/events", response_model=CarrierEventResult)
 async def carrier_event(
-    request: Request,
+    runtime: RuntimeDep,
     carrier: str,
     body: CarrierEventRequest,
     principal: Principal = requires_carrier(),
@@ -249,7 +249,7 @@ async def carrier_event(
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     try:
-        async with get_runtime(request).uow() as uow:
+        async with runtime.uow() as uow:
             result = await actions.record_tracking(
                 uow, carrier, body.tracking_number, body.status, at, body.description
             )

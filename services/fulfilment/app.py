@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.fulfilment.api import router
-from services.fulfilment.handlers import HANDLERS
+from services.fulfilment.handlers import handlers
 from services.fulfilment.settings import FulfilmentSettings
 from shared.platform.service import ServiceSpec, create_app, run
 from shared.topics import FULFILMENT_COMMANDS
@@ -23,7 +23,7 @@ def build(settings: FulfilmentSettings | None = None) -> ServiceSpec:
         description="Fulfilment orders per location, shipping and delivery tracking.",
         migrations=MIGRATIONS,
         topics=(FULFILMENT_COMMANDS,),
-        handlers=HANDLERS,
+        handlers=handlers(),
         routers=[router],
     )
 
