@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from services.fulfilment.api import router
 from services.fulfilment.handlers import handlers
 from services.fulfilment.settings import FulfilmentSettings
-from shared.platform.service import ServiceSpec, create_app, run
+from shared.platform.service import ServiceSpec, create_app
 from shared.topics import FULFILMENT_COMMANDS
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -30,7 +30,3 @@ def build(settings: FulfilmentSettings | None = None) -> ServiceSpec:
 
 def build_app(settings: FulfilmentSettings | None = None) -> FastAPI:
     return create_app(build(settings))
-
-
-def main() -> None:
-    run(build())

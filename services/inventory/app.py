@@ -10,7 +10,7 @@ from services.inventory.api import router
 from services.inventory.channel_availability import Availability
 from services.inventory.handlers import handlers
 from services.inventory.settings import InventorySettings
-from shared.platform.service import ServiceSpec, create_app, run
+from shared.platform.service import ServiceSpec, create_app
 from shared.topics import INVENTORY_COMMANDS
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -31,7 +31,3 @@ def build(settings: InventorySettings | None = None) -> ServiceSpec:
 
 def build_app(settings: InventorySettings | None = None) -> FastAPI:
     return create_app(build(settings))
-
-
-def main() -> None:
-    run(build())

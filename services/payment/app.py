@@ -11,7 +11,7 @@ from services.payment.api import router
 from services.payment.gateway import PaymentGateway, RetryingGateway, make_gateway, retry_policy
 from services.payment.handlers import PaymentHandlers
 from services.payment.settings import PaymentSettings
-from shared.platform.service import BackgroundJob, Runtime, ServiceSpec, create_app, run
+from shared.platform.service import BackgroundJob, Runtime, ServiceSpec, create_app
 from shared.topics import PAYMENT_COMMANDS
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -67,7 +67,3 @@ def _closes_on_shutdown(gateway: PaymentGateway) -> BackgroundJob:
 
 def build_app(settings: PaymentSettings | None = None) -> FastAPI:
     return create_app(build(settings))
-
-
-def main() -> None:
-    run(build())

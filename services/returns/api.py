@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -25,7 +25,7 @@ from shared.platform.auth import Permission, audit_subject, requires
 from shared.platform.db import DbConnection
 from shared.platform.errors import ApiError
 from shared.platform.saga.idempotency import IdempotencyKeys, request_hash
-from shared.platform.service import RuntimeDep, service_settings
+from shared.platform.service import Runtime, RuntimeDep, service_settings
 from shared.platform.validation import Quantity, UnitPrice
 
 router = APIRouter(prefix="/v1", tags=["returns"])
@@ -228,15 +228,9 @@ async def request_return(
 @router.post("/returns/{return_id}/approve", dependencies=[requires(Permission.RETURNS_DECIDE)])
 async def approve_return(return_id: str, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     """An operator approves a return the policy held for review (REQUESTED → APPROVED)."""
-    async with runtime.uow() as uow:
-        saga = await _locked(uow.conn, return_id)
-        try:
-            decision = saga_domain.approve(saga, now())
-        except ActionRefused as exc:
-            raise _refusal(exc.code, exc.message, return_status=saga.status.value) from exc
-        _audit(request, saga, decision)
-        await persist(uow, saga, decision)
-        return await _view(uow.conn, return_id)
+    return await _operator_action(
+        runtime, request, return_id, lambda saga: saga_domain.approve(saga, now())
+    )
 
 
 @router.post("/returns/{return_id}/refuse", dependencies=[requires(Permission.RETURNS_DECIDE)])
@@ -245,15 +239,9 @@ async def refuse_return(
 ) -> dict[str, Any]:
     """An operator refuses a return before its goods were received (→ REFUSED)."""
     reason = body.reason if body else "refused by an operator"
-    async with runtime.uow() as uow:
-        saga = await _locked(uow.conn, return_id)
-        try:
-            decision = saga_domain.refuse(saga, reason, now())
-        except ActionRefused as exc:
-            raise _refusal(exc.code, exc.message, return_status=saga.status.value) from exc
-        _audit(request, saga, decision)
-        await persist(uow, saga, decision)
-        return await _view(uow.conn, return_id)
+    return await _operator_action(
+        runtime, request, return_id, lambda saga: saga_domain.refuse(saga, reason, now())
+    )
 
 
 @router.post("/returns/{return_id}/receive", dependencies=[requires(Permission.RETURNS_RECEIVE)])
@@ -317,15 +305,10 @@ async def retry_return(
 ) -> dict[str, Any]:
     """An operator resumes a return waiting in NEEDS_ATTENTION: the step it was parked on is
     tried again with fresh attempts and the same idempotency keys."""
-    async with runtime.uow() as uow:
-        saga = await _locked(uow.conn, return_id)
-        try:
-            decision = saga_domain.retry(saga, now(), timings_from(settings))
-        except ActionRefused as exc:
-            raise _refusal(exc.code, exc.message, return_status=saga.status.value) from exc
-        _audit(request, saga, decision)
-        await persist(uow, saga, decision)
-        return await _view(uow.conn, return_id)
+    timings = timings_from(settings)
+    return await _operator_action(
+        runtime, request, return_id, lambda saga: saga_domain.retry(saga, now(), timings)
+    )
 
 
 @router.get("/returns/{return_id}", dependencies=[requires(Permission.RETURNS_READ)])
@@ -349,6 +332,24 @@ async def list_returns(
     async with runtime.pool.acquire() as conn:
         rows = await store.list_returns(conn, order_id=order_id, status=status, limit=limit)
     return {"returns": [_summary(row) for row in rows]}
+
+
+async def _operator_action(
+    runtime: Runtime,
+    request: Request,
+    return_id: str,
+    act: Callable[[ReturnSaga], saga_domain.Decision],
+) -> dict[str, Any]:
+    """Apply an operator's action to the locked return, on its timeline with who asked."""
+    async with runtime.uow() as uow:
+        saga = await _locked(uow.conn, return_id)
+        try:
+            decision = act(saga)
+        except ActionRefused as exc:
+            raise _refusal(exc.code, exc.message, return_status=saga.status.value) from exc
+        _audit(request, saga, decision)
+        await persist(uow, saga, decision)
+        return await _view(uow.conn, return_id)
 
 
 def _audit(request: Request, saga: ReturnSaga, decision: saga_domain.Decision) -> None:
