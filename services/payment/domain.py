@@ -154,12 +154,8 @@ def check_authorization(amount: Decimal, currency: str) -> Refused | None:
 def authorized(
     payment_id: str, order_id: str, amount: Decimal, currency: str, gateway_reference: str
 ) -> Payment:
-    return Payment(
-        payment_id=payment_id,
-        order_id=order_id,
-        amount=amount,
-        currency=normalise_currency(currency),
-        status=PaymentStatus.AUTHORIZED,
+    return replace(
+        _attempt(payment_id, order_id, amount, currency, PaymentStatus.AUTHORIZED),
         gateway_reference=gateway_reference,
     )
 
@@ -172,14 +168,23 @@ def declined(
     decline_code: str,
     decline_reason: str,
 ) -> Payment:
+    return replace(
+        _attempt(payment_id, order_id, amount, currency, PaymentStatus.DECLINED),
+        decline_code=decline_code,
+        decline_reason=decline_reason,
+    )
+
+
+def _attempt(
+    payment_id: str, order_id: str, amount: Decimal, currency: str, status: PaymentStatus
+) -> Payment:
+    """A new authorisation attempt, before the gateway's answer is added."""
     return Payment(
         payment_id=payment_id,
         order_id=order_id,
         amount=amount,
         currency=normalise_currency(currency),
-        status=PaymentStatus.DECLINED,
-        decline_code=decline_code,
-        decline_reason=decline_reason,
+        status=status,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from services.returns.domain.policy import OrderFacts, OrderLine
 from services.returns.domain.saga import ReturnSaga
 from shared.contracts.order_intake import OrderStatusChanged
-from shared.platform.db import DbConnection
+from shared.platform.db import DbConnection, Filters
 from shared.platform.saga import store as saga_store
 from shared.platform.saga.store import SagaTables
 
@@ -193,19 +193,13 @@ async def get_return(conn: DbConnection, return_id: str) -> dict[str, Any] | Non
 async def list_returns(
     conn: DbConnection, *, order_id: str | None, status: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    conditions = []
-    args: list[Any] = []
-    if order_id:
-        args.append(order_id)
-        conditions.append(f"order_id = ${len(args)}")
-    if status:
-        args.append(status)
-        conditions.append(f"status = ${len(args)}")
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    args.append(limit)
+    filters = Filters()
+    filters.equal("order_id", order_id)
+    filters.equal("status", status)
+    where = filters.where
     rows = await conn.fetch(
         f"SELECT saga, created_at, updated_at FROM returns {where}"
-        f" ORDER BY created_at DESC, return_id DESC LIMIT ${len(args)}",
-        *args,
+        f" ORDER BY created_at DESC, return_id DESC LIMIT {filters.param(limit)}",
+        *filters.args,
     )
     return [dict(r) for r in rows]
