@@ -25,6 +25,7 @@ from shared.platform.auth import Permission, audit_subject, requires
 from shared.platform.db import DbConnection
 from shared.platform.errors import ApiError
 from shared.platform.saga.idempotency import IdempotencyKeys, request_hash
+from shared.platform.saga.views import timeline_view
 from shared.platform.service import Runtime, RuntimeDep, service_settings
 from shared.platform.validation import Quantity, UnitPrice
 
@@ -465,13 +466,5 @@ def return_view(row: Mapping[str, Any]) -> dict[str, Any]:
             "parked_step": saga.parked_step.value if saga.parked_step else None,
             "stock_pending": [t.value for t in saga.stock_pending],
         },
-        "timeline": [
-            {
-                "at": t["at"].isoformat(),
-                "status": t["status"],
-                "event": t["event"],
-                "detail": t["detail"],
-            }
-            for t in row["timeline"]
-        ],
+        "timeline": timeline_view(row["timeline"]),
     }
