@@ -204,36 +204,24 @@ class PaymentHandlers:
         uow.emit(answer, key=order_id)
 
     async def capture(self, uow: UnitOfWork, envelope: Envelope, command: CapturePayment) -> None:
-        def failed(reason: str) -> PaymentCaptureFailed:
+        def captured(updated: Payment) -> Event:
+            return PaymentCaptured(
+                order_id=command.order_id,
+                fulfilment_id=command.fulfilment_id,
+                amount=command.amount,
+                currency=updated.currency,
+                captured_total=updated.captured_total,
+            )
+
+        def failed(reason: str) -> Event:
             return PaymentCaptureFailed(
                 order_id=command.order_id, fulfilment_id=command.fulfilment_id, reason=str(reason)
             )
 
-        def captured(payment: Payment) -> tuple[Payment, Event]:
-            updated = domain.with_capture(payment, command.amount)
-            return updated, PaymentCaptured(
-                order_id=command.order_id,
-                fulfilment_id=command.fulfilment_id,
-                amount=command.amount,
-                currency=payment.currency,
-                captured_total=updated.captured_total,
-            )
-
         await self._gateway_operation(
             uow,
-            _GatewayOperation(
-                kind=OperationKind.CAPTURE,
-                order_id=command.order_id,
-                idempotency_key=command.idempotency_key,
-                amount=command.amount,
-                check=lambda held: domain.check_capture(held, command.amount, command.currency),
-                call=lambda reference: self._gateway.capture(
-                    command.idempotency_key, reference, command.amount
-                ),
-                approved=captured,
-                refused=failed,
-                fulfilment_id=command.fulfilment_id,
-            ),
+            self._moving_money(OperationKind.CAPTURE, command, captured, failed),
+            fulfilment_id=command.fulfilment_id,
         )
 
     async def void(self, uow: UnitOfWork, envelope: Envelope, command: VoidPayment) -> None:
@@ -252,8 +240,7 @@ class PaymentHandlers:
             uow,
             _GatewayOperation(
                 kind=OperationKind.VOID,
-                order_id=command.order_id,
-                idempotency_key=command.idempotency_key,
+                command=command,
                 amount=None,
                 check=domain.check_void,
                 call=lambda reference: self._gateway.void(command.idempotency_key, reference),
@@ -263,17 +250,16 @@ class PaymentHandlers:
         )
 
     async def refund(self, uow: UnitOfWork, envelope: Envelope, command: RefundPayment) -> None:
-        def failed(reason: str) -> PaymentRefundFailed:
+        def failed(reason: str) -> Event:
             return PaymentRefundFailed(
                 order_id=command.order_id, reason=str(reason), return_id=command.return_id
             )
 
-        def refunded(payment: Payment) -> tuple[Payment, Event]:
-            updated = domain.with_refund(payment, command.amount)
-            return updated, PaymentRefunded(
+        def refunded(updated: Payment) -> Event:
+            return PaymentRefunded(
                 order_id=command.order_id,
                 amount=command.amount,
-                currency=payment.currency,
+                currency=updated.currency,
                 refunded_total=updated.refunded_total,
                 return_id=command.return_id,
             )
@@ -282,28 +268,55 @@ class PaymentHandlers:
         # the gateway is asked again and answers for the refund it may already have made.
         await self._gateway_operation(
             uow,
-            _GatewayOperation(
-                kind=OperationKind.REFUND,
-                order_id=command.order_id,
-                idempotency_key=command.idempotency_key,
-                amount=command.amount,
-                check=lambda held: domain.check_refund(held, command.amount, command.currency),
-                call=lambda reference: self._gateway.refund(
-                    command.idempotency_key, reference, command.amount
-                ),
-                approved=refunded,
-                refused=failed,
-                return_id=command.return_id,
-            ),
+            self._moving_money(OperationKind.REFUND, command, refunded, failed),
+            return_id=command.return_id,
         )
 
-    async def _gateway_operation(self, uow: UnitOfWork, op: _GatewayOperation) -> None:
+    def _moving_money(
+        self,
+        kind: OperationKind,
+        command: CapturePayment | RefundPayment,
+        answer: Callable[[Payment], Event],
+        refused: Callable[[str], Event],
+    ) -> _GatewayOperation:
+        """A capture or a refund of `command.amount`: the same rules' shape, the same call."""
+        check, apply, call = {
+            OperationKind.CAPTURE: (
+                domain.check_capture,
+                domain.with_capture,
+                self._gateway.capture,
+            ),
+            OperationKind.REFUND: (domain.check_refund, domain.with_refund, self._gateway.refund),
+        }[kind]
+
+        def approved(payment: Payment) -> tuple[Payment, Event]:
+            updated = apply(payment, command.amount)
+            return updated, answer(updated)
+
+        return _GatewayOperation(
+            kind=kind,
+            command=command,
+            amount=command.amount,
+            check=lambda held: check(held, command.amount, command.currency),
+            call=lambda reference: call(command.idempotency_key, reference, command.amount),
+            approved=approved,
+            refused=refused,
+        )
+
+    async def _gateway_operation(
+        self,
+        uow: UnitOfWork,
+        op: _GatewayOperation,
+        *,
+        fulfilment_id: str | None = None,
+        return_id: str | None = None,
+    ) -> None:
         """Capture, void and refund: answer a key already answered as then; else check the
         rules, call the gateway, record the operation (a timeout leaves the key open) and
         answer."""
-        conn, order_id = uow.conn, op.order_id
+        conn, order_id, key = uow.conn, op.command.order_id, op.command.idempotency_key
         await store.lock_order(conn, order_id)
-        earlier = await _earlier_answer(conn, op.idempotency_key, op.kind, order_id, op.amount)
+        earlier = await _earlier_answer(conn, key, op.kind, order_id, op.amount)
         if earlier is not None:
             uow.emit(earlier if isinstance(earlier, Event) else op.refused(earlier), key=order_id)
             return
@@ -330,13 +343,13 @@ class PaymentHandlers:
             conn,
             payment,
             op.kind,
-            op.idempotency_key,
+            key,
             op.amount if op.amount is not None else payment.amount,
             outcome,
             answer,
             result=result,
-            fulfilment_id=op.fulfilment_id,
-            return_id=op.return_id,
+            fulfilment_id=fulfilment_id,
+            return_id=return_id,
         )
         uow.emit(answer, key=order_id)
 
@@ -346,8 +359,7 @@ class _GatewayOperation:
     """One capture, void or refund command, as the shared path needs it."""
 
     kind: OperationKind
-    order_id: str
-    idempotency_key: str
+    command: CapturePayment | VoidPayment | RefundPayment
     # What the command asks for (None: the whole authorisation, a void).
     amount: Decimal | None
     check: Callable[[Payment | None], domain.Allowed | domain.Refused]
@@ -357,8 +369,6 @@ class _GatewayOperation:
     approved: Callable[[Payment], tuple[Payment, Event]]
     # The answer when the rules refuse, the gateway declines or times out.
     refused: Callable[[str], Event]
-    fulfilment_id: str | None = None
-    return_id: str | None = None
 
 
 def _declined(order_id: str, reason: Reason) -> PaymentDeclined:
