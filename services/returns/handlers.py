@@ -201,7 +201,7 @@ def deadlines(timings: SagaTimings) -> Deadlines[ReturnSaga]:
     async def on_deadline(uow: UnitOfWork, saga: ReturnSaga) -> None:
         await persist(uow, saga, saga_domain.on_deadline(saga, now(), timings))
 
-    return Deadlines(store.SAGAS, ReturnSaga, on_deadline, clock=lambda: now())
+    return Deadlines(store.SAGAS, ReturnSaga, on_deadline, clock=now)
 
 
 async def process_due_deadlines(runtime: Runtime, timings: SagaTimings) -> int:
