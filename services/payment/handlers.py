@@ -204,25 +204,7 @@ class PaymentHandlers:
         uow.emit(answer, key=order_id)
 
     async def capture(self, uow: UnitOfWork, envelope: Envelope, command: CapturePayment) -> None:
-        def captured(updated: Payment) -> Event:
-            return PaymentCaptured(
-                order_id=command.order_id,
-                fulfilment_id=command.fulfilment_id,
-                amount=command.amount,
-                currency=updated.currency,
-                captured_total=updated.captured_total,
-            )
-
-        def failed(reason: str) -> Event:
-            return PaymentCaptureFailed(
-                order_id=command.order_id, fulfilment_id=command.fulfilment_id, reason=str(reason)
-            )
-
-        await self._gateway_operation(
-            uow,
-            self._moving_money(OperationKind.CAPTURE, command, captured, failed),
-            fulfilment_id=command.fulfilment_id,
-        )
+        await self._move_money(uow, command, fulfilment_id=command.fulfilment_id)
 
     async def void(self, uow: UnitOfWork, envelope: Envelope, command: VoidPayment) -> None:
         def not_voided(reason: str) -> PaymentVoided:
@@ -250,58 +232,44 @@ class PaymentHandlers:
         )
 
     async def refund(self, uow: UnitOfWork, envelope: Envelope, command: RefundPayment) -> None:
-        def failed(reason: str) -> Event:
-            return PaymentRefundFailed(
-                order_id=command.order_id, reason=str(reason), return_id=command.return_id
-            )
+        # On a gateway timeout the returns saga decides what to do; re-sent with the same key,
+        # the gateway is asked again and answers for the refund it may already have made.
+        await self._move_money(uow, command, return_id=command.return_id)
 
-        def refunded(updated: Payment) -> Event:
-            return PaymentRefunded(
+    async def _move_money(
+        self, uow: UnitOfWork, command: CapturePayment | RefundPayment, **ids: str | None
+    ) -> None:
+        """A capture or a refund of `command.amount`: the same rules' shape, the same gateway
+        call, answers of the same shape; `ids`: what the money moves for (a fulfilment, a
+        return), recorded and repeated in the answer."""
+        if isinstance(command, CapturePayment):
+            move, call = _CAPTURE, self._gateway.capture
+        else:
+            move, call = _REFUND, self._gateway.refund
+
+        def approved(payment: Payment) -> tuple[Payment, Event]:
+            updated = move.apply(payment, command.amount)
+            return updated, move.succeeded(
                 order_id=command.order_id,
                 amount=command.amount,
                 currency=updated.currency,
-                refunded_total=updated.refunded_total,
-                return_id=command.return_id,
+                **{move.total: getattr(updated, move.total)},
+                **ids,
             )
 
-        # On a gateway timeout the returns saga decides what to do; re-sent with the same key,
-        # the gateway is asked again and answers for the refund it may already have made.
-        await self._gateway_operation(
-            uow,
-            self._moving_money(OperationKind.REFUND, command, refunded, failed),
-            return_id=command.return_id,
-        )
+        def refused(reason: str) -> Event:
+            return move.failed(order_id=command.order_id, reason=str(reason), **ids)
 
-    def _moving_money(
-        self,
-        kind: OperationKind,
-        command: CapturePayment | RefundPayment,
-        answer: Callable[[Payment], Event],
-        refused: Callable[[str], Event],
-    ) -> _GatewayOperation:
-        """A capture or a refund of `command.amount`: the same rules' shape, the same call."""
-        check, apply, call = {
-            OperationKind.CAPTURE: (
-                domain.check_capture,
-                domain.with_capture,
-                self._gateway.capture,
-            ),
-            OperationKind.REFUND: (domain.check_refund, domain.with_refund, self._gateway.refund),
-        }[kind]
-
-        def approved(payment: Payment) -> tuple[Payment, Event]:
-            updated = apply(payment, command.amount)
-            return updated, answer(updated)
-
-        return _GatewayOperation(
-            kind=kind,
+        operation = _GatewayOperation(
+            kind=move.kind,
             command=command,
             amount=command.amount,
-            check=lambda held: check(held, command.amount, command.currency),
+            check=lambda held: move.check(held, command.amount, command.currency),
             call=lambda reference: call(command.idempotency_key, reference, command.amount),
             approved=approved,
             refused=refused,
         )
+        await self._gateway_operation(uow, operation, **ids)
 
     async def _gateway_operation(
         self,
@@ -369,6 +337,37 @@ class _GatewayOperation:
     approved: Callable[[Payment], tuple[Payment, Event]]
     # The answer when the rules refuse, the gateway declines or times out.
     refused: Callable[[str], Event]
+
+
+@dataclass(frozen=True)
+class _MoneyMovement:
+    """What differs between a capture and a refund."""
+
+    kind: OperationKind
+    check: Callable[[Payment | None, Decimal, str], domain.Allowed | domain.Refused]
+    apply: Callable[[Payment, Decimal], Payment]
+    succeeded: type[PaymentCaptured] | type[PaymentRefunded]
+    failed: type[PaymentCaptureFailed] | type[PaymentRefundFailed]
+    # The payment's total the movement changes, also a field of the answer.
+    total: str
+
+
+_CAPTURE = _MoneyMovement(
+    OperationKind.CAPTURE,
+    domain.check_capture,
+    domain.with_capture,
+    PaymentCaptured,
+    PaymentCaptureFailed,
+    "captured_total",
+)
+_REFUND = _MoneyMovement(
+    OperationKind.REFUND,
+    domain.check_refund,
+    domain.with_refund,
+    PaymentRefunded,
+    PaymentRefundFailed,
+    "refunded_total",
+)
 
 
 def _declined(order_id: str, reason: Reason) -> PaymentDeclined:

@@ -18,15 +18,20 @@ def _recording(calls: list[str], name: str) -> Any:
     return handle
 
 
-async def test_handlers_by_message_type_with_a_hook_run_first():
-    calls: list[str] = []
-
+def _flushing(calls: list[str]) -> Any:
     async def flush(uow: UnitOfWork) -> None:
         calls.append("flush")
 
+    return flush
+
+
+async def test_handlers_by_message_type_with_a_hook_run_first():
+    calls: list[str] = []
     registry = HandlerRegistry()
     registry.register(_recording(calls, "totals"), AvailabilityChanged)
-    registry.register(_recording(calls, "channel"), ChannelAvailabilityChanged, after=flush)
+    registry.register(
+        _recording(calls, "channel"), ChannelAvailabilityChanged, after=_flushing(calls)
+    )
     assert set(registry) == {AvailabilityChanged.TYPE, ChannelAvailabilityChanged.TYPE}
     assert len(registry) == 2
 
@@ -38,14 +43,10 @@ async def test_handlers_by_message_type_with_a_hook_run_first():
 
 async def test_include_takes_another_registry_or_a_mapping():
     calls: list[str] = []
-
-    async def flush(uow: UnitOfWork) -> None:
-        calls.append("flush")
-
     inner = HandlerRegistry()
     inner.register(_recording(calls, "totals"), AvailabilityChanged)
     registry = HandlerRegistry()
-    registry.include(inner, after=flush)
+    registry.include(inner, after=_flushing(calls))
     registry.include({ChannelAvailabilityChanged.TYPE: _recording(calls, "channel")})
     uow = UnitOfWork(conn=None, service="test")
     for message_type in registry:
