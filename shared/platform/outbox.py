@@ -134,7 +134,7 @@ def crash_now(point: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class OutboxRelay:
     dsn: str
     schema: str
