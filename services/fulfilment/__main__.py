@@ -1,3 +1,4 @@
-from services.fulfilment.app import main
+from services.fulfilment.app import build
+from shared.platform.service import run
 
-main()
+run(build())

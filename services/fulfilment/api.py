@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from services.fulfilment import actions, store
 from services.fulfilment.actions import (
@@ -15,7 +19,7 @@ from services.fulfilment.actions import (
     UnknownTrackingNumber,
 )
 from services.fulfilment.domain import TrackingStatus, TransitionRefused
-from services.fulfilment.store import Fulfilment, TrackingNumberInUse
+from services.fulfilment.store import Fulfilment, FulfilmentFacts, TrackingNumberInUse
 from shared.platform.auth import (
     Permission,
     Principal,
@@ -24,17 +28,12 @@ from shared.platform.auth import (
     requires_carrier,
 )
 from shared.platform.errors import ApiError
-from shared.platform.service import get_runtime
+from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["fulfilment"])
 
 
 # --- shapes ---------------------------------------------------------------------------------
-
-
-class LineOut(BaseModel):
-    sku: str
-    quantity: int
 
 
 class TrackingEventOut(BaseModel):
@@ -44,24 +43,8 @@ class TrackingEventOut(BaseModel):
     received_at: datetime
 
 
-class FulfilmentOut(BaseModel):
-    fulfilment_id: str
-    order_id: str
-    location: str
-    status: str = Field(description="created, shipped, delivered, cancelled or failed")
-    lines: list[LineOut]
-    shipping_address: dict[str, Any]
-    shipping_method: str | None
-    carrier: str | None
-    tracking_number: str | None
-    cancel_reason: str | None
-    failure_reason: str | None
-    created_at: datetime
-    updated_at: datetime
-    shipped_at: datetime | None
-    delivered_at: datetime | None
-    cancelled_at: datetime | None
-    failed_at: datetime | None
+@pydantic_dataclass(frozen=True)
+class FulfilmentOut(FulfilmentFacts):
     tracking_events: list[TrackingEventOut]
 
 
@@ -106,26 +89,11 @@ def _out(fulfilment: Fulfilment, principal: Principal) -> FulfilmentOut:
     sees_address = principal.can(Permission.PERSONAL_DATA) or principal.can(
         Permission.FULFILMENTS_WRITE
     )
+    facts = {f.name: getattr(fulfilment, f.name) for f in fields(FulfilmentFacts)}
+    if not sees_address:
+        facts["shipping_address"] = mask_personal_data(fulfilment.shipping_address)
     return FulfilmentOut(
-        fulfilment_id=fulfilment.fulfilment_id,
-        order_id=fulfilment.order_id,
-        location=fulfilment.location,
-        status=fulfilment.status.value,
-        lines=[LineOut(sku=ln.sku, quantity=ln.quantity) for ln in fulfilment.lines],
-        shipping_address=fulfilment.shipping_address
-        if sees_address
-        else mask_personal_data(fulfilment.shipping_address),
-        shipping_method=fulfilment.shipping_method,
-        carrier=fulfilment.carrier,
-        tracking_number=fulfilment.tracking_number,
-        cancel_reason=fulfilment.cancel_reason,
-        failure_reason=fulfilment.failure_reason,
-        created_at=fulfilment.created_at,
-        updated_at=fulfilment.updated_at,
-        shipped_at=fulfilment.shipped_at,
-        delivered_at=fulfilment.delivered_at,
-        cancelled_at=fulfilment.cancelled_at,
-        failed_at=fulfilment.failed_at,
+        **facts,
         tracking_events=[
             TrackingEventOut(
                 status=e.status,
@@ -157,27 +125,48 @@ def _refused(exc: TransitionRefused, fulfilment_id: str) -> ApiError:
     )
 
 
+def _tracking_refusal(
+    status: int, code: str, exc: TrackingNumberInUse | UnknownTrackingNumber
+) -> ApiError:
+    return ApiError(
+        status, code, str(exc), carrier=exc.carrier, tracking_number=exc.tracking_number
+    )
+
+
+@contextlib.contextmanager
+def _refusals(fulfilment_id: str) -> Iterator[None]:
+    """What an action on one fulfilment may refuse, as API errors."""
+    try:
+        yield
+    except FulfilmentNotFound as exc:
+        raise _not_found(fulfilment_id) from exc
+    except TransitionRefused as exc:
+        raise _refused(exc, fulfilment_id) from exc
+    except TrackingNumberInUse as exc:
+        raise _tracking_refusal(409, "tracking_number_in_use", exc) from exc
+
+
 # --- routes ---------------------------------------------------------------------------------
 
 
 @router.get("/fulfilments", response_model=FulfilmentList)
 async def list_fulfilments(
-    request: Request,
+    runtime: RuntimeDep,
     order_id: Annotated[str, Query(min_length=1)],
     principal: Principal = requires(Permission.FULFILMENTS_READ),
 ) -> FulfilmentList:
     """The order's fulfilments, one per stock location (empty when none were created)."""
-    found = await store.fulfilments_of_order(get_runtime(request).pool, order_id, with_events=True)
+    found = await store.fulfilments_of_order(runtime.pool, order_id, with_events=True)
     return FulfilmentList(order_id=order_id, fulfilments=[_out(f, principal) for f in found])
 
 
 @router.get("/fulfilments/{fulfilment_id}", response_model=FulfilmentOut)
 async def get_fulfilment(
-    request: Request,
+    runtime: RuntimeDep,
     fulfilment_id: str,
     principal: Principal = requires(Permission.FULFILMENTS_READ),
 ) -> FulfilmentOut:
-    found = await store.get_fulfilment(get_runtime(request).pool, fulfilment_id, with_events=True)
+    found = await store.get_fulfilment(runtime.pool, fulfilment_id, with_events=True)
     if found is None:
         raise _not_found(fulfilment_id)
     return _out(found, principal)
@@ -185,7 +174,7 @@ async def get_fulfilment(
 
 @router.post("/fulfilments/{fulfilment_id}/ship", response_model=FulfilmentOut)
 async def ship_fulfilment(
-    request: Request,
+    runtime: RuntimeDep,
     fulfilment_id: str,
     body: Annotated[ShipRequest | None, Body()] = None,
     principal: Principal = requires(Permission.FULFILMENTS_WRITE),
@@ -201,44 +190,28 @@ async def ship_fulfilment(
             "carrier: a tracking number needs the carrier that issued it",
             field="carrier",
         )
-    try:
-        async with get_runtime(request).uow() as uow:
+    with _refusals(fulfilment_id):
+        async with runtime.uow() as uow:
             shipped = await actions.ship(uow, fulfilment_id, body.carrier, body.tracking_number)
-    except FulfilmentNotFound as exc:
-        raise _not_found(fulfilment_id) from exc
-    except TransitionRefused as exc:
-        raise _refused(exc, fulfilment_id) from exc
-    except TrackingNumberInUse as exc:
-        raise ApiError(
-            409,
-            "tracking_number_in_use",
-            str(exc),
-            carrier=exc.carrier,
-            tracking_number=exc.tracking_number,
-        ) from exc
     return _out(shipped, principal)
 
 
 @router.post("/fulfilments/{fulfilment_id}/deliver", response_model=FulfilmentOut)
 async def deliver_fulfilment(
-    request: Request,
+    runtime: RuntimeDep,
     fulfilment_id: str,
     principal: Principal = requires(Permission.FULFILMENTS_WRITE),
 ) -> FulfilmentOut:
     """Deliver a shipped fulfilment (409 `not_shipped` before). Again: 200, no second event."""
-    try:
-        async with get_runtime(request).uow() as uow:
+    with _refusals(fulfilment_id):
+        async with runtime.uow() as uow:
             delivered = await actions.deliver(uow, fulfilment_id)
-    except FulfilmentNotFound as exc:
-        raise _not_found(fulfilment_id) from exc
-    except TransitionRefused as exc:
-        raise _refused(exc, fulfilment_id) from exc
     return _out(delivered, principal)
 
 
 @router.post("/carriers/{carrier}/events", response_model=CarrierEventResult)
 async def carrier_event(
-    request: Request,
+    runtime: RuntimeDep,
     carrier: str,
     body: CarrierEventRequest,
     principal: Principal = requires_carrier(),
@@ -249,16 +222,10 @@ async def carrier_event(
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     try:
-        async with get_runtime(request).uow() as uow:
+        async with runtime.uow() as uow:
             result = await actions.record_tracking(
                 uow, carrier, body.tracking_number, body.status, at, body.description
             )
     except UnknownTrackingNumber as exc:
-        raise ApiError(
-            404,
-            "unknown_tracking_number",
-            str(exc),
-            carrier=exc.carrier,
-            tracking_number=exc.tracking_number,
-        ) from exc
+        raise _tracking_refusal(404, "unknown_tracking_number", exc) from exc
     return CarrierEventResult(outcome=result.outcome, fulfilment=_out(result.fulfilment, principal))

@@ -7,9 +7,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.fulfilment.api import router
-from services.fulfilment.handlers import HANDLERS
+from services.fulfilment.handlers import handlers
 from services.fulfilment.settings import FulfilmentSettings
-from shared.platform.service import ServiceSpec, create_app, run
+from shared.platform.service import ServiceSpec, create_app
 from shared.topics import FULFILMENT_COMMANDS
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -23,14 +23,10 @@ def build(settings: FulfilmentSettings | None = None) -> ServiceSpec:
         description="Fulfilment orders per location, shipping and delivery tracking.",
         migrations=MIGRATIONS,
         topics=(FULFILMENT_COMMANDS,),
-        handlers=HANDLERS,
+        handlers=handlers(),
         routers=[router],
     )
 
 
 def build_app(settings: FulfilmentSettings | None = None) -> FastAPI:
     return create_app(build(settings))
-
-
-def main() -> None:
-    run(build())

@@ -26,7 +26,7 @@ from shared.contracts.common import SkuQuantity
 from shared.contracts.fulfilment import FulfilmentCancelled, FulfilmentCreated, FulfilmentRef
 from shared.contracts.order_intake import CancelFulfilment, CreateFulfilment
 from shared.envelope import Envelope
-from shared.platform.consumer import Handler
+from shared.platform.handlers import HandlerRegistry
 from shared.platform.outbox import UnitOfWork
 from shared.platform.telemetry import current_trace_headers
 
@@ -103,7 +103,8 @@ async def _answer_cancelled(uow: UnitOfWork, order_id: str, reason: str) -> None
     )
 
 
-HANDLERS: dict[str, Handler] = {
-    CreateFulfilment.TYPE: on_create_fulfilment,
-    CancelFulfilment.TYPE: on_cancel_fulfilment,
-}
+def handlers() -> HandlerRegistry:
+    registry = HandlerRegistry()
+    registry.register(on_create_fulfilment, CreateFulfilment)
+    registry.register(on_cancel_fulfilment, CancelFulfilment)
+    return registry

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -34,11 +34,14 @@ class TrackingEventRecord:
 
 
 @dataclass(frozen=True)
-class Fulfilment:
+class FulfilmentFacts:
+    """A fulfilment as the API shows it (its tracking history aside)."""
+
     fulfilment_id: str
     order_id: str
     location: str
     status: Status
+    lines: tuple[Line, ...]
     shipping_address: dict[str, Any]
     shipping_method: str | None
     carrier: str | None
@@ -51,7 +54,10 @@ class Fulfilment:
     delivered_at: datetime | None
     cancelled_at: datetime | None
     failed_at: datetime | None
-    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True)
+class Fulfilment(FulfilmentFacts):
     tracking_events: tuple[TrackingEventRecord, ...] = ()
     # W3C trace context of the order, stored when the saga created the fulfilment.
     trace_context: dict[str, str] = field(default_factory=dict)
@@ -188,23 +194,8 @@ async def lock_by_tracking_number(
     return _fulfilment(row) if row is not None else None
 
 
-_PLAIN = (
-    "fulfilment_id",
-    "order_id",
-    "location",
-    "shipping_address",
-    "shipping_method",
-    "carrier",
-    "tracking_number",
-    "cancel_reason",
-    "failure_reason",
-    "created_at",
-    "updated_at",
-    "shipped_at",
-    "delivered_at",
-    "cancelled_at",
-    "failed_at",
-)
+# The columns read as they are.
+_PLAIN = tuple(f.name for f in fields(FulfilmentFacts) if f.name not in ("status", "lines"))
 
 
 def _fulfilment(r: asyncpg.Record) -> Fulfilment:

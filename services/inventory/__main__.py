@@ -1,3 +1,4 @@
-from services.inventory.app import main
+from services.inventory.app import build
+from shared.platform.service import run
 
-main()
+run(build())

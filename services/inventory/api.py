@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from services.inventory.channel_availability import Availability
 from services.inventory.domain import InsufficientStock, StockChange, StockLevel, adjust, totals
-from services.inventory.handlers import announce_availability
-from services.inventory.store import InventoryStore, LedgerEntry, Sku
+from services.inventory.settings import InventorySettings
+from services.inventory.store import InventoryStore, LedgerRow, Sku
 from shared.platform.auth import Permission, requires
 from shared.platform.errors import ApiError
-from shared.platform.service import get_runtime
+from shared.platform.service import RuntimeDep, service_settings
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
+
+
+def channel_availability(
+    settings: Annotated[InventorySettings, Depends(service_settings(InventorySettings))],
+) -> Availability:
+    return Availability(settings.channel_safety_stock)
+
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 MAX_ADJUSTMENT = 1_000_000_000
@@ -96,20 +103,6 @@ class AdjustmentResult(StockView):
     adjustment: AppliedAdjustment
 
 
-class LedgerRow(BaseModel):
-    id: int
-    location: str
-    on_hand_delta: int
-    reserved_delta: int
-    on_hand_after: int
-    reserved_after: int
-    reason: str
-    order_id: str | None
-    reference: str | None
-    detail: str | None
-    at: datetime
-
-
 class LedgerView(BaseModel):
     sku: str
     entries: list[LedgerRow]
@@ -125,13 +118,12 @@ class LedgerView(BaseModel):
     },
 )
 async def put_sku(
-    request: Request,
+    runtime: RuntimeDep,
     response: Response,
     sku: Annotated[str, Path(pattern=SKU_PATTERN)],
     body: SkuDefinition,
 ) -> SkuView:
     """Define a SKU, or replace its definition (201 when created, 200 when updated)."""
-    runtime = get_runtime(request)
     dims = body.dimensions
     definition = Sku(
         sku=sku,
@@ -160,8 +152,8 @@ async def put_sku(
 
 
 @router.get("/skus/{sku}", response_model=SkuView, dependencies=[requires(Permission.STOCK_READ)])
-async def get_sku(request: Request, sku: str) -> SkuView:
-    async with get_runtime(request).pool.acquire() as conn:
+async def get_sku(runtime: RuntimeDep, sku: str) -> SkuView:
+    async with runtime.pool.acquire() as conn:
         found = await InventoryStore(conn).get_sku(sku)
     if found is None:
         raise _unknown_sku(sku)
@@ -177,9 +169,12 @@ async def get_sku(request: Request, sku: str) -> SkuView:
         409: {"description": "insufficient_stock: the change would take stock below 0"},
     },
 )
-async def adjust_stock(request: Request, body: StockAdjustment) -> AdjustmentResult:
+async def adjust_stock(
+    runtime: RuntimeDep,
+    availability: Annotated[Availability, Depends(channel_availability)],
+    body: StockAdjustment,
+) -> AdjustmentResult:
     """Receipts, counts, damage...: change stock on hand at one location, with a ledger row."""
-    runtime = get_runtime(request)
     async with runtime.uow() as uow:
         store = InventoryStore(uow.conn)
         if not await store.known_skus([body.sku]):
@@ -208,7 +203,7 @@ async def adjust_stock(request: Request, body: StockAdjustment) -> AdjustmentRes
             raise ApiError(
                 409, "insufficient_stock", f"{body.sku} at {body.location}: {exc}"
             ) from exc
-        await announce_availability(uow, store, [change], correlation_id=body.sku)
+        await availability.announce(uow, store, [change], correlation_id=body.sku)
         view = _stock_view(body.sku, await store.stock_levels([body.sku]))
     return AdjustmentResult(
         **view.model_dump(),
@@ -225,9 +220,9 @@ async def adjust_stock(request: Request, body: StockAdjustment) -> AdjustmentRes
 @router.get(
     "/stock/{sku}", response_model=StockView, dependencies=[requires(Permission.STOCK_READ)]
 )
-async def get_stock(request: Request, sku: str) -> StockView:
+async def get_stock(runtime: RuntimeDep, sku: str) -> StockView:
     """On hand, reserved and available stock per location and in total."""
-    async with get_runtime(request).pool.acquire() as conn:
+    async with runtime.pool.acquire() as conn:
         store = InventoryStore(conn)
         if not await store.known_skus([sku]):
             raise _unknown_sku(sku)
@@ -241,18 +236,18 @@ async def get_stock(request: Request, sku: str) -> StockView:
     dependencies=[requires(Permission.STOCK_READ)],
 )
 async def get_ledger(
-    request: Request,
+    runtime: RuntimeDep,
     sku: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     location: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
 ) -> LedgerView:
     """The most recent changes of the SKU's stock, newest first."""
-    async with get_runtime(request).pool.acquire() as conn:
+    async with runtime.pool.acquire() as conn:
         store = InventoryStore(conn)
         if not await store.known_skus([sku]):
             raise _unknown_sku(sku)
         entries = await store.ledger(sku, location=location, limit=limit)
-    return LedgerView(sku=sku, entries=[_ledger_row(entry) for entry in entries])
+    return LedgerView(sku=sku, entries=list(entries))
 
 
 def _unknown_sku(sku: str) -> ApiError:
@@ -290,20 +285,4 @@ def _stock_view(sku: str, levels: list[StockLevel]) -> StockView:
             )
             for level in levels
         ],
-    )
-
-
-def _ledger_row(entry: LedgerEntry) -> LedgerRow:
-    return LedgerRow(
-        id=entry.id,
-        location=entry.location,
-        on_hand_delta=entry.on_hand_delta,
-        reserved_delta=entry.reserved_delta,
-        on_hand_after=entry.on_hand_after,
-        reserved_after=entry.reserved_after,
-        reason=entry.reason,
-        order_id=entry.order_id,
-        reference=entry.reference,
-        detail=entry.detail,
-        at=entry.at,
     )

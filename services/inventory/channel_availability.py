@@ -6,18 +6,22 @@ restocks. For each of those, one `ChannelAvailabilityChanged` per channel goes o
 transaction (outbox): the SKU's available stock minus that channel's safety stock, never
 below 0, so a channel stops selling before the last units are gone everywhere.
 
-Every path that changes stock (handlers, HTTP API, returns) calls
-`handlers.announce_availability`, which queues the SKU's new totals (`queue_availability`); the
-messages are written once, just before the transaction commits. A consumer batch shares one
+Every path that changes stock (handlers, HTTP API, returns) calls `Availability.announce` (one
+per service, with the configured safety stock, passed to whoever needs it), which queues the
+SKU's new totals (`queue_availability`); the messages are written once, just before the
+transaction commits. A consumer batch shares one
 transaction: when a later message of the batch changes the same SKU again, only the latest
 totals go out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
+from services.inventory.domain import StockChange, StockLevel, totals
+from services.inventory.store import InventoryStore
 from shared.contracts.inventory import AvailabilityChanged, ChannelAvailabilityChanged
+from shared.platform.batch import BatchKey
 from shared.platform.outbox import UnitOfWork
 from shared.platform.telemetry import current_trace_headers
 
@@ -42,7 +46,10 @@ def channel_messages(
     ]
 
 
-_PENDING = "inventory.availability"
+# Per SKU: its latest totals, the correlation id and the trace of the change.
+_PENDING = BatchKey[dict[str, tuple[AvailabilityChanged, str | None, dict[str, str]]]](
+    "inventory.availability"
+)
 
 
 def queue_availability(
@@ -56,29 +63,50 @@ def queue_availability(
     (a later change of the SKU in the same consumer batch replaces an earlier one), with one
     `ChannelAvailabilityChanged` per channel, in the trace of the change."""
     correlation = correlation_id or (uow.cause.correlation_id if uow.cause else None)
-    pending: dict[str, tuple[AvailabilityChanged, str | None, dict[str, str]]]
     pending = uow.batch.setdefault(_PENDING, {})
     pending[message.sku] = (message, correlation, current_trace_headers())
     uow.before_commit(_PENDING, lambda: _publish(uow, safety_stock))
 
 
 async def _publish(uow: UnitOfWork, safety_stock: Mapping[str, int]) -> None:
-    pending: dict[str, tuple[AvailabilityChanged, str | None, dict[str, str]]]
-    pending = uow.batch.pop(_PENDING, {})
+    pending = uow.batch.pop(_PENDING) or {}
     for sku, (message, correlation, headers) in pending.items():
         uow.emit(message, key=sku, correlation_id=correlation, trace_headers=headers)
         for per_channel in channel_messages(sku, message.available, safety_stock):
             uow.emit(per_channel, key=sku, correlation_id=correlation, trace_headers=headers)
 
 
-_safety_stock: dict[str, int] = {}
+class Availability:
+    """Announces stock changes to the channels, with each channel's safety stock."""
 
+    def __init__(self, safety_stock: Mapping[str, int]) -> None:
+        self._safety_stock = dict(safety_stock)
 
-def configure(safety_stock: Mapping[str, int]) -> None:
-    """Set the per-channel safety stock (from the service's settings, at build time)."""
-    _safety_stock.clear()
-    _safety_stock.update(safety_stock)
-
-
-def configured_safety_stock() -> Mapping[str, int]:
-    return _safety_stock
+    async def announce(
+        self,
+        uow: UnitOfWork,
+        store: InventoryStore,
+        changes: Iterable[StockChange],
+        *,
+        correlation_id: str | None = None,
+        levels: Sequence[StockLevel] | None = None,
+    ) -> None:
+        """Publish the new totals of every SKU whose stock changed, once per SKU per
+        transaction. `levels`: every stock row of those SKUs as it is now, when the caller has
+        them (else read)."""
+        skus = {change.sku for change in changes}
+        if not skus:
+            return
+        current = levels if levels is not None else await store.stock_levels(skus)
+        for sku, total in totals(level for level in current if level.sku in skus).items():
+            queue_availability(
+                uow,
+                AvailabilityChanged(
+                    sku=sku,
+                    on_hand=total.on_hand,
+                    reserved=total.reserved,
+                    available=total.available,
+                ),
+                self._safety_stock,
+                correlation_id=correlation_id,
+            )

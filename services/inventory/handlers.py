@@ -1,4 +1,5 @@
-"""The saga's commands to inventory: reserve, release and commit stock.
+"""The saga's commands to inventory: reserve, release and commit stock; and the registry of
+all inventory's handlers.
 
 Each handler runs inside the consumer's transaction: lock the order, lock its stock rows, let the
 domain decide, save, and emit the answer through the outbox. Every command is idempotent beyond
@@ -15,24 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from services.inventory.channel_availability import (
-    configured_safety_stock,
-    queue_availability,
-)
+from services.inventory.channel_availability import Availability
 from services.inventory.domain import (
     ORDER_RELEASED,
     Placement,
     Refused,
     Shortfall,
-    StockChange,
     StockLevel,
     allocate,
     plan_commit,
     plan_release,
     reservation_changes,
-    totals,
 )
 from services.inventory.domain import LineRequest as DomainLine
+from services.inventory.returns_handlers import ReturnedStockCommands
 from services.inventory.store import (
     CommittedFulfilment,
     InventoryStore,
@@ -41,127 +38,119 @@ from services.inventory.store import (
 )
 from shared.contracts.common import Allocation, ShortLine, SkuQuantity
 from shared.contracts.inventory import (
-    AvailabilityChanged,
     StockCommitted,
     StockReleased,
     StockReservationFailed,
     StockReserved,
 )
 from shared.contracts.order_intake import CommitStock, ReleaseStock, ReserveStock
+from shared.contracts.returns import RestockReturnedItems, WriteOffReturnedItems
 from shared.envelope import Envelope
+from shared.platform.handlers import HandlerRegistry
 from shared.platform.outbox import UnitOfWork
 
 
-async def reserve_stock(uow: UnitOfWork, envelope: Envelope, command: ReserveStock) -> None:
-    store = InventoryStore(uow.conn)
-    order = await store.lock_order(command.order_id)
-    if order.outcome is not None:
-        _answer_again(uow, order)
-        return
-    if order.released:
-        await store.record_refused(command.order_id, ORDER_RELEASED, ())
-        _emit_refusal(uow, command.order_id, ORDER_RELEASED, ())
-        return
-
-    lines = [DomainLine(line.line_id, line.sku, line.quantity) for line in command.lines]
-    skus = {line.sku for line in lines}
-    stock, known = await store.lock_stock_of_known_skus(skus)
-    decision = allocate(lines, stock, known)
-    if isinstance(decision, Refused):
-        await store.record_refused(command.order_id, decision.reason, decision.shortfalls)
-        _emit_refusal(uow, command.order_id, decision.reason, decision.shortfalls)
-        return
-
-    positions = {line.line_id: index for index, line in enumerate(lines)}
-    await store.add_reservations(command.order_id, decision.placements, positions)
-    changes = reservation_changes(decision.placements)
-    ledger = await store.apply_stock_changes(changes, order_id=command.order_id)
-    await store.record_reserved(command.order_id, decision.placements)
-    uow.emit(
-        StockReserved(order_id=command.order_id, allocations=_allocations(decision.placements)),
-        key=command.order_id,
-    )
-    await announce_availability(uow, store, changes, levels=levels_after(stock, ledger))
+def handlers(availability: Availability) -> HandlerRegistry:
+    """Inventory's handlers: the order saga's stock commands and the returns saga's."""
+    stock = StockCommands(availability)
+    returned = ReturnedStockCommands(availability)
+    registry = HandlerRegistry()
+    registry.register(stock.reserve, ReserveStock)
+    registry.register(stock.release, ReleaseStock)
+    registry.register(stock.commit, CommitStock)
+    registry.register(returned.restock, RestockReturnedItems)
+    registry.register(returned.write_off, WriteOffReturnedItems)
+    return registry
 
 
-async def release_stock(uow: UnitOfWork, envelope: Envelope, command: ReleaseStock) -> None:
-    store = InventoryStore(uow.conn)
-    await store.lock_order(command.order_id, expect_existing=True)
-    await store.mark_released(command.order_id, command.reason)
-    plan = plan_release(await store.reservations(command.order_id))
-    levels = None
-    if plan.stock_changes:
-        locked = await store.lock_stock(change.sku for change in plan.stock_changes)
+class StockCommands:
+    def __init__(self, availability: Availability) -> None:
+        self._availability = availability
+
+    async def reserve(self, uow: UnitOfWork, envelope: Envelope, command: ReserveStock) -> None:
+        store = InventoryStore(uow.conn)
+        order = await store.lock_order(command.order_id)
+        if order.outcome is not None:
+            _answer_again(uow, order)
+            return
+        if order.released:
+            await store.record_refused(command.order_id, ORDER_RELEASED, ())
+            _emit_refusal(uow, command.order_id, ORDER_RELEASED, ())
+            return
+
+        lines = [DomainLine(line.line_id, line.sku, line.quantity) for line in command.lines]
+        skus = {line.sku for line in lines}
+        stock, known = await store.lock_stock_of_known_skus(skus)
+        decision = allocate(lines, stock, known)
+        if isinstance(decision, Refused):
+            await store.record_refused(command.order_id, decision.reason, decision.shortfalls)
+            _emit_refusal(uow, command.order_id, decision.reason, decision.shortfalls)
+            return
+
+        positions = {line.line_id: index for index, line in enumerate(lines)}
+        await store.add_reservations(command.order_id, decision.placements, positions)
+        changes = reservation_changes(decision.placements)
+        ledger = await store.apply_stock_changes(changes, order_id=command.order_id)
+        await store.record_reserved(command.order_id, decision.placements)
+        uow.emit(
+            StockReserved(order_id=command.order_id, allocations=_allocations(decision.placements)),
+            key=command.order_id,
+        )
+        await self._availability.announce(uow, store, changes, levels=levels_after(stock, ledger))
+
+    async def release(self, uow: UnitOfWork, envelope: Envelope, command: ReleaseStock) -> None:
+        store = InventoryStore(uow.conn)
+        await store.lock_order(command.order_id, expect_existing=True)
+        await store.mark_released(command.order_id, command.reason)
+        plan = plan_release(await store.reservations(command.order_id))
+        levels = None
+        if plan.stock_changes:
+            locked = await store.lock_stock(change.sku for change in plan.stock_changes)
+            await store.save_reservations(plan.reservations)
+            ledger = await store.apply_stock_changes(
+                plan.stock_changes, order_id=command.order_id, detail=command.reason
+            )
+            levels = levels_after(locked, ledger)
+        released = [r for r in await store.reservations(command.order_id) if r.released > 0]
+        uow.emit(
+            StockReleased(
+                order_id=command.order_id,
+                released=tuple(
+                    Allocation(
+                        line_id=r.line_id, sku=r.sku, location=r.location, quantity=r.released
+                    )
+                    for r in released
+                ),
+            ),
+            key=command.order_id,
+        )
+        await self._availability.announce(uow, store, plan.stock_changes, levels=levels)
+
+    async def commit(self, uow: UnitOfWork, envelope: Envelope, command: CommitStock) -> None:
+        store = InventoryStore(uow.conn)
+        await store.lock_order(command.order_id, expect_existing=True)
+        done = await store.committed_fulfilment(command.fulfilment_id)
+        if done is not None:
+            _emit_committed(uow, done)
+            return
+
+        shipped = [(line.sku, line.quantity) for line in command.lines]
+        reservations = await store.reservations(command.order_id)
+        stock = await store.lock_stock(sku for sku, _ in shipped)
+        # CannotCommit propagates: shipped stock that inventory cannot account for is dead-lettered
+        # for an operator (correct the count, then replay), never silently clamped.
+        plan = plan_commit(command.location, shipped, reservations, stock)
         await store.save_reservations(plan.reservations)
         ledger = await store.apply_stock_changes(
-            plan.stock_changes, order_id=command.order_id, detail=command.reason
+            plan.stock_changes, order_id=command.order_id, reference=command.fulfilment_id
         )
-        levels = levels_after(locked, ledger)
-    released = [r for r in await store.reservations(command.order_id) if r.released > 0]
-    uow.emit(
-        StockReleased(
-            order_id=command.order_id,
-            released=tuple(
-                Allocation(line_id=r.line_id, sku=r.sku, location=r.location, quantity=r.released)
-                for r in released
-            ),
-        ),
-        key=command.order_id,
-    )
-    await announce_availability(uow, store, plan.stock_changes, levels=levels)
-
-
-async def commit_stock(uow: UnitOfWork, envelope: Envelope, command: CommitStock) -> None:
-    store = InventoryStore(uow.conn)
-    await store.lock_order(command.order_id, expect_existing=True)
-    done = await store.committed_fulfilment(command.fulfilment_id)
-    if done is not None:
-        _emit_committed(uow, done)
-        return
-
-    shipped = [(line.sku, line.quantity) for line in command.lines]
-    reservations = await store.reservations(command.order_id)
-    stock = await store.lock_stock(sku for sku, _ in shipped)
-    # CannotCommit propagates: shipped stock that inventory cannot account for is dead-lettered
-    # for an operator (correct the count, then replay), never silently clamped.
-    plan = plan_commit(command.location, shipped, reservations, stock)
-    await store.save_reservations(plan.reservations)
-    ledger = await store.apply_stock_changes(
-        plan.stock_changes, order_id=command.order_id, reference=command.fulfilment_id
-    )
-    commit = CommittedFulfilment(
-        command.fulfilment_id, command.order_id, command.location, tuple(shipped)
-    )
-    await store.record_commit(commit)
-    _emit_committed(uow, commit)
-    await announce_availability(uow, store, plan.stock_changes, levels=levels_after(stock, ledger))
-
-
-async def announce_availability(
-    uow: UnitOfWork,
-    store: InventoryStore,
-    changes: Iterable[StockChange],
-    *,
-    correlation_id: str | None = None,
-    levels: Sequence[StockLevel] | None = None,
-) -> None:
-    """Publish the new totals of every SKU whose stock changed, once per SKU per transaction.
-    `levels`: every stock row of those SKUs as it is now, when the caller has them (else read)."""
-    skus = {change.sku for change in changes}
-    if not skus:
-        return
-    current = levels if levels is not None else await store.stock_levels(skus)
-    for sku, total in totals(level for level in current if level.sku in skus).items():
-        queue_availability(
-            uow,
-            AvailabilityChanged(
-                sku=sku,
-                on_hand=total.on_hand,
-                reserved=total.reserved,
-                available=total.available,
-            ),
-            configured_safety_stock(),
-            correlation_id=correlation_id,
+        commit = CommittedFulfilment(
+            command.fulfilment_id, command.order_id, command.location, tuple(shipped)
+        )
+        await store.record_commit(commit)
+        _emit_committed(uow, commit)
+        await self._availability.announce(
+            uow, store, plan.stock_changes, levels=levels_after(stock, ledger)
         )
 
 

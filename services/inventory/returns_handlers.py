@@ -13,10 +13,10 @@ Ledger reasons:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
+from services.inventory.channel_availability import Availability
 from services.inventory.domain import StockChange
-from services.inventory.handlers import announce_availability
 from services.inventory.store import InventoryStore, ReturnedStock
 from shared.contracts.common import SkuQuantity
 from shared.contracts.inventory import (
@@ -50,66 +50,67 @@ def still_to_apply(
     return sorted(wanted.items())
 
 
-async def restock_returned_items(
-    uow: UnitOfWork, envelope: Envelope, command: RestockReturnedItems
-) -> None:
-    store = InventoryStore(uow.conn)
-    await store.lock_return(command.return_id)
-    todo = still_to_apply(command.lines, await store.returned_stock(command.return_id, RESTOCK))
-    if todo:
-        if not await _all_known(uow, store, command.return_id, command.order_id, RESTOCK, todo):
-            return
-        changes = [StockChange(sku, command.location, qty, 0, RETURN) for sku, qty in todo]
-        await _prepare_rows(store, command.location, todo)
-        await store.apply_stock_changes(
-            changes,
-            order_id=command.order_id,
-            reference=command.return_id,
-            detail="returned, resellable",
-        )
-        await store.record_returned_stock(
-            _rows(command.return_id, RESTOCK, command.order_id, command.location, todo)
-        )
-        await announce_availability(uow, store, changes)
-    done = await store.returned_stock(command.return_id, RESTOCK)
-    uow.emit(
-        ReturnedItemsRestocked(
-            return_id=command.return_id,
-            order_id=command.order_id,
-            location=done[0].location if done else command.location,
-            lines=tuple(SkuQuantity(sku=r.sku, quantity=r.quantity) for r in done),
-        ),
-        key=command.return_id,
-    )
+class ReturnedStockCommands:
+    def __init__(self, availability: Availability) -> None:
+        self._availability = availability
 
-
-async def write_off_returned_items(
-    uow: UnitOfWork, envelope: Envelope, command: WriteOffReturnedItems
-) -> None:
-    store = InventoryStore(uow.conn)
-    await store.lock_return(command.return_id)
-    todo = still_to_apply(command.lines, await store.returned_stock(command.return_id, WRITE_OFF))
-    if todo:
-        if not await _all_known(uow, store, command.return_id, command.order_id, WRITE_OFF, todo):
-            return
-        await _prepare_rows(store, command.location, todo)
-        for on_hand_sign, reason in ((1, RETURN_DAMAGED), (-1, DAMAGE)):
-            # One change per stock row per statement: the two ledger rows go in two statements.
+    async def restock(
+        self, uow: UnitOfWork, envelope: Envelope, command: RestockReturnedItems
+    ) -> None:
+        async def put_back(store: InventoryStore, todo: list[tuple[str, int]]) -> None:
+            changes = [StockChange(sku, command.location, qty, 0, RETURN) for sku, qty in todo]
             await store.apply_stock_changes(
-                [
-                    StockChange(sku, command.location, on_hand_sign * qty, 0, reason)
-                    for sku, qty in todo
-                ],
+                changes,
                 order_id=command.order_id,
                 reference=command.return_id,
-                detail=command.reason,
+                detail="returned, resellable",
             )
+            await self._availability.announce(uow, store, changes)
+
+        await _apply_once(uow, command, RESTOCK, put_back, ReturnedItemsRestocked)
+
+    async def write_off(
+        self, uow: UnitOfWork, envelope: Envelope, command: WriteOffReturnedItems
+    ) -> None:
+        async def write_off(store: InventoryStore, todo: list[tuple[str, int]]) -> None:
+            for on_hand_sign, reason in ((1, RETURN_DAMAGED), (-1, DAMAGE)):
+                # One change per stock row per statement: the two ledger rows, two statements.
+                await store.apply_stock_changes(
+                    [
+                        StockChange(sku, command.location, on_hand_sign * qty, 0, reason)
+                        for sku, qty in todo
+                    ],
+                    order_id=command.order_id,
+                    reference=command.return_id,
+                    detail=command.reason,
+                )
+
+        await _apply_once(uow, command, WRITE_OFF, write_off, ReturnedItemsWrittenOff)
+
+
+async def _apply_once(
+    uow: UnitOfWork,
+    command: RestockReturnedItems | WriteOffReturnedItems,
+    kind: str,
+    apply: Callable[[InventoryStore, list[tuple[str, int]]], Awaitable[None]],
+    answer: type[ReturnedItemsRestocked] | type[ReturnedItemsWrittenOff],
+) -> None:
+    """Apply the SKUs of the command not applied for the return yet (refused, with nothing
+    applied, when one is unknown), record them, and answer with all applied for the return."""
+    store = InventoryStore(uow.conn)
+    await store.lock_return(command.return_id)
+    todo = still_to_apply(command.lines, await store.returned_stock(command.return_id, kind))
+    if todo:
+        if not await _all_known(uow, store, command.return_id, command.order_id, kind, todo):
+            return
+        await _prepare_rows(store, command.location, todo)
+        await apply(store, todo)
         await store.record_returned_stock(
-            _rows(command.return_id, WRITE_OFF, command.order_id, command.location, todo)
+            _rows(command.return_id, kind, command.order_id, command.location, todo)
         )
-    done = await store.returned_stock(command.return_id, WRITE_OFF)
+    done = await store.returned_stock(command.return_id, kind)
     uow.emit(
-        ReturnedItemsWrittenOff(
+        answer(
             return_id=command.return_id,
             order_id=command.order_id,
             location=done[0].location if done else command.location,

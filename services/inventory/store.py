@@ -47,9 +47,10 @@ class OrderRecord:
 
 
 @dataclass(frozen=True)
-class LedgerEntry:
+class LedgerRow:
+    """One change of a SKU's stock (as the ledger API shows it, under the SKU)."""
+
     id: int
-    sku: str
     location: str
     on_hand_delta: int
     reserved_delta: int
@@ -60,6 +61,11 @@ class LedgerEntry:
     reference: str | None
     detail: str | None
     at: datetime
+
+
+@dataclass(frozen=True)
+class LedgerEntry(LedgerRow):
+    sku: str
 
 
 @dataclass(frozen=True)
@@ -138,12 +144,7 @@ class InventoryStore:
 
     async def lock_stock(self, skus: Iterable[str]) -> list[StockLevel]:
         """Lock every stock row of the SKUs, always in (sku, location) order."""
-        rows = await self._conn.fetch(
-            "SELECT sku, location, on_hand, reserved FROM stock WHERE sku = ANY($1::text[])"
-            " ORDER BY sku, location FOR UPDATE",
-            sorted(set(skus)),
-        )
-        return [_level(row) for row in rows]
+        return await self._stock_rows(skus, lock=True)
 
     async def lock_stock_of_known_skus(
         self, skus: Iterable[str]
@@ -163,9 +164,12 @@ class InventoryStore:
         return [_level(row) for row in rows], set(rows[0]["known"])
 
     async def stock_levels(self, skus: Iterable[str]) -> list[StockLevel]:
+        return await self._stock_rows(skus, lock=False)
+
+    async def _stock_rows(self, skus: Iterable[str], *, lock: bool) -> list[StockLevel]:
         rows = await self._conn.fetch(
             "SELECT sku, location, on_hand, reserved FROM stock WHERE sku = ANY($1::text[])"
-            " ORDER BY sku, location",
+            " ORDER BY sku, location" + (" FOR UPDATE" if lock else ""),
             sorted(set(skus)),
         )
         return [_level(row) for row in rows]

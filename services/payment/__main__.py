@@ -1,3 +1,4 @@
-from services.payment.app import main
+from services.payment.app import build
+from shared.platform.service import run
 
-main()
+run(build())

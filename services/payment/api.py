@@ -6,12 +6,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from services.payment import store
 from shared.platform.auth import Permission, requires
-from shared.platform.service import get_runtime
+from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["payment"])
 
@@ -60,11 +60,10 @@ class PaymentsOut(BaseModel):
     "/payments", response_model=PaymentsOut, dependencies=[requires(Permission.PAYMENTS_READ)]
 )
 async def list_payments(
-    request: Request,
+    runtime: RuntimeDep,
     order_id: Annotated[str, Query(min_length=1, description="the order's id")],
 ) -> PaymentsOut:
     """Every payment of an order with the gateway operations made for it."""
-    runtime = get_runtime(request)
     async with runtime.pool.acquire() as conn:
         views = await store.payments_of_order(conn, order_id)
     return PaymentsOut(

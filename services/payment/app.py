@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, cast
 
 from fastapi import FastAPI
 
@@ -13,7 +11,7 @@ from services.payment.api import router
 from services.payment.gateway import PaymentGateway, RetryingGateway, make_gateway, retry_policy
 from services.payment.handlers import PaymentHandlers
 from services.payment.settings import PaymentSettings
-from shared.platform.service import Runtime, ServiceSpec, create_app, run
+from shared.platform.service import BackgroundJob, Runtime, ServiceSpec, create_app
 from shared.topics import PAYMENT_COMMANDS
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -34,8 +32,8 @@ def build(
     )
     # The gateway reads the settings when first used, from the spec: they may be replaced
     # (pointed at another database) between build() and start, as the component tests do.
-    chosen = gateway or make_gateway(lambda: cast(PaymentSettings, spec.settings))
-    spec.handlers = PaymentHandlers(RetryingGateway(chosen, retry_policy(settings))).by_type()
+    chosen = gateway or make_gateway(lambda: spec.settings_as(PaymentSettings))
+    spec.handlers = PaymentHandlers(RetryingGateway(chosen, retry_policy(settings))).registry()
     spec.background = [_closes_on_shutdown(chosen)]
     return spec
 
@@ -57,9 +55,7 @@ def refuse_unsafe_gateway(settings: PaymentSettings) -> None:
         )
 
 
-def _closes_on_shutdown(
-    gateway: PaymentGateway,
-) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
+def _closes_on_shutdown(gateway: PaymentGateway) -> BackgroundJob:
     async def payment_gateway(_: Runtime) -> None:
         try:
             await asyncio.Event().wait()
@@ -71,7 +67,3 @@ def _closes_on_shutdown(
 
 def build_app(settings: PaymentSettings | None = None) -> FastAPI:
     return create_app(build(settings))
-
-
-def main() -> None:
-    run(build())

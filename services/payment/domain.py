@@ -154,12 +154,8 @@ def check_authorization(amount: Decimal, currency: str) -> Refused | None:
 def authorized(
     payment_id: str, order_id: str, amount: Decimal, currency: str, gateway_reference: str
 ) -> Payment:
-    return Payment(
-        payment_id=payment_id,
-        order_id=order_id,
-        amount=amount,
-        currency=normalise_currency(currency),
-        status=PaymentStatus.AUTHORIZED,
+    return replace(
+        _attempt(payment_id, order_id, amount, currency, PaymentStatus.AUTHORIZED),
         gateway_reference=gateway_reference,
     )
 
@@ -172,57 +168,82 @@ def declined(
     decline_code: str,
     decline_reason: str,
 ) -> Payment:
+    return replace(
+        _attempt(payment_id, order_id, amount, currency, PaymentStatus.DECLINED),
+        decline_code=decline_code,
+        decline_reason=decline_reason,
+    )
+
+
+def _attempt(
+    payment_id: str, order_id: str, amount: Decimal, currency: str, status: PaymentStatus
+) -> Payment:
+    """A new authorisation attempt, before the gateway's answer is added."""
     return Payment(
         payment_id=payment_id,
         order_id=order_id,
         amount=amount,
         currency=normalise_currency(currency),
-        status=PaymentStatus.DECLINED,
-        decline_code=decline_code,
-        decline_reason=decline_reason,
+        status=status,
     )
 
 
 # --- capture --------------------------------------------------------------------------------
 
 
-def _authorization_of(payment: Payment | None) -> Allowed | Refused:
+def _authorization_of(payment: Payment | None, *, if_voided: Reason | None) -> Allowed | Refused:
+    """The payment's authorisation, refused with `if_voided` when it was voided."""
     if payment is None:
         return Refused(Reason.NO_AUTHORIZATION)
     if payment.status is PaymentStatus.DECLINED:
         return Refused(Reason.PAYMENT_DECLINED)
     if payment.gateway_reference is None:
         return Refused(Reason.NO_AUTHORIZATION)
+    if if_voided is not None and payment.status is PaymentStatus.VOIDED:
+        return Refused(if_voided)
     return Allowed(payment, payment.gateway_reference)
+
+
+def _amount_against(
+    payment: Payment | None, amount: Decimal, currency: str, *, if_voided: Reason | None
+) -> Allowed | Refused:
+    """An amount in the authorisation's currency, positive, against its authorisation."""
+    found = _authorization_of(payment, if_voided=if_voided)
+    if isinstance(found, Refused):
+        return found
+    if not same_currency(currency, found.payment.currency):
+        return Refused(Reason.CURRENCY_MISMATCH)
+    if not amount.is_finite() or amount <= ZERO:
+        return Refused(Reason.INVALID_AMOUNT)
+    return found
+
+
+def _allowed(decision: Allowed | Refused) -> Payment:
+    if isinstance(decision, Refused):
+        raise PaymentRuleViolated(decision.reason)
+    return decision.payment
+
+
+def _with_totals(payment: Payment, captured_total: Decimal, refunded_total: Decimal) -> Payment:
+    return replace(
+        payment,
+        captured_total=captured_total,
+        refunded_total=refunded_total,
+        status=status_for(payment.amount, captured_total, refunded_total),
+    )
 
 
 def check_capture(payment: Payment | None, amount: Decimal, currency: str) -> Allowed | Refused:
     """Capture only against a live authorisation, and never beyond what it authorised."""
-    found = _authorization_of(payment)
-    if isinstance(found, Refused):
-        return found
-    held = found.payment
-    if held.status is PaymentStatus.VOIDED:
-        return Refused(Reason.AUTHORIZATION_VOIDED)
-    if not same_currency(currency, held.currency):
-        return Refused(Reason.CURRENCY_MISMATCH)
-    if not amount.is_finite() or amount <= ZERO:
-        return Refused(Reason.INVALID_AMOUNT)
-    if amount > held.capturable:
+    found = _amount_against(payment, amount, currency, if_voided=Reason.AUTHORIZATION_VOIDED)
+    if isinstance(found, Allowed) and amount > found.payment.capturable:
         return Refused(Reason.EXCEEDS_AUTHORIZED)
     return found
 
 
 def with_capture(payment: Payment, amount: Decimal) -> Payment:
-    decision = check_capture(payment, amount, payment.currency)
-    if isinstance(decision, Refused):
-        raise PaymentRuleViolated(decision.reason)
-    captured_total = payment.captured_total + amount
-    return replace(
-        payment,
-        captured_total=captured_total,
-        status=status_for(payment.amount, captured_total, payment.refunded_total),
-    )
+    held = _allowed(check_capture(payment, amount, payment.currency))
+    return _with_totals(held, held.captured_total + amount, held.refunded_total)
 
 
 # --- void -----------------------------------------------------------------------------------
@@ -230,22 +251,14 @@ def with_capture(payment: Payment, amount: Decimal) -> Payment:
 
 def check_void(payment: Payment | None) -> Allowed | Refused:
     """Void only an authorisation nothing was captured from; a refund undoes a capture."""
-    found = _authorization_of(payment)
-    if isinstance(found, Refused):
-        return found
-    held = found.payment
-    if held.status is PaymentStatus.VOIDED:
-        return Refused(Reason.ALREADY_VOIDED)
-    if held.captured_total > ZERO:
+    found = _authorization_of(payment, if_voided=Reason.ALREADY_VOIDED)
+    if isinstance(found, Allowed) and found.payment.captured_total > ZERO:
         return Refused(Reason.ALREADY_CAPTURED)
     return found
 
 
 def with_void(payment: Payment) -> Payment:
-    decision = check_void(payment)
-    if isinstance(decision, Refused):
-        raise PaymentRuleViolated(decision.reason)
-    return replace(payment, status=PaymentStatus.VOIDED)
+    return replace(_allowed(check_void(payment)), status=PaymentStatus.VOIDED)
 
 
 # --- refund ---------------------------------------------------------------------------------
@@ -253,31 +266,19 @@ def with_void(payment: Payment) -> Payment:
 
 def check_refund(payment: Payment | None, amount: Decimal, currency: str) -> Allowed | Refused:
     """Refund only money that was captured and not refunded yet."""
-    found = _authorization_of(payment)
+    found = _amount_against(payment, amount, currency, if_voided=None)
     if isinstance(found, Refused):
         return found
-    held = found.payment
-    if not same_currency(currency, held.currency):
-        return Refused(Reason.CURRENCY_MISMATCH)
-    if not amount.is_finite() or amount <= ZERO:
-        return Refused(Reason.INVALID_AMOUNT)
-    if held.captured_total == ZERO:
+    if found.payment.captured_total == ZERO:
         return Refused(Reason.NOTHING_CAPTURED)
-    if amount > held.refundable:
+    if amount > found.payment.refundable:
         return Refused(Reason.EXCEEDS_REFUNDABLE)
     return found
 
 
 def with_refund(payment: Payment, amount: Decimal) -> Payment:
-    decision = check_refund(payment, amount, payment.currency)
-    if isinstance(decision, Refused):
-        raise PaymentRuleViolated(decision.reason)
-    refunded_total = payment.refunded_total + amount
-    return replace(
-        payment,
-        refunded_total=refunded_total,
-        status=status_for(payment.amount, payment.captured_total, refunded_total),
-    )
+    held = _allowed(check_refund(payment, amount, payment.currency))
+    return _with_totals(held, held.captured_total, held.refunded_total + amount)
 
 
 # --- idempotency ----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ undo a late authorisation under the same key.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from services.payment import domain, store
@@ -32,8 +34,8 @@ from shared.contracts.payment import (
     PaymentVoided,
 )
 from shared.envelope import Envelope, Event
-from shared.platform.consumer import Handler
 from shared.platform.db import DbConnection
+from shared.platform.handlers import HandlerRegistry
 from shared.platform.outbox import UnitOfWork
 
 _ANSWERS: dict[str, type[Event]] = {
@@ -129,13 +131,13 @@ class PaymentHandlers:
     def __init__(self, gateway: PaymentGateway) -> None:
         self._gateway = gateway
 
-    def by_type(self) -> dict[str, Handler]:
-        return {
-            AuthorizePayment.TYPE: self.authorize,
-            CapturePayment.TYPE: self.capture,
-            VoidPayment.TYPE: self.void,
-            RefundPayment.TYPE: self.refund,
-        }
+    def registry(self) -> HandlerRegistry:
+        registry = HandlerRegistry()
+        registry.register(self.authorize, AuthorizePayment)
+        registry.register(self.capture, CapturePayment)
+        registry.register(self.void, VoidPayment)
+        registry.register(self.refund, RefundPayment)
+        return registry
 
     async def authorize(
         self, uow: UnitOfWork, envelope: Envelope, command: AuthorizePayment
@@ -202,192 +204,170 @@ class PaymentHandlers:
         uow.emit(answer, key=order_id)
 
     async def capture(self, uow: UnitOfWork, envelope: Envelope, command: CapturePayment) -> None:
-        conn, order_id = uow.conn, command.order_id
-        await store.lock_order(conn, order_id)
-
-        def failed(reason: str) -> PaymentCaptureFailed:
-            return PaymentCaptureFailed(
-                order_id=order_id, fulfilment_id=command.fulfilment_id, reason=str(reason)
-            )
-
-        earlier = await _earlier_answer(
-            conn, command.idempotency_key, OperationKind.CAPTURE, order_id, command.amount
-        )
-        if earlier is not None:
-            uow.emit(earlier if isinstance(earlier, Event) else failed(earlier), key=order_id)
-            return
-
-        decision = domain.check_capture(
-            await store.order_payment(conn, order_id), command.amount, command.currency
-        )
-        if isinstance(decision, domain.Refused):
-            uow.emit(failed(decision.reason), key=order_id)
-            return
-        payment = decision.payment
-        try:
-            result = await self._gateway.capture(
-                command.idempotency_key, decision.gateway_reference, command.amount
-            )
-        except GatewayTimeout:
-            answer: Event = failed(Reason.GATEWAY_TIMEOUT)
-            await _record(
-                conn,
-                payment,
-                OperationKind.CAPTURE,
-                command.idempotency_key,
-                command.amount,
-                Outcome.TIMED_OUT,
-                answer,
-                fulfilment_id=command.fulfilment_id,
-            )
-            uow.emit(answer, key=order_id)
-            return
-        if result.approved:
-            updated = domain.with_capture(payment, command.amount)
-            await store.save_payment_state(conn, updated)
-            answer = PaymentCaptured(
-                order_id=order_id,
-                fulfilment_id=command.fulfilment_id,
-                amount=command.amount,
-                currency=payment.currency,
-                captured_total=updated.captured_total,
-            )
-        else:
-            answer = failed(result.decline_code or "declined")
-        await _record(
-            conn,
-            payment,
-            OperationKind.CAPTURE,
-            command.idempotency_key,
-            command.amount,
-            _outcome(result),
-            answer,
-            result=result,
-            fulfilment_id=command.fulfilment_id,
-        )
-        uow.emit(answer, key=order_id)
+        await self._move_money(uow, command, fulfilment_id=command.fulfilment_id)
 
     async def void(self, uow: UnitOfWork, envelope: Envelope, command: VoidPayment) -> None:
-        conn, order_id = uow.conn, command.order_id
-        await store.lock_order(conn, order_id)
-
         def not_voided(reason: str) -> PaymentVoided:
-            return PaymentVoided(order_id=order_id, voided=False, reason=str(reason))
+            return PaymentVoided(order_id=command.order_id, voided=False, reason=str(reason))
 
-        earlier = await _earlier_answer(
-            conn, command.idempotency_key, OperationKind.VOID, order_id, None
-        )
-        if earlier is not None:
-            uow.emit(earlier if isinstance(earlier, Event) else not_voided(earlier), key=order_id)
-            return
-
-        decision = domain.check_void(await store.order_payment(conn, order_id))
-        if isinstance(decision, domain.Refused):
-            # Nothing to void is still an answer: the saga's compensation must hear back.
-            uow.emit(not_voided(decision.reason), key=order_id)
-            return
-        payment = decision.payment
-        try:
-            result = await self._gateway.void(command.idempotency_key, decision.gateway_reference)
-        except GatewayTimeout:
-            # An authorisation that cannot be voided now lapses at the card network on its own;
-            # the same command re-sent tries the gateway again with the same key.
-            answer: Event = not_voided(Reason.GATEWAY_TIMEOUT)
-            await _record(
-                conn,
-                payment,
-                OperationKind.VOID,
-                command.idempotency_key,
-                payment.amount,
-                Outcome.TIMED_OUT,
-                answer,
+        def voided(payment: Payment) -> tuple[Payment, Event]:
+            return domain.with_void(payment), PaymentVoided(
+                order_id=command.order_id, voided=True, reason=command.reason
             )
-            uow.emit(answer, key=order_id)
-            return
-        if result.approved:
-            await store.save_payment_state(conn, domain.with_void(payment))
-            answer = PaymentVoided(order_id=order_id, voided=True, reason=command.reason)
-        else:
-            answer = not_voided(result.decline_code or "declined")
-        await _record(
-            conn,
-            payment,
-            OperationKind.VOID,
-            command.idempotency_key,
-            payment.amount,
-            _outcome(result),
-            answer,
-            result=result,
+
+        # Nothing to void is still an answer: the saga's compensation must hear back. An
+        # authorisation that cannot be voided now (gateway timeout) lapses at the card network
+        # on its own; the same command re-sent tries the gateway again with the same key.
+        await self._gateway_operation(
+            uow,
+            _GatewayOperation(
+                kind=OperationKind.VOID,
+                command=command,
+                amount=None,
+                check=domain.check_void,
+                call=lambda reference: self._gateway.void(command.idempotency_key, reference),
+                approved=voided,
+                refused=not_voided,
+            ),
         )
-        uow.emit(answer, key=order_id)
 
     async def refund(self, uow: UnitOfWork, envelope: Envelope, command: RefundPayment) -> None:
-        conn, order_id = uow.conn, command.order_id
-        await store.lock_order(conn, order_id)
+        # On a gateway timeout the returns saga decides what to do; re-sent with the same key,
+        # the gateway is asked again and answers for the refund it may already have made.
+        await self._move_money(uow, command, return_id=command.return_id)
 
-        def failed(reason: str) -> PaymentRefundFailed:
-            return PaymentRefundFailed(
-                order_id=order_id, reason=str(reason), return_id=command.return_id
+    async def _move_money(
+        self, uow: UnitOfWork, command: CapturePayment | RefundPayment, **ids: str | None
+    ) -> None:
+        """A capture or a refund of `command.amount`: the same rules' shape, the same gateway
+        call, answers of the same shape; `ids`: what the money moves for (a fulfilment, a
+        return), recorded and repeated in the answer."""
+        if isinstance(command, CapturePayment):
+            move, call = _CAPTURE, self._gateway.capture
+        else:
+            move, call = _REFUND, self._gateway.refund
+
+        def approved(payment: Payment) -> tuple[Payment, Event]:
+            updated = move.apply(payment, command.amount)
+            return updated, move.succeeded(
+                order_id=command.order_id,
+                amount=command.amount,
+                currency=updated.currency,
+                **{move.total: getattr(updated, move.total)},
+                **ids,
             )
 
-        earlier = await _earlier_answer(
-            conn, command.idempotency_key, OperationKind.REFUND, order_id, command.amount
+        def refused(reason: str) -> Event:
+            return move.failed(order_id=command.order_id, reason=str(reason), **ids)
+
+        operation = _GatewayOperation(
+            kind=move.kind,
+            command=command,
+            amount=command.amount,
+            check=lambda held: move.check(held, command.amount, command.currency),
+            call=lambda reference: call(command.idempotency_key, reference, command.amount),
+            approved=approved,
+            refused=refused,
         )
+        await self._gateway_operation(uow, operation, **ids)
+
+    async def _gateway_operation(
+        self,
+        uow: UnitOfWork,
+        op: _GatewayOperation,
+        *,
+        fulfilment_id: str | None = None,
+        return_id: str | None = None,
+    ) -> None:
+        """Capture, void and refund: answer a key already answered as then; else check the
+        rules, call the gateway, record the operation (a timeout leaves the key open) and
+        answer."""
+        conn, order_id, key = uow.conn, op.command.order_id, op.command.idempotency_key
+        await store.lock_order(conn, order_id)
+        earlier = await _earlier_answer(conn, key, op.kind, order_id, op.amount)
         if earlier is not None:
-            uow.emit(earlier if isinstance(earlier, Event) else failed(earlier), key=order_id)
+            uow.emit(earlier if isinstance(earlier, Event) else op.refused(earlier), key=order_id)
             return
 
-        decision = domain.check_refund(
-            await store.order_payment(conn, order_id), command.amount, command.currency
-        )
+        decision = op.check(await store.order_payment(conn, order_id))
         if isinstance(decision, domain.Refused):
-            uow.emit(failed(decision.reason), key=order_id)
+            uow.emit(op.refused(decision.reason), key=order_id)
             return
         payment = decision.payment
+        result: GatewayResult | None
         try:
-            result = await self._gateway.refund(
-                command.idempotency_key, decision.gateway_reference, command.amount
-            )
+            result = await op.call(decision.gateway_reference)
         except GatewayTimeout:
-            # The returns saga decides what to do; re-sent with the same key, the gateway is asked
-            # again and answers for the refund it may already have made.
-            answer: Event = failed(Reason.GATEWAY_TIMEOUT)
-            await _record(
-                conn,
-                payment,
-                OperationKind.REFUND,
-                command.idempotency_key,
-                command.amount,
-                Outcome.TIMED_OUT,
-                answer,
-                return_id=command.return_id,
-            )
-            uow.emit(answer, key=order_id)
-            return
-        if result.approved:
-            updated = domain.with_refund(payment, command.amount)
-            await store.save_payment_state(conn, updated)
-            answer = PaymentRefunded(
-                order_id=order_id,
-                amount=command.amount,
-                currency=payment.currency,
-                refunded_total=updated.refunded_total,
-                return_id=command.return_id,
-            )
+            result, outcome = None, Outcome.TIMED_OUT
+            answer = op.refused(Reason.GATEWAY_TIMEOUT)
         else:
-            answer = failed(result.decline_code or "declined")
+            outcome = _outcome(result)
+            if result.approved:
+                updated, answer = op.approved(payment)
+                await store.save_payment_state(conn, updated)
+            else:
+                answer = op.refused(result.decline_code or "declined")
         await _record(
             conn,
             payment,
-            OperationKind.REFUND,
-            command.idempotency_key,
-            command.amount,
-            _outcome(result),
+            op.kind,
+            key,
+            op.amount if op.amount is not None else payment.amount,
+            outcome,
             answer,
             result=result,
-            return_id=command.return_id,
+            fulfilment_id=fulfilment_id,
+            return_id=return_id,
         )
         uow.emit(answer, key=order_id)
+
+
+@dataclass(frozen=True)
+class _GatewayOperation:
+    """One capture, void or refund command, as the shared path needs it."""
+
+    kind: OperationKind
+    command: CapturePayment | VoidPayment | RefundPayment
+    # What the command asks for (None: the whole authorisation, a void).
+    amount: Decimal | None
+    check: Callable[[Payment | None], domain.Allowed | domain.Refused]
+    # The gateway call, with the reference of the order's authorisation.
+    call: Callable[[str], Awaitable[GatewayResult]]
+    # Approved by the gateway: the payment's new state and the answer.
+    approved: Callable[[Payment], tuple[Payment, Event]]
+    # The answer when the rules refuse, the gateway declines or times out.
+    refused: Callable[[str], Event]
+
+
+@dataclass(frozen=True)
+class _MoneyMovement:
+    """What differs between a capture and a refund."""
+
+    kind: OperationKind
+    check: Callable[[Payment | None, Decimal, str], domain.Allowed | domain.Refused]
+    apply: Callable[[Payment, Decimal], Payment]
+    succeeded: type[PaymentCaptured] | type[PaymentRefunded]
+    failed: type[PaymentCaptureFailed] | type[PaymentRefundFailed]
+    # The payment's total the movement changes, also a field of the answer.
+    total: str
+
+
+_CAPTURE = _MoneyMovement(
+    OperationKind.CAPTURE,
+    domain.check_capture,
+    domain.with_capture,
+    PaymentCaptured,
+    PaymentCaptureFailed,
+    "captured_total",
+)
+_REFUND = _MoneyMovement(
+    OperationKind.REFUND,
+    domain.check_refund,
+    domain.with_refund,
+    PaymentRefunded,
+    PaymentRefundFailed,
+    "refunded_total",
+)
 
 
 def _declined(order_id: str, reason: Reason) -> PaymentDeclined:

@@ -1,3 +1,4 @@
-from services.returns.app import main
+from services.returns.app import build
+from shared.platform.service import run
 
-main()
+run(build())

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -26,7 +24,9 @@ from shared.money import round_money
 from shared.platform.auth import Permission, audit_subject, requires
 from shared.platform.db import DbConnection
 from shared.platform.errors import ApiError
-from shared.platform.service import Runtime, get_runtime
+from shared.platform.saga.idempotency import IdempotencyKeys, request_hash
+from shared.platform.saga.views import timeline_view
+from shared.platform.service import Runtime, RuntimeDep, service_settings
 from shared.platform.validation import Quantity, UnitPrice
 
 router = APIRouter(prefix="/v1", tags=["returns"])
@@ -133,10 +133,9 @@ class RefuseIn(BaseModel):
     reason: str = Field(default="refused by an operator", min_length=1, max_length=500)
 
 
-def _settings(runtime: Runtime) -> ReturnsSettings:
-    settings = runtime.settings
-    assert isinstance(settings, ReturnsSettings)
-    return settings
+Settings = Annotated[ReturnsSettings, Depends(service_settings(ReturnsSettings))]
+
+IDEMPOTENCY_KEYS = IdempotencyKeys(store.SAGAS, noun="return", names_existing=True)
 
 
 def _refusal(code: str, message: str, **details: Any) -> ApiError:
@@ -171,31 +170,19 @@ def _claimed(returns: list[ReturnSaga], *, exclude: str | None = None) -> dict[s
 )
 async def request_return(
     body: ReturnIn,
-    request: Request,
+    runtime: RuntimeDep,
+    settings: Settings,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Ask to return lines of a delivered order (optionally for replacement items). Approved at
     once when the policy allows it; held for an operator when its reason or value asks for one.
     Honours `Idempotency-Key`."""
-    runtime = get_runtime(request)
-    settings = _settings(runtime)
     policy = policy_from(settings)
-    request_hash = hashlib.sha256(
-        orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    ).hexdigest()
+    body_hash = request_hash(body.model_dump(mode="json"))
     async with runtime.uow() as uow:
         if idempotency_key is not None:
-            await store.lock_idempotency_key(uow.conn, idempotency_key)
-            known = await store.return_id_for_idempotency_key(uow.conn, idempotency_key)
-            if known is not None:
-                existing_id, existing_hash = known
-                if existing_hash != request_hash:
-                    raise ApiError(
-                        409,
-                        "idempotency_key_reused",
-                        "this Idempotency-Key was used for a different return",
-                        return_id=existing_id,
-                    )
+            existing_id = await IDEMPOTENCY_KEYS.earlier_saga(uow.conn, idempotency_key, body_hash)
+            if existing_id is not None:
                 view = await _view(uow.conn, existing_id)
                 return JSONResponse({**view, "duplicate": True}, status_code=200)
         known_order = await store.order_facts(uow.conn, body.order_id, lock=True)
@@ -234,54 +221,38 @@ async def request_return(
         decision = saga_domain.open_return(saga, outcome.review_reason, now())
         await persist(uow, saga, decision, created=True)
         if idempotency_key is not None:
-            await store.remember_idempotency_key(
-                uow.conn, idempotency_key, request_hash, saga.return_id
-            )
+            await IDEMPOTENCY_KEYS.remember(uow.conn, idempotency_key, body_hash, saga.return_id)
         view = await _view(uow.conn, saga.return_id)
     return JSONResponse(view, status_code=201)
 
 
 @router.post("/returns/{return_id}/approve", dependencies=[requires(Permission.RETURNS_DECIDE)])
-async def approve_return(return_id: str, request: Request) -> dict[str, Any]:
+async def approve_return(return_id: str, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     """An operator approves a return the policy held for review (REQUESTED → APPROVED)."""
-    runtime = get_runtime(request)
-    async with runtime.uow() as uow:
-        saga = await _locked(uow.conn, return_id)
-        try:
-            decision = saga_domain.approve(saga, now())
-        except ActionRefused as exc:
-            raise _refusal(exc.code, exc.message, return_status=saga.status.value) from exc
-        _audit(request, saga, decision)
-        await persist(uow, saga, decision)
-        return await _view(uow.conn, return_id)
+    return await _operator_action(
+        runtime, request, return_id, lambda saga: saga_domain.approve(saga, now())
+    )
 
 
 @router.post("/returns/{return_id}/refuse", dependencies=[requires(Permission.RETURNS_DECIDE)])
 async def refuse_return(
-    return_id: str, request: Request, body: RefuseIn | None = None
+    return_id: str, request: Request, runtime: RuntimeDep, body: RefuseIn | None = None
 ) -> dict[str, Any]:
     """An operator refuses a return before its goods were received (→ REFUSED)."""
-    runtime = get_runtime(request)
     reason = body.reason if body else "refused by an operator"
-    async with runtime.uow() as uow:
-        saga = await _locked(uow.conn, return_id)
-        try:
-            decision = saga_domain.refuse(saga, reason, now())
-        except ActionRefused as exc:
-            raise _refusal(exc.code, exc.message, return_status=saga.status.value) from exc
-        _audit(request, saga, decision)
-        await persist(uow, saga, decision)
-        return await _view(uow.conn, return_id)
+    return await _operator_action(
+        runtime, request, return_id, lambda saga: saga_domain.refuse(saga, reason, now())
+    )
 
 
 @router.post("/returns/{return_id}/receive", dependencies=[requires(Permission.RETURNS_RECEIVE)])
-async def receive_return(return_id: str, body: ReceiveIn, request: Request) -> JSONResponse:
+async def receive_return(
+    return_id: str, body: ReceiveIn, request: Request, runtime: RuntimeDep, settings: Settings
+) -> JSONResponse:
     """The goods arrived, with the condition of each unit. Resellable ones go back on hand at
     `location`, damaged ones are written off; then the refund (or exchange) follows. A repeat of
     the same receipt answers 200 with `duplicate: true` and changes nothing; a different one is
     refused (409 `already_received`): a return is received, and refunded, once."""
-    runtime = get_runtime(request)
-    settings = _settings(runtime)
     policy = policy_from(settings)
     received = [
         ReceivedItem(sku=li.sku, quantity=li.quantity, condition=Condition(li.condition))
@@ -330,31 +301,27 @@ async def receive_return(return_id: str, body: ReceiveIn, request: Request) -> J
 
 
 @router.post("/returns/{return_id}/retry", dependencies=[requires(Permission.RETURNS_DECIDE)])
-async def retry_return(return_id: str, request: Request) -> dict[str, Any]:
+async def retry_return(
+    return_id: str, request: Request, runtime: RuntimeDep, settings: Settings
+) -> dict[str, Any]:
     """An operator resumes a return waiting in NEEDS_ATTENTION: the step it was parked on is
     tried again with fresh attempts and the same idempotency keys."""
-    runtime = get_runtime(request)
-    async with runtime.uow() as uow:
-        saga = await _locked(uow.conn, return_id)
-        try:
-            decision = saga_domain.retry(saga, now(), timings_from(_settings(runtime)))
-        except ActionRefused as exc:
-            raise _refusal(exc.code, exc.message, return_status=saga.status.value) from exc
-        _audit(request, saga, decision)
-        await persist(uow, saga, decision)
-        return await _view(uow.conn, return_id)
+    timings = timings_from(settings)
+    return await _operator_action(
+        runtime, request, return_id, lambda saga: saga_domain.retry(saga, now(), timings)
+    )
 
 
 @router.get("/returns/{return_id}", dependencies=[requires(Permission.RETURNS_READ)])
-async def get_return(return_id: str, request: Request) -> dict[str, Any]:
+async def get_return(return_id: str, runtime: RuntimeDep) -> dict[str, Any]:
     """Lines, conditions, refund (amount and status), exchange, and the timeline."""
-    async with get_runtime(request).pool.acquire() as conn:
+    async with runtime.pool.acquire() as conn:
         return await _view(conn, return_id)
 
 
 @router.get("/returns", dependencies=[requires(Permission.RETURNS_READ)])
 async def list_returns(
-    request: Request,
+    runtime: RuntimeDep,
     order_id: Annotated[str | None, Query(description="the returns of one order")] = None,
     status: Annotated[str | None, Query(description="filter by return status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -363,9 +330,27 @@ async def list_returns(
         raise ApiError(
             422, "invalid_status", f"status must be one of {', '.join(saga_domain.Status)}"
         )
-    async with get_runtime(request).pool.acquire() as conn:
+    async with runtime.pool.acquire() as conn:
         rows = await store.list_returns(conn, order_id=order_id, status=status, limit=limit)
     return {"returns": [_summary(row) for row in rows]}
+
+
+async def _operator_action(
+    runtime: Runtime,
+    request: Request,
+    return_id: str,
+    act: Callable[[ReturnSaga], saga_domain.Decision],
+) -> dict[str, Any]:
+    """Apply an operator's action to the locked return, on its timeline with who asked."""
+    async with runtime.uow() as uow:
+        saga = await _locked(uow.conn, return_id)
+        try:
+            decision = act(saga)
+        except ActionRefused as exc:
+            raise _refusal(exc.code, exc.message, return_status=saga.status.value) from exc
+        _audit(request, saga, decision)
+        await persist(uow, saga, decision)
+        return await _view(uow.conn, return_id)
 
 
 def _audit(request: Request, saga: ReturnSaga, decision: saga_domain.Decision) -> None:
@@ -481,13 +466,5 @@ def return_view(row: Mapping[str, Any]) -> dict[str, Any]:
             "parked_step": saga.parked_step.value if saga.parked_step else None,
             "stock_pending": [t.value for t in saga.stock_pending],
         },
-        "timeline": [
-            {
-                "at": t["at"].isoformat(),
-                "status": t["status"],
-                "event": t["event"],
-                "detail": t["detail"],
-            }
-            for t in row["timeline"]
-        ],
+        "timeline": timeline_view(row["timeline"]),
     }

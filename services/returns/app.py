@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from services.returns import api
 from services.returns.handlers import deadline_scheduler, handlers, timings_from
 from services.returns.settings import ReturnsSettings
-from shared.platform.service import ServiceSpec, create_app, run
+from shared.platform.service import ServiceSpec, create_app
 from shared.topics import INVENTORY_EVENTS, ORDERS_EVENTS, PAYMENT_EVENTS
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -31,7 +31,3 @@ def build(settings: ReturnsSettings | None = None) -> ServiceSpec:
 
 def build_app(settings: ReturnsSettings | None = None) -> FastAPI:
     return create_app(build(settings))
-
-
-def main() -> None:
-    run(build())

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from services.returns import store
 from services.returns.domain import saga as saga_domain
@@ -36,10 +35,13 @@ from shared.contracts.order_intake import (
 from shared.contracts.payment import PaymentRefunded, PaymentRefundFailed
 from shared.contracts.returns import ReceivedLineSummary, ReturnLineSummary, ReturnStatusChanged
 from shared.envelope import Contract, Envelope
-from shared.platform.consumer import Handler
+from shared.platform.batch import BatchKey
+from shared.platform.handlers import HandlerRegistry
 from shared.platform.outbox import UnitOfWork
-from shared.platform.scheduling import repeat
-from shared.platform.service import Runtime
+from shared.platform.saga import store as saga_store
+from shared.platform.saga.deadlines import Deadlines
+from shared.platform.saga.store import TimelineRow
+from shared.platform.service import BackgroundJob, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,11 @@ async def persist(
         await store.insert_return(uow.conn, saga)
     else:
         await store.save_return(uow.conn, saga)
-    await store.append_timeline(uow.conn, saga.return_id, decision.timeline)
+    await saga_store.append_timeline(
+        uow.conn,
+        store.SAGAS,
+        [TimelineRow(saga.return_id, e.status, e.event, e.detail) for e in decision.timeline],
+    )
     for message in decision.messages:
         # Payment serialises an order's operations by its key: refunds are keyed by order.
         key = message.order_id if isinstance(message, RefundPayment) else saga.return_id
@@ -140,19 +146,18 @@ ANSWERS: tuple[type[Contract], ...] = (
 )
 
 
-_PENDING_ORDERS = "returns.pending_order_events"
+_PENDING_ORDERS = BatchKey[list[OrderStatusChanged]]("returns.pending_order_events")
 
 
 async def write_pending_orders(uow: UnitOfWork) -> None:
     """Store the order events of the batch collected so far (one round trip)."""
-    events: list[OrderStatusChanged] | None = uow.batch.pop(_PENDING_ORDERS, None)
+    events = uow.batch.pop(_PENDING_ORDERS)
     if events:
         await store.upsert_orders(uow.conn, events)
 
 
-def handlers(timings: SagaTimings) -> dict[str, Handler]:
+def handlers(timings: SagaTimings) -> HandlerRegistry:
     async def on_answer(uow: UnitOfWork, envelope: Envelope, event: Any) -> None:
-        await write_pending_orders(uow)  # what follows sees the read model up to date
         return_id: str | None = event.return_id
         if return_id is None:
             return  # a refund of a cancellation, not of a return
@@ -185,36 +190,26 @@ def handlers(timings: SagaTimings) -> dict[str, Handler]:
         )
         await persist(uow, saga, decision)
 
-    found: dict[str, Handler] = {answer.TYPE: on_answer for answer in ANSWERS}
-    found[OrderStatusChanged.TYPE] = on_order_status_changed
-    return found
+    registry = HandlerRegistry()
+    # What follows an answer sees the read model of orders up to date.
+    registry.register(on_answer, *ANSWERS, after=write_pending_orders)
+    registry.register(on_order_status_changed, OrderStatusChanged)
+    return registry
 
 
-async def process_due_deadlines(runtime: Runtime, timings: SagaTimings, limit: int = 100) -> int:
-    """One pass of the scheduler: every return whose deadline passed, under SKIP LOCKED so
-    several replicas share the work."""
-    with suppress_instrumentation():  # an empty poll is not worth a trace
-        async with runtime.pool.acquire() as conn:
-            if not await store.any_due(conn, now()):
-                return 0
-    async with runtime.uow() as uow:
-        due = await store.due_returns(uow.conn, now(), limit)
-        for saga in due:
-            decision = saga_domain.on_deadline(saga, now(), timings)
-            await persist(uow, saga, decision)
-    return len(due)
+def deadlines(timings: SagaTimings) -> Deadlines[ReturnSaga]:
+    async def on_deadline(uow: UnitOfWork, saga: ReturnSaga) -> None:
+        await persist(uow, saga, saga_domain.on_deadline(saga, now(), timings))
+
+    return Deadlines(store.SAGAS, ReturnSaga, on_deadline, clock=now)
 
 
-def deadline_scheduler(settings: ReturnsSettings) -> Any:
-    timings = timings_from(settings)
+async def process_due_deadlines(runtime: Runtime, timings: SagaTimings) -> int:
+    """One pass of the scheduler (see Deadlines.process_due)."""
+    return await deadlines(timings).process_due(runtime)
 
-    async def run_return_deadlines(runtime: Runtime) -> None:
-        """Deadlines live in Postgres, so they survive restarts; this loop only looks them up."""
-        await repeat(
-            lambda: process_due_deadlines(runtime, timings),
-            interval_s=settings.deadline_poll_interval_s,
-            name="return deadline",
-            full_batch=100,
-        )
 
-    return run_return_deadlines
+def deadline_scheduler(settings: ReturnsSettings) -> BackgroundJob:
+    return deadlines(timings_from(settings)).scheduler(
+        interval_s=settings.deadline_poll_interval_s, name="return deadline"
+    )

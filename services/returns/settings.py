@@ -3,10 +3,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.platform.settings import ServiceSettings
+from shared.platform.saga.settings import SagaSettings
 
 
-class ReturnsSettings(ServiceSettings):
+class ReturnsSettings(SagaSettings):
     service_name: str = "returns"
     db_schema: str = "returns"
     http_port: int = 8005
@@ -33,7 +33,5 @@ class ReturnsSettings(ServiceSettings):
     saga_stock_timeout_s: float = 30
     saga_replacement_timeout_s: float = 60
     saga_refund_timeout_s: float = 30
-    saga_max_attempts: int = 3
     refund_max_attempts: int = 4
     refund_retry_backoff_s: float = 5
-    deadline_poll_interval_s: float = 1.0

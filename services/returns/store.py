@@ -8,16 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from services.returns.domain.policy import OrderFacts, OrderLine
-from services.returns.domain.saga import ReturnSaga, TimelineEntry
+from services.returns.domain.saga import ReturnSaga
 from shared.contracts.order_intake import OrderStatusChanged
-from shared.platform.db import DbConnection
+from shared.platform.db import DbConnection, Filters
+from shared.platform.saga import store as saga_store
+from shared.platform.saga.store import SagaTables
 
 DELIVERED_STATUSES = ("DELIVERED", "COMPLETED")
+
+# The saga kit's tables (deadlines, timeline, Idempotency-Keys: shared/platform/saga).
+SAGAS = SagaTables(
+    sagas="returns",
+    id_column="return_id",
+    timeline="return_timeline",
+    idempotency_lock="return-idem:",
+)
 
 # --- the read model of orders ------------------------------------------------------------------
 
@@ -170,17 +179,6 @@ async def return_id_for_replacement(conn: DbConnection, order_id: str) -> str | 
     return value
 
 
-async def append_timeline(
-    conn: DbConnection, return_id: str, entries: Sequence[TimelineEntry]
-) -> None:
-    if not entries:
-        return
-    await conn.executemany(
-        "INSERT INTO return_timeline (return_id, status, event, detail) VALUES ($1, $2, $3, $4)",
-        [(return_id, entry.status, entry.event, entry.detail) for entry in entries],
-    )
-
-
 async def get_return(conn: DbConnection, return_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         "SELECT saga, created_at, updated_at FROM returns WHERE return_id = $1", return_id
@@ -188,78 +186,20 @@ async def get_return(conn: DbConnection, return_id: str) -> dict[str, Any] | Non
     if row is None:
         return None
     found = dict(row)
-    found["timeline"] = [
-        dict(r)
-        for r in await conn.fetch(
-            "SELECT at, status, event, detail FROM return_timeline WHERE return_id = $1"
-            " ORDER BY id",
-            return_id,
-        )
-    ]
+    found["timeline"] = await saga_store.read_timeline(conn, SAGAS, return_id)
     return found
 
 
 async def list_returns(
     conn: DbConnection, *, order_id: str | None, status: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    conditions = []
-    args: list[Any] = []
-    if order_id:
-        args.append(order_id)
-        conditions.append(f"order_id = ${len(args)}")
-    if status:
-        args.append(status)
-        conditions.append(f"status = ${len(args)}")
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    args.append(limit)
+    filters = Filters()
+    filters.equal("order_id", order_id)
+    filters.equal("status", status)
+    where = filters.where
     rows = await conn.fetch(
         f"SELECT saga, created_at, updated_at FROM returns {where}"
-        f" ORDER BY created_at DESC, return_id DESC LIMIT ${len(args)}",
-        *args,
+        f" ORDER BY created_at DESC, return_id DESC LIMIT {filters.param(limit)}",
+        *filters.args,
     )
     return [dict(r) for r in rows]
-
-
-async def any_due(conn: DbConnection, now: datetime) -> bool:
-    value: bool = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM returns WHERE next_deadline_at <= $1)", now
-    )
-    return value
-
-
-async def due_returns(conn: DbConnection, now: datetime, limit: int) -> list[ReturnSaga]:
-    """The returns whose deadline passed, locked (SKIP LOCKED: replicas share the work)."""
-    rows = await conn.fetch(
-        "SELECT saga FROM returns WHERE next_deadline_at <= $1"
-        " ORDER BY next_deadline_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-        now,
-        limit,
-    )
-    return [ReturnSaga.model_validate(r["saga"]) for r in rows]
-
-
-# --- Idempotency-Key ---------------------------------------------------------------------------
-
-
-async def lock_idempotency_key(conn: DbConnection, key: str) -> None:
-    """Serialise concurrent requests with the same key until the transaction ends."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('return-idem:' || $1))", key)
-
-
-async def return_id_for_idempotency_key(conn: DbConnection, key: str) -> tuple[str, str] | None:
-    row = await conn.fetchrow(
-        "SELECT return_id, request_hash FROM idempotency_keys WHERE idempotency_key = $1", key
-    )
-    return (row["return_id"], row["request_hash"]) if row else None
-
-
-async def remember_idempotency_key(
-    conn: DbConnection, key: str, request_hash: str, return_id: str
-) -> None:
-    await conn.execute(
-        "INSERT INTO idempotency_keys (idempotency_key, request_hash, return_id)"
-        " VALUES ($1, $2, $3)",
-        key,
-        request_hash,
-        return_id,
-    )

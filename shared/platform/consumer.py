@@ -41,6 +41,7 @@ from shared.envelope import (
     summarise_validation_error,
 )
 from shared.platform import metrics
+from shared.platform.batch import Batch
 from shared.platform.db import DbConnection, is_transient
 from shared.platform.logs import order_context
 from shared.platform.outbox import PendingMessage, UnitOfWork, crash_now
@@ -275,9 +276,9 @@ class Consumer:
                     [i.envelope.type for i in items],
                 )
             )
-            batch: dict[str, Any] = {"messages": [i.message for i in items]}
+            batch = Batch([i.message for i in items])
             for position, item in enumerate(items):
-                batch["position"] = position
+                batch.position = position
                 if item.envelope.message_id not in fresh:
                     metrics.MESSAGES_HANDLED.labels(
                         self.service, item.envelope.type, "duplicate"

@@ -84,3 +84,30 @@ def is_transient(exc: BaseException) -> bool:
 
 def record_to_dict(record: asyncpg.Record | None) -> dict[str, Any] | None:
     return dict(record) if record is not None else None
+
+
+class Filters:
+    """The WHERE clause of a listing built from optional filters, and its arguments.
+
+    `equal` adds `column = $n` for a value that is set; `param` numbers any other argument
+    (add them in the order they appear in the statement)."""
+
+    def __init__(self) -> None:
+        self.args: list[Any] = []
+        self._conditions: list[str] = []
+
+    def param(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def equal(self, column: str, value: Any) -> None:
+        if value:
+            self._conditions.append(f"{column} = {self.param(value)}")
+
+    def condition(self, sql: str) -> None:
+        """A condition of its own (its placeholders from `param`)."""
+        self._conditions.append(sql)
+
+    @property
+    def where(self) -> str:
+        return f"WHERE {' AND '.join(self._conditions)}" if self._conditions else ""

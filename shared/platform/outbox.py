@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from shared.envelope import Contract, Envelope
 from shared.platform import metrics
+from shared.platform.batch import Batch, DeferredWrite
 from shared.platform.db import DbConnection
 from shared.platform.telemetry import context_from_headers, current_trace_headers, tracer
 
@@ -54,10 +55,8 @@ class UnitOfWork:
     pending: list[PendingMessage] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     topic_prefix: str = ""
-    # Shared by the handlers of one consumer batch (one transaction): "messages" are the batch's
-    # contracts in offset order and "position" the index of the one being handled, so a handler
-    # may load what the whole batch needs in one statement.
-    batch: dict[str, Any] = field(default_factory=dict)
+    # Shared by the handlers of one consumer batch (one transaction).
+    batch: Batch = field(default_factory=Batch)
 
     def emit(
         self,
@@ -84,16 +83,12 @@ class UnitOfWork:
         self.pending.append(PendingMessage(destination, key, envelope, headers))
         return envelope
 
-    def before_commit(self, name: str, write: Callable[[], Awaitable[None]]) -> None:
-        """Have `write` run once at the end of the transaction, before the outbox rows are
-        written (registered once per name): the handlers of a consumer batch collect rows in
-        `batch` and `write` stores them with one round trip."""
-        self.batch.setdefault("before_commit", {}).setdefault(name, write)
+    def before_commit(self, key: Hashable, write: DeferredWrite) -> None:
+        """See Batch.before_commit."""
+        self.batch.before_commit(key, write)
 
     async def run_before_commit(self) -> None:
-        writes: dict[str, Callable[[], Awaitable[None]]] = self.batch.get("before_commit", {})
-        while writes:
-            await writes.pop(next(iter(writes)))()
+        await self.batch.run_before_commit()
 
     async def flush(self) -> None:
         await self.run_before_commit()
@@ -139,32 +134,22 @@ def crash_now(point: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+@dataclass(eq=False, kw_only=True)
 class OutboxRelay:
-    def __init__(
-        self,
-        *,
-        dsn: str,
-        schema: str,
-        service: str,
-        publish: Publish,
-        batch_size: int = 500,
-        poll_interval_s: float = 1.0,
-        crash_after_publish: bool = False,
-    ) -> None:
-        self._dsn = dsn
-        self._schema = schema
-        self._service = service
-        self._publish = publish
-        self._batch_size = batch_size
-        self._poll_interval_s = poll_interval_s
-        self._crash_after_publish = crash_after_publish
-        self._wakeup = asyncio.Event()
-        self.is_leader = False
-        self.published_total = 0
+    dsn: str
+    schema: str
+    service: str
+    publish: Publish
+    batch_size: int = 500
+    poll_interval_s: float = 1.0
+    crash_after_publish: bool = False
+    is_leader: bool = field(default=False, init=False)
+    published_total: int = field(default=0, init=False)
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     @property
     def channel(self) -> str:
-        return f"{self._schema}_outbox"
+        return f"{self.schema}_outbox"
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -188,23 +173,23 @@ class OutboxRelay:
     async def _run_connected(self) -> None:
         from shared.platform.db import connect
 
-        conn = await connect(self._dsn, self._schema)
+        conn = await connect(self.dsn, self.schema)
         try:
             await conn.add_listener(self.channel, lambda *_: self._wakeup.set())
             while not await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext($1))", f"{self._schema}.outbox-relay"
+                "SELECT pg_try_advisory_lock(hashtext($1))", f"{self.schema}.outbox-relay"
             ):
                 self.is_leader = False
-                await asyncio.sleep(self._poll_interval_s)
+                await asyncio.sleep(self.poll_interval_s)
             self.is_leader = True
-            log.info("outbox relay for %s is publishing", self._schema)
+            log.info("outbox relay for %s is publishing", self.schema)
             while True:
                 self._wakeup.clear()
                 published = await self.publish_pending(conn)
-                if published >= self._batch_size:
+                if published >= self.batch_size:
                     continue
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_interval_s)
+                    await asyncio.wait_for(self._wakeup.wait(), self.poll_interval_s)
         finally:
             self.is_leader = False
             with contextlib.suppress(Exception):
@@ -215,10 +200,10 @@ class OutboxRelay:
             rows = await conn.fetch(
                 "SELECT id, topic, msg_key, msg_type, payload, headers, message_id, created_at"
                 " FROM outbox ORDER BY id LIMIT $1",
-                self._batch_size,
+                self.batch_size,
             )
         if not rows:
-            metrics.OUTBOX_BACKLOG.labels(self._service).set(0)
+            metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
             return 0
         acks = []
         for row in rows:
@@ -240,12 +225,12 @@ class OutboxRelay:
                         **current_trace_headers(),
                     }
                     acks.append(
-                        await self._publish(row["payload"], row["topic"], row["msg_key"], headers)
+                        await self.publish(row["payload"], row["topic"], row["msg_key"], headers)
                     )
             finally:
                 otel_context.detach(token)
         await asyncio.gather(*acks)
-        if self._crash_after_publish:
+        if self.crash_after_publish:
             crash_now("relay_after_publish")
         with suppress_instrumentation():
             await conn.execute(
@@ -253,16 +238,16 @@ class OutboxRelay:
             )
         now = datetime.now(UTC)
         for row in rows:
-            metrics.OUTBOX_PUBLISHED.labels(self._service, row["topic"]).inc()
-            metrics.OUTBOX_LAG.labels(self._service).observe(
+            metrics.OUTBOX_PUBLISHED.labels(self.service, row["topic"]).inc()
+            metrics.OUTBOX_LAG.labels(self.service).observe(
                 max(0.0, (now - row["created_at"]).total_seconds())
             )
         backlog = 0
-        if len(rows) >= self._batch_size:
+        if len(rows) >= self.batch_size:
             # Only a full batch may have left rows behind; counting after every pass would cost
             # a statement per pass (and passes follow every commit).
             with suppress_instrumentation():
                 backlog = await conn.fetchval("SELECT count(*) FROM outbox")
-        metrics.OUTBOX_BACKLOG.labels(self._service).set(backlog)
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
         self.published_total += len(rows)
         return len(rows)

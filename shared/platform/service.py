@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker, Topic
 from faststream.kafka.annotations import KafkaMessage
@@ -36,6 +36,7 @@ from shared.platform.auth import token_verifier
 from shared.platform.consumer import Consumer, Handler
 from shared.platform.db import create_pool
 from shared.platform.errors import BodyLimit, install_error_handlers
+from shared.platform.handlers import HandlerRegistry
 from shared.platform.housekeeping import prune_inbox, retention_job
 from shared.platform.kafka_security import aiokafka_options, faststream_security
 from shared.platform.logs import setup_logging
@@ -50,6 +51,10 @@ from shared.topics import dead_letter_topic
 log = logging.getLogger(__name__)
 
 
+BackgroundJob = Callable[["Runtime"], Coroutine[Any, Any, None]]
+"""A task that runs while the service runs (cancelled at shutdown)."""
+
+
 @dataclass
 class ServiceSpec:
     settings: ServiceSettings
@@ -57,10 +62,22 @@ class ServiceSpec:
     description: str
     migrations: Path
     topics: Sequence[str] = ()
-    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    # TRANSITIONAL: a plain mapping is still taken (and wrapped) until order_intake builds a
+    # HandlerRegistry; then the field becomes `HandlerRegistry` only.
+    handlers: HandlerRegistry | Mapping[str, Handler] = field(default_factory=HandlerRegistry)
     routers: Sequence[APIRouter] = ()
-    background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
+    background: Sequence[BackgroundJob] = ()
     on_start: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.handlers, HandlerRegistry):
+            registry = HandlerRegistry()
+            registry.include(self.handlers)
+            self.handlers = registry
+
+    def settings_as(self, kind: type[SettingsT]) -> SettingsT:
+        """The spec's settings as the service's own settings class."""
+        return settings_as(kind, self.settings)
 
 
 @dataclass
@@ -84,8 +101,31 @@ class Runtime:
 
 
 def get_runtime(request: Request) -> Runtime:
+    """The running service (a FastAPI dependency: `RuntimeDep`)."""
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def settings_as(kind: type[SettingsT], settings: ServiceSettings) -> SettingsT:
+    if not isinstance(settings, kind):
+        raise TypeError(f"the service runs with {type(settings).__name__}, not {kind.__name__}")
+    return settings
+
+
+def service_settings(kind: type[SettingsT]) -> Callable[[Runtime], SettingsT]:
+    """A FastAPI dependency: the running service's settings, typed as its own settings class.
+    A service declares it once, e.g.
+    `Settings = Annotated[ReturnsSettings, Depends(service_settings(ReturnsSettings))]`."""
+
+    def provide(runtime: RuntimeDep) -> SettingsT:
+        return settings_as(kind, runtime.settings)
+
+    return provide
 
 
 def _build_broker(settings: ServiceSettings) -> KafkaBroker:

@@ -798,33 +798,28 @@ def _step_commands(saga: ReturnSaga, step: Step) -> list[Contract]:
 
 
 def _stock_commands(saga: ReturnSaga) -> list[Contract]:
+    """Restock the resellable units, write off the damaged ones: what is still pending."""
     assert saga.location is not None
+
+    def units(condition: Condition) -> dict[str, Any]:
+        return {
+            "return_id": saga.return_id,
+            "order_id": saga.order_id,
+            "location": saga.location,
+            "lines": tuple(
+                SkuQuantity(sku=i.sku, quantity=i.quantity)
+                for i in saga.received
+                if i.condition == condition
+            ),
+        }
+
     commands: list[Contract] = []
-
-    def lines(condition: Condition) -> tuple[SkuQuantity, ...]:
-        return tuple(
-            SkuQuantity(sku=i.sku, quantity=i.quantity)
-            for i in saga.received
-            if i.condition == condition
-        )
-
     if StockTask.RESTOCK in saga.stock_pending:
-        commands.append(
-            RestockReturnedItems(
-                return_id=saga.return_id,
-                order_id=saga.order_id,
-                location=saga.location,
-                lines=lines(Condition.RESELLABLE),
-            )
-        )
+        commands.append(RestockReturnedItems(**units(Condition.RESELLABLE)))
     if StockTask.WRITE_OFF in saga.stock_pending:
         commands.append(
             WriteOffReturnedItems(
-                return_id=saga.return_id,
-                order_id=saga.order_id,
-                location=saga.location,
-                lines=lines(Condition.DAMAGED),
-                reason=f"damaged on return {saga.return_id}",
+                **units(Condition.DAMAGED), reason=f"damaged on return {saga.return_id}"
             )
         )
     return commands
