@@ -86,20 +86,17 @@ _REPEATS: frozenset[tuple[Status, Action]] = frozenset(
     }
 )
 
-_REFUSALS: dict[tuple[Status, Action], Refusal] = {
-    (Status.CREATED, Action.DELIVER): Refusal.NOT_SHIPPED,
-    (Status.CREATED, Action.FAIL): Refusal.NOT_SHIPPED,
-    (Status.SHIPPED, Action.SHIP): Refusal.ALREADY_SHIPPED,
-    (Status.SHIPPED, Action.CANCEL): Refusal.ALREADY_SHIPPED,
+# Any other action is refused, for the reason its status gives, unless the action has its own.
+_REFUSED_IN: dict[Status, Refusal] = {
+    Status.CREATED: Refusal.NOT_SHIPPED,
+    Status.SHIPPED: Refusal.ALREADY_SHIPPED,
+    Status.DELIVERED: Refusal.ALREADY_DELIVERED,
+    Status.CANCELLED: Refusal.FULFILMENT_CANCELLED,
+    Status.FAILED: Refusal.FULFILMENT_FAILED,
+}
+_REFUSED_FOR: dict[tuple[Status, Action], Refusal] = {
     (Status.DELIVERED, Action.SHIP): Refusal.ALREADY_SHIPPED,
     (Status.DELIVERED, Action.CANCEL): Refusal.ALREADY_SHIPPED,
-    (Status.DELIVERED, Action.FAIL): Refusal.ALREADY_DELIVERED,
-    (Status.CANCELLED, Action.SHIP): Refusal.FULFILMENT_CANCELLED,
-    (Status.CANCELLED, Action.DELIVER): Refusal.FULFILMENT_CANCELLED,
-    (Status.CANCELLED, Action.FAIL): Refusal.FULFILMENT_CANCELLED,
-    (Status.FAILED, Action.SHIP): Refusal.FULFILMENT_FAILED,
-    (Status.FAILED, Action.DELIVER): Refusal.FULFILMENT_FAILED,
-    (Status.FAILED, Action.CANCEL): Refusal.FULFILMENT_FAILED,
 }
 
 
@@ -110,7 +107,7 @@ def transition(status: Status, action: Action) -> Transition:
         return Transition(_CHANGES[key], changed=True)
     if key in _REPEATS:
         return Transition(status, changed=False)
-    raise TransitionRefused(_REFUSALS[key], status, action)
+    raise TransitionRefused(_REFUSED_FOR.get(key, _REFUSED_IN[status]), status, action)
 
 
 @dataclass(frozen=True)

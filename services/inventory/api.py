@@ -276,13 +276,5 @@ def _stock_view(sku: str, levels: list[StockLevel]) -> StockView:
         on_hand=total.on_hand if total else 0,
         reserved=total.reserved if total else 0,
         available=total.available if total else 0,
-        locations=[
-            LocationStock(
-                location=level.location,
-                on_hand=level.on_hand,
-                reserved=level.reserved,
-                available=level.available,
-            )
-            for level in levels
-        ],
+        locations=[LocationStock.model_validate(level, from_attributes=True) for level in levels],
     )

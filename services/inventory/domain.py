@@ -20,16 +20,23 @@ INSUFFICIENT_STOCK = "insufficient_stock"
 ORDER_RELEASED = "order_released"
 
 
-@dataclass(frozen=True)
-class StockLevel:
-    sku: str
-    location: str
+class StockCounts:
+    """Stock on hand and reserved, and what of it is still available to promise."""
+
     on_hand: int
     reserved: int
 
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved
+
+
+@dataclass(frozen=True)
+class StockLevel(StockCounts):
+    sku: str
+    location: str
+    on_hand: int
+    reserved: int
 
 
 @dataclass(frozen=True)
@@ -440,14 +447,10 @@ def _release_elsewhere(
 
 
 @dataclass(frozen=True)
-class Availability:
+class Availability(StockCounts):
     sku: str
     on_hand: int
     reserved: int
-
-    @property
-    def available(self) -> int:
-        return self.on_hand - self.reserved
 
 
 def totals(levels: Iterable[StockLevel]) -> dict[str, Availability]:

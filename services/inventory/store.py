@@ -20,7 +20,7 @@ from services.inventory.domain import (
     StockChange,
     StockLevel,
 )
-from shared.platform.db import DbConnection
+from shared.platform.db import DbConnection, columns
 
 
 @dataclass(frozen=True)
@@ -206,11 +206,7 @@ class InventoryStore:
             " FROM updated ORDER BY sku, location"
             " RETURNING id, sku, location, on_hand_delta, reserved_delta, on_hand_after,"
             "   reserved_after, reason, order_id, reference, detail, at",
-            [c.sku for c in changes],
-            [c.location for c in changes],
-            [c.on_hand_delta for c in changes],
-            [c.reserved_delta for c in changes],
-            [c.reason for c in changes],
+            *columns(changes, "sku", "location", "on_hand_delta", "reserved_delta", "reason"),
             order_id,
             reference,
             detail,
@@ -332,12 +328,9 @@ class InventoryStore:
             "   $6::text[]) AS c(order_id, line_id, location, committed, released, status)"
             " WHERE r.order_id = c.order_id AND r.line_id = c.line_id"
             " AND r.location = c.location",
-            [r.order_id for r in reservations],
-            [r.line_id for r in reservations],
-            [r.location for r in reservations],
-            [r.committed for r in reservations],
-            [r.released for r in reservations],
-            [r.status for r in reservations],
+            *columns(
+                reservations, "order_id", "line_id", "location", "committed", "released", "status"
+            ),
         )
 
     # --- commits ------------------------------------------------------------------------------

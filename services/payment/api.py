@@ -82,19 +82,7 @@ async def list_payments(
                 method=view.method,
                 created_at=view.created_at,
                 operations=[
-                    OperationOut(
-                        kind=op.kind,
-                        idempotency_key=op.idempotency_key,
-                        amount=op.amount,
-                        outcome=op.outcome,
-                        at=op.at,
-                        gateway_reference=op.gateway_reference,
-                        decline_code=op.decline_code,
-                        reason=op.reason,
-                        fulfilment_id=op.fulfilment_id,
-                        return_id=op.return_id,
-                    )
-                    for op in view.operations
+                    OperationOut.model_validate(op, from_attributes=True) for op in view.operations
                 ],
             )
             for view in views

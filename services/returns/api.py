@@ -261,7 +261,7 @@ async def receive_return(
     async with runtime.uow() as uow:
         unlocked = await store.load_return(uow.conn, return_id, lock=False)
         if unlocked is None:
-            raise ApiError(404, "return_not_found", f"no return {return_id}")
+            raise _not_found(return_id)
         # Receipts of one order's returns are serialised: refunds are prorated over them.
         known_order = await store.order_facts(uow.conn, unlocked.order_id, lock=True)
         saga = await _locked(uow.conn, return_id)
@@ -363,17 +363,21 @@ def _audit(request: Request, saga: ReturnSaga, decision: saga_domain.Decision) -
     )
 
 
+def _not_found(return_id: str) -> ApiError:
+    return ApiError(404, "return_not_found", f"no return {return_id}")
+
+
 async def _locked(conn: DbConnection, return_id: str) -> ReturnSaga:
     saga = await store.load_return(conn, return_id, lock=True)
     if saga is None:
-        raise ApiError(404, "return_not_found", f"no return {return_id}")
+        raise _not_found(return_id)
     return saga
 
 
 async def _view(conn: DbConnection, return_id: str) -> dict[str, Any]:
     row = await store.get_return(conn, return_id)
     if row is None:
-        raise ApiError(404, "return_not_found", f"no return {return_id}")
+        raise _not_found(return_id)
     return return_view(row)
 
 

@@ -17,7 +17,6 @@ class FulfilmentRef(Value):
 
 @register
 class FulfilmentCreated(Event):
-    TYPE = "FulfilmentCreated"
     TOPIC = FULFILMENT_EVENTS
     order_id: str
     fulfilments: tuple[FulfilmentRef, ...]
@@ -25,7 +24,6 @@ class FulfilmentCreated(Event):
 
 @register
 class FulfilmentShipped(Event, FulfilmentLines):
-    TYPE = "FulfilmentShipped"
     TOPIC = FULFILMENT_EVENTS
     carrier: str
     tracking_number: str
@@ -34,7 +32,6 @@ class FulfilmentShipped(Event, FulfilmentLines):
 
 @register
 class FulfilmentDelivered(Event):
-    TYPE = "FulfilmentDelivered"
     TOPIC = FULFILMENT_EVENTS
     order_id: str
     fulfilment_id: str
@@ -50,7 +47,6 @@ class FulfilmentCancelled(Event):
     `already_failed`: ones the carrier reported failed before the cancel, left as they are.
     """
 
-    TYPE = "FulfilmentCancelled"
     TOPIC = FULFILMENT_EVENTS
     order_id: str
     cancelled: tuple[str, ...] = ()
@@ -61,7 +57,6 @@ class FulfilmentCancelled(Event):
 
 @register
 class FulfilmentFailed(Event):
-    TYPE = "FulfilmentFailed"
     TOPIC = FULFILMENT_EVENTS
     order_id: str
     fulfilment_id: str

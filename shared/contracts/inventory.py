@@ -9,7 +9,6 @@ from shared.topics import CHANNEL_AVAILABILITY, INVENTORY_EVENTS
 
 @register
 class StockReserved(Event):
-    TYPE = "StockReserved"
     TOPIC = INVENTORY_EVENTS
     order_id: str
     allocations: tuple[Allocation, ...]
@@ -17,7 +16,6 @@ class StockReserved(Event):
 
 @register
 class StockReservationFailed(Event):
-    TYPE = "StockReservationFailed"
     TOPIC = INVENTORY_EVENTS
     order_id: str
     reason: str
@@ -26,7 +24,6 @@ class StockReservationFailed(Event):
 
 @register
 class StockReleased(Event):
-    TYPE = "StockReleased"
     TOPIC = INVENTORY_EVENTS
     order_id: str
     released: tuple[Allocation, ...] = ()
@@ -34,7 +31,6 @@ class StockReleased(Event):
 
 @register
 class StockCommitted(Event, FulfilmentLines):
-    TYPE = "StockCommitted"
     TOPIC = INVENTORY_EVENTS
 
 
@@ -42,7 +38,6 @@ class StockCommitted(Event, FulfilmentLines):
 class AvailabilityChanged(Event):
     """Available stock of one SKU changed (keyed by SKU)."""
 
-    TYPE = "AvailabilityChanged"
     TOPIC = INVENTORY_EVENTS
     sku: str
     on_hand: int
@@ -58,7 +53,6 @@ class ReturnedItemsRestocked(Event, ReturnedLines):
     """Answer to RestockReturnedItems: everything restocked for the return (repeated as is when
     the command is re-sent)."""
 
-    TYPE = "ReturnedItemsRestocked"
     TOPIC = INVENTORY_EVENTS
 
 
@@ -66,7 +60,6 @@ class ReturnedItemsRestocked(Event, ReturnedLines):
 class ReturnedItemsWrittenOff(Event, ReturnedLines):
     """Answer to WriteOffReturnedItems: the damaged items recorded and written off."""
 
-    TYPE = "ReturnedItemsWrittenOff"
     TOPIC = INVENTORY_EVENTS
 
 
@@ -74,7 +67,6 @@ class ReturnedItemsWrittenOff(Event, ReturnedLines):
 class ReturnedStockFailed(Event):
     """A restock or write-off inventory cannot apply (e.g. a SKU it does not know)."""
 
-    TYPE = "ReturnedStockFailed"
     TOPIC = INVENTORY_EVENTS
     return_id: str
     order_id: str
@@ -89,7 +81,6 @@ class ChannelAvailabilityChanged(Event):
     minus the channel's safety stock, never below 0. One per channel whenever the SKU's
     available stock changes, emitted in the same transaction as the change."""
 
-    TYPE = "ChannelAvailabilityChanged"
     TOPIC = CHANNEL_AVAILABILITY
     channel: str
     sku: str

@@ -32,7 +32,6 @@ from shared.topics import (
 
 @register
 class ReserveStock(Command):
-    TYPE = "ReserveStock"
     TOPIC = INVENTORY_COMMANDS
     order_id: str
     channel: str
@@ -43,7 +42,6 @@ class ReserveStock(Command):
 class ReleaseStock(Command):
     """Release whatever is still reserved for the order. A no-op that still answers when nothing is."""
 
-    TYPE = "ReleaseStock"
     TOPIC = INVENTORY_COMMANDS
     order_id: str
     reason: str
@@ -53,7 +51,6 @@ class ReleaseStock(Command):
 class CommitStock(Command, FulfilmentLines):
     """Turn the reservation of what shipped from one location into a deduction of stock on hand."""
 
-    TYPE = "CommitStock"
     TOPIC = INVENTORY_COMMANDS
 
 
@@ -62,7 +59,6 @@ class CommitStock(Command, FulfilmentLines):
 
 @register
 class AuthorizePayment(Command, OrderAmount):
-    TYPE = "AuthorizePayment"
     TOPIC = PAYMENT_COMMANDS
     method: str
     token: str
@@ -71,7 +67,6 @@ class AuthorizePayment(Command, OrderAmount):
 
 @register
 class CapturePayment(Command, OrderAmount):
-    TYPE = "CapturePayment"
     TOPIC = PAYMENT_COMMANDS
     fulfilment_id: str
     idempotency_key: str
@@ -79,7 +74,6 @@ class CapturePayment(Command, OrderAmount):
 
 @register
 class VoidPayment(Command):
-    TYPE = "VoidPayment"
     TOPIC = PAYMENT_COMMANDS
     order_id: str
     reason: str
@@ -88,7 +82,6 @@ class VoidPayment(Command):
 
 @register
 class RefundPayment(Command, OrderAmount):
-    TYPE = "RefundPayment"
     TOPIC = PAYMENT_COMMANDS
     reason: str
     idempotency_key: str
@@ -100,7 +93,6 @@ class RefundPayment(Command, OrderAmount):
 
 @register
 class CreateFulfilment(Command):
-    TYPE = "CreateFulfilment"
     TOPIC = FULFILMENT_COMMANDS
     order_id: str
     allocations: tuple[Allocation, ...]
@@ -110,7 +102,6 @@ class CreateFulfilment(Command):
 
 @register
 class CancelFulfilment(Command):
-    TYPE = "CancelFulfilment"
     TOPIC = FULFILMENT_COMMANDS
     order_id: str
     reason: str
@@ -131,7 +122,6 @@ class OrderLineSummary(Value):
 class OrderStatusChanged(Event):
     """Every saga state change of an order, for read models, returns and operators."""
 
-    TYPE = "OrderStatusChanged"
     TOPIC = ORDERS_EVENTS
     order_id: str
     channel: str
@@ -160,7 +150,6 @@ class ReplacementOrderCreated(Event):
 
     Repeated as is (with the order's current status) when the command is re-sent."""
 
-    TYPE = "ReplacementOrderCreated"
     TOPIC = ORDERS_EVENTS
     return_id: str
     order_id: str
@@ -174,7 +163,6 @@ class ReplacementOrderCreated(Event):
 class ReplacementOrderRefused(Event):
     """CreateReplacementOrder that cannot be carried out (e.g. the original order is unknown)."""
 
-    TYPE = "ReplacementOrderRefused"
     TOPIC = ORDERS_EVENTS
     return_id: str
     original_order_id: str
@@ -183,7 +171,6 @@ class ReplacementOrderRefused(Event):
 
 @register
 class OrderNeedsAttention(Event):
-    TYPE = "OrderNeedsAttention"
     TOPIC = ORDERS_EVENTS
     order_id: str
     reason: str
@@ -194,7 +181,6 @@ class OrderNeedsAttention(Event):
 class CustomerNotification(Event):
     """A message for the customer (confirmed, rejected, delayed, shipped, delivered)."""
 
-    TYPE = "CustomerNotification"
     TOPIC = NOTIFICATIONS
     order_id: str
     kind: str
@@ -204,7 +190,6 @@ class CustomerNotification(Event):
 
 @register
 class OperatorAlert(Event):
-    TYPE = "OperatorAlert"
     TOPIC = NOTIFICATIONS
     order_id: str
     kind: str

@@ -11,7 +11,6 @@ from shared.topics import PAYMENT_EVENTS
 
 @register
 class PaymentAuthorized(Event):
-    TYPE = "PaymentAuthorized"
     TOPIC = PAYMENT_EVENTS
     order_id: str
     payment_id: str
@@ -22,7 +21,6 @@ class PaymentAuthorized(Event):
 
 @register
 class PaymentDeclined(Event):
-    TYPE = "PaymentDeclined"
     TOPIC = PAYMENT_EVENTS
     order_id: str
     reason: str
@@ -31,7 +29,6 @@ class PaymentDeclined(Event):
 
 @register
 class PaymentCaptured(Event):
-    TYPE = "PaymentCaptured"
     TOPIC = PAYMENT_EVENTS
     order_id: str
     fulfilment_id: str
@@ -42,7 +39,6 @@ class PaymentCaptured(Event):
 
 @register
 class PaymentCaptureFailed(Event):
-    TYPE = "PaymentCaptureFailed"
     TOPIC = PAYMENT_EVENTS
     order_id: str
     fulfilment_id: str
@@ -51,7 +47,6 @@ class PaymentCaptureFailed(Event):
 
 @register
 class PaymentVoided(Event):
-    TYPE = "PaymentVoided"
     TOPIC = PAYMENT_EVENTS
     order_id: str
     voided: bool
@@ -60,7 +55,6 @@ class PaymentVoided(Event):
 
 @register
 class PaymentRefunded(Event, OrderAmount):
-    TYPE = "PaymentRefunded"
     TOPIC = PAYMENT_EVENTS
     refunded_total: Decimal
     return_id: str | None = None
@@ -68,7 +62,6 @@ class PaymentRefunded(Event, OrderAmount):
 
 @register
 class PaymentRefundFailed(Event):
-    TYPE = "PaymentRefundFailed"
     TOPIC = PAYMENT_EVENTS
     order_id: str
     reason: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
@@ -80,6 +81,13 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         return getattr(exc, "sqlstate", None) in TRANSIENT_SQLSTATES
     return False
+
+
+def columns(rows: Sequence[Any], *fields: str) -> list[list[Any]]:
+    """The rows' attributes as one list per field, in the order given: the arrays that an
+    `unnest($1::text[], $2::bigint[], ...)` turns back into rows, to write a batch in one
+    statement."""
+    return [[getattr(row, name) for row in rows] for name in fields]
 
 
 def record_to_dict(record: asyncpg.Record | None) -> dict[str, Any] | None:

@@ -107,30 +107,30 @@ class OrderFacts:
 
 
 @dataclass(frozen=True)
-class RequestedLine:
+class SkuUnits:
+    """Some units of one SKU; the types below say what they are units of."""
+
     sku: str
     quantity: int
+
+
+@dataclass(frozen=True)
+class RequestedLine(SkuUnits):
     reason: str
 
 
 @dataclass(frozen=True)
-class ExchangeRequest:
-    sku: str
-    quantity: int
+class ExchangeRequest(SkuUnits):
     unit_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
-class PricedExchange:
-    sku: str
-    quantity: int
+class PricedExchange(SkuUnits):
     unit_price: Decimal
 
 
 @dataclass(frozen=True)
-class ReceivedUnits:
-    sku: str
-    quantity: int
+class ReceivedUnits(SkuUnits):
     condition: Condition
 
 
