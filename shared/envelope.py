@@ -16,8 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class Contract(BaseModel):
-    """Base of every message payload. Subclasses set TOPIC (and VERSION past 1); KIND comes from
-    Command or Event, and TYPE, the name on the wire, is the class name unless a class sets it."""
+    """Base of every message payload. Subclasses set TYPE, VERSION and KIND."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -25,12 +24,6 @@ class Contract(BaseModel):
     VERSION: ClassVar[int] = 1
     KIND: ClassVar[str] = "event"  # "command" or "event"
     TOPIC: ClassVar[str]
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        if "TYPE" not in cls.__dict__:
-            cls.TYPE = cls.__name__
 
 
 class Command(Contract):

@@ -21,6 +21,7 @@ class ChannelOrderReceived(Event):
     Keyed by the channel's order id. `channel`: shopify, woocommerce, amazon or ebay.
     """
 
+    TYPE = "ChannelOrderReceived"
     TOPIC = CHANNEL_ORDERS
     channel: str = Field(min_length=1, max_length=32)
     headers: dict[str, str] = Field(default_factory=dict)

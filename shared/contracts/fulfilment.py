@@ -17,6 +17,7 @@ class FulfilmentRef(Value):
 
 @register
 class FulfilmentCreated(Event):
+    TYPE = "FulfilmentCreated"
     TOPIC = FULFILMENT_EVENTS
     order_id: str
     fulfilments: tuple[FulfilmentRef, ...]
@@ -24,6 +25,7 @@ class FulfilmentCreated(Event):
 
 @register
 class FulfilmentShipped(Event, FulfilmentLines):
+    TYPE = "FulfilmentShipped"
     TOPIC = FULFILMENT_EVENTS
     carrier: str
     tracking_number: str
@@ -32,6 +34,7 @@ class FulfilmentShipped(Event, FulfilmentLines):
 
 @register
 class FulfilmentDelivered(Event):
+    TYPE = "FulfilmentDelivered"
     TOPIC = FULFILMENT_EVENTS
     order_id: str
     fulfilment_id: str
@@ -47,6 +50,7 @@ class FulfilmentCancelled(Event):
     `already_failed`: ones the carrier reported failed before the cancel, left as they are.
     """
 
+    TYPE = "FulfilmentCancelled"
     TOPIC = FULFILMENT_EVENTS
     order_id: str
     cancelled: tuple[str, ...] = ()
@@ -57,6 +61,7 @@ class FulfilmentCancelled(Event):
 
 @register
 class FulfilmentFailed(Event):
+    TYPE = "FulfilmentFailed"
     TOPIC = FULFILMENT_EVENTS
     order_id: str
     fulfilment_id: str

@@ -9,6 +9,7 @@ from shared.topics import CHANNEL_AVAILABILITY, INVENTORY_EVENTS
 
 @register
 class StockReserved(Event):
+    TYPE = "StockReserved"
     TOPIC = INVENTORY_EVENTS
     order_id: str
     allocations: tuple[Allocation, ...]
@@ -16,6 +17,7 @@ class StockReserved(Event):
 
 @register
 class StockReservationFailed(Event):
+    TYPE = "StockReservationFailed"
     TOPIC = INVENTORY_EVENTS
     order_id: str
     reason: str
@@ -24,6 +26,7 @@ class StockReservationFailed(Event):
 
 @register
 class StockReleased(Event):
+    TYPE = "StockReleased"
     TOPIC = INVENTORY_EVENTS
     order_id: str
     released: tuple[Allocation, ...] = ()
@@ -31,6 +34,7 @@ class StockReleased(Event):
 
 @register
 class StockCommitted(Event, FulfilmentLines):
+    TYPE = "StockCommitted"
     TOPIC = INVENTORY_EVENTS
 
 
@@ -38,6 +42,7 @@ class StockCommitted(Event, FulfilmentLines):
 class AvailabilityChanged(Event):
     """Available stock of one SKU changed (keyed by SKU)."""
 
+    TYPE = "AvailabilityChanged"
     TOPIC = INVENTORY_EVENTS
     sku: str
     on_hand: int
@@ -53,6 +58,7 @@ class ReturnedItemsRestocked(Event, ReturnedLines):
     """Answer to RestockReturnedItems: everything restocked for the return (repeated as is when
     the command is re-sent)."""
 
+    TYPE = "ReturnedItemsRestocked"
     TOPIC = INVENTORY_EVENTS
 
 
@@ -60,6 +66,7 @@ class ReturnedItemsRestocked(Event, ReturnedLines):
 class ReturnedItemsWrittenOff(Event, ReturnedLines):
     """Answer to WriteOffReturnedItems: the damaged items recorded and written off."""
 
+    TYPE = "ReturnedItemsWrittenOff"
     TOPIC = INVENTORY_EVENTS
 
 
@@ -67,6 +74,7 @@ class ReturnedItemsWrittenOff(Event, ReturnedLines):
 class ReturnedStockFailed(Event):
     """A restock or write-off inventory cannot apply (e.g. a SKU it does not know)."""
 
+    TYPE = "ReturnedStockFailed"
     TOPIC = INVENTORY_EVENTS
     return_id: str
     order_id: str
@@ -81,6 +89,7 @@ class ChannelAvailabilityChanged(Event):
     minus the channel's safety stock, never below 0. One per channel whenever the SKU's
     available stock changes, emitted in the same transaction as the change."""
 
+    TYPE = "ChannelAvailabilityChanged"
     TOPIC = CHANNEL_AVAILABILITY
     channel: str
     sku: str

@@ -32,6 +32,7 @@ from shared.topics import (
 
 @register
 class ReserveStock(Command):
+    TYPE = "ReserveStock"
     TOPIC = INVENTORY_COMMANDS
     order_id: str
     channel: str
@@ -42,6 +43,7 @@ class ReserveStock(Command):
 class ReleaseStock(Command):
     """Release whatever is still reserved for the order. A no-op that still answers when nothing is."""
 
+    TYPE = "ReleaseStock"
     TOPIC = INVENTORY_COMMANDS
     order_id: str
     reason: str
@@ -51,6 +53,7 @@ class ReleaseStock(Command):
 class CommitStock(Command, FulfilmentLines):
     """Turn the reservation of what shipped from one location into a deduction of stock on hand."""
 
+    TYPE = "CommitStock"
     TOPIC = INVENTORY_COMMANDS
 
 
@@ -59,6 +62,7 @@ class CommitStock(Command, FulfilmentLines):
 
 @register
 class AuthorizePayment(Command, OrderAmount):
+    TYPE = "AuthorizePayment"
     TOPIC = PAYMENT_COMMANDS
     method: str
     token: str
@@ -67,6 +71,7 @@ class AuthorizePayment(Command, OrderAmount):
 
 @register
 class CapturePayment(Command, OrderAmount):
+    TYPE = "CapturePayment"
     TOPIC = PAYMENT_COMMANDS
     fulfilment_id: str
     idempotency_key: str
@@ -74,6 +79,7 @@ class CapturePayment(Command, OrderAmount):
 
 @register
 class VoidPayment(Command):
+    TYPE = "VoidPayment"
     TOPIC = PAYMENT_COMMANDS
     order_id: str
     reason: str
@@ -82,6 +88,7 @@ class VoidPayment(Command):
 
 @register
 class RefundPayment(Command, OrderAmount):
+    TYPE = "RefundPayment"
     TOPIC = PAYMENT_COMMANDS
     reason: str
     idempotency_key: str
@@ -93,6 +100,7 @@ class RefundPayment(Command, OrderAmount):
 
 @register
 class CreateFulfilment(Command):
+    TYPE = "CreateFulfilment"
     TOPIC = FULFILMENT_COMMANDS
     order_id: str
     allocations: tuple[Allocation, ...]
@@ -102,6 +110,7 @@ class CreateFulfilment(Command):
 
 @register
 class CancelFulfilment(Command):
+    TYPE = "CancelFulfilment"
     TOPIC = FULFILMENT_COMMANDS
     order_id: str
     reason: str
@@ -122,6 +131,7 @@ class OrderLineSummary(Value):
 class OrderStatusChanged(Event):
     """Every saga state change of an order, for read models, returns and operators."""
 
+    TYPE = "OrderStatusChanged"
     TOPIC = ORDERS_EVENTS
     order_id: str
     channel: str
@@ -150,6 +160,7 @@ class ReplacementOrderCreated(Event):
 
     Repeated as is (with the order's current status) when the command is re-sent."""
 
+    TYPE = "ReplacementOrderCreated"
     TOPIC = ORDERS_EVENTS
     return_id: str
     order_id: str
@@ -163,6 +174,7 @@ class ReplacementOrderCreated(Event):
 class ReplacementOrderRefused(Event):
     """CreateReplacementOrder that cannot be carried out (e.g. the original order is unknown)."""
 
+    TYPE = "ReplacementOrderRefused"
     TOPIC = ORDERS_EVENTS
     return_id: str
     original_order_id: str
@@ -171,6 +183,7 @@ class ReplacementOrderRefused(Event):
 
 @register
 class OrderNeedsAttention(Event):
+    TYPE = "OrderNeedsAttention"
     TOPIC = ORDERS_EVENTS
     order_id: str
     reason: str
@@ -181,6 +194,7 @@ class OrderNeedsAttention(Event):
 class CustomerNotification(Event):
     """A message for the customer (confirmed, rejected, delayed, shipped, delivered)."""
 
+    TYPE = "CustomerNotification"
     TOPIC = NOTIFICATIONS
     order_id: str
     kind: str
@@ -190,6 +204,7 @@ class CustomerNotification(Event):
 
 @register
 class OperatorAlert(Event):
+    TYPE = "OperatorAlert"
     TOPIC = NOTIFICATIONS
     order_id: str
     kind: str

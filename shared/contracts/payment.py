@@ -11,6 +11,7 @@ from shared.topics import PAYMENT_EVENTS
 
 @register
 class PaymentAuthorized(Event):
+    TYPE = "PaymentAuthorized"
     TOPIC = PAYMENT_EVENTS
     order_id: str
     payment_id: str
@@ -21,6 +22,7 @@ class PaymentAuthorized(Event):
 
 @register
 class PaymentDeclined(Event):
+    TYPE = "PaymentDeclined"
     TOPIC = PAYMENT_EVENTS
     order_id: str
     reason: str
@@ -29,6 +31,7 @@ class PaymentDeclined(Event):
 
 @register
 class PaymentCaptured(Event):
+    TYPE = "PaymentCaptured"
     TOPIC = PAYMENT_EVENTS
     order_id: str
     fulfilment_id: str
@@ -39,6 +42,7 @@ class PaymentCaptured(Event):
 
 @register
 class PaymentCaptureFailed(Event):
+    TYPE = "PaymentCaptureFailed"
     TOPIC = PAYMENT_EVENTS
     order_id: str
     fulfilment_id: str
@@ -47,6 +51,7 @@ class PaymentCaptureFailed(Event):
 
 @register
 class PaymentVoided(Event):
+    TYPE = "PaymentVoided"
     TOPIC = PAYMENT_EVENTS
     order_id: str
     voided: bool
@@ -55,6 +60,7 @@ class PaymentVoided(Event):
 
 @register
 class PaymentRefunded(Event, OrderAmount):
+    TYPE = "PaymentRefunded"
     TOPIC = PAYMENT_EVENTS
     refunded_total: Decimal
     return_id: str | None = None
@@ -62,6 +68,7 @@ class PaymentRefunded(Event, OrderAmount):
 
 @register
 class PaymentRefundFailed(Event):
+    TYPE = "PaymentRefundFailed"
     TOPIC = PAYMENT_EVENTS
     order_id: str
     reason: str

@@ -26,6 +26,7 @@ class RestockReturnedItems(Command, ReturnedLines):
     Idempotent per (return_id, sku): a re-sent command changes nothing and gets the same answer
     (`ReturnedItemsRestocked`, or `ReturnedStockFailed`)."""
 
+    TYPE = "RestockReturnedItems"
     TOPIC = INVENTORY_COMMANDS
     lines: tuple[SkuQuantity, ...] = Field(min_length=1)
 
@@ -35,6 +36,7 @@ class WriteOffReturnedItems(Command, ReturnedLines):
     """Record damaged returned items in the ledger without adding sellable stock: they come back
     (`return_damaged`) and are written off at once (`damage`). Idempotent per (return_id, sku)."""
 
+    TYPE = "WriteOffReturnedItems"
     TOPIC = INVENTORY_COMMANDS
     lines: tuple[SkuQuantity, ...] = Field(min_length=1)
     reason: str = "damaged on return"
@@ -58,6 +60,7 @@ class CreateReplacementOrder(Command):
     credit (no payment authorisation). One replacement order per return id: a re-sent command
     gets the same `ReplacementOrderCreated`."""
 
+    TYPE = "CreateReplacementOrder"
     TOPIC = ORDERS_COMMANDS
     return_id: str
     original_order_id: str
@@ -87,6 +90,7 @@ class ReturnStatusChanged(Event):
     `refund_status`: pending, refunding, refunded, to_be_executed_by_channel, not_needed,
     failed, none."""
 
+    TYPE = "ReturnStatusChanged"
     TOPIC = RETURNS_EVENTS
     return_id: str
     order_id: str
@@ -110,6 +114,7 @@ class ChannelRefundRequested(Event):
     """A refund for an order the sales channel took payment for (a marketplace): the channel
     executes it; the OMS only records it (`to_be_executed_by_channel`)."""
 
+    TYPE = "ChannelRefundRequested"
     TOPIC = RETURNS_EVENTS
     return_id: str
     order_id: str
