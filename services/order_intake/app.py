@@ -22,9 +22,9 @@ from services.order_intake.notifications.service import notification_handlers, n
 from services.order_intake.operators import routes as operator_routes
 from services.order_intake.operators.admission import admission_counter
 from services.order_intake.orders import routes as order_routes
-from services.order_intake.orders.background import deadline_scheduler, refresh_order_gauges
+from services.order_intake.orders.background import refresh_order_gauges
 from services.order_intake.orders.saga_runner import after_pending_sagas, saga_event_handlers
-from services.order_intake.orders.service import policy_from
+from services.order_intake.orders.service import deadlines, policy_from
 from services.order_intake.rejected_requests.store import prune_rejected_requests
 from services.order_intake.settings import OrderIntakeSettings
 from shared.platform.housekeeping import PRUNE_BATCH, retention_job
@@ -71,7 +71,9 @@ def build(settings: OrderIntakeSettings | None = None) -> ServiceSpec:
         },
         routers=[order_routes.router, operator_routes.router, webhook_routes.router],
         background=[
-            deadline_scheduler(policy, settings.deadline_poll_interval_s),
+            deadlines(policy).scheduler(
+                interval_s=settings.deadline_poll_interval_s, name="order deadline"
+            ),
             refresh_order_gauges,
             notification_sender(settings),
             retention_job(

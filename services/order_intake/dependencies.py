@@ -1,5 +1,5 @@
-"""What order-intake's routes are given (FastAPI `Depends`): the runtime, the service's typed
-settings, the saga policy, admission control and the request's refusals."""
+"""What order-intake's routes are given (FastAPI `Depends`) besides the platform's `RuntimeDep`:
+the service's typed settings, the saga policy, admission control and the request's refusals."""
 
 from __future__ import annotations
 
@@ -12,19 +12,9 @@ from services.order_intake.operators.admission import ADMISSION_STATE_KEY, Admis
 from services.order_intake.orders.service import policy_from
 from services.order_intake.rejected_requests.refusal import Refusals
 from services.order_intake.settings import OrderIntakeSettings
-from shared.platform.service import Runtime, get_runtime
+from shared.platform.service import RuntimeDep, service_settings
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-def intake_settings(runtime: RuntimeDep) -> OrderIntakeSettings:
-    settings = runtime.settings
-    if not isinstance(settings, OrderIntakeSettings):
-        raise TypeError(f"order-intake runs with OrderIntakeSettings, not {type(settings)}")
-    return settings
-
-
-SettingsDep = Annotated[OrderIntakeSettings, Depends(intake_settings)]
+SettingsDep = Annotated[OrderIntakeSettings, Depends(service_settings(OrderIntakeSettings))]
 
 
 def saga_policy(settings: SettingsDep) -> SagaPolicy:

@@ -32,13 +32,13 @@ from services.order_intake.dependencies import (
     AdmissionDep,
     PolicyDep,
     RefusalsDep,
-    RuntimeDep,
     SettingsDep,
 )
 from services.order_intake.operators.admission import OVERLOADED_RESPONSE
 from services.order_intake.rejected_requests.refusal import BODY_REFUSALS, IntakeRefused
 from shared.platform.auth import Permission, Principal, token_if_present
 from shared.platform.errors import ApiError
+from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["channels"])
 

@@ -15,13 +15,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.order_intake.dependencies import PolicyDep, RuntimeDep
+from services.order_intake.dependencies import PolicyDep
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.saga import OrderSaga
 from services.order_intake.operators import store
 from services.order_intake.orders import service
 from services.order_intake.orders.saga_runner import now
 from shared.platform.auth import Permission, Principal, requires
+from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1/ops", tags=["operator"])
 

@@ -8,10 +8,8 @@ operator (`rejected_requests`).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
@@ -19,7 +17,6 @@ from services.order_intake.dependencies import (
     AdmissionDep,
     PolicyDep,
     RefusalsDep,
-    RuntimeDep,
     SettingsDep,
 )
 from services.order_intake.domain import saga as saga_domain
@@ -33,6 +30,8 @@ from services.order_intake.orders.views import order_row, order_view
 from services.order_intake.rejected_requests.refusal import BODY_REFUSALS, IntakeRefused
 from shared.platform.auth import Permission, Principal, mask_personal_data, requires
 from shared.platform.errors import ApiError
+from shared.platform.saga.idempotency import request_hash
+from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
@@ -89,13 +88,18 @@ async def create_order(
 
     if admission is not None:
         admission.check()
-    request_hash = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
     # Keys are scoped to the authenticated caller, so one caller's key never answers with
     # another's order.
     key = f"native:{principal.subject}:{idempotency_key}" if idempotency_key else None
     async with runtime.uow() as uow:
         placed = await service.place_order(
-            uow, order, totals, policy, payload, idempotency_key=key, request_hash=request_hash
+            uow,
+            order,
+            totals,
+            policy,
+            payload,
+            idempotency_key=key,
+            request_hash=request_hash(payload),
         )
     if placed.duplicate:
         return _accepted(placed, status_code=200)
