@@ -13,12 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from services.order_intake.dependencies import (
-    AdmissionDep,
-    PolicyDep,
-    RefusalsDep,
-    SettingsDep,
-)
+from services.order_intake.dependencies import IntakeDep, PolicyDep
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.order import price
 from services.order_intake.domain.pricing import PricingError
@@ -55,17 +50,14 @@ router = APIRouter(prefix="/v1", tags=["orders"])
     },
 )
 async def create_order(
-    runtime: RuntimeDep,
-    settings: SettingsDep,
-    policy: PolicyDep,
-    admission: AdmissionDep,
-    refusals: RefusalsDep,
+    intake: IntakeDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     principal: Principal = requires(Permission.ORDERS_CREATE),
 ) -> JSONResponse:
     """Accept a native order. Honours `Idempotency-Key`: the same key from the same caller
     answers the same order. A `channel:<name>` caller places orders of its own channel only."""
-    raw = await refusals.read_body(settings.max_body_bytes)
+    refusals, settings = intake.refusals, intake.settings
+    raw = await intake.read_body()
     try:
         payload, order_in = read_order(raw)
     except IntakeRefused as refused:
@@ -86,25 +78,23 @@ async def create_order(
     except PricingError as exc:
         raise await refusals.error(IntakeRefused(422, exc.code, str(exc)), raw) from exc
 
-    if admission is not None:
-        admission.check()
+    intake.admit()
     # Keys are scoped to the authenticated caller, so one caller's key never answers with
     # another's order.
     key = f"native:{principal.subject}:{idempotency_key}" if idempotency_key else None
-    async with runtime.uow() as uow:
+    async with intake.runtime.uow() as uow:
         placed = await service.place_order(
             uow,
             order,
             totals,
-            policy,
+            intake.policy,
             payload,
             idempotency_key=key,
             request_hash=request_hash(payload),
         )
     if placed.duplicate:
         return _accepted(placed, status_code=200)
-    if admission is not None:
-        admission.accepted()
+    intake.accepted()
     return _accepted(placed, status_code=202)
 
 

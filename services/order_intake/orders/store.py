@@ -13,7 +13,7 @@ from services.order_intake.domain.order import CanonicalOrder
 from services.order_intake.domain.pricing import Totals
 from services.order_intake.domain.saga import OrderSaga, TimelineEntry
 from shared.envelope import dumps, loads
-from shared.platform.db import DbConnection
+from shared.platform.db import DbConnection, Filters
 from shared.platform.saga import store as saga_store
 from shared.platform.saga.store import SagaTables
 
@@ -234,23 +234,20 @@ async def list_orders(
     limit: int,
     after: tuple[datetime, str] | None,
 ) -> list[dict[str, Any]]:
-    conditions = []
-    args: list[Any] = []
-    if status:
-        args.append(status)
-        conditions.append(f"status = ${len(args)}")
-    if channel:
-        args.append(channel)
-        conditions.append(f"channel = ${len(args)}")
+    filters = Filters()
+    filters.equal("status", status)
+    filters.equal("channel", channel)
     if after:
-        args.extend(after)
-        conditions.append(f"(created_at, order_id) < (${len(args) - 1}, ${len(args)})")
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    args.append(limit)
+        created_at, order_id = after
+        filters.condition(
+            f"(created_at, order_id) < ({filters.param(created_at)}, {filters.param(order_id)})"
+        )
+    where = filters.where
     rows = await conn.fetch(
         "SELECT order_id, channel, external_id, status, currency, total, created_at, updated_at"
-        f" FROM orders {where} ORDER BY created_at DESC, order_id DESC LIMIT ${len(args)}",
-        *args,
+        f" FROM orders {where} ORDER BY created_at DESC, order_id DESC"
+        f" LIMIT {filters.param(limit)}",
+        *filters.args,
     )
     return [dict(r) for r in rows]
 
