@@ -1,5 +1,5 @@
 """What order-intake's routes are given (FastAPI `Depends`) besides the platform's `RuntimeDep`:
-the service's typed settings, the saga policy, and what a route that takes orders in needs
+the service's typed settings, the saga policy, the actions on an order, and what a route that takes orders in needs
 (`Intake`: admission control, the request's refusals)."""
 
 from __future__ import annotations
@@ -11,7 +11,13 @@ from fastapi import Depends, Request
 
 from services.order_intake.domain.saga import SagaPolicy
 from services.order_intake.operators.admission import ADMISSION_STATE_KEY, Admission
-from services.order_intake.orders.service import policy_from
+from services.order_intake.orders.service import (
+    Acted,
+    OperatorAction,
+    cancel_order,
+    operator_action,
+    policy_from,
+)
 from services.order_intake.rejected_requests.refusal import Refusals
 from services.order_intake.settings import OrderIntakeSettings
 from shared.platform.service import Runtime, RuntimeDep, service_settings
@@ -24,6 +30,40 @@ def saga_policy(settings: SettingsDep) -> SagaPolicy:
 
 
 PolicyDep = Annotated[SagaPolicy, Depends(saga_policy)]
+
+
+@dataclass(frozen=True)
+class OrderActions:
+    """What a customer or an operator may ask of an order's saga, each in a transaction of its
+    own (see orders/service.py)."""
+
+    runtime: Runtime
+    policy: SagaPolicy
+
+    async def cancel(self, order_id: str, reason: str, *, subject: str) -> Acted:
+        async with self.runtime.uow() as uow:
+            return await cancel_order(uow, order_id, reason, self.policy, subject=subject)
+
+    async def operator_action(
+        self,
+        order_id: str,
+        action: OperatorAction,
+        *,
+        subject: str,
+        by: str | None,
+        note: str | None,
+    ) -> Acted:
+        async with self.runtime.uow() as uow:
+            return await operator_action(
+                uow, order_id, action, self.policy, subject=subject, by=by, note=note
+            )
+
+
+def order_actions(runtime: RuntimeDep, policy: PolicyDep) -> OrderActions:
+    return OrderActions(runtime, policy)
+
+
+OrderActionsDep = Annotated[OrderActions, Depends(order_actions)]
 
 
 @dataclass(frozen=True)

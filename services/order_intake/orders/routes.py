@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from services.order_intake.dependencies import IntakeDep, PolicyDep
+from services.order_intake.dependencies import IntakeDep, OrderActionsDep
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.order import price
 from services.order_intake.domain.pricing import PricingError
@@ -159,16 +159,14 @@ async def list_orders(
 @router.post("/orders/{order_id}/cancel", status_code=202)
 async def cancel_order(
     order_id: str,
-    runtime: RuntimeDep,
-    policy: PolicyDep,
+    orders: OrderActionsDep,
     body: CancelIn | None = None,
     principal: Principal = requires(Permission.ORDERS_CANCEL),
 ) -> dict[str, Any]:
     """Cancel before shipment. While a step is in flight the cancel is recorded and applied when
     the step answers; after shipment it is refused (409 `already_shipped`)."""
     reason = body.reason if body else "requested by customer"
-    async with runtime.uow() as uow:
-        acted = await service.cancel_order(uow, order_id, reason, policy, subject=principal.subject)
+    acted = await orders.cancel(order_id, reason, subject=principal.subject)
     status = acted.saga.status
     return {
         "order_id": order_id,

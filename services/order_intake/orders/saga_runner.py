@@ -23,13 +23,7 @@ from typing import Any
 from opentelemetry import trace
 
 from services.order_intake.domain import saga as saga_domain
-from services.order_intake.domain.saga import (
-    Decision,
-    OrderSaga,
-    SagaPolicy,
-    Status,
-    TimelineEntry,
-)
+from services.order_intake.domain.saga import Decision, OrderSaga, SagaPolicy, Status
 from services.order_intake.orders import metrics, store
 from shared.contracts.order_intake import OrderLineSummary, OrderStatusChanged
 from shared.envelope import Envelope
@@ -168,7 +162,7 @@ class PendingSagas:
     (order id, status, entry) timeline rows in order."""
 
     sagas: dict[str, OrderSaga] = field(default_factory=dict)
-    timeline: list[tuple[str, str, TimelineEntry]] = field(default_factory=list)
+    timeline: list[tuple[str, str, saga_domain.TimelineEntry]] = field(default_factory=list)
 
 
 @dataclass
