@@ -30,7 +30,7 @@ from services.order_intake.rejected_requests.store import prune_rejected_request
 from services.order_intake.settings import OrderIntakeSettings
 from shared.platform.handlers import HandlerRegistry
 from shared.platform.housekeeping import PRUNE_BATCH, retention_job
-from shared.platform.service import ServiceSpec, create_app, run
+from shared.platform.service import ServiceSpec, create_app
 from shared.topics import (
     CHANNEL_ORDERS,
     FULFILMENT_EVENTS,
@@ -102,7 +102,3 @@ def build(settings: OrderIntakeSettings | None = None) -> ServiceSpec:
 
 def build_app(settings: OrderIntakeSettings | None = None) -> FastAPI:
     return create_app(build(settings))
-
-
-def main() -> None:
-    run(build())
