@@ -1,3 +1,4 @@
-from services.order_intake.app import main
+from services.order_intake.app import build
+from shared.platform.service import run
 
-main()
+run(build())

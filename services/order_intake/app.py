@@ -17,18 +17,20 @@ from fastapi import FastAPI
 
 from services.order_intake.channels import webhook_routes
 from services.order_intake.channels.kafka_ingress import channel_order_handlers
+from services.order_intake.domain.saga import SagaPolicy
 from services.order_intake.exchanges.consumers import exchange_handlers
 from services.order_intake.notifications.service import notification_handlers, notification_sender
 from services.order_intake.operators import routes as operator_routes
 from services.order_intake.operators.admission import admission_counter
 from services.order_intake.orders import routes as order_routes
-from services.order_intake.orders.background import deadline_scheduler, refresh_order_gauges
-from services.order_intake.orders.saga_runner import after_pending_sagas, saga_event_handlers
-from services.order_intake.orders.service import policy_from
+from services.order_intake.orders.background import refresh_order_gauges
+from services.order_intake.orders.saga_runner import saga_event_handlers, write_pending_sagas
+from services.order_intake.orders.service import deadlines, policy_from
 from services.order_intake.rejected_requests.store import prune_rejected_requests
 from services.order_intake.settings import OrderIntakeSettings
+from shared.platform.handlers import HandlerRegistry
 from shared.platform.housekeeping import PRUNE_BATCH, retention_job
-from shared.platform.service import ServiceSpec, create_app, run
+from shared.platform.service import ServiceSpec, create_app
 from shared.topics import (
     CHANNEL_ORDERS,
     FULFILMENT_EVENTS,
@@ -40,6 +42,18 @@ from shared.topics import (
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def handlers(settings: OrderIntakeSettings, policy: SagaPolicy) -> HandlerRegistry:
+    registry = saga_event_handlers(policy)
+    # These read or write orders themselves: the saga steps the batch deferred are written first.
+    for found in (
+        channel_order_handlers(settings, policy),
+        notification_handlers(),
+        exchange_handlers(policy),
+    ):
+        registry.include(found, after=write_pending_sagas)
+    return registry
 
 
 def build(settings: OrderIntakeSettings | None = None) -> ServiceSpec:
@@ -59,19 +73,12 @@ def build(settings: OrderIntakeSettings | None = None) -> ServiceSpec:
             ORDERS_COMMANDS,
             RETURNS_EVENTS,
         ),
-        handlers={
-            **saga_event_handlers(policy),
-            **after_pending_sagas(
-                {
-                    **channel_order_handlers(settings, policy),
-                    **notification_handlers(),
-                    **exchange_handlers(policy),
-                }
-            ),
-        },
+        handlers=handlers(settings, policy),
         routers=[order_routes.router, operator_routes.router, webhook_routes.router],
         background=[
-            deadline_scheduler(policy, settings.deadline_poll_interval_s),
+            deadlines(policy).scheduler(
+                interval_s=settings.deadline_poll_interval_s, name="order deadline"
+            ),
             refresh_order_gauges,
             notification_sender(settings),
             retention_job(
@@ -95,7 +102,3 @@ def build(settings: OrderIntakeSettings | None = None) -> ServiceSpec:
 
 def build_app(settings: OrderIntakeSettings | None = None) -> FastAPI:
     return create_app(build(settings))
-
-
-def main() -> None:
-    run(build())

@@ -1,9 +1,9 @@
 from pydantic import Field, SecretStr
 
-from shared.platform.settings import ServiceSettings
+from shared.platform.saga.settings import SagaSettings
 
 
-class OrderIntakeSettings(ServiceSettings):
+class OrderIntakeSettings(SagaSettings):
     service_name: str = "order_intake"
     db_schema: str = "order_intake"
     http_port: int = 8001
@@ -21,14 +21,13 @@ class OrderIntakeSettings(ServiceSettings):
     max_orders_in_flight: int = 500
     admission_refresh_s: float = 1.0
 
+    # The order saga's deadlines (services/order_intake/domain/saga.py).
     saga_stock_timeout_s: float = 30
     saga_payment_timeout_s: float = 30
     saga_fulfilment_timeout_s: float = 30
     saga_compensation_timeout_s: float = 30
-    saga_max_attempts: int = 3
     saga_ship_sla_s: float = 48 * 3600
     saga_delivery_sla_s: float = 7 * 24 * 3600
-    deadline_poll_interval_s: float = 1.0
 
     # Channel webhooks: the secret each channel signs its deliveries with (HMAC-SHA256).
     # Unset: that channel's webhooks are refused (503 channel_not_configured).

@@ -10,7 +10,7 @@ writes deferred to just before the commit (`before_commit`). A unit of work outs
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar
 
 from shared.envelope import Contract
 
@@ -36,7 +36,7 @@ class Batch:
     def __init__(self, messages: Sequence[Contract] = ()) -> None:
         self.messages: Sequence[Contract] = messages
         self.position = 0
-        self._slots: dict[BatchKey[Any] | str, Any] = {}
+        self._slots: dict[BatchKey[Any], Any] = {}
         self._before_commit: dict[Hashable, DeferredWrite] = {}
 
     @property
@@ -44,40 +44,20 @@ class Batch:
         """The message being handled and those after it."""
         return self.messages[self.position :]
 
-    @overload
-    def get(self, key: BatchKey[T]) -> T | None: ...
-    @overload
-    def get(self, key: str, default: Any = None) -> Any: ...
-    def get(self, key: BatchKey[Any] | str, default: Any = None) -> Any:
-        if isinstance(key, str) and key in _FIELDS:
-            return _FIELDS[key](self)
-        return self._slots.get(key, default)
+    def get(self, key: BatchKey[T]) -> T | None:
+        found: T | None = self._slots.get(key)
+        return found
 
-    @overload
-    def setdefault(self, key: BatchKey[T], default: T) -> T: ...
-    @overload
-    def setdefault(self, key: str, default: Any) -> Any: ...
-    def setdefault(self, key: BatchKey[Any] | str, default: Any) -> Any:
-        return self._slots.setdefault(key, default)
+    def setdefault(self, key: BatchKey[T], default: T) -> T:
+        found: T = self._slots.setdefault(key, default)
+        return found
 
     def set(self, key: BatchKey[T], value: T) -> None:
         self._slots[key] = value
 
-    @overload
-    def pop(self, key: BatchKey[T]) -> T | None: ...
-    @overload
-    def pop(self, key: str, default: Any = None) -> Any: ...
-    def pop(self, key: BatchKey[Any] | str, default: Any = None) -> Any:
-        return self._slots.pop(key, default)
-
-    # TRANSITIONAL, remove when services/order_intake/handlers.py uses BatchKey slots and
-    # `messages` / `position`: the string keys of the untyped dict this class replaced (with
-    # the `str` overloads above and `_FIELDS`).
-    def __getitem__(self, key: str) -> Any:
-        return self.get(key)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._slots[key] = value
+    def pop(self, key: BatchKey[T]) -> T | None:
+        found: T | None = self._slots.pop(key, None)
+        return found
 
     def before_commit(self, key: Hashable, write: DeferredWrite) -> None:
         """Have `write` run once at the end of the transaction, before the outbox rows are
@@ -89,10 +69,3 @@ class Batch:
         writes = self._before_commit
         while writes:
             await writes.pop(next(iter(writes)))()
-
-
-# TRANSITIONAL (see Batch.__getitem__): what the old dict's "messages" and "position" held.
-_FIELDS: dict[str, Callable[[Batch], Any]] = {
-    "messages": lambda batch: batch.messages or None,
-    "position": lambda batch: batch.position,
-}

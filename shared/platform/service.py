@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +33,7 @@ import shared.contracts  # noqa: F401  (registers every message type)
 from shared.envelope import Envelope
 from shared.platform import metrics
 from shared.platform.auth import token_verifier
-from shared.platform.consumer import Consumer, Handler
+from shared.platform.consumer import Consumer
 from shared.platform.db import create_pool
 from shared.platform.errors import BodyLimit, install_error_handlers
 from shared.platform.handlers import HandlerRegistry
@@ -62,18 +62,10 @@ class ServiceSpec:
     description: str
     migrations: Path
     topics: Sequence[str] = ()
-    # TRANSITIONAL: a plain mapping is still taken (and wrapped) until order_intake builds a
-    # HandlerRegistry; then the field becomes `HandlerRegistry` only.
-    handlers: HandlerRegistry | Mapping[str, Handler] = field(default_factory=HandlerRegistry)
+    handlers: HandlerRegistry = field(default_factory=HandlerRegistry)
     routers: Sequence[APIRouter] = ()
     background: Sequence[BackgroundJob] = ()
     on_start: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.handlers, HandlerRegistry):
-            registry = HandlerRegistry()
-            registry.include(self.handlers)
-            self.handlers = registry
 
     def settings_as(self, kind: type[SettingsT]) -> SettingsT:
         """The spec's settings as the service's own settings class."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from shared.envelope import Command, Envelope, Event, register
+from shared.platform.handlers import HandlerRegistry
 from shared.platform.outbox import UnitOfWork
 from shared.platform.service import ServiceSpec, run
 from shared.platform.settings import ServiceSettings
@@ -64,13 +65,16 @@ async def on_done(uow: UnitOfWork, envelope: Envelope, event: ProbeDone) -> None
 
 
 def build(settings: ProbeSettings | None = None) -> ServiceSpec:
+    handlers = HandlerRegistry()
+    handlers.register(on_command, ProbeCommand)
+    handlers.register(on_done, ProbeDone)
     return ServiceSpec(
         settings=settings or ProbeSettings(),
         title="Probe",
         description="test-only service for the platform guarantees",
         migrations=Path(__file__).with_name("probe_migrations"),
         topics=PROBE_TOPICS,
-        handlers={ProbeCommand.TYPE: on_command, ProbeDone.TYPE: on_done},
+        handlers=handlers,
     )
 
 

@@ -40,7 +40,7 @@ from services.order_intake.channels.adapters.base import (
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.order import price
 from services.order_intake.domain.pricing import PricingError
-from services.order_intake.domain.saga import CancelRefused, SagaPolicy, Status, TimelineEntry
+from services.order_intake.domain.saga import CancelRefused, SagaPolicy, Status
 from services.order_intake.orders import service as order_service
 from services.order_intake.orders import store as order_store
 from services.order_intake.orders.saga_runner import now, persist
@@ -48,6 +48,8 @@ from services.order_intake.rejected_requests.refusal import IntakeRefused
 from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.order_intake import OperatorAlert
 from shared.platform.outbox import UnitOfWork
+from shared.platform.saga import store as saga_store
+from shared.platform.saga.store import TimelineRow
 
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 CANCEL_REFUSED_EVENT = "channel_cancel_refused"
@@ -282,16 +284,11 @@ async def _cancel(
     except CancelRefused as exc:
         refusal = {"code": exc.code, "message": exc.message}
         if not await order_store.has_timeline_event(conn, order_id, CANCEL_REFUSED_EVENT):
-            await order_store.append_timeline(
+            detail = {"channel": channel, "reason": result.reason, **refusal}
+            await saga_store.append_timeline(
                 conn,
-                order_id,
-                status.value,
-                [
-                    TimelineEntry(
-                        CANCEL_REFUSED_EVENT,
-                        {"channel": channel, "reason": result.reason, **refusal},
-                    )
-                ],
+                order_store.SAGAS,
+                [TimelineRow(order_id, status.value, CANCEL_REFUSED_EVENT, detail)],
             )
             uow.emit(
                 OperatorAlert(

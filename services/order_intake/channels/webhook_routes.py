@@ -28,13 +28,7 @@ from services.order_intake.channels.service import (
     read_delivery,
     take_in,
 )
-from services.order_intake.dependencies import (
-    AdmissionDep,
-    PolicyDep,
-    RefusalsDep,
-    RuntimeDep,
-    SettingsDep,
-)
+from services.order_intake.dependencies import IntakeDep
 from services.order_intake.operators.admission import OVERLOADED_RESPONSE
 from services.order_intake.rejected_requests.refusal import BODY_REFUSALS, IntakeRefused
 from shared.platform.auth import Permission, Principal, token_if_present
@@ -81,18 +75,15 @@ class ChannelOrderAnswer(BaseModel):
 async def receive_channel_order(
     channel: str,
     request: Request,
-    runtime: RuntimeDep,
-    settings: SettingsDep,
-    policy: PolicyDep,
-    admission: AdmissionDep,
-    refusals: RefusalsDep,
+    intake: IntakeDep,
     principal: Principal | None = token_if_present(Permission.CHANNEL_ORDERS),
 ) -> JSONResponse:
     """A channel's order webhook (Shopify, WooCommerce: proven by their HMAC signature, always)
     or a polled marketplace order (Amazon SP-API, eBay Fulfillment API: the seller's poller
     proves itself with a `channel:<name>` token). A token, when sent, must be for this
     channel."""
-    raw = await refusals.read_body(settings.max_body_bytes)
+    refusals, policy = intake.refusals, intake.policy
+    raw = await intake.read_body()
     headers = lower_keys(request.headers)
     try:
         adapter = find_adapter(channel)
@@ -118,21 +109,21 @@ async def receive_channel_order(
             status_code=200,
         )
     try:
-        result = read_delivery(adapter, settings, headers, raw, signature_required=True)
+        result = read_delivery(adapter, intake.settings, headers, raw, signature_required=True)
     except IntakeRefused as refused:
         raise await refusals.error(refused, raw, kept_headers(headers)) from refused
-    if admission is not None and isinstance(result, NewOrder):
-        admission.check()  # cancellations and updates still pass while orders are refused
+    if isinstance(result, NewOrder):
+        intake.admit()  # cancellations and updates still pass while orders are refused
     try:
-        async with runtime.uow() as uow:
+        async with intake.runtime.uow() as uow:
             outcome = await take_in(uow, policy, adapter, headers, raw, result)
     except asyncpg.UniqueViolationError:
         # The same order stored at the same moment by another path (the native API, Kafka):
         # this delivery is then a repeat of it.
-        async with runtime.uow() as uow:
+        async with intake.runtime.uow() as uow:
             outcome = await take_in(uow, policy, adapter, headers, raw, result)
-    if admission is not None and outcome.kind == "created" and not outcome.duplicate:
-        admission.accepted()
+    if outcome.kind == "created" and not outcome.duplicate:
+        intake.accepted()
     return _answer(channel, outcome)
 
 

@@ -15,13 +15,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.order_intake.dependencies import PolicyDep, RuntimeDep
+from services.order_intake.dependencies import OrderActionsDep
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.saga import OrderSaga
 from services.order_intake.operators import store
 from services.order_intake.orders import service
 from services.order_intake.orders.saga_runner import now
 from shared.platform.auth import Permission, Principal, requires
+from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1/ops", tags=["operator"])
 
@@ -146,21 +147,17 @@ def _operator_action_route(action: service.OperatorAction, description: str) -> 
 
     async def endpoint(
         order_id: str,
-        runtime: RuntimeDep,
-        policy: PolicyDep,
+        orders: OrderActionsDep,
         body: OperatorActionIn | None = None,
         principal: Principal = requires(Permission.ORDERS_OPERATE),
     ) -> OperatorActionOut:
-        async with runtime.uow() as uow:
-            acted = await service.operator_action(
-                uow,
-                order_id,
-                action,
-                policy,
-                subject=principal.subject,
-                by=body.by if body else None,
-                note=body.note if body else None,
-            )
+        acted = await orders.operator_action(
+            order_id,
+            action,
+            subject=principal.subject,
+            by=body.by if body else None,
+            note=body.note if body else None,
+        )
         saga = acted.saga
         return OperatorActionOut(
             order_id=order_id,

@@ -8,20 +8,12 @@ operator (`rejected_requests`).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from services.order_intake.dependencies import (
-    AdmissionDep,
-    PolicyDep,
-    RefusalsDep,
-    RuntimeDep,
-    SettingsDep,
-)
+from services.order_intake.dependencies import IntakeDep, OrderActionsDep
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.order import price
 from services.order_intake.domain.pricing import PricingError
@@ -33,6 +25,8 @@ from services.order_intake.orders.views import order_row, order_view
 from services.order_intake.rejected_requests.refusal import BODY_REFUSALS, IntakeRefused
 from shared.platform.auth import Permission, Principal, mask_personal_data, requires
 from shared.platform.errors import ApiError
+from shared.platform.saga.idempotency import request_hash
+from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
@@ -56,17 +50,14 @@ router = APIRouter(prefix="/v1", tags=["orders"])
     },
 )
 async def create_order(
-    runtime: RuntimeDep,
-    settings: SettingsDep,
-    policy: PolicyDep,
-    admission: AdmissionDep,
-    refusals: RefusalsDep,
+    intake: IntakeDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     principal: Principal = requires(Permission.ORDERS_CREATE),
 ) -> JSONResponse:
     """Accept a native order. Honours `Idempotency-Key`: the same key from the same caller
     answers the same order. A `channel:<name>` caller places orders of its own channel only."""
-    raw = await refusals.read_body(settings.max_body_bytes)
+    refusals, settings = intake.refusals, intake.settings
+    raw = await intake.read_body()
     try:
         payload, order_in = read_order(raw)
     except IntakeRefused as refused:
@@ -87,20 +78,23 @@ async def create_order(
     except PricingError as exc:
         raise await refusals.error(IntakeRefused(422, exc.code, str(exc)), raw) from exc
 
-    if admission is not None:
-        admission.check()
-    request_hash = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    intake.admit()
     # Keys are scoped to the authenticated caller, so one caller's key never answers with
     # another's order.
     key = f"native:{principal.subject}:{idempotency_key}" if idempotency_key else None
-    async with runtime.uow() as uow:
+    async with intake.runtime.uow() as uow:
         placed = await service.place_order(
-            uow, order, totals, policy, payload, idempotency_key=key, request_hash=request_hash
+            uow,
+            order,
+            totals,
+            intake.policy,
+            payload,
+            idempotency_key=key,
+            request_hash=request_hash(payload),
         )
     if placed.duplicate:
         return _accepted(placed, status_code=200)
-    if admission is not None:
-        admission.accepted()
+    intake.accepted()
     return _accepted(placed, status_code=202)
 
 
@@ -165,16 +159,14 @@ async def list_orders(
 @router.post("/orders/{order_id}/cancel", status_code=202)
 async def cancel_order(
     order_id: str,
-    runtime: RuntimeDep,
-    policy: PolicyDep,
+    orders: OrderActionsDep,
     body: CancelIn | None = None,
     principal: Principal = requires(Permission.ORDERS_CANCEL),
 ) -> dict[str, Any]:
     """Cancel before shipment. While a step is in flight the cancel is recorded and applied when
     the step answers; after shipment it is refused (409 `already_shipped`)."""
     reason = body.reason if body else "requested by customer"
-    async with runtime.uow() as uow:
-        acted = await service.cancel_order(uow, order_id, reason, policy, subject=principal.subject)
+    acted = await orders.cancel(order_id, reason, subject=principal.subject)
     status = acted.saga.status
     return {
         "order_id": order_id,

@@ -7,8 +7,8 @@ status event) in the caller's transaction; every path that changes an order ends
 The saga's event handlers: load the order's saga under a row lock, let the pure saga decide,
 save. In a consumer batch the sagas of the orders still to come are locked and loaded with one
 statement, and the saga steps decided are written with one statement before the commit (the
-pending-sagas cache in `uow.batch`); handlers that read or write orders themselves run after
-that write (`after_pending_sagas`).
+pending sagas in `uow.batch`); handlers that read or write orders themselves run after that
+write (registered with `after=write_pending_sagas`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,8 +26,10 @@ from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.saga import Decision, OrderSaga, SagaPolicy, Status
 from services.order_intake.orders import metrics, store
 from shared.contracts.order_intake import OrderLineSummary, OrderStatusChanged
-from shared.envelope import Contract, Envelope
+from shared.envelope import Envelope
+from shared.platform.batch import BatchKey
 from shared.platform.consumer import Handler
+from shared.platform.handlers import HandlerRegistry
 from shared.platform.outbox import UnitOfWork
 from shared.platform.telemetry import continue_trace, current_trace_headers, current_trace_id
 
@@ -61,9 +64,9 @@ async def persist(
     elif deferred_facts is not None:
         if not saga.trace_context:
             saga.trace_context = current_trace_headers()
-        pending = uow.batch.setdefault(_PENDING_SAGAS, {"sagas": {}, "timeline": []})
-        pending["sagas"][saga.order_id] = saga
-        pending["timeline"].extend((saga.order_id, saga.status.value, e) for e in decision.timeline)
+        pending = uow.batch.setdefault(_PENDING_SAGAS, PendingSagas())
+        pending.sagas[saga.order_id] = saga
+        pending.timeline.extend((saga.order_id, saga.status.value, e) for e in decision.timeline)
         uow.before_commit(_PENDING_SAGAS, lambda: write_pending_sagas(uow))
         facts = deferred_facts
     else:
@@ -153,28 +156,34 @@ def status_changed(
     )
 
 
-_PENDING_SAGAS = "order_intake.pending_sagas"
+@dataclass
+class PendingSagas:
+    """The saga steps of a consumer batch not written yet: the sagas by order id, and their
+    (order id, status, entry) timeline rows in order."""
+
+    sagas: dict[str, OrderSaga] = field(default_factory=dict)
+    timeline: list[tuple[str, str, saga_domain.TimelineEntry]] = field(default_factory=list)
+
+
+@dataclass
+class LockedSagas:
+    """The sagas (with their facts, see store.lock_sagas) of the orders still to come in the
+    batch, locked and loaded at the message at `position`."""
+
+    sagas: dict[str, tuple[OrderSaga, dict[str, Any]]]
+    position: int
+
+
+_PENDING_SAGAS = BatchKey[PendingSagas]("order_intake.pending_sagas")
+_LOCKED_SAGAS = BatchKey[LockedSagas]("order_intake.locked_sagas")
 
 
 async def write_pending_sagas(uow: UnitOfWork) -> None:
-    """Write the saga steps of the batch deferred so far (one statement)."""
-    pending: dict[str, Any] | None = uow.batch.pop(_PENDING_SAGAS, None)
-    if pending:
-        await store.save_sagas(uow.conn, list(pending["sagas"].values()), pending["timeline"])
-
-
-def after_pending_sagas(found: dict[str, Handler]) -> dict[str, Handler]:
-    """Handlers that read or write orders themselves: the batch's deferred saga steps are
-    written before they run."""
-
-    def wrap(handler: Handler) -> Handler:
-        async def wrapped(uow: UnitOfWork, envelope: Envelope, message: Any) -> None:
-            await write_pending_sagas(uow)
-            await handler(uow, envelope, message)
-
-        return wrapped
-
-    return {message_type: wrap(handler) for message_type, handler in found.items()}
+    """Write the saga steps of the batch deferred so far (one statement). Handlers that read or
+    write orders themselves run after it (registered with `after=write_pending_sagas`)."""
+    pending = uow.batch.pop(_PENDING_SAGAS)
+    if pending is not None:
+        await store.save_sagas(uow.conn, list(pending.sagas.values()), pending.timeline)
 
 
 async def load_locked(uow: UnitOfWork, order_id: str) -> OrderSaga | None:
@@ -183,26 +192,26 @@ async def load_locked(uow: UnitOfWork, order_id: str) -> OrderSaga | None:
     only while the batch's messages are handled one after the other by this handler (the saga
     objects are the ones it saved), else loaded again."""
     batch = uow.batch
-    messages = batch.get("messages")
-    if messages is None:
+    if not batch.messages:
         return await store.load_saga(uow.conn, order_id, lock=True)
-    position: int = batch["position"]
-    sagas: dict[str, tuple[OrderSaga, dict[str, Any]]] | None = batch.get("sagas")
-    if sagas is None or batch.get("sagas_at") != position - 1 or order_id not in sagas:
+    locked = batch.get(_LOCKED_SAGAS)
+    if locked is None or locked.position != batch.position - 1 or order_id not in locked.sagas:
         await write_pending_sagas(uow)  # what is read next must be what was decided
-        upcoming = [getattr(m, "order_id", None) for m in messages[position:]]
+        upcoming = [getattr(m, "order_id", None) for m in batch.upcoming]
         sagas = await store.lock_sagas(
             uow.conn, [o for o in upcoming if isinstance(o, str)] or [order_id]
         )
-        batch["sagas"] = sagas
-    batch["sagas_at"] = position
-    found = sagas.get(order_id)
+        locked = LockedSagas(sagas, batch.position)
+        batch.set(_LOCKED_SAGAS, locked)
+    locked.position = batch.position
+    found = locked.sagas.get(order_id)
     return found[0] if found is not None else None
 
 
 def facts_in_batch(uow: UnitOfWork, order_id: str) -> dict[str, Any] | None:
     """The facts load_locked read with the order's saga in this batch, if it did."""
-    found = (uow.batch.get("sagas") or {}).get(order_id)
+    locked = uow.batch.get(_LOCKED_SAGAS)
+    found = locked.sagas.get(order_id) if locked is not None else None
     return found[1] if found is not None else None
 
 
@@ -220,7 +229,7 @@ def make_event_handler(policy: SagaPolicy) -> Handler:
     return on_event
 
 
-def saga_event_handlers(policy: SagaPolicy) -> dict[str, Handler]:
-    on_event = make_event_handler(policy)
-    event_types: tuple[type[Contract], ...] = saga_domain.HANDLED_EVENTS
-    return {event_type.TYPE: on_event for event_type in event_types}
+def saga_event_handlers(policy: SagaPolicy) -> HandlerRegistry:
+    registry = HandlerRegistry()
+    registry.register(make_event_handler(policy), *saga_domain.HANDLED_EVENTS)
+    return registry

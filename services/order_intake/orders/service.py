@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from opentelemetry.instrumentation.utils import suppress_instrumentation
-
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.order import CanonicalOrder, new_order_id, new_saga
 from services.order_intake.domain.pricing import Totals
@@ -21,10 +19,15 @@ from services.order_intake.orders.saga_runner import now, persist
 from services.order_intake.settings import OrderIntakeSettings
 from shared.platform.errors import ApiError
 from shared.platform.outbox import UnitOfWork
+from shared.platform.saga.deadlines import Deadlines
+from shared.platform.saga.idempotency import IdempotencyKeys
 from shared.platform.service import Runtime
 from shared.platform.telemetry import continue_trace, current_trace_headers
 
 OperatorAction = Literal["retry", "compensate"]
+
+# A key reused for another order is refused without naming the order it placed.
+IDEMPOTENCY_KEYS = IdempotencyKeys(store.SAGAS, noun="order")
 
 
 def policy_from(settings: OrderIntakeSettings) -> SagaPolicy:
@@ -61,17 +64,9 @@ async def place_order(
     """A native order: stored with its saga started, or the order this idempotency key (or the
     channel's external id) already placed. 409 when the key was used for a different order."""
     if idempotency_key is not None:
-        await store.lock_idempotency_key(uow.conn, idempotency_key)
-        known = await store.order_id_for_idempotency_key(uow.conn, idempotency_key)
-        if known is not None:
-            existing_id, existing_hash = known
-            if existing_hash != request_hash:
-                raise ApiError(
-                    409,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used for a different order",
-                )
-            return await _placed_before(uow, existing_id)
+        earlier = await IDEMPOTENCY_KEYS.earlier_saga(uow.conn, idempotency_key, request_hash)
+        if earlier is not None:
+            return await _placed_before(uow, earlier)
     saga = await start_order(uow, order, totals, policy, raw_request)
     if saga is None:
         # The channel already sent this order (same external id).
@@ -81,7 +76,7 @@ async def place_order(
         assert existing is not None
         return await _placed_before(uow, existing)
     if idempotency_key is not None:
-        await store.remember_idempotency_key(uow.conn, idempotency_key, request_hash, saga.order_id)
+        await IDEMPOTENCY_KEYS.remember(uow.conn, idempotency_key, request_hash, saga.order_id)
     return Placed(saga.order_id, saga.status.value)
 
 
@@ -204,18 +199,18 @@ async def _act(
     return Acted(saga, previous, decision)
 
 
-async def process_due_deadlines(runtime: Runtime, policy: SagaPolicy, limit: int = 100) -> int:
-    """One pass of the scheduler: every order whose deadline passed, under SKIP LOCKED so
-    several replicas share the work."""
-    with suppress_instrumentation():  # an empty poll is not worth a trace
-        async with runtime.pool.acquire() as conn:
-            if not await store.any_due(conn, now()):
-                return 0
-    async with runtime.uow() as uow:
-        due = await store.due_sagas(uow.conn, now(), limit)
-        for saga in due:
-            previous = saga.status
-            with continue_trace(saga.trace_context, "saga deadline"):
-                decision = saga_domain.on_deadline(saga, now(), policy)
-                await persist(uow, saga, previous, decision)
-    return len(due)
+def deadlines(policy: SagaPolicy) -> Deadlines[OrderSaga]:
+    """The saga's deadline passes (the scheduler is `.scheduler(...)`): each order whose
+    deadline passed decides what that means, in the order's own trace."""
+
+    async def on_deadline(uow: UnitOfWork, saga: OrderSaga) -> None:
+        previous = saga.status
+        with continue_trace(saga.trace_context, "saga deadline"):
+            await persist(uow, saga, previous, saga_domain.on_deadline(saga, now(), policy))
+
+    return Deadlines(store.SAGAS, OrderSaga, on_deadline, clock=now)
+
+
+async def process_due_deadlines(runtime: Runtime, policy: SagaPolicy) -> int:
+    """One pass of the scheduler (see Deadlines.process_due)."""
+    return await deadlines(policy).process_due(runtime)

@@ -1,5 +1,6 @@
-"""SQL of the orders: the order rows, their lines and timeline, the saga state, idempotency keys,
-and the queries behind the order views and the saga's deadlines."""
+"""SQL of the orders: the order rows, their lines and timeline, the saga state, and the queries
+behind the order views. What every saga shares (deadlines, timeline rows, Idempotency-Keys) is
+the platform's saga kit, on the tables named in `SAGAS`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from services.order_intake.domain.order import CanonicalOrder
 from services.order_intake.domain.pricing import Totals
 from services.order_intake.domain.saga import OrderSaga, TimelineEntry
 from shared.envelope import dumps, loads
-from shared.platform.db import DbConnection
+from shared.platform.db import DbConnection, Filters
+from shared.platform.saga import store as saga_store
+from shared.platform.saga.store import SagaTables
+
+# The order saga's tables for the platform's saga kit (deadlines, timeline, Idempotency-Keys).
+SAGAS = SagaTables(
+    sagas="orders", id_column="order_id", timeline="order_timeline", idempotency_lock="idem:"
+)
 
 
 async def insert_order(
@@ -82,29 +90,6 @@ async def insert_order(
         [entry.detail for entry in timeline],
     )
     return inserted is not None
-
-
-async def order_id_for_idempotency_key(conn: DbConnection, key: str) -> tuple[str, str] | None:
-    row = await conn.fetchrow(
-        "SELECT order_id, request_hash FROM idempotency_keys WHERE idempotency_key = $1", key
-    )
-    return (row["order_id"], row["request_hash"]) if row else None
-
-
-async def remember_idempotency_key(
-    conn: DbConnection, key: str, request_hash: str, order_id: str
-) -> None:
-    await conn.execute(
-        "INSERT INTO idempotency_keys (idempotency_key, request_hash, order_id) VALUES ($1, $2, $3)",
-        key,
-        request_hash,
-        order_id,
-    )
-
-
-async def lock_idempotency_key(conn: DbConnection, key: str) -> None:
-    """Serialise concurrent requests with the same key until the transaction ends."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('idem:' || $1))", key)
 
 
 async def order_id_for_external_id(
@@ -208,35 +193,6 @@ async def save_saga_with_timeline(
     return dict(row) if row is not None else {}
 
 
-async def append_timeline(
-    conn: DbConnection, order_id: str, status: str, entries: Sequence[TimelineEntry]
-) -> None:
-    if not entries:
-        return
-    await conn.executemany(
-        "INSERT INTO order_timeline (order_id, status, event, detail) VALUES ($1, $2, $3, $4)",
-        [(order_id, status, entry.event, entry.detail) for entry in entries],
-    )
-
-
-async def any_due(conn: DbConnection, now: datetime) -> bool:
-    value: bool = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM orders WHERE next_deadline_at <= $1)", now
-    )
-    return value
-
-
-async def due_sagas(conn: DbConnection, now: datetime, limit: int) -> list[OrderSaga]:
-    """The sagas whose deadline passed, locked (SKIP LOCKED: replicas share the work)."""
-    rows = await conn.fetch(
-        "SELECT saga::text AS saga FROM orders WHERE next_deadline_at <= $1"
-        " ORDER BY next_deadline_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-        now,
-        limit,
-    )
-    return [OrderSaga.model_validate_json(r["saga"]) for r in rows]
-
-
 _ORDER_COLUMNS = """
     order_id, channel, external_id, status, currency, subtotal, discount, shipping, tax, total,
     customer, shipping_address, billing_address, shipping_method, promo_code, saga,
@@ -257,13 +213,7 @@ async def get_order(conn: DbConnection, order_id: str) -> dict[str, Any] | None:
             order_id,
         )
     ]
-    order["timeline"] = [
-        dict(r)
-        for r in await conn.fetch(
-            "SELECT at, status, event, detail FROM order_timeline WHERE order_id = $1 ORDER BY id",
-            order_id,
-        )
-    ]
+    order["timeline"] = await saga_store.read_timeline(conn, SAGAS, order_id)
     return order
 
 
@@ -284,23 +234,20 @@ async def list_orders(
     limit: int,
     after: tuple[datetime, str] | None,
 ) -> list[dict[str, Any]]:
-    conditions = []
-    args: list[Any] = []
-    if status:
-        args.append(status)
-        conditions.append(f"status = ${len(args)}")
-    if channel:
-        args.append(channel)
-        conditions.append(f"channel = ${len(args)}")
+    filters = Filters()
+    filters.equal("status", status)
+    filters.equal("channel", channel)
     if after:
-        args.extend(after)
-        conditions.append(f"(created_at, order_id) < (${len(args) - 1}, ${len(args)})")
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    args.append(limit)
+        created_at, order_id = after
+        filters.condition(
+            f"(created_at, order_id) < ({filters.param(created_at)}, {filters.param(order_id)})"
+        )
+    where = filters.where
     rows = await conn.fetch(
         "SELECT order_id, channel, external_id, status, currency, total, created_at, updated_at"
-        f" FROM orders {where} ORDER BY created_at DESC, order_id DESC LIMIT ${len(args)}",
-        *args,
+        f" FROM orders {where} ORDER BY created_at DESC, order_id DESC"
+        f" LIMIT {filters.param(limit)}",
+        *filters.args,
     )
     return [dict(r) for r in rows]
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from services.order_intake.domain import saga as saga_domain
 from shared.money import round_money
+from shared.platform.saga.views import timeline_view
 
 
 def order_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -87,15 +88,7 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
             "sla_deadline_at": saga.sla_deadline_at.isoformat() if saga.sla_deadline_at else None,
             "pending_compensations": list(saga.pending_compensations),
         },
-        "timeline": [
-            {
-                "at": t["at"].isoformat(),
-                "status": t["status"],
-                "event": t["event"],
-                "detail": t["detail"],
-            }
-            for t in row["timeline"]
-        ],
+        "timeline": timeline_view(row["timeline"]),
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
     }

@@ -51,16 +51,3 @@ async def test_deferred_writes_run_once_per_key_in_order_before_commit():
     assert ran == ["first", "second", "late"]
     await batch.run_before_commit()
     assert ran == ["first", "second", "late"], "each write runs once"
-
-
-def test_transitional_string_keys_read_like_the_old_dict():
-    assert Batch().get("messages") is None, "outside a consumer batch there are none"
-    batch = Batch([_message("A")])
-    batch.position = 0
-    assert batch.get("messages") == [_message("A")]
-    assert batch["position"] == 0
-    batch["sagas"] = {"o-1": 1}
-    assert batch.get("sagas") == {"o-1": 1}
-    assert batch.setdefault("pending", {"n": 1}) == {"n": 1}
-    assert batch.pop("pending", None) == {"n": 1}
-    assert batch.pop("pending", None) is None

@@ -35,20 +35,6 @@ def test_settings_are_handed_out_as_the_service_own_class_only():
     assert spec.settings_as(ThisSettings) is settings
 
 
-def test_a_plain_mapping_of_handlers_is_still_taken():
-    async def handle(*_: object) -> None:
-        return None
-
-    spec = ServiceSpec(
-        settings=ThisSettings(),
-        title="t",
-        description="d",
-        migrations=Path("."),
-        handlers={"Something": handle},
-    )
-    assert list(spec.handlers) == ["Something"]
-
-
 def test_filters_number_their_arguments_and_skip_unset_ones():
     filters = Filters()
     filters.equal("order_id", None)
