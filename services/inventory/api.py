@@ -19,7 +19,7 @@ from shared.platform.service import RuntimeDep, service_settings
 router = APIRouter(prefix="/v1", tags=["inventory"])
 
 
-def channel_availability(
+async def channel_availability(
     settings: Annotated[InventorySettings, Depends(service_settings(InventorySettings))],
 ) -> Availability:
     return Availability(settings.channel_safety_stock)

@@ -25,7 +25,7 @@ from shared.platform.service import Runtime, RuntimeDep, service_settings
 SettingsDep = Annotated[OrderIntakeSettings, Depends(service_settings(OrderIntakeSettings))]
 
 
-def saga_policy(settings: SettingsDep) -> SagaPolicy:
+async def saga_policy(settings: SettingsDep) -> SagaPolicy:
     return policy_from(settings)
 
 
@@ -59,7 +59,7 @@ class OrderActions:
             )
 
 
-def order_actions(runtime: RuntimeDep, policy: PolicyDep) -> OrderActions:
+async def order_actions(runtime: RuntimeDep, policy: PolicyDep) -> OrderActions:
     return OrderActions(runtime, policy)
 
 
@@ -92,7 +92,7 @@ class Intake:
             self.admission.accepted()
 
 
-def intake(
+async def intake(
     request: Request, runtime: RuntimeDep, settings: SettingsDep, policy: PolicyDep
 ) -> Intake:
     found = runtime.state.get(ADMISSION_STATE_KEY)

@@ -92,8 +92,9 @@ class Runtime:
         )
 
 
-def get_runtime(request: Request) -> Runtime:
-    """The running service (a FastAPI dependency: `RuntimeDep`)."""
+async def get_runtime(request: Request) -> Runtime:
+    """The running service (a FastAPI dependency: `RuntimeDep`). Every dependency is async:
+    FastAPI runs a sync one in its thread pool, a thread hop per request."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -109,12 +110,14 @@ def settings_as(kind: type[SettingsT], settings: ServiceSettings) -> SettingsT:
     return settings
 
 
-def service_settings(kind: type[SettingsT]) -> Callable[[Runtime], SettingsT]:
+def service_settings(
+    kind: type[SettingsT],
+) -> Callable[[Runtime], Coroutine[Any, Any, SettingsT]]:
     """A FastAPI dependency: the running service's settings, typed as its own settings class.
     A service declares it once, e.g.
     `Settings = Annotated[ReturnsSettings, Depends(service_settings(ReturnsSettings))]`."""
 
-    def provide(runtime: RuntimeDep) -> SettingsT:
+    async def provide(runtime: RuntimeDep) -> SettingsT:
         return settings_as(kind, runtime.settings)
 
     return provide
