@@ -1,4 +1,4 @@
-// Pins the Jaeger v2 release that `make jaeger` builds (shared/ops/jaeger.py).
+// Pins the Jaeger v2 release that `make jaeger` builds (devtools/jaeger.py).
 // Jaeger tags every release twice, v1.N and v2.M, on one commit; its Go module path has no /v2
 // suffix, so the Go module proxy serves it under the v1 tag: v1.76.0 is Jaeger v2.13.0.
 module oms.local/jaeger
