@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -171,7 +172,9 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     raise AssertionError(f"secured broker not listening in 90 s:\n{log.read_text()[-3000:]}")
 
 
-def _add_acls(libs: Path, internal_bootstrap: str, principal: str, acls: list[dict]) -> None:  # type: ignore[type-arg]
+def _add_acls(
+    libs: Path, internal_bootstrap: str, principal: str, acls: list[dict[str, Any]]
+) -> None:
     for acl in acls:
         resource = acl["resource"]
         flag = {"topic": "--topic", "group": "--group"}[resource["type"]]
