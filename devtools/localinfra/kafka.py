@@ -98,7 +98,7 @@ def kafka_version() -> str | None:
     return None
 
 
-def _ensure_libs() -> bool:
+def ensure_libs() -> bool:
     """Resolve the pom into .local/kafka/libs unless already done. True if downloaded."""
     if libs_ready():
         return False
@@ -236,7 +236,7 @@ def _reap(pid: int) -> None:
 
 def _start_kafka(port: int, controller_port: int) -> int:
     java = _java()
-    _ensure_libs()
+    ensure_libs()
     mkdir(LOGS_DIR)
     for p, name in ((port, "broker"), (controller_port, "controller")):
         if port_open(p):

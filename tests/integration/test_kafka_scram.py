@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from devtools.localinfra.kafka import KAFKA_LIBS
+from devtools.localinfra.kafka import KAFKA_LIBS, ensure_libs, find_kafka_pid
 from shared.contracts.order_intake import AuthorizePayment
 from shared.envelope import Envelope
 from shared.ops.topics import create_topics, kafka_user_name, service_acls
@@ -210,13 +210,15 @@ def _cluster_id() -> str:
 
 def _kafka_libs() -> Path:
     """The local broker's jars (deploy/local/pom.xml), which include Kafka's admin tools."""
-    libs = KAFKA_LIBS
-    if not any(libs.glob("kafka-tools-*.jar")):
-        pytest.fail(
-            f"{libs} has no kafka-tools jar: it was resolved from an older deploy/local/pom.xml;"
-            " `oms infra down && oms infra up` resolves it again"
-        )
-    return libs
+    if not any(KAFKA_LIBS.glob("kafka-tools-*.jar")):
+        if find_kafka_pid() is not None:
+            # Re-resolving would replace the jars under the running local broker.
+            pytest.fail(
+                f"{KAFKA_LIBS} was resolved from an older deploy/local/pom.xml (no kafka-tools)"
+                " and the local Kafka runs from it: `oms infra down && oms infra up`"
+            )
+        ensure_libs()
+    return KAFKA_LIBS
 
 
 @pytest.fixture(scope="module")
