@@ -135,7 +135,7 @@ def ensure_libs() -> bool:
     return True
 
 
-def _new_cluster_id() -> str:
+def new_cluster_id() -> str:
     # Same format as Kafka's Uuid.randomUuid().toString(): url-safe base64, no padding,
     # never starting with '-' (would look like a CLI flag).
     while True:
@@ -147,7 +147,7 @@ def _new_cluster_id() -> str:
 def _cluster_id() -> str:
     cid = read_text(KAFKA_CLUSTER_ID)
     if not cid:
-        cid = _new_cluster_id()
+        cid = new_cluster_id()
         write_atomic(KAFKA_CLUSTER_ID, cid + "\n")
     return cid
 

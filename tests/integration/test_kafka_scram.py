@@ -16,7 +16,6 @@ test uses it, to create topics and ACLs and to play order-intake's part.
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import ipaddress
 import shutil
@@ -39,7 +38,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from devtools.localinfra.kafka import KAFKA_LIBS, ensure_libs, find_kafka_pid
+from devtools.localinfra.kafka import KAFKA_LIBS, ensure_libs, find_kafka_pid, new_cluster_id
 from shared.contracts.order_intake import AuthorizePayment
 from shared.envelope import Envelope
 from shared.ops.topics import create_topics, kafka_user_name, service_acls
@@ -200,14 +199,6 @@ def _add_acls(
         )
 
 
-def _cluster_id() -> str:
-    """Kafka's Uuid format: 16 bytes, url-safe base64 without padding, not starting with '-'."""
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not cluster_id.startswith("-"):
-            return cluster_id
-
-
 def _kafka_libs() -> Path:
     """The local broker's jars (deploy/local/pom.xml), which include Kafka's admin tools."""
     if not any(KAFKA_LIBS.glob("kafka-tools-*.jar")):
@@ -235,7 +226,7 @@ def secured_kafka(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "kafka.tools.StorageTool",
             "format",
             "--cluster-id",
-            _cluster_id(),
+            new_cluster_id(),
             "--config",
             str(props),
             "--standalone",
