@@ -60,7 +60,7 @@ migrate: install
 # lint-imports: the architecture rules in pyproject.toml ([tool.importlinter]).
 lint: install
 	$(BIN)/ruff check shared services devtools tests bench
-	$(BIN)/mypy shared services devtools
+	$(BIN)/mypy shared services devtools bench
 	$(BIN)/lint-imports --no-cache
 
 unit: install

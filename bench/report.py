@@ -123,7 +123,7 @@ def process_rows(processes: Mapping[str, Mapping[str, float]]) -> list[tuple[str
 
 
 def lag_rows(result: Mapping[str, Any]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     outbox = result.get("outbox", {})
     lag = result.get("consumer_lag", {})
     for service in sorted(set(outbox) | set(lag.get("peak", {}))):
@@ -167,8 +167,8 @@ def render(result: Mapping[str, Any]) -> Group:
         "consumer lag end",
     ):
         lags.add_column(column, justify="right" if column != "service" else "left")
-    for row in lag_rows(result):
-        lags.add_row(*row)
+    for lag_row in lag_rows(result):
+        lags.add_row(*lag_row)
     return Group(head, procs, lags)
 
 

@@ -120,9 +120,9 @@ async def correctness(
         base_url=services.urls("inventory")[0], timeout=30, headers=bearer("viewer")
     ) as client:
         for sku in workload.skus:
-            r = await client.get(f"/v1/stock/{sku}")
-            r.raise_for_status()
-            view = r.json()
+            response = await client.get(f"/v1/stock/{sku}")
+            response.raise_for_status()
+            view = response.json()
             for loc in view["locations"]:
                 final_stock.append(
                     checks.StockRow(

@@ -40,7 +40,7 @@ class Warehouse:
         self._pools = [HttpPool(url, per_pool, headers) for url in urls]
         self._next_pool = itertools.cycle(self._pools)
         self._ship_delay_s = ship_delay_s
-        self.queue: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[str, list[str] | None]] = asyncio.Queue()
         self.seen: set[str] = set()
         self.stats = {
             "orders": 0,
