@@ -76,7 +76,7 @@ KAFKA_START_TIMEOUT = 90.0
 KAFKA_STOP_TIMEOUT = 60.0
 
 
-def _java() -> str:
+def java_command() -> str:
     java_home = os.environ.get("JAVA_HOME")
     if java_home and (Path(java_home) / "bin" / "java").exists():
         return str(Path(java_home) / "bin" / "java")
@@ -235,7 +235,7 @@ def _reap(pid: int) -> None:
 
 
 def _start_kafka(port: int, controller_port: int) -> int:
-    java = _java()
+    java = java_command()
     ensure_libs()
     mkdir(LOGS_DIR)
     for p, name in ((port, "broker"), (controller_port, "controller")):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
-import shutil
 import socket
 import subprocess
 import time
@@ -38,7 +37,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from devtools.localinfra.kafka import KAFKA_LIBS, ensure_libs, find_kafka_pid, new_cluster_id
+from devtools.localinfra.kafka import (
+    KAFKA_LIBS,
+    ensure_libs,
+    find_kafka_pid,
+    java_command,
+    new_cluster_id,
+)
 from shared.contracts.order_intake import AuthorizePayment
 from shared.envelope import Envelope
 from shared.ops.topics import create_topics, kafka_user_name, service_acls
@@ -152,10 +157,7 @@ def _server_properties(
 
 
 def _java_cmd(libs: Path, *args: str) -> list[str]:
-    java = shutil.which("java")
-    if java is None:
-        pytest.skip("no java on PATH")
-    return [java, "-Xmx384m", "-Djava.awt.headless=true", "-cp", f"{libs}/*", *args]
+    return [java_command(), "-Xmx384m", "-Djava.awt.headless=true", "-cp", f"{libs}/*", *args]
 
 
 def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
