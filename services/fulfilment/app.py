@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.fulfilment.api import router
 from services.fulfilment.handlers import handlers
 from services.fulfilment.settings import FulfilmentSettings
+from services.fulfilment.warehouse.routes import router as warehouse_router
 from shared.platform.service import ServiceSpec, create_app
 from shared.topics import FULFILMENT_COMMANDS
 
@@ -20,11 +21,12 @@ def build(settings: FulfilmentSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         settings=settings,
         title="Fulfilment",
-        description="Fulfilment orders per location, shipping and delivery tracking.",
+        description="Fulfilment orders per location; the warehouse floor (locations, bins, pick lists,"
+        " packing, labels); shipping and delivery tracking.",
         migrations=MIGRATIONS,
         topics=(FULFILMENT_COMMANDS,),
         handlers=handlers(),
-        routers=[router],
+        routers=[router, warehouse_router],
     )
 
 

@@ -57,7 +57,8 @@ class Permission(StrEnum):
     STOCK_READ = "stock:read"
     STOCK_WRITE = "stock:write"  # SKUs, receipts, counts, damage
     FULFILMENTS_READ = "fulfilments:read"
-    FULFILMENTS_WRITE = "fulfilments:write"  # ship, deliver
+    FULFILMENTS_WRITE = "fulfilments:write"  # pick, pack, label, ship, deliver
+    WAREHOUSE_SETUP = "warehouse:setup"  # locations, zones and bins, items, boxes
     CARRIER_EVENTS = "carrier_events:post"  # tracking updates (scoped)
     PAYMENTS_READ = "payments:read"
     RETURNS_READ = "returns:read"
@@ -88,6 +89,7 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[Permission]] = {
             P.STOCK_WRITE,
             P.FULFILMENTS_READ,
             P.FULFILMENTS_WRITE,
+            P.WAREHOUSE_SETUP,
             P.RETURNS_READ,
             P.RETURNS_RECEIVE,
         }
