@@ -28,6 +28,7 @@ from services.fulfilment.domain import (
 from services.fulfilment.store import Fulfilment
 from shared.contracts.common import SkuQuantity
 from shared.contracts.fulfilment import FulfilmentDelivered, FulfilmentFailed, FulfilmentShipped
+from shared.envelope import Event
 from shared.platform.outbox import UnitOfWork
 from shared.platform.telemetry import continue_trace
 
@@ -63,7 +64,7 @@ async def ship(
         await store.save_shipped(
             uow.conn, fulfilment_id, requested.carrier, requested.tracking_number, shipped_at
         )
-        _emit_in_order_trace(
+        emit_in_order_trace(
             uow,
             fulfilment,
             FulfilmentShipped(
@@ -78,7 +79,7 @@ async def ship(
                 shipped_at=shipped_at,
             ),
         )
-    return await _view(uow, fulfilment_id)
+    return await view(uow, fulfilment_id)
 
 
 def _default_carrier(fulfilment: Fulfilment) -> str:
@@ -88,8 +89,8 @@ def _default_carrier(fulfilment: Fulfilment) -> str:
 async def deliver(uow: UnitOfWork, fulfilment_id: str) -> Fulfilment:
     """Deliver a shipped fulfilment; delivering again is unchanged and emits nothing."""
     fulfilment = await _lock(uow, fulfilment_id)
-    await _deliver_locked(uow, fulfilment, datetime.now(UTC))
-    return await _view(uow, fulfilment_id)
+    await deliver_locked(uow, fulfilment, datetime.now(UTC))
+    return await view(uow, fulfilment_id)
 
 
 class TrackingOutcome(StrEnum):
@@ -120,25 +121,27 @@ async def record_tracking(
     fulfilment = await store.lock_by_tracking_number(uow.conn, carrier, tracking_number)
     if fulfilment is None:
         raise UnknownTrackingNumber(carrier, tracking_number)
-    if not await store.insert_tracking_event(uow.conn, fulfilment, status.value, at, description):
-        return TrackingResult(await _view(uow, fulfilment.fulfilment_id), TrackingOutcome.DUPLICATE)
+    if not await store.insert_tracking_event(
+        uow.conn, fulfilment.fulfilment_id, carrier, tracking_number, status.value, at, description
+    ):
+        return TrackingResult(await view(uow, fulfilment.fulfilment_id), TrackingOutcome.DUPLICATE)
     outcome = TrackingOutcome.RECORDED
     action = action_for_tracking(status)
     when = at or datetime.now(UTC)
     if action is Action.DELIVER and fulfilment.status is Status.SHIPPED:
-        await _deliver_locked(uow, fulfilment, when)
+        await deliver_locked(uow, fulfilment, when)
         outcome = TrackingOutcome.DELIVERED
     elif action is Action.FAIL and fulfilment.status is Status.SHIPPED:
-        await _fail_locked(uow, fulfilment, failure_reason(status, description), when)
+        await fail_locked(uow, fulfilment, failure_reason(status, description), when)
         outcome = TrackingOutcome.FAILED
-    return TrackingResult(await _view(uow, fulfilment.fulfilment_id), outcome)
+    return TrackingResult(await view(uow, fulfilment.fulfilment_id), outcome)
 
 
-async def _deliver_locked(uow: UnitOfWork, fulfilment: Fulfilment, at: datetime) -> None:
+async def deliver_locked(uow: UnitOfWork, fulfilment: Fulfilment, at: datetime) -> None:
     if not transition(fulfilment.status, Action.DELIVER).changed:
         return
     await store.save_delivered(uow.conn, fulfilment.fulfilment_id, at)
-    _emit_in_order_trace(
+    emit_in_order_trace(
         uow,
         fulfilment,
         FulfilmentDelivered(
@@ -147,11 +150,11 @@ async def _deliver_locked(uow: UnitOfWork, fulfilment: Fulfilment, at: datetime)
     )
 
 
-async def _fail_locked(uow: UnitOfWork, fulfilment: Fulfilment, reason: str, at: datetime) -> None:
+async def fail_locked(uow: UnitOfWork, fulfilment: Fulfilment, reason: str, at: datetime) -> None:
     if not transition(fulfilment.status, Action.FAIL).changed:
         return
     await store.save_failed(uow.conn, fulfilment.fulfilment_id, reason, at)
-    _emit_in_order_trace(
+    emit_in_order_trace(
         uow,
         fulfilment,
         FulfilmentFailed(
@@ -160,17 +163,17 @@ async def _fail_locked(uow: UnitOfWork, fulfilment: Fulfilment, reason: str, at:
     )
 
 
-def _emit_in_order_trace(
+def emit_in_order_trace(
     uow: UnitOfWork,
     fulfilment: Fulfilment,
-    event: FulfilmentShipped | FulfilmentDelivered | FulfilmentFailed,
+    event: Event,
 ) -> None:
     """Warehouse and carrier calls start traces of their own; the events they cause belong to
     the order's trace, which was stored with the fulfilment when the saga created it."""
     with continue_trace(fulfilment.trace_context, f"fulfilment {event.TYPE}") as span:
-        span.set_attribute("oms.order_id", event.order_id)
+        span.set_attribute("oms.order_id", fulfilment.order_id)
         span.set_attribute("oms.message_type", event.TYPE)
-        uow.emit(event, key=event.order_id, correlation_id=event.order_id)
+        uow.emit(event, key=fulfilment.order_id, correlation_id=fulfilment.order_id)
 
 
 async def _lock(uow: UnitOfWork, fulfilment_id: str) -> Fulfilment:
@@ -180,7 +183,7 @@ async def _lock(uow: UnitOfWork, fulfilment_id: str) -> Fulfilment:
     return fulfilment
 
 
-async def _view(uow: UnitOfWork, fulfilment_id: str) -> Fulfilment:
+async def view(uow: UnitOfWork, fulfilment_id: str) -> Fulfilment:
     fulfilment = await store.get_fulfilment(uow.conn, fulfilment_id, with_events=True)
     assert fulfilment is not None
     return fulfilment

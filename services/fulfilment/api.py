@@ -19,6 +19,7 @@ from services.fulfilment.actions import (
     UnknownTrackingNumber,
 )
 from services.fulfilment.domain import TrackingStatus, TransitionRefused
+from services.fulfilment.packing import service as packing
 from services.fulfilment.store import Fulfilment, FulfilmentFacts, TrackingNumberInUse
 from shared.platform.auth import (
     Permission,
@@ -226,6 +227,13 @@ async def carrier_event(
             result = await actions.record_tracking(
                 uow, carrier, body.tracking_number, body.status, at, body.description
             )
-    except UnknownTrackingNumber as exc:
-        raise _tracking_refusal(404, "unknown_tracking_number", exc) from exc
+    except UnknownTrackingNumber:
+        # Not a whole-fulfilment shipment: one parcel of a fulfilment shipped in parcels.
+        try:
+            async with runtime.uow() as uow:
+                result = await packing.record_parcel_tracking(
+                    uow, carrier, body.tracking_number, body.status, at, body.description
+                )
+        except UnknownTrackingNumber as exc:
+            raise _tracking_refusal(404, "unknown_tracking_number", exc) from exc
     return CarrierEventResult(outcome=result.outcome, fulfilment=_out(result.fulfilment, principal))

@@ -7,6 +7,12 @@ State machine (anything not listed is refused with a stable code):
     created   --cancel-->  cancelled
     shipped   --fail-->    failed      (carrier exception / returned to sender)
 
+Shipping in parcels (the warehouse floor): each parcel shipped takes the fulfilment to
+partially_shipped until the parcel that ships its last lines takes it to shipped:
+
+    created / partially_shipped --ship parcel--> partially_shipped | shipped
+    partially_shipped           --fail-->        failed
+
 Repeats that already hold are unchanged, not refused: delivering a delivered fulfilment,
 cancelling a cancelled one, failing a failed one. Shipping again with the same carrier and
 tracking number is an idempotent repeat too (see `decide_ship`).
@@ -25,6 +31,7 @@ from typing import Protocol
 
 class Status(StrEnum):
     CREATED = "created"
+    PARTIALLY_SHIPPED = "partially_shipped"
     SHIPPED = "shipped"
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
@@ -42,6 +49,7 @@ class Refusal(StrEnum):
     """Stable codes for refused transitions (also the HTTP error codes)."""
 
     NOT_SHIPPED = "not_shipped"
+    SHIPS_IN_PARCELS = "ships_in_parcels"
     ALREADY_SHIPPED = "already_shipped"
     ALREADY_DELIVERED = "already_delivered"
     FULFILMENT_CANCELLED = "fulfilment_cancelled"
@@ -50,6 +58,8 @@ class Refusal(StrEnum):
 
 _MESSAGES: dict[Refusal, str] = {
     Refusal.NOT_SHIPPED: "the fulfilment has not been shipped yet",
+    Refusal.SHIPS_IN_PARCELS: "part of the fulfilment has shipped in parcels: ship the rest as"
+    " parcels too",
     Refusal.ALREADY_SHIPPED: "the fulfilment has already been shipped",
     Refusal.ALREADY_DELIVERED: "the fulfilment has already been delivered",
     Refusal.FULFILMENT_CANCELLED: "the fulfilment was cancelled",
@@ -76,6 +86,7 @@ _CHANGES: dict[tuple[Status, Action], Status] = {
     (Status.CREATED, Action.CANCEL): Status.CANCELLED,
     (Status.SHIPPED, Action.DELIVER): Status.DELIVERED,
     (Status.SHIPPED, Action.FAIL): Status.FAILED,
+    (Status.PARTIALLY_SHIPPED, Action.FAIL): Status.FAILED,
 }
 
 _REPEATS: frozenset[tuple[Status, Action]] = frozenset(
@@ -89,6 +100,7 @@ _REPEATS: frozenset[tuple[Status, Action]] = frozenset(
 # Any other action is refused, for the reason its status gives, unless the action has its own.
 _REFUSED_IN: dict[Status, Refusal] = {
     Status.CREATED: Refusal.NOT_SHIPPED,
+    Status.PARTIALLY_SHIPPED: Refusal.ALREADY_SHIPPED,
     Status.SHIPPED: Refusal.ALREADY_SHIPPED,
     Status.DELIVERED: Refusal.ALREADY_DELIVERED,
     Status.CANCELLED: Refusal.FULFILMENT_CANCELLED,
@@ -97,6 +109,8 @@ _REFUSED_IN: dict[Status, Refusal] = {
 _REFUSED_FOR: dict[tuple[Status, Action], Refusal] = {
     (Status.DELIVERED, Action.SHIP): Refusal.ALREADY_SHIPPED,
     (Status.DELIVERED, Action.CANCEL): Refusal.ALREADY_SHIPPED,
+    (Status.PARTIALLY_SHIPPED, Action.SHIP): Refusal.SHIPS_IN_PARCELS,
+    (Status.PARTIALLY_SHIPPED, Action.DELIVER): Refusal.NOT_SHIPPED,
 }
 
 
@@ -122,6 +136,13 @@ def decide_ship(status: Status, current: Shipment | None, requested: Shipment) -
     if status in (Status.SHIPPED, Status.DELIVERED) and current == requested:
         return Transition(status, changed=False)
     return transition(status, Action.SHIP)
+
+
+def decide_ship_parcel(status: Status, *, completes: bool) -> Transition:
+    """Shipping one parcel; `completes`: it holds the last unshipped lines of the fulfilment."""
+    if status not in (Status.CREATED, Status.PARTIALLY_SHIPPED):
+        raise TransitionRefused(_REFUSED_IN[status], status, Action.SHIP)
+    return Transition(Status.SHIPPED if completes else Status.PARTIALLY_SHIPPED, changed=True)
 
 
 def normalise_carrier(carrier: str) -> str:
@@ -228,7 +249,7 @@ def summarise_cancel(statuses: Iterable[tuple[str, Status]]) -> CancelOutcome:
     for fulfilment_id, status in statuses:
         if status is Status.CANCELLED:
             cancelled.append(fulfilment_id)
-        elif status in (Status.SHIPPED, Status.DELIVERED):
+        elif status in (Status.SHIPPED, Status.DELIVERED, Status.PARTIALLY_SHIPPED):
             shipped.append(fulfilment_id)
         elif status is Status.FAILED:
             failed.append(fulfilment_id)

@@ -270,7 +270,9 @@ async def save_failed(conn: DbConnection, fulfilment_id: str, reason: str, at: d
 
 async def insert_tracking_event(
     conn: DbConnection,
-    fulfilment: Fulfilment,
+    fulfilment_id: str,
+    carrier: str,
+    tracking_number: str,
     status: str,
     reported_at: datetime | None,
     description: str | None,
@@ -280,11 +282,24 @@ async def insert_tracking_event(
         "INSERT INTO tracking_events (fulfilment_id, carrier, tracking_number, status,"
         " reported_at, description) VALUES ($1, $2, $3, $4, $5, $6)"
         " ON CONFLICT ON CONSTRAINT tracking_events_once DO NOTHING RETURNING true",
-        fulfilment.fulfilment_id,
-        fulfilment.carrier,
-        fulfilment.tracking_number,
+        fulfilment_id,
+        carrier,
+        tracking_number,
         status,
         reported_at,
         description or "",
     )
     return bool(inserted)
+
+
+async def save_parcel_shipped(
+    conn: DbConnection, fulfilment_id: str, status: Status, at: datetime
+) -> None:
+    """A parcel of the fulfilment shipped: partially_shipped, or shipped with its last one."""
+    await conn.execute(
+        "UPDATE fulfilments SET status = $2, shipped_at = coalesce(shipped_at, $3),"
+        " updated_at = $3 WHERE fulfilment_id = $1",
+        fulfilment_id,
+        status.value,
+        at,
+    )

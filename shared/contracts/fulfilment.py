@@ -25,11 +25,19 @@ class FulfilmentCreated(Event):
 
 @register
 class FulfilmentShipped(Event, FulfilmentLines):
+    """Lines of a fulfilment left the building. `lines` are the lines of this shipment; a
+    fulfilment may ship in several parcels, one event each (`shipment_id` = the parcel id;
+    None = the whole fulfilment in one shipment). `fulfilment_complete` is False while lines of
+    the fulfilment are still unshipped."""
+
     TYPE = "FulfilmentShipped"
     TOPIC = FULFILMENT_EVENTS
     carrier: str
     tracking_number: str
     shipped_at: datetime
+    shipment_id: str | None = None
+    fulfilment_complete: bool = True
+    tracking_url: str | None = None
 
 
 @register
@@ -66,3 +74,78 @@ class FulfilmentFailed(Event):
     order_id: str
     fulfilment_id: str
     reason: str
+
+
+# --- the warehouse floor --------------------------------------------------------------------
+
+
+class PickListEntry(Value):
+    order_id: str
+    fulfilment_id: str
+
+
+@register
+class PickListReleased(Event):
+    """A pick list was generated; keyed by pick list. Each order on it gets a timeline entry."""
+
+    TYPE = "PickListReleased"
+    TOPIC = FULFILMENT_EVENTS
+    pick_list_id: str
+    location: str
+    strategy: str
+    wave: str | None = None
+    zone: str | None = None
+    fulfilments: tuple[PickListEntry, ...]
+
+
+@register
+class LinePicked(Event):
+    """Units of one SKU were picked for a fulfilment (scanned at the bin)."""
+
+    TYPE = "LinePicked"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    fulfilment_id: str
+    pick_list_id: str
+    sku: str
+    quantity: int
+    bin: str
+
+
+@register
+class ShortPick(Event):
+    """A bin held less than the pick list asked for; `missing` units of the SKU were not found."""
+
+    TYPE = "ShortPick"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    fulfilment_id: str
+    location: str
+    pick_list_id: str
+    sku: str
+    missing: int
+    bin: str | None
+
+
+@register
+class ParcelPacked(Event):
+    TYPE = "ParcelPacked"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    fulfilment_id: str
+    parcel_id: str
+    box: str
+    weight_g: int
+    lines: tuple[SkuQuantity, ...]
+
+
+@register
+class LabelCreated(Event):
+    TYPE = "LabelCreated"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    fulfilment_id: str
+    parcel_id: str
+    carrier: str
+    service: str
+    tracking_number: str

@@ -62,19 +62,19 @@ CREATE TABLE boxes (
     tare_g       integer NOT NULL CHECK (tare_g >= 0)
 );
 
--- A fulfilment is picked once: the pick list it was put on.
-ALTER TABLE fulfilments ADD COLUMN pick_list_id text;
+-- When the fulfilment was put on pick lists (once; zone picking puts it on several).
+ALTER TABLE fulfilments ADD COLUMN picking_released_at timestamptz;
 ALTER TABLE fulfilments DROP CONSTRAINT fulfilments_status_check;
 ALTER TABLE fulfilments ADD CONSTRAINT fulfilments_status_check CHECK (
     status IN ('created', 'partially_shipped', 'shipped', 'delivered', 'cancelled', 'failed'));
 CREATE INDEX fulfilments_to_pick ON fulfilments (location, created_at)
-    WHERE status = 'created' AND pick_list_id IS NULL;
+    WHERE status = 'created' AND picking_released_at IS NULL;
 
 CREATE TABLE pick_lists (
     pick_list_id text        PRIMARY KEY,
     location     text        NOT NULL REFERENCES locations (code),
     strategy     text        NOT NULL,
-    wave         text,
+    wave         integer,
     zone         text,
     status       text        NOT NULL,
     picker       text,
@@ -85,19 +85,27 @@ CREATE TABLE pick_lists (
 );
 CREATE INDEX pick_lists_open ON pick_lists (location, status, created_at);
 
--- One stop of a pick list: take `quantity` of `sku` from `bin` for one fulfilment.
+CREATE TABLE pick_list_fulfilments (
+    pick_list_id  text NOT NULL REFERENCES pick_lists (pick_list_id),
+    fulfilment_id text NOT NULL REFERENCES fulfilments (fulfilment_id),
+    tote          integer,
+    PRIMARY KEY (pick_list_id, fulfilment_id)
+);
+CREATE INDEX pick_list_fulfilments_by_fulfilment ON pick_list_fulfilments (fulfilment_id);
+
+-- One stop of a pick list: take `quantity` of `sku` from `bin`, shared out to fulfilments as
+-- `puts` says ([{fulfilment_id, order_id, quantity, tote}]). Units are picked in put order.
 CREATE TABLE pick_stops (
-    pick_list_id  text    NOT NULL REFERENCES pick_lists (pick_list_id),
-    position      integer NOT NULL,
-    bin           text    NOT NULL,
-    sku           text    NOT NULL,
-    fulfilment_id text    NOT NULL REFERENCES fulfilments (fulfilment_id),
-    quantity      integer NOT NULL CHECK (quantity > 0),
-    picked        integer NOT NULL DEFAULT 0 CHECK (picked >= 0 AND picked <= quantity),
-    short         integer NOT NULL DEFAULT 0 CHECK (short >= 0 AND picked + short <= quantity),
+    pick_list_id text    NOT NULL REFERENCES pick_lists (pick_list_id),
+    position     integer NOT NULL,
+    bin          text    NOT NULL,
+    sku          text    NOT NULL,
+    quantity     integer NOT NULL CHECK (quantity > 0),
+    puts         jsonb   NOT NULL,
+    picked       integer NOT NULL DEFAULT 0 CHECK (picked >= 0),
+    short        integer NOT NULL DEFAULT 0 CHECK (short >= 0 AND picked + short <= quantity),
     PRIMARY KEY (pick_list_id, position)
 );
-CREATE INDEX pick_stops_by_fulfilment ON pick_stops (fulfilment_id);
 
 CREATE TABLE parcels (
     parcel_id         text        PRIMARY KEY,
@@ -143,3 +151,8 @@ CREATE TABLE issued_tracking_numbers (
     PRIMARY KEY (range_key, parcel_ref),
     UNIQUE (range_key, range_index)
 );
+
+-- Parcels of one fulfilment have tracking numbers of their own: an update is one per number.
+ALTER TABLE tracking_events DROP CONSTRAINT tracking_events_once;
+ALTER TABLE tracking_events ADD CONSTRAINT tracking_events_once
+    UNIQUE NULLS NOT DISTINCT (fulfilment_id, tracking_number, status, reported_at, description);

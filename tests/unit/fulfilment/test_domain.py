@@ -21,6 +21,7 @@ from services.fulfilment.domain import (
     action_for_tracking,
     choose_carrier,
     decide_ship,
+    decide_ship_parcel,
     failure_reason,
     fulfilment_id_for,
     issue_tracking_number,
@@ -37,6 +38,7 @@ CHANGES = [
     (Status.CREATED, Action.CANCEL, Status.CANCELLED),
     (Status.SHIPPED, Action.DELIVER, Status.DELIVERED),
     (Status.SHIPPED, Action.FAIL, Status.FAILED),
+    (Status.PARTIALLY_SHIPPED, Action.FAIL, Status.FAILED),
 ]
 
 REPEATS = [
@@ -59,6 +61,9 @@ REFUSALS = [
     (Status.FAILED, Action.SHIP, Refusal.FULFILMENT_FAILED),
     (Status.FAILED, Action.DELIVER, Refusal.FULFILMENT_FAILED),
     (Status.FAILED, Action.CANCEL, Refusal.FULFILMENT_FAILED),
+    (Status.PARTIALLY_SHIPPED, Action.SHIP, Refusal.SHIPS_IN_PARCELS),
+    (Status.PARTIALLY_SHIPPED, Action.DELIVER, Refusal.NOT_SHIPPED),
+    (Status.PARTIALLY_SHIPPED, Action.CANCEL, Refusal.ALREADY_SHIPPED),
 ]
 
 
@@ -87,6 +92,34 @@ def test_refused_transition_names_a_stable_code(status: Status, action: Action, 
 
 
 # --- shipping ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "completes", "to"),
+    [
+        (Status.CREATED, False, Status.PARTIALLY_SHIPPED),
+        (Status.CREATED, True, Status.SHIPPED),
+        (Status.PARTIALLY_SHIPPED, False, Status.PARTIALLY_SHIPPED),
+        (Status.PARTIALLY_SHIPPED, True, Status.SHIPPED),
+    ],
+)
+def test_a_parcel_ships_part_or_the_rest(status: Status, completes: bool, to: Status):
+    assert decide_ship_parcel(status, completes=completes) == Transition(to, changed=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (Status.SHIPPED, Refusal.ALREADY_SHIPPED),
+        (Status.DELIVERED, Refusal.ALREADY_DELIVERED),
+        (Status.CANCELLED, Refusal.FULFILMENT_CANCELLED),
+        (Status.FAILED, Refusal.FULFILMENT_FAILED),
+    ],
+)
+def test_no_parcel_ships_from_a_finished_fulfilment(status: Status, code: Refusal):
+    with pytest.raises(TransitionRefused) as refused:
+        decide_ship_parcel(status, completes=True)
+    assert refused.value.code is code
 
 UPS_1 = Shipment("ups", "1Z1")
 
