@@ -26,6 +26,7 @@ from services.order_intake.orders import routes as order_routes
 from services.order_intake.orders.background import refresh_order_gauges
 from services.order_intake.orders.saga_runner import saga_event_handlers, write_pending_sagas
 from services.order_intake.orders.service import deadlines, policy_from
+from services.order_intake.orders.warehouse_progress import warehouse_progress_handlers
 from services.order_intake.rejected_requests.store import prune_rejected_requests
 from services.order_intake.settings import OrderIntakeSettings
 from shared.platform.handlers import HandlerRegistry
@@ -51,6 +52,7 @@ def handlers(settings: OrderIntakeSettings, policy: SagaPolicy) -> HandlerRegist
         channel_order_handlers(settings, policy),
         notification_handlers(),
         exchange_handlers(policy),
+        warehouse_progress_handlers(),
     ):
         registry.include(found, after=write_pending_sagas)
     return registry

@@ -93,7 +93,7 @@ class PickListReleased(Event):
     pick_list_id: str
     location: str
     strategy: str
-    wave: str | None = None
+    wave: int | None = None
     zone: str | None = None
     fulfilments: tuple[PickListEntry, ...]
 

@@ -271,3 +271,18 @@ async def has_timeline_event(conn: DbConnection, order_id: str, event: str) -> b
         event,
     )
     return found
+
+
+async def append_progress(
+    conn: DbConnection, order_ids: Sequence[str], event: str, detail: dict[str, Any]
+) -> None:
+    """A timeline entry on each known order for progress that changes no saga state (the
+    warehouse floor's steps), under the order's current status; unknown orders are skipped."""
+    await conn.execute(
+        "INSERT INTO order_timeline (order_id, status, event, detail)"
+        " SELECT order_id, status, $2, $3 FROM orders WHERE order_id = ANY($1::text[])"
+        " ORDER BY order_id",
+        list(order_ids),
+        event,
+        detail,
+    )

@@ -1,0 +1,80 @@
+"""The warehouse floor's steps on the order timeline: pick list released, line picked, short
+pick, parcel packed, label created. They change no saga state (shipping does, through
+FulfilmentShipped); an operator reading the timeline sees where the order is on the floor."""
+
+from __future__ import annotations
+
+from services.order_intake.orders import store
+from shared.contracts.fulfilment import (
+    LabelCreated,
+    LinePicked,
+    ParcelPacked,
+    PickListReleased,
+    ShortPick,
+)
+from shared.envelope import Envelope
+from shared.platform.consumer import Handler
+from shared.platform.outbox import UnitOfWork
+
+
+async def on_pick_list_released(
+    uow: UnitOfWork, envelope: Envelope, event: PickListReleased
+) -> None:
+    detail = {"pick_list_id": event.pick_list_id, "strategy": event.strategy}
+    if event.wave is not None:
+        detail["wave"] = event.wave
+    if event.zone is not None:
+        detail["zone"] = event.zone
+    orders = sorted({entry.order_id for entry in event.fulfilments})
+    await store.append_progress(uow.conn, orders, "pick_list_released", detail)
+
+
+async def on_line_picked(uow: UnitOfWork, envelope: Envelope, event: LinePicked) -> None:
+    await store.append_progress(
+        uow.conn,
+        [event.order_id],
+        "line_picked",
+        {"sku": event.sku, "quantity": event.quantity, "bin": event.bin},
+    )
+
+
+async def on_short_pick(uow: UnitOfWork, envelope: Envelope, event: ShortPick) -> None:
+    await store.append_progress(
+        uow.conn,
+        [event.order_id],
+        "short_pick",
+        {"sku": event.sku, "missing": event.missing, "bin": event.bin, "location": event.location},
+    )
+
+
+async def on_parcel_packed(uow: UnitOfWork, envelope: Envelope, event: ParcelPacked) -> None:
+    await store.append_progress(
+        uow.conn,
+        [event.order_id],
+        "parcel_packed",
+        {"parcel_id": event.parcel_id, "box": event.box, "weight_g": event.weight_g},
+    )
+
+
+async def on_label_created(uow: UnitOfWork, envelope: Envelope, event: LabelCreated) -> None:
+    await store.append_progress(
+        uow.conn,
+        [event.order_id],
+        "label_created",
+        {
+            "parcel_id": event.parcel_id,
+            "carrier": event.carrier,
+            "service": event.service,
+            "tracking_number": event.tracking_number,
+        },
+    )
+
+
+def warehouse_progress_handlers() -> dict[str, Handler]:
+    return {
+        PickListReleased.TYPE: on_pick_list_released,
+        LinePicked.TYPE: on_line_picked,
+        ShortPick.TYPE: on_short_pick,
+        ParcelPacked.TYPE: on_parcel_packed,
+        LabelCreated.TYPE: on_label_created,
+    }
