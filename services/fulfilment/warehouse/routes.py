@@ -120,6 +120,18 @@ class BoxOut(BoxIn):
     code: str
 
 
+class LocationList(BaseModel):
+    locations: list[LocationOut]
+
+
+class ItemList(BaseModel):
+    items: list[ItemOut]
+
+
+class BoxList(BaseModel):
+    boxes: list[BoxOut]
+
+
 def _dimensions(d: DimensionsIn) -> Dimensions:
     return Dimensions(d.length_mm, d.width_mm, d.height_mm)
 
@@ -155,11 +167,12 @@ async def put_location(
 
 @router.get(
     "/locations",
-    response_model=list[LocationOut],
+    response_model=LocationList,
     dependencies=[requires(Permission.FULFILMENTS_READ)],
 )
-async def list_locations(runtime: RuntimeDep) -> list[LocationOut]:
-    return [LocationOut(**vars(loc)) for loc in await store.list_locations(runtime.pool)]
+async def list_locations(runtime: RuntimeDep) -> LocationList:
+    found = await store.list_locations(runtime.pool)
+    return LocationList(locations=[LocationOut(**vars(loc)) for loc in found])
 
 
 @router.get(
@@ -244,20 +257,20 @@ async def put_item(
     return ItemOut(sku=sku, **body.model_dump())
 
 
-@router.get(
-    "/items", response_model=list[ItemOut], dependencies=[requires(Permission.FULFILMENTS_READ)]
-)
-async def list_items(runtime: RuntimeDep) -> list[ItemOut]:
-    return [
-        ItemOut(
-            sku=item.sku,
-            barcode=item.barcode,
-            description=description,
-            dimensions=DimensionsIn(**vars(item.dimensions)),
-            weight_g=item.weight_g,
-        )
-        for item, description in await store.list_items(runtime.pool)
-    ]
+@router.get("/items", response_model=ItemList, dependencies=[requires(Permission.FULFILMENTS_READ)])
+async def list_items(runtime: RuntimeDep) -> ItemList:
+    return ItemList(
+        items=[
+            ItemOut(
+                sku=item.sku,
+                barcode=item.barcode,
+                description=description,
+                dimensions=DimensionsIn(**vars(item.dimensions)),
+                weight_g=item.weight_g,
+            )
+            for item, description in await store.list_items(runtime.pool)
+        ]
+    )
 
 
 @router.put(
@@ -282,16 +295,16 @@ async def put_box(
     return BoxOut(code=code, **body.model_dump())
 
 
-@router.get(
-    "/boxes", response_model=list[BoxOut], dependencies=[requires(Permission.FULFILMENTS_READ)]
-)
-async def list_boxes(runtime: RuntimeDep) -> list[BoxOut]:
-    return [
-        BoxOut(
-            code=b.code,
-            inner=DimensionsIn(**vars(b.inner)),
-            max_weight_g=b.max_weight_g,
-            tare_g=b.tare_g,
-        )
-        for b in await store.list_boxes(runtime.pool)
-    ]
+@router.get("/boxes", response_model=BoxList, dependencies=[requires(Permission.FULFILMENTS_READ)])
+async def list_boxes(runtime: RuntimeDep) -> BoxList:
+    return BoxList(
+        boxes=[
+            BoxOut(
+                code=b.code,
+                inner=DimensionsIn(**vars(b.inner)),
+                max_weight_g=b.max_weight_g,
+                tare_g=b.tare_g,
+            )
+            for b in await store.list_boxes(runtime.pool)
+        ]
+    )
