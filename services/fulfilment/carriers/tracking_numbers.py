@@ -5,7 +5,7 @@ The check digit: the serial's digits weighted 8 6 4 2 3 5 9 7 and summed (S), th
 C = 11 - (S mod 11), where 10 becomes 0 and 11 becomes 5.
 
 A `TrackingNumberRange` is the block of serials we were given; the n-th allocation (an index kept
-by the caller's storage, see `table_rate.TrackingNumberAllocator`) takes serial `first + n`.
+by the caller's storage through a `TrackingNumberAllocator`) takes serial `first + n`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from services.fulfilment.carriers.base import CarrierError
 
@@ -146,3 +147,33 @@ class TrackingNumberRange:
 def _require_letters(what: str, value: str) -> None:
     if not _LETTERS2.match(value):
         raise InvalidTrackingNumber(f"an S10 {what} is 2 capital letters, not {value!r}")
+
+
+class TrackingNumberAllocator(Protocol):
+    """Hands out allocation indices within a range; the caller's storage keeps them.
+
+    Contract of `next_index(range_key, parcel_reference)`:
+    - The first call for a (range_key, parcel_reference) returns an index no other parcel
+      reference ever got in that range: 0 for the first, then counting up. Gaps are allowed (a
+      rolled-back transaction may burn one); reuse never is, also between concurrent callers
+      and across restarts.
+    - Every later call for the same pair returns that same index, so a retried buy prints the
+      same tracking number (the buy is idempotent per parcel reference; buying again after a
+      void reprints the same number too: give the parcel a new reference for a new one).
+    - Ranges (keys) count independently.
+    In Postgres: a row per (range_key, parcel_reference) with a unique key, and a counter row
+    per range_key taken `FOR UPDATE` (or a sequence per range) when the pair is new.
+    """
+
+    async def next_index(self, range_key: str, parcel_reference: str) -> int: ...
+
+
+class InMemoryTrackingNumberAllocator:
+    """The allocator contract in a dict, for tests (nothing survives the process)."""
+
+    def __init__(self) -> None:
+        self._indices: dict[str, dict[str, int]] = {}
+
+    async def next_index(self, range_key: str, parcel_reference: str) -> int:
+        issued = self._indices.setdefault(range_key, {})
+        return issued.setdefault(parcel_reference, len(issued))
