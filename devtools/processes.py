@@ -250,6 +250,12 @@ def installed_command(name: str, package: str, why: str) -> str:
     return found
 
 
+def ensure_zbarimg() -> str:
+    """The path of `zbarimg` (Debian's zbar-tools), installed with apt-get when missing and we
+    are root; InfraError otherwise. Tests decode the barcodes we print with it."""
+    return installed_command("zbarimg", "zbar-tools", "tests decode printed barcodes with it")
+
+
 @contextlib.contextmanager
 def locked(lock_file: Path) -> Iterator[None]:
     """Serialise start/stop across processes (e.g. parallel test workers) on `lock_file`."""
