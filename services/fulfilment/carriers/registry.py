@@ -1,0 +1,83 @@
+"""The carriers a running fulfilment service offers, built from its settings at start."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends
+
+from services.fulfilment.carriers.base import Carrier, ParcelSpec, Rate
+from services.fulfilment.carriers.table_rate import TableRateCarrier, load_table_rate_config
+from services.fulfilment.packing import store as parcels
+from services.fulfilment.settings import FulfilmentSettings
+from shared.platform.service import Runtime, RuntimeDep
+
+
+class PostgresTrackingNumberAllocator:
+    """`TrackingNumberAllocator` on fulfilment's `issued_tracking_numbers` table; each call is
+    its own short transaction (a label is bought outside the action's transaction)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def next_index(self, range_key: str, parcel_reference: str) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await parcels.tracking_index(conn, range_key, parcel_reference)
+
+
+class UnknownCarrier(Exception):
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        super().__init__(f"no carrier {name!r}; configured: {', '.join(known) or 'none'}")
+        self.name = name
+
+
+class Carriers:
+    def __init__(self, carriers: Sequence[Carrier]) -> None:
+        self._by_name = {c.name: c for c in carriers}
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def get(self, name: str) -> Carrier:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownCarrier(name, self.names) from None
+
+    def chosen(self, name: str | None) -> list[Carrier]:
+        """One named carrier, or all of them (rate shopping across carriers)."""
+        return [self.get(name)] if name else list(self._by_name.values())
+
+    async def rates(self, name: str | None, parcel: ParcelSpec) -> list[Rate]:
+        found: list[Rate] = []
+        for carrier in self.chosen(name):
+            found.extend(await carrier.rates(parcel))
+        return found
+
+
+def build_carriers(settings: FulfilmentSettings, pool: asyncpg.Pool) -> Carriers:
+    secret = settings.table_rate_webhook_secret
+    carriers: list[Carrier] = [
+        TableRateCarrier(
+            load_table_rate_config(settings.table_rate_config_file),
+            PostgresTrackingNumberAllocator(pool),
+            webhook_secret=secret.get_secret_value() if secret else None,
+        )
+    ]
+    return Carriers(carriers)
+
+
+async def start_carriers(runtime: Runtime) -> None:
+    assert isinstance(runtime.settings, FulfilmentSettings)
+    runtime.state["carriers"] = build_carriers(runtime.settings, runtime.pool)
+
+
+async def get_carriers(runtime: RuntimeDep) -> Carriers:
+    carriers: Carriers = runtime.state["carriers"]
+    return carriers
+
+
+CarriersDep = Annotated[Carriers, Depends(get_carriers)]
