@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated
 
 import asyncpg
 from fastapi import Depends
 
 from services.fulfilment.carriers.base import Carrier, ParcelSpec, Rate
+from services.fulfilment.carriers.easypost import EasyPostCarrier
 from services.fulfilment.carriers.table_rate import TableRateCarrier, load_table_rate_config
 from services.fulfilment.packing import store as parcels
 from services.fulfilment.settings import FulfilmentSettings
@@ -33,6 +35,12 @@ class UnknownCarrier(Exception):
         self.name = name
 
 
+@dataclass(frozen=True)
+class Quote:
+    plugin: Carrier
+    rate: Rate
+
+
 class Carriers:
     def __init__(self, carriers: Sequence[Carrier]) -> None:
         self._by_name = {c.name: c for c in carriers}
@@ -51,10 +59,12 @@ class Carriers:
         """One named carrier, or all of them (rate shopping across carriers)."""
         return [self.get(name)] if name else list(self._by_name.values())
 
-    async def rates(self, name: str | None, parcel: ParcelSpec) -> list[Rate]:
-        found: list[Rate] = []
+    async def quotes(self, name: str | None, parcel: ParcelSpec) -> list[Quote]:
+        """Rates of one carrier plug-in or all, each with the plug-in that buys it (an
+        aggregator's rates name the carrier behind it, not the plug-in)."""
+        found: list[Quote] = []
         for carrier in self.chosen(name):
-            found.extend(await carrier.rates(parcel))
+            found.extend(Quote(carrier, rate) for rate in await carrier.rates(parcel))
         return found
 
 
@@ -67,6 +77,17 @@ def build_carriers(settings: FulfilmentSettings, pool: asyncpg.Pool) -> Carriers
             webhook_secret=secret.get_secret_value() if secret else None,
         )
     ]
+    if settings.easypost_api_key is not None:
+        webhook = settings.easypost_webhook_secret
+        if webhook is None:
+            raise ValueError("OMS_EASYPOST_WEBHOOK_SECRET: EasyPost needs its webhook secret too")
+        carriers.append(
+            EasyPostCarrier(
+                settings.easypost_api_key.get_secret_value(),
+                webhook.get_secret_value(),
+                api_base=settings.easypost_api_base,
+            )
+        )
     return Carriers(carriers)
 
 
