@@ -116,6 +116,8 @@ def generate_warehouse(
 ) -> Warehouse:
     rng = random.Random(seed)
     bins = generate_bins(layout)
+    if not 1 <= skus <= 9999:
+        raise ValueError(f"between 1 and 9999 SKUs (four digits of the barcode), not {skus}")
     own_bins = skus - skus_sharing_a_bin
     if own_bins + skus_in_two_bins > len(bins):
         raise ValueError(f"{len(bins)} bins cannot hold {skus} SKUs as asked")
