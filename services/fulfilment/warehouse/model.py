@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class LocationKind(StrEnum):
@@ -46,3 +47,10 @@ class Bin:
     sequence: int
     x_m: float
     y_m: float
+
+
+class BinStock(NamedTuple):
+    """Units of one SKU lying in one bin. A plain `(bin, quantity)` pair reads the same."""
+
+    bin: Bin
+    quantity: int
