@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services.fulfilment.api import router
 from services.fulfilment.handlers import handlers
+from services.fulfilment.picking.routes import router as picking_router
 from services.fulfilment.settings import FulfilmentSettings
 from services.fulfilment.warehouse.routes import router as warehouse_router
 from shared.platform.service import ServiceSpec, create_app
@@ -26,7 +27,7 @@ def build(settings: FulfilmentSettings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=(FULFILMENT_COMMANDS,),
         handlers=handlers(),
-        routers=[router, warehouse_router],
+        routers=[router, warehouse_router, picking_router],
     )
 
 

@@ -107,6 +107,13 @@ CREATE TABLE pick_stops (
     PRIMARY KEY (pick_list_id, position)
 );
 
+-- A confirmed pick by the scan id the picker's device sent: a retried confirmation is one pick.
+CREATE TABLE pick_confirmations (
+    pick_list_id text NOT NULL REFERENCES pick_lists (pick_list_id),
+    scan_id      text NOT NULL,
+    PRIMARY KEY (pick_list_id, scan_id)
+);
+
 CREATE TABLE parcels (
     parcel_id         text        PRIMARY KEY,
     fulfilment_id     text        NOT NULL REFERENCES fulfilments (fulfilment_id),
@@ -126,6 +133,7 @@ CREATE TABLE parcels (
     label_currency    text,
     label_pdf         bytea,
     label_zpl         text,
+    labels_voided     integer     NOT NULL DEFAULT 0,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     shipped_at        timestamptz,
