@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from itertools import combinations
 
 from services.fulfilment.packing.weights import parcel_weight_g
 from services.fulfilment.warehouse.model import Dimensions, Item
@@ -223,16 +222,27 @@ class UnverifiedPlan(RuntimeError):
         self.faults = tuple(faults)
 
 
-def _overlap(a: Placement, b: Placement) -> bool:
-    a_far, b_far = a.far_corner, b.far_corner
-    return (
-        a.position.x_mm < b_far.x_mm
-        and b.position.x_mm < a_far.x_mm
-        and a.position.y_mm < b_far.y_mm
-        and b.position.y_mm < a_far.y_mm
-        and a.position.z_mm < b_far.z_mm
-        and b.position.z_mm < a_far.z_mm
+def _overlapping_pairs(placements: Sequence[Placement]) -> list[tuple[int, int]]:
+    """Index pairs (in placement order) of units sharing some volume; faces may touch. A sweep
+    along the box's length, so only units whose lengthwise spans meet are compared."""
+    spans = sorted(
+        (placement.position, placement.far_corner, index)
+        for index, placement in enumerate(placements)
     )
+    pairs: list[tuple[int, int]] = []
+    for i, (near, far, index) in enumerate(spans):
+        for other_near, other_far, other_index in spans[i + 1 :]:
+            if other_near.x_mm >= far.x_mm:
+                break
+            if (
+                near.x_mm < other_far.x_mm
+                and near.y_mm < other_far.y_mm
+                and other_near.y_mm < far.y_mm
+                and near.z_mm < other_far.z_mm
+                and other_near.z_mm < far.z_mm
+            ):
+                pairs.append((min(index, other_index), max(index, other_index)))
+    return sorted(pairs)
 
 
 def _label(unit: Unit) -> str:
@@ -258,15 +268,15 @@ def verify_box(packed: PackedBox, box_index: int = 0) -> tuple[PlanFault, ...]:
                     f"does not lie inside box {packed.box.code}",
                 )
             )
-    for a, b in combinations(packed.placements, 2):
-        if _overlap(a, b):
-            faults.append(
-                PlanFault(
-                    FaultKind.OVERLAP,
-                    box_index,
-                    f"{_label(a.unit)} and {_label(b.unit)} overlap in box {packed.box.code}",
-                )
+    for first, second in _overlapping_pairs(packed.placements):
+        a, b = packed.placements[first], packed.placements[second]
+        faults.append(
+            PlanFault(
+                FaultKind.OVERLAP,
+                box_index,
+                f"{_label(a.unit)} and {_label(b.unit)} overlap in box {packed.box.code}",
             )
+        )
     if packed.gross_weight_g > packed.box.max_weight_g:
         faults.append(
             PlanFault(
@@ -433,6 +443,7 @@ def _new_points(cuboid: _Cuboid, cuboids: Sequence[_Cuboid]) -> set[_Point]:
 
 
 def _collides(candidate: _Cuboid, cuboids: Sequence[_Cuboid]) -> bool:
+    """Whether `candidate` overlaps a placed unit; the latest first, as it lies nearest."""
     return any(
         candidate[0] < c[3]
         and c[0] < candidate[3]
@@ -440,7 +451,7 @@ def _collides(candidate: _Cuboid, cuboids: Sequence[_Cuboid]) -> bool:
         and c[1] < candidate[4]
         and candidate[2] < c[5]
         and c[2] < candidate[5]
-        for c in cuboids
+        for c in reversed(cuboids)
     )
 
 
@@ -450,18 +461,27 @@ def _first_spot(
     orientations: Sequence[Orientation],
     cuboids: Sequence[_Cuboid],
     bounds: _Point,
+    blocked: dict[_Point, set[_Point]],
 ) -> tuple[_Point, Orientation, _Cuboid] | None:
-    extents = [
-        (orientation, oriented(unit.item.dimensions, orientation)) for orientation in orientations
-    ]
-    for x, y, z in points:
+    """The first point and orientation where `unit` fits. `blocked` remembers, per extent, the
+    points already found taken: placed units never move, so such a point stays taken."""
+    extents: list[tuple[Orientation, _Point]] = []
+    for orientation in orientations:
+        turned = oriented(unit.item.dimensions, orientation)
+        extents.append((orientation, (turned.length_mm, turned.width_mm, turned.height_mm)))
+    for point in points:
+        x, y, z = point
         for orientation, extent in extents:
-            far = (x + extent.length_mm, y + extent.width_mm, z + extent.height_mm)
-            if far[0] > bounds[0] or far[1] > bounds[1] or far[2] > bounds[2]:
+            taken = blocked.setdefault(extent, set())
+            if point in taken:
                 continue
+            far = (x + extent[0], y + extent[1], z + extent[2])
             cuboid = (x, y, z, *far)
-            if not _collides(cuboid, cuboids):
-                return (x, y, z), orientation, cuboid
+            outside = far[0] > bounds[0] or far[1] > bounds[1] or far[2] > bounds[2]
+            if outside or _collides(cuboid, cuboids):
+                taken.add(point)
+            else:
+                return point, orientation, cuboid
     return None
 
 
@@ -483,12 +503,15 @@ def _place(
     placements: list[Placement] = []
     cuboids: list[_Cuboid] = []
     points: set[_Point] = {(0, 0, 0)}
+    blocked: dict[_Point, set[_Point]] = {}
+    # A corner with less room than the shortest side of any unit along some axis takes nothing.
+    shortest = min(min(_sides(unit)) for unit in units) if units else 0
     weight_g = 0
     for unit in units:
         spot = None
         if weight_g + unit.item.weight_g <= box.payload_g:
             candidates = sorted(points, key=_bottom_back_left)
-            spot = _first_spot(unit, candidates, orientations[unit.sku], cuboids, bounds)
+            spot = _first_spot(unit, candidates, orientations[unit.sku], cuboids, bounds, blocked)
         if spot is None:
             if skip_misfits:
                 continue
@@ -499,7 +522,7 @@ def _place(
         weight_g += unit.item.weight_g
         points = {p for p in points if not _inside_any(p, [cuboid])}
         for new_point in _new_points(cuboid, cuboids):
-            within = all(new_point[axis] < bounds[axis] for axis in range(3))
+            within = all(new_point[axis] + shortest <= bounds[axis] for axis in range(3))
             if within and not _inside_any(new_point, cuboids):
                 points.add(new_point)
     return placements

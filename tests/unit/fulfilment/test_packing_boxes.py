@@ -370,3 +370,33 @@ def test_every_plan_for_random_orders_is_sound_and_minimal(seed: int) -> None:
             for packed in plan.boxes:
                 for smaller in ranked[: ranked.index(packed.box)]:
                     assert pack_into(smaller, packed.units) is None
+
+
+def test_verify_finds_exactly_the_overlaps_a_pairwise_comparison_finds() -> None:
+    rng = random.Random(7)
+    for _ in range(40):
+        placements = tuple(
+            placed(
+                number,
+                rng.randint(0, 150),
+                rng.randint(0, 110),
+                rng.randint(0, 70),
+                rng.choice(list(Orientation)),
+            )
+            for number in range(1, rng.randint(2, 12))
+        )
+        pairwise = 0
+        for i, a in enumerate(placements):
+            for b in placements[i + 1 :]:
+                a_far, b_far = a.far_corner, b.far_corner
+                if (
+                    a.position.x_mm < b_far.x_mm
+                    and b.position.x_mm < a_far.x_mm
+                    and a.position.y_mm < b_far.y_mm
+                    and b.position.y_mm < a_far.y_mm
+                    and a.position.z_mm < b_far.z_mm
+                    and b.position.z_mm < a_far.z_mm
+                ):
+                    pairwise += 1
+        found = kinds(one_box(*placements, box=LARGE)).count(FaultKind.OVERLAP)
+        assert found == pairwise
