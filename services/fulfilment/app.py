@@ -7,7 +7,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.fulfilment.api import router
+from services.fulfilment.carriers.registry import start_carriers
 from services.fulfilment.handlers import handlers
+from services.fulfilment.packing.routes import router as packing_router
 from services.fulfilment.picking.routes import router as picking_router
 from services.fulfilment.settings import FulfilmentSettings
 from services.fulfilment.warehouse.routes import router as warehouse_router
@@ -27,7 +29,8 @@ def build(settings: FulfilmentSettings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=(FULFILMENT_COMMANDS,),
         handlers=handlers(),
-        routers=[router, warehouse_router, picking_router],
+        routers=[router, warehouse_router, picking_router, packing_router],
+        on_start=[start_carriers],
     )
 
 
