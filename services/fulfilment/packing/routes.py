@@ -377,9 +377,7 @@ async def carrier_webhook(
         updates = carrier.tracking_updates(request.headers, body)
     except InvalidWebhookSignature as exc:
         if principal is None:
-            raise ApiError(
-                401, "unauthenticated", "the webhook signature does not verify"
-            ) from exc
+            raise ApiError(401, "unauthenticated", "the webhook signature does not verify") from exc
         raise ApiError(400, "invalid_signature", "the webhook signature does not verify") from exc
     except CarrierError as exc:
         raise ApiError(400, exc.code, str(exc)) from exc

@@ -261,10 +261,13 @@ async def pack(
     return await store.parcels_of(uow.conn, fulfilment_id)
 
 
-async def _scan_state(uow: UnitOfWork, parcel: Parcel) -> ParcelScan:
-    items = await warehouse.items(uow.conn, [line.sku for line in parcel.lines])
-    if len(items) != len(parcel.lines):
-        raise ItemNotSetUp(next(ln.sku for ln in parcel.lines if ln.sku not in items))
+async def _scan_state(uow: UnitOfWork, fulfilment: Fulfilment, parcel: Parcel) -> ParcelScan:
+    """The parcel's scans so far; every barcode of the fulfilment is known (a unit of it that
+    belongs in another parcel is an over-scan here, not a wrong barcode)."""
+    items = await warehouse.items(uow.conn, [line.sku for line in fulfilment.lines])
+    for line in parcel.lines:
+        if line.sku not in items:
+            raise ItemNotSetUp(line.sku)
     started = ParcelScan.start({ln.sku: ln.quantity for ln in parcel.lines}, items.values())
     scanned = {ln.sku: ln.scanned for ln in parcel.lines if ln.scanned}
     return replace(started, scanned=MappingProxyType(scanned))
@@ -272,10 +275,10 @@ async def _scan_state(uow: UnitOfWork, parcel: Parcel) -> ParcelScan:
 
 async def scan(uow: UnitOfWork, parcel_id: str, barcode: str, quantity: int) -> Parcel:
     """`quantity` units of the scanned barcode go into the parcel (all or none are counted)."""
-    _, parcel = await lock_parcel(uow, parcel_id)
+    fulfilment, parcel = await lock_parcel(uow, parcel_id)
     if parcel.status is not ParcelStatus.OPEN:
         raise ScanRefused(ScanRefusal.PARCEL_CLOSED, f"the parcel is {parcel.status.value}")
-    state = await _scan_state(uow, parcel)
+    state = await _scan_state(uow, fulfilment, parcel)
     for _ in range(quantity):
         state = state.scan(barcode)
     for sku, count in state.scanned.items():
@@ -293,7 +296,7 @@ async def close(
     if parcel.status is ParcelStatus.PACKED and measured_weight_g == parcel.measured_weight_g:
         return parcel
     if parcel.status is ParcelStatus.OPEN:
-        (await _scan_state(uow, parcel)).close()  # raises items_missing
+        (await _scan_state(uow, fulfilment, parcel)).close()  # raises items_missing
     verdict = (
         None
         if measured_weight_g is None
