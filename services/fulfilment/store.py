@@ -235,8 +235,12 @@ async def save_shipped(
 
 
 async def save_delivered(conn: DbConnection, fulfilment_id: str, at: datetime) -> None:
+    """The fulfilment is delivered, and so is every parcel of it still on its way."""
     await conn.execute(
-        "UPDATE fulfilments SET status = 'delivered', delivered_at = $2, updated_at = now()"
+        "WITH parcels_delivered AS (UPDATE parcels SET status = 'delivered',"
+        "   delivered_at = $2, updated_at = now()"
+        "   WHERE fulfilment_id = $1 AND status = 'shipped')"
+        " UPDATE fulfilments SET status = 'delivered', delivered_at = $2, updated_at = now()"
         " WHERE fulfilment_id = $1",
         fulfilment_id,
         at,
