@@ -51,10 +51,14 @@ class ReleaseStock(Command):
 
 @register
 class CommitStock(Command, FulfilmentLines):
-    """Turn the reservation of what shipped from one location into a deduction of stock on hand."""
+    """Turn the reservation of what shipped from one location into a deduction of stock on hand.
+
+    One per shipment: `shipment_id` names the parcel (absent: the whole fulfilment shipped at
+    once); inventory applies it once per `shipment_id or fulfilment_id`."""
 
     TYPE = "CommitStock"
     TOPIC = INVENTORY_COMMANDS
+    shipment_id: str | None = None
 
 
 # --- to payment ---------------------------------------------------------------------------
@@ -71,10 +75,14 @@ class AuthorizePayment(Command, OrderAmount):
 
 @register
 class CapturePayment(Command, OrderAmount):
+    """Capture the value of one shipment: `shipment_id` names the parcel (absent: the whole
+    fulfilment shipped at once); payment repeats it in its answer."""
+
     TYPE = "CapturePayment"
     TOPIC = PAYMENT_COMMANDS
     fulfilment_id: str
     idempotency_key: str
+    shipment_id: str | None = None
 
 
 @register
