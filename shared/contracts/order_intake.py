@@ -16,6 +16,7 @@ from shared.contracts.common import (
     FulfilmentLines,
     OrderAmount,
     OrderLineRef,
+    SkuQuantity,
     Value,
 )
 from shared.envelope import Command, Event, register
@@ -160,6 +161,9 @@ class OrderStatusChanged(Event):
     # Set on a replacement order of an exchange.
     linked_return_id: str | None = None
     original_order_id: str | None = None
+    # Units per SKU that left in shipments so far: less than the lines when part of the order
+    # was cancelled after other parts shipped. Absent from older producers (every line counts).
+    shipped: tuple[SkuQuantity, ...] | None = None
 
 
 @register

@@ -1212,6 +1212,16 @@ def _complete_if_done(saga: OrderSaga, decision: Decision) -> None:
         _set_status(saga, Status.COMPLETED, decision)
 
 
+def shipped_units(saga: OrderSaga) -> dict[str, int]:
+    """Units per SKU that left in the order's shipments so far."""
+    units: dict[str, int] = {}
+    for fulfilment in saga.fulfilments.values():
+        for shipment in fulfilment.shipments.values():
+            for line in shipment.lines:
+                units[line.sku] = units.get(line.sku, 0) + line.quantity
+    return units
+
+
 def _capture_amount(saga: OrderSaga, lines: Sequence[SkuQuantity], *, last: bool) -> Decimal:
     """The share of the order total to capture for one shipment: the value of its lines, the
     order's shipping, discounts and tax spread over the lines in proportion to their value.

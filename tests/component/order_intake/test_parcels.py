@@ -182,6 +182,12 @@ async def test_two_parcels_each_applied_once_through_crashes_and_redeliveries(
     ]
     [row] = await intake.fetch("SELECT status, saga FROM orders WHERE order_id = $1", order_id)
     assert row["status"] == "SHIPPED"
+    partly, shipped = [
+        e for e in await intake.emitted_contracts("OrderStatusChanged") if e.order_id == order_id
+    ]
+    assert partly.status == "PARTIALLY_SHIPPED" and shipped.status == "SHIPPED"
+    assert [(s.sku, s.quantity) for s in partly.shipped] == [("MUG", 2)], "for returns"
+    assert [(s.sku, s.quantity) for s in shipped.shipped] == [("MUG", 3), ("TEE", 1)]
     assert list(row["saga"]["fulfilments"]["ful-1"]["shipments"]) == ["par-1", "par-2"]
     timeline = await intake.fetch(
         "SELECT event FROM order_timeline WHERE order_id = $1 AND event = 'fulfilment_shipped'",
