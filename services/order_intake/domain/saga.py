@@ -917,6 +917,12 @@ def _on_fulfilment_cancelled(
             rest_cancelled.append(fulfilment_id)
         else:
             fulfilment.cancelled = True
+    for fulfilment_id in event.already_shipped:
+        # All of it left (every parcel was reported before this answer, on the same key): it
+        # finished shipping even if no parcel said it was the last.
+        fulfilment = saga.fulfilments.get(fulfilment_id)
+        if fulfilment is not None and fulfilment.shipments and not fulfilment.shipped:
+            _finish_shipping(fulfilment)
     saga.pending_compensations = tuple(
         c for c in saga.pending_compensations if c != Compensation.FULFILMENT
     )

@@ -416,6 +416,30 @@ def test_cancel_with_another_fulfilment_cancelled_whole_and_one_partly_shipped()
     assert saga.status == Status.SHIPPED
 
 
+def test_a_fulfilment_the_cancel_answer_calls_shipped_has_finished_shipping():
+    saga = at(new_saga(), Status.FULFILLING)  # f1: 2 x A at berlin, f2: 1 x B at hamburg
+    s.request_cancel(saga, "customer", T0, POLICY)
+    s.handle(saga, parcel("p1", {"A": 1}), T0, POLICY)
+    s.handle(saga, parcel("p2", {"A": 1}), T0, POLICY)  # all lines: finished anyway
+    s.handle(saga, parcel("q1", {"B": 1}, fid="f2", location="hamburg"), T0, POLICY)
+    assert saga.fulfilments["f1"].shipped and saga.fulfilments["f2"].shipped
+    answer = FulfilmentCancelled(order_id=ORDER, reason="customer", already_shipped=("f1", "f2"))
+    decision = s.handle(saga, answer, T0, POLICY)
+    assert ReleaseStock not in kinds(decision) and VoidPayment not in kinds(decision)
+    assert saga.status == Status.SHIPPED
+
+
+def test_an_already_shipped_answer_finishes_a_fulfilment_whose_last_parcel_said_nothing():
+    saga = one_fulfilment_saga()
+    s.request_cancel(saga, "customer", T0, POLICY)
+    s.handle(saga, parcel("p1", {"A": 3}), T0, POLICY)  # B never in a parcel, not complete
+    assert not saga.fulfilments["f1"].shipped
+    answer = FulfilmentCancelled(order_id=ORDER, reason="customer", already_shipped=("f1",))
+    decision = s.handle(saga, answer, T0, POLICY)
+    assert saga.fulfilments["f1"].shipped and saga.status == Status.SHIPPED
+    assert kinds(decision) == [ReleaseStock], "shipped short: B's reservation goes back"
+
+
 def test_cancel_refused_once_a_parcel_left():
     saga = one_fulfilment_saga()
     s.handle(saga, parcel("p1", {"A": 1}), T0, POLICY)
