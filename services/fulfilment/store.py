@@ -62,6 +62,11 @@ class Fulfilment(FulfilmentFacts):
     # W3C trace context of the order, stored when the saga created the fulfilment.
     trace_context: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def rest_cancelled(self) -> bool:
+        """Parcels of it had left when a cancel came; the cancel took the unshipped rest."""
+        return self.cancelled_at is not None and self.status is not Status.CANCELLED
+
 
 class TrackingNumberInUse(Exception):
     def __init__(self, carrier: str, tracking_number: str) -> None:
@@ -252,6 +257,20 @@ async def save_cancelled(
 ) -> None:
     await conn.execute(
         "UPDATE fulfilments SET status = 'cancelled', cancel_reason = $2, cancelled_at = $3,"
+        " updated_at = $3 WHERE fulfilment_id = ANY($1::text[])",
+        fulfilment_ids,
+        reason,
+        at,
+    )
+
+
+async def save_rest_cancelled(
+    conn: DbConnection, fulfilment_ids: list[str], reason: str, at: datetime
+) -> None:
+    """Partly shipped fulfilments whose unshipped rest a cancel took: shipped, as far as they
+    go (their open parcels can no longer ship)."""
+    await conn.execute(
+        "UPDATE fulfilments SET status = 'shipped', cancel_reason = $2, cancelled_at = $3,"
         " updated_at = $3 WHERE fulfilment_id = ANY($1::text[])",
         fulfilment_ids,
         reason,

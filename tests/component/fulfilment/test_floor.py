@@ -15,7 +15,7 @@ from services.fulfilment.carriers.table_rate import webhook_body, webhook_header
 from services.fulfilment.settings import FulfilmentSettings
 from shared.contracts.common import Address, Allocation
 from shared.contracts.fulfilment import FulfilmentShipped
-from shared.contracts.order_intake import CreateFulfilment
+from shared.contracts.order_intake import CancelFulfilment, CreateFulfilment
 from tests.support.component import ComponentHarness, start_harness
 from tests.support.env import Infra
 from tests.support.floor import ITEMS, set_up_floor
@@ -242,3 +242,35 @@ async def test_a_sku_not_on_the_floor_leaves_its_fulfilment_waiting(
     ]
     queue = (await client.get("/v1/locations/berlin/queue")).json()
     assert queue["waiting_fulfilments"] == 1
+
+
+async def test_a_cancel_after_one_parcel_left_takes_only_the_unshipped_rest(
+    h: ComponentHarness, client: httpx.AsyncClient
+) -> None:
+    fulfilment_id = await create(h, "o-floor-4", ("MUG-1", 1), ("LAMP-1", 1))
+    [pick_list] = (
+        await client.post("/v1/locations/berlin/pick-lists", json={"strategy": "single_order"})
+    ).json()["pick_lists"]
+    await pick_everything(client, pick_list)
+    parcels = (await client.post(f"/v1/fulfilments/{fulfilment_id}/parcels")).json()["parcels"]
+    assert len(parcels) == 2
+    for parcel in parcels:
+        for line in parcel["lines"]:
+            await client.post(
+                f"/v1/parcels/{parcel['parcel_id']}/scan",
+                json={"barcode": ITEMS[line["sku"]]["barcode"], "quantity": line["quantity"]},
+            )
+        await client.post(f"/v1/parcels/{parcel['parcel_id']}/close")
+        await client.post(f"/v1/parcels/{parcel['parcel_id']}/label")
+    first, second = (p["parcel_id"] for p in parcels)
+    assert (await client.post(f"/v1/parcels/{first}/ship")).status_code == 200
+
+    cancel = CancelFulfilment(order_id="o-floor-4", reason="customer asked")
+    sent = await h.deliver(cancel, correlation_id="o-floor-4")
+    await h.deliver(cancel, correlation_id="o-floor-4", envelope=sent)  # redelivered
+    answers = await h.emitted_contracts("FulfilmentCancelled")
+    assert [a.partly_shipped for a in answers] == [(fulfilment_id,)]
+    assert answers[0].cancelled == () and answers[0].already_shipped == ()
+    late = await client.post(f"/v1/parcels/{second}/ship")
+    assert late.status_code == 409 and error(late) == "already_shipped"
+    assert len(await h.emitted("FulfilmentShipped")) == 1
