@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 ADDRESS = {
@@ -67,3 +69,44 @@ async def set_up_floor(client: httpx.AsyncClient, location: str = "berlin") -> N
     ]
     for answer in answers:
         assert answer.status_code in (200, 201), answer.text
+
+
+async def pick_everything(client: httpx.AsyncClient, pick_list: dict[str, Any]) -> dict[str, Any]:
+    """Claim the list and pick every stop in full, scanning each SKU's barcode."""
+    list_id = pick_list["pick_list_id"]
+    answer = await client.post(f"/v1/pick-lists/{list_id}/claim")
+    assert answer.status_code == 200, answer.text
+    for stop in pick_list["stops"]:
+        answer = await client.post(
+            f"/v1/pick-lists/{list_id}/picks",
+            json={
+                "stop": stop["stop"],
+                "barcode": ITEMS[stop["sku"]]["barcode"],
+                "quantity": stop["quantity"],
+            },
+        )
+        assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+async def pack_and_label(client: httpx.AsyncClient, fulfilment_id: str) -> list[dict[str, Any]]:
+    """Pack a picked fulfilment as the box chooser plans it, scan every unit, close and label
+    each parcel; the parcels, labelled."""
+    packed = await client.post(f"/v1/fulfilments/{fulfilment_id}/parcels")
+    assert packed.status_code == 200, packed.text
+    labelled = []
+    for parcel in packed.json()["parcels"]:
+        parcel_id = parcel["parcel_id"]
+        for line in parcel["lines"]:
+            scanned = await client.post(
+                f"/v1/parcels/{parcel_id}/scan",
+                json={"barcode": ITEMS[line["sku"]]["barcode"], "quantity": line["quantity"]},
+            )
+            assert scanned.status_code == 200, scanned.text
+        closed = await client.post(f"/v1/parcels/{parcel_id}/close")
+        assert closed.json()["status"] == "packed", closed.text
+        label = await client.post(f"/v1/parcels/{parcel_id}/label")
+        assert label.status_code == 200, label.text
+        labelled.append(label.json())
+    return labelled

@@ -4,7 +4,6 @@ into boxes, labels, shipping in parcels, tracking per parcel."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ from shared.contracts.fulfilment import FulfilmentShipped
 from shared.contracts.order_intake import CancelFulfilment, CreateFulfilment
 from tests.support.component import ComponentHarness, start_harness
 from tests.support.env import Infra
-from tests.support.floor import ITEMS, set_up_floor
+from tests.support.floor import ITEMS, pack_and_label, pick_everything, set_up_floor
 
 pytestmark = pytest.mark.component
 
@@ -61,22 +60,6 @@ async def create(h: ComponentHarness, order_id: str, *lines: tuple[str, int]) ->
 def error(response: httpx.Response) -> str:
     code: str = response.json()["error"]["code"]
     return code
-
-
-async def pick_everything(client: httpx.AsyncClient, pick_list: dict[str, Any]) -> dict[str, Any]:
-    list_id = pick_list["pick_list_id"]
-    claimed = await client.post(f"/v1/pick-lists/{list_id}/claim")
-    assert claimed.status_code == 200, claimed.text
-    answer = claimed
-    for stop in pick_list["stops"]:
-        barcode = ITEMS[stop["sku"]]["barcode"]
-        answer = await client.post(
-            f"/v1/pick-lists/{list_id}/picks",
-            json={"stop": stop["stop"], "barcode": barcode, "quantity": stop["quantity"]},
-        )
-        assert answer.status_code == 200, answer.text
-    result: dict[str, Any] = answer.json()
-    return result
 
 
 async def test_an_order_is_picked_packed_in_two_boxes_labelled_and_shipped_in_two_parcels(
@@ -252,16 +235,8 @@ async def test_a_cancel_after_one_parcel_left_takes_only_the_unshipped_rest(
         await client.post("/v1/locations/berlin/pick-lists", json={"strategy": "single_order"})
     ).json()["pick_lists"]
     await pick_everything(client, pick_list)
-    parcels = (await client.post(f"/v1/fulfilments/{fulfilment_id}/parcels")).json()["parcels"]
+    parcels = await pack_and_label(client, fulfilment_id)
     assert len(parcels) == 2
-    for parcel in parcels:
-        for line in parcel["lines"]:
-            await client.post(
-                f"/v1/parcels/{parcel['parcel_id']}/scan",
-                json={"barcode": ITEMS[line["sku"]]["barcode"], "quantity": line["quantity"]},
-            )
-        await client.post(f"/v1/parcels/{parcel['parcel_id']}/close")
-        await client.post(f"/v1/parcels/{parcel['parcel_id']}/label")
     first, second = (p["parcel_id"] for p in parcels)
     assert (await client.post(f"/v1/parcels/{first}/ship")).status_code == 200
 
