@@ -87,7 +87,7 @@ async def correctness(
         shipped = {
             (r["sku"], r["location"]): int(r["quantity"])
             for r in await conn.fetch(
-                "SELECT l.sku, f.location, sum(l.quantity) AS quantity"
+                "SELECT l.sku, f.location, sum(l.quantity - l.short) AS quantity"
                 " FROM fulfilment.fulfilments f JOIN fulfilment.fulfilment_lines l"
                 " USING (fulfilment_id) WHERE f.status IN ('shipped', 'delivered')"
                 " GROUP BY l.sku, f.location"
@@ -95,7 +95,7 @@ async def correctness(
         }
         open_reserved: dict[str, int] = defaultdict(int)
         for r in await conn.fetch(
-            "SELECT r.sku, sum(r.quantity - r.committed - r.released) AS quantity"
+            "SELECT r.sku, sum(r.quantity - r.committed - r.released - r.written_off) AS quantity"
             " FROM inventory.reservations r GROUP BY r.sku"
         ):
             open_reserved[r["sku"]] += int(r["quantity"])
@@ -194,7 +194,7 @@ async def _chaos_check(
     open_reservations = {
         r["order_id"]: int(r["units"])
         for r in await conn.fetch(
-            "SELECT order_id, sum(quantity - committed - released) AS units"
+            "SELECT order_id, sum(quantity - committed - released - written_off) AS units"
             " FROM inventory.reservations GROUP BY order_id"
         )
     }

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Ledger reasons written by the saga's commands (adjustments bring their own reason).
 RESERVED = "reserved"
 RELEASED = "released"
 COMMITTED = "committed"
+WRITTEN_OFF = "written_off"  # a reservation's status once all of it was written off
+SHORT_PICK = "short_pick"  # the ledger reason of units written off after a short pick
 
 UNKNOWN_SKU = "unknown_sku"
 INSUFFICIENT_STOCK = "insufficient_stock"
@@ -297,16 +299,19 @@ class ReservationState:
     quantity: int
     committed: int = 0
     released: int = 0
+    written_off: int = 0  # short picks: the units were not there
 
     @property
     def outstanding(self) -> int:
-        return self.quantity - self.committed - self.released
+        return self.quantity - self.committed - self.released - self.written_off
 
     @property
     def status(self) -> str:
         if self.outstanding > 0:
             return RESERVED
-        return COMMITTED if self.committed > 0 else RELEASED
+        if self.committed > 0:
+            return COMMITTED
+        return RELEASED if self.released > 0 else WRITTEN_OFF
 
     def commit(self, quantity: int) -> ReservationState:
         return self._with(committed=self.committed + quantity)
@@ -314,18 +319,21 @@ class ReservationState:
     def release(self, quantity: int) -> ReservationState:
         return self._with(released=self.released + quantity)
 
+    def write_off(self, quantity: int) -> ReservationState:
+        return self._with(written_off=self.written_off + quantity)
+
     def _with(
-        self, *, committed: int | None = None, released: int | None = None
+        self,
+        *,
+        committed: int | None = None,
+        released: int | None = None,
+        written_off: int | None = None,
     ) -> ReservationState:
-        updated = ReservationState(
-            self.order_id,
-            self.line_id,
-            self.sku,
-            self.location,
-            self.position,
-            self.quantity,
-            self.committed if committed is None else committed,
-            self.released if released is None else released,
+        updated = replace(
+            self,
+            committed=self.committed if committed is None else committed,
+            released=self.released if released is None else released,
+            written_off=self.written_off if written_off is None else written_off,
         )
         if updated.outstanding < 0:
             raise ValueError(f"reservation {self.line_id}@{self.location} would go below zero")
@@ -441,6 +449,73 @@ def _release_elsewhere(
         StockChange(sku, location, 0, -released, RELEASED)
         for location, released in sorted(per_location.items())
     ]
+
+
+# --- short picks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShortWriteOff:
+    """Units of one SKU written off at one location after a short pick: the order's
+    reservations there after it, the stock row's change, and the units taken per order line."""
+
+    reservations: tuple[ReservationState, ...]
+    stock_changes: tuple[StockChange, ...]
+    per_line: tuple[tuple[str, int], ...]
+
+    @property
+    def written_off(self) -> int:
+        return sum(quantity for _, quantity in self.per_line)
+
+
+def plan_short_write_off(
+    location: str, sku: str, quantity: int, reservations: Iterable[ReservationState]
+) -> ShortWriteOff:
+    """Write off up to `quantity` units of `sku` at `location` from the order's outstanding
+    reservations there (in line order): each leaves the reservation and stock on hand, so what
+    is available does not change. Units beyond the order's reservation there are not written
+    off: they are no units of this order's (an empty plan when nothing is outstanding)."""
+    if quantity <= 0:
+        raise ValueError(f"a short pick of {sku} misses a positive quantity, not {quantity}")
+    left = quantity
+    updated: list[ReservationState] = []
+    per_line: list[tuple[str, int]] = []
+    for reservation in _in_order(reservations):
+        if left == 0:
+            break
+        if reservation.sku != sku or reservation.location != location:
+            continue
+        take = min(reservation.outstanding, left)
+        if take > 0:
+            updated.append(reservation.write_off(take))
+            per_line.append((reservation.line_id, take))
+            left -= take
+    written_off = quantity - left
+    changes = (
+        (StockChange(sku, location, -written_off, -written_off, SHORT_PICK),) if written_off else ()
+    )
+    return ShortWriteOff(tuple(updated), changes, tuple(per_line))
+
+
+def reallocate_short(
+    sku: str,
+    quantity: int,
+    short_location: str,
+    line_ids: Sequence[tuple[str, int]],
+    stock: Iterable[StockLevel],
+    known_skus: Iterable[str],
+) -> Reserved | Refused:
+    """Reserve `quantity` units of `sku` again at other locations than `short_location`, by the
+    allocation rule (one location if one can take them all, else as few as the greedy split
+    finds), all or nothing. `line_ids`: the order lines the units were taken from, with how
+    many each; units beyond them go to the last line."""
+    if not line_ids:
+        raise ValueError(f"no order line of {sku} to re-allocate")
+    beyond = quantity - sum(n for _, n in line_ids)
+    wanted = [*line_ids[:-1], (line_ids[-1][0], line_ids[-1][1] + beyond)]
+    lines = [LineRequest(line_id, sku, n) for line_id, n in wanted if n > 0]
+    elsewhere = [level for level in stock if level.location != short_location]
+    return allocate(lines, elsewhere, known_skus)
 
 
 # --- availability -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ the inbox (the saga re-sends commands with new message ids):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from services.inventory.channel_availability import Availability
 from services.inventory.domain import (
@@ -24,7 +24,6 @@ from services.inventory.domain import (
     Placement,
     Refused,
     Shortfall,
-    StockLevel,
     allocate,
     plan_commit,
     plan_release,
@@ -32,11 +31,12 @@ from services.inventory.domain import (
 )
 from services.inventory.domain import LineRequest as DomainLine
 from services.inventory.returns_handlers import ReturnedStockCommands
+from services.inventory.short_pick_handlers import ShortPickCommands
 from services.inventory.store import (
     CommittedFulfilment,
     InventoryStore,
-    LedgerEntry,
     OrderRecord,
+    levels_after,
 )
 from shared.contracts.common import Allocation, ShortLine, SkuQuantity
 from shared.contracts.inventory import (
@@ -45,7 +45,13 @@ from shared.contracts.inventory import (
     StockReservationFailed,
     StockReserved,
 )
-from shared.contracts.order_intake import CommitStock, ReleaseStock, ReserveStock
+from shared.contracts.order_intake import (
+    CommitStock,
+    ReallocateStock,
+    ReleaseStock,
+    ReserveStock,
+    WriteOffShortPick,
+)
 from shared.contracts.returns import RestockReturnedItems, WriteOffReturnedItems
 from shared.envelope import Envelope
 from shared.platform.handlers import HandlerRegistry
@@ -53,13 +59,17 @@ from shared.platform.outbox import UnitOfWork
 
 
 def handlers(availability: Availability) -> HandlerRegistry:
-    """Inventory's handlers: the order saga's stock commands and the returns saga's."""
+    """Inventory's handlers: the order saga's stock commands (short picks too) and the returns
+    saga's."""
     stock = StockCommands(availability)
+    short = ShortPickCommands(availability)
     returned = ReturnedStockCommands(availability)
     registry = HandlerRegistry()
     registry.register(stock.reserve, ReserveStock)
     registry.register(stock.release, ReleaseStock)
     registry.register(stock.commit, CommitStock)
+    registry.register(short.reallocate, ReallocateStock)
+    registry.register(short.write_off, WriteOffShortPick)
     registry.register(returned.restock, RestockReturnedItems)
     registry.register(returned.write_off, WriteOffReturnedItems)
     return registry
@@ -160,17 +170,6 @@ class StockCommands:
         await self._availability.announce(
             uow, store, plan.stock_changes, levels=levels_after(stock, ledger)
         )
-
-
-def levels_after(locked: Sequence[StockLevel], ledger: Sequence[LedgerEntry]) -> list[StockLevel]:
-    """The stock rows read under lock, with the values the ledger says the changes left."""
-    after = {(e.sku, e.location): (e.on_hand_after, e.reserved_after) for e in ledger}
-    return [
-        StockLevel(level.sku, level.location, *after[(level.sku, level.location)])
-        if (level.sku, level.location) in after
-        else level
-        for level in locked
-    ]
 
 
 def _answer_again(uow: UnitOfWork, order: OrderRecord) -> None:

@@ -92,6 +92,25 @@ class CommittedFulfilment:
     shipment_id: str
 
 
+@dataclass(frozen=True)
+class AppliedShortPick:
+    """One applied ReallocateStock (`kind` reallocate) or WriteOffShortPick (write_off): what
+    was written off, and the outcome (reallocated with `allocations`, failed with `reason` and
+    what was `available` elsewhere, or written_off)."""
+
+    short_id: str
+    order_id: str
+    kind: str
+    sku: str
+    location: str
+    quantity: int
+    written_off: int
+    outcome: str
+    allocations: tuple[Placement, ...] = ()
+    available: int | None = None
+    reason: str | None = None
+
+
 class InventoryStore:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
@@ -316,8 +335,9 @@ class InventoryStore:
 
     async def reservations(self, order_id: str) -> list[ReservationState]:
         rows = await self._conn.fetch(
-            "SELECT order_id, line_id, sku, location, position, quantity, committed, released"
-            " FROM reservations WHERE order_id = $1 ORDER BY position, location, line_id",
+            "SELECT order_id, line_id, sku, location, position, quantity, committed, released,"
+            " written_off FROM reservations WHERE order_id = $1"
+            " ORDER BY position, location, line_id",
             order_id,
         )
         return [ReservationState(**dict(row)) for row in rows]
@@ -327,14 +347,76 @@ class InventoryStore:
             return
         await self._conn.execute(
             "UPDATE reservations r SET committed = c.committed, released = c.released,"
-            " status = c.status, updated_at = now()"
+            " written_off = c.written_off, status = c.status, updated_at = now()"
             " FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],"
-            "   $6::text[]) AS c(order_id, line_id, location, committed, released, status)"
+            "   $6::bigint[], $7::text[])"
+            "   AS c(order_id, line_id, location, committed, released, written_off, status)"
             " WHERE r.order_id = c.order_id AND r.line_id = c.line_id"
             " AND r.location = c.location",
             *columns(
-                reservations, "order_id", "line_id", "location", "committed", "released", "status"
+                reservations,
+                "order_id",
+                "line_id",
+                "location",
+                "committed",
+                "released",
+                "written_off",
+                "status",
             ),
+        )
+
+    async def add_to_reservations(
+        self, order_id: str, placements: Sequence[Placement], positions: dict[str, int]
+    ) -> None:
+        """Reserve more for lines of an order already reserved (re-allocated after a short
+        pick): a line's reservation at a location it already has grows by the units."""
+        await self._conn.execute(
+            "INSERT INTO reservations (order_id, line_id, location, sku, position, quantity)"
+            " SELECT $1, line_id, location, sku, position, quantity"
+            " FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[])"
+            "   AS p(line_id, location, sku, position, quantity)"
+            " ON CONFLICT (order_id, line_id, location) DO UPDATE"
+            " SET quantity = reservations.quantity + excluded.quantity, status = 'reserved',"
+            " updated_at = now()",
+            order_id,
+            [p.line_id for p in placements],
+            [p.location for p in placements],
+            [p.sku for p in placements],
+            [positions[p.line_id] for p in placements],
+            [p.quantity for p in placements],
+        )
+
+    # --- short picks --------------------------------------------------------------------------
+
+    async def short_pick(self, short_id: str) -> AppliedShortPick | None:
+        """What was applied for this short pick, if it was."""
+        row = await self._conn.fetchrow(
+            "SELECT short_id, order_id, kind, sku, location, quantity, written_off, outcome,"
+            " allocations, available, reason FROM short_picks WHERE short_id = $1",
+            short_id,
+        )
+        if row is None:
+            return None
+        fields = dict(row)
+        allocations = tuple(Placement(**a) for a in fields.pop("allocations"))
+        return AppliedShortPick(**fields, allocations=allocations)
+
+    async def record_short_pick(self, applied: AppliedShortPick) -> None:
+        await self._conn.execute(
+            "INSERT INTO short_picks (short_id, order_id, kind, sku, location, quantity,"
+            " written_off, outcome, allocations, available, reason)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            applied.short_id,
+            applied.order_id,
+            applied.kind,
+            applied.sku,
+            applied.location,
+            applied.quantity,
+            applied.written_off,
+            applied.outcome,
+            [_placement_json(p) for p in applied.allocations],
+            applied.available,
+            applied.reason,
         )
 
     # --- commits ------------------------------------------------------------------------------
@@ -391,6 +473,17 @@ class InventoryStore:
             " VALUES ($1, $2, $3, $4, $5, $6)",
             [(r.return_id, r.kind, r.sku, r.order_id, r.location, r.quantity) for r in rows],
         )
+
+
+def levels_after(locked: Sequence[StockLevel], ledger: Sequence[LedgerEntry]) -> list[StockLevel]:
+    """The stock rows read under lock, with the values the ledger says the changes left."""
+    after = {(e.sku, e.location): (e.on_hand_after, e.reserved_after) for e in ledger}
+    return [
+        StockLevel(level.sku, level.location, *after[(level.sku, level.location)])
+        if (level.sku, level.location) in after
+        else level
+        for level in locked
+    ]
 
 
 def _level(row: Any) -> StockLevel:

@@ -85,6 +85,19 @@ class ReturnedLines(Contract):
     lines: tuple[SkuQuantity, ...]
 
 
+class ShortUnits(Contract):
+    """Units of one SKU a fulfilment did not get at its location because the bin was empty (a
+    short pick, named by `short_id`): the order saga's ReallocateStock and WriteOffShortPick."""
+
+    order_id: str
+    short_id: str
+    fulfilment_id: str
+    location: str
+    sku: str
+    quantity: int = Field(gt=0)
+    bin: str | None = None
+
+
 class OrderAmount(Contract):
     """An amount of money for an order (the payment commands, PaymentRefunded)."""
 

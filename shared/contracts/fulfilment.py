@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from shared.contracts.common import FulfilmentLines, SkuQuantity, Value
@@ -20,6 +21,18 @@ class FulfilmentCreated(Event):
     TYPE = "FulfilmentCreated"
     TOPIC = FULFILMENT_EVENTS
     order_id: str
+    fulfilments: tuple[FulfilmentRef, ...]
+
+
+@register
+class FulfilmentsAdded(Event):
+    """Answer to AddFulfilment: the fulfilments of the units re-allocated after the short pick
+    `short_id` (the same answer when the command is re-sent)."""
+
+    TYPE = "FulfilmentsAdded"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    short_id: str
     fulfilments: tuple[FulfilmentRef, ...]
 
 
@@ -128,7 +141,13 @@ class LinePicked(Event):
 
 @register
 class ShortPick(Event):
-    """A bin held less than the pick list asked for; `missing` units of the SKU were not found."""
+    """A bin held less than the pick list asked for; `missing` units of the SKU were not found.
+
+    The missing units no longer belong to the fulfilment: it ships what is left, and its last
+    parcel completes it. `short_id` names the short (the same fulfilment, pick list, bin and
+    SKU: absent from older producers, `short_key` derives it); `fulfilment_empty`: no unit of
+    the fulfilment is left to ship, so it ends without shipping (cancelled, reason
+    `short_pick`)."""
 
     TYPE = "ShortPick"
     TOPIC = FULFILMENT_EVENTS
@@ -139,6 +158,24 @@ class ShortPick(Event):
     sku: str
     missing: int
     bin: str | None
+    short_id: str | None = None
+    fulfilment_empty: bool = False
+
+    @property
+    def short_key(self) -> str:
+        return self.short_id or short_pick_id(
+            self.fulfilment_id, self.pick_list_id, self.bin, self.sku
+        )
+
+
+_SHORT_PICK_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:oms:short-pick")
+
+
+def short_pick_id(fulfilment_id: str, pick_list_id: str, bin_code: str | None, sku: str) -> str:
+    """The id of a short pick: one per fulfilment, pick list, bin and SKU (a stop is found
+    empty once; a short at release has no pick list and no bin)."""
+    name = "\x1f".join((fulfilment_id, pick_list_id, bin_code or "", sku))
+    return str(uuid.uuid5(_SHORT_PICK_NAMESPACE, name))
 
 
 @register

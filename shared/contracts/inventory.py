@@ -41,6 +41,56 @@ class StockCommitted(Event, FulfilmentLines):
     shipment_id: str | None = None
 
 
+# --- answers to short picks (ReallocateStock, WriteOffShortPick) ---------------------------
+
+
+@register
+class StockReallocated(Event):
+    """Answer to ReallocateStock: `written_off` units of the SKU were written off at the short
+    `location`, and the missing units are reserved again at other locations (`allocations`,
+    under the order's line ids)."""
+
+    TYPE = "StockReallocated"
+    TOPIC = INVENTORY_EVENTS
+    order_id: str
+    short_id: str
+    sku: str
+    location: str
+    written_off: int
+    allocations: tuple[Allocation, ...]
+
+
+@register
+class StockReallocationFailed(Event):
+    """Answer to ReallocateStock when the other locations cannot take the missing units
+    (`insufficient_stock`, `unknown_sku`), or the order's stock was released (`order_released`).
+    The units were written off at the short `location` all the same; nothing was reserved."""
+
+    TYPE = "StockReallocationFailed"
+    TOPIC = INVENTORY_EVENTS
+    order_id: str
+    short_id: str
+    sku: str
+    location: str
+    written_off: int
+    requested: int
+    available: int
+    reason: str
+
+
+@register
+class ShortPickWrittenOff(Event):
+    """Answer to WriteOffShortPick: `written_off` units written off at `location`."""
+
+    TYPE = "ShortPickWrittenOff"
+    TOPIC = INVENTORY_EVENTS
+    order_id: str
+    short_id: str
+    sku: str
+    location: str
+    written_off: int
+
+
 @register
 class AvailabilityChanged(Event):
     """Available stock of one SKU changed (keyed by SKU)."""

@@ -16,6 +16,7 @@ from shared.contracts.common import (
     FulfilmentLines,
     OrderAmount,
     OrderLineRef,
+    ShortUnits,
     SkuQuantity,
     Value,
 )
@@ -60,6 +61,27 @@ class CommitStock(Command, FulfilmentLines):
     TYPE = "CommitStock"
     TOPIC = INVENTORY_COMMANDS
     shipment_id: str | None = None
+
+
+@register
+class ReallocateStock(Command, ShortUnits):
+    """A short pick: the units are not at `location`. Write them off there (they leave the
+    order's reservation and stock on hand) and reserve as many at other locations by the
+    allocation rule → StockReallocated, or StockReallocationFailed (written off all the same).
+    Applied once per `short_id`; a re-sent one repeats the stored answer."""
+
+    TYPE = "ReallocateStock"
+    TOPIC = INVENTORY_COMMANDS
+
+
+@register
+class WriteOffShortPick(Command, ShortUnits):
+    """A short pick whose units are cancelled from the order: write them off at `location`
+    (out of the order's reservation and stock on hand) → ShortPickWrittenOff. Applied once per
+    `short_id`; a re-sent one repeats the stored answer."""
+
+    TYPE = "WriteOffShortPick"
+    TOPIC = INVENTORY_COMMANDS
 
 
 # --- to payment ---------------------------------------------------------------------------
@@ -112,6 +134,22 @@ class CreateFulfilment(Command):
     TYPE = "CreateFulfilment"
     TOPIC = FULFILMENT_COMMANDS
     order_id: str
+    allocations: tuple[Allocation, ...]
+    shipping_address: Address
+    shipping_method: str | None = None
+
+
+@register
+class AddFulfilment(Command):
+    """Fulfil units re-allocated after a short pick (`short_id`): one new fulfilment per
+    location of `allocations`, with ids derived from the order, the location and the short →
+    FulfilmentsAdded (the same answer when re-sent). Once the order was cancelled it adds
+    nothing and answers FulfilmentCancelled, as CreateFulfilment does."""
+
+    TYPE = "AddFulfilment"
+    TOPIC = FULFILMENT_COMMANDS
+    order_id: str
+    short_id: str
     allocations: tuple[Allocation, ...]
     shipping_address: Address
     shipping_method: str | None = None

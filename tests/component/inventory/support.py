@@ -55,7 +55,7 @@ async def assert_stock_consistent(h: ComponentHarness) -> None:
     reservations hold, and the ledger adds up to the stock row."""
     rows = await h.fetch(
         "SELECT s.sku, s.location, s.on_hand, s.reserved,"
-        " (SELECT coalesce(sum(r.quantity - r.committed - r.released), 0) FROM reservations r"
+        " (SELECT coalesce(sum(r.quantity - r.committed - r.released - r.written_off), 0) FROM reservations r"
         "   WHERE r.sku = s.sku AND r.location = s.location) AS outstanding,"
         " (SELECT coalesce(sum(l.on_hand_delta), 0) FROM stock_ledger l"
         "   WHERE l.sku = s.sku AND l.location = s.location) AS ledger_on_hand,"

@@ -24,8 +24,8 @@ from shared.contracts.inventory import StockReserved
 from shared.contracts.order_intake import CapturePayment, CommitStock, CustomerNotification
 from shared.contracts.payment import PaymentAuthorized, PaymentCaptured
 from shared.envelope import Envelope
-from shared.platform import consumer as consumer_module
 from tests.support.component import ComponentHarness, start_harness
+from tests.support.crash import CrashOnce, crash_once_for
 from tests.support.env import Infra
 
 pytestmark = pytest.mark.component
@@ -39,34 +39,9 @@ async def intake(infra: Infra) -> AsyncIterator[ComponentHarness]:
         yield harness
 
 
-class Crash(Exception):
-    """Stands in for the process dying at a crash point (the real one is a SIGKILL)."""
-
-
-class CrashOnce:
-    """`crash_once(point)`: the next batch dies at `before_db_commit` (rolled back) or
-    `after_db_commit` (committed, offset not): the consumer then handles the message again, as
-    Kafka redelivers it after a restart. `crashed`: the points it died at."""
-
-    def __init__(self, intake: ComponentHarness) -> None:
-        self.intake = intake
-        self.crashed: list[str] = []
-
-    def __call__(self, point: str) -> None:
-        self.intake.consumer._crash_point = point
-
-    def crash_now(self, point: str) -> None:
-        self.intake.consumer._crash_point = None
-        self.crashed.append(point)
-        raise Crash(point)
-
-
 @pytest.fixture
 def crash_once(intake: ComponentHarness, monkeypatch: pytest.MonkeyPatch) -> Iterator[CrashOnce]:
-    crash = CrashOnce(intake)
-    monkeypatch.setattr(consumer_module, "crash_now", crash.crash_now)
-    yield crash
-    intake.consumer._crash_point = None
+    yield from crash_once_for(intake, monkeypatch)
 
 
 def order_body() -> dict[str, Any]:
