@@ -8,6 +8,8 @@ from fastapi import FastAPI
 
 from services.fulfilment.api import router
 from services.fulfilment.handlers import handlers
+from services.fulfilment.partners import deadlines, dispatch
+from services.fulfilment.partners.routes import router as partners_router
 from services.fulfilment.picking.routes import router as picking_router
 from services.fulfilment.settings import FulfilmentSettings
 from services.fulfilment.warehouse.routes import router as warehouse_router
@@ -27,7 +29,8 @@ def build(settings: FulfilmentSettings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=(FULFILMENT_COMMANDS,),
         handlers=handlers(),
-        routers=[router, warehouse_router, picking_router],
+        routers=[router, warehouse_router, picking_router, partners_router],
+        background=[dispatch.dispatch_sender(settings), deadlines.deadline_sweeper(settings)],
     )
 
 
