@@ -376,7 +376,7 @@ async def _post(
         }
         try:
             response = await client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # unreachable, timed out, refused, a URL httpx will not take
             return f"{type(exc).__name__}: {exc}"[:500]
         span.set_attribute("http.response.status_code", response.status_code)
     if 200 <= response.status_code < 300:

@@ -279,12 +279,31 @@ class ConfirmationOut(BaseModel):
     parcels: list[ConfirmedParcelOut]
 
 
+def _inline(schema: Any, definitions: dict[str, Any]) -> Any:
+    """A JSON schema with its `$defs` references written out (the route reads its body itself,
+    so the document gets the schema by hand, and it must stand alone)."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {k: _inline(v, definitions) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(item, definitions) for item in schema]
+    return schema
+
+
+def _standalone_schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    inlined: dict[str, Any] = _inline(schema, schema.get("$defs", {}))
+    return inlined
+
+
 _CONFIRMATION_SCHEMA: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "the parcels the partner shipped; signed with X-OMS-Signature"
         " (sha256=<hex HMAC-SHA256 of timestamp.body>) and X-OMS-Timestamp (Unix seconds)",
-        "content": {"application/json": {"schema": ConfirmationIn.model_json_schema()}},
+        "content": {"application/json": {"schema": _standalone_schema(ConfirmationIn)}},
     }
 }
 
