@@ -107,6 +107,8 @@ async def test_items_and_boxes(client: httpx.AsyncClient) -> None:
     assert (await client.put("/v1/boxes/S", json=box)).status_code == 201
     heavy_tare = {**box, "tare_g": 5000}
     refused = await client.put("/v1/boxes/T", json=heavy_tare)
-    assert refused.status_code == 422 and refused.json()["error"]["code"] == "tare_exceeds_max_weight"
+    assert (
+        refused.status_code == 422 and refused.json()["error"]["code"] == "tare_exceeds_max_weight"
+    )
     assert [b["code"] for b in (await client.get("/v1/boxes")).json()["boxes"]] == ["S"]
     assert [i["sku"] for i in (await client.get("/v1/items")).json()["items"]] == ["MUG-1"]

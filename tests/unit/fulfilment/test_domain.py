@@ -121,6 +121,7 @@ def test_no_parcel_ships_from_a_finished_fulfilment(status: Status, code: Refusa
         decide_ship_parcel(status, completes=True)
     assert refused.value.code is code
 
+
 UPS_1 = Shipment("ups", "1Z1")
 
 
