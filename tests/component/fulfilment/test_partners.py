@@ -57,6 +57,7 @@ def partner_settings() -> FulfilmentSettings:
         partner_retry_initial_s=0.01,
         partner_retry_max_s=0.02,
         partner_http_timeout_s=5,
+        partner_poll_interval_s=0.05,
     )
 
 
@@ -187,6 +188,24 @@ async def test_a_3pl_receives_one_signed_request_however_often_it_is_asked(
     # Only the partner's fulfilment has a request; the saga's answer is unchanged.
     assert len(await h.fetch("SELECT 1 FROM partner_dispatches")) == 1
     assert len(await h.emitted("FulfilmentCreated")) == 2
+
+
+async def test_the_background_sender_delivers_by_itself(
+    h: ComponentHarness, receiver: PartnerReceiver
+) -> None:
+    await add_partner(h, THREE_PL, "3pl", webhook_connector(receiver))
+    assert h.runtime is not None
+    job = asyncio.create_task(dispatch.dispatch_sender(settings_of(h))(h.runtime))
+    try:
+        await h.deliver(create_command("o-bg", ("SKU-A", THREE_PL, 1)), correlation_id="o-bg")
+        for _ in range(200):
+            if receiver.received:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+    assert [r.signature_valid for r in receiver.received] == [True]
 
 
 async def test_the_new_consumer_step_survives_a_crash_before_commit_and_a_redelivery_after(
