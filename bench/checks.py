@@ -50,6 +50,7 @@ class OperationRow:
     order_id: str
     kind: str
     outcome: str
+    # What a capture was for: its shipment (parcel), or the fulfilment shipped whole.
     fulfilment_id: str | None
 
 
@@ -117,7 +118,7 @@ def check_payments(
     captured_status: str = "COMPLETED",
 ) -> Check:
     """No order is charged twice: at most one authorisation held per order, one successful
-    authorise per order, one successful capture per fulfilment, captured <= authorised, and a
+    authorise per order, one successful capture per shipment, captured <= authorised, and a
     completed order captured exactly its total."""
     check = Check("no double charge")
     holding = defaultdict(list)
@@ -143,7 +144,7 @@ def check_payments(
     )
     recaptured = [key for key, n in captures.items() if n > 1]
     if recaptured:
-        check.problem(f"{len(recaptured)} fulfilments captured more than once", recaptured)
+        check.problem(f"{len(recaptured)} shipments captured more than once", recaptured)
     wrong_total = []
     for order in orders.values():
         if order.status != captured_status:

@@ -86,10 +86,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser,
         "--warehouse-lookup",
         str,
-        "http",
-        "http: GET /v1/fulfilments?order_id= when an order is FULFILLING;"
-        " events: read fulfilment ids from FulfilmentCreated",
-        choices=("http", "events"),
+        "floor",
+        "floor: work the warehouse floor (pick lists, scans, packing, labels, parcels);"
+        " http: ship each fulfilment in one call, found by GET /v1/fulfilments?order_id= when"
+        " an order is FULFILLING; events: the same, ids read from FulfilmentCreated",
+        choices=("floor", "http", "events"),
     )
     _option(parser, "--skus", int, "200")
     _option(parser, "--max-lines", int, "3")

@@ -104,7 +104,12 @@ async def run(config: Config, infra: Any, console: Console) -> dict[str, Any]:
         await lag.start()
         if config.warehouse:
             warehouse_proc = start_warehouse(
-                env, services, out, lookup=config.warehouse_lookup, chaos=config.chaos
+                env,
+                services,
+                out,
+                lookup=config.warehouse_lookup,
+                chaos=config.chaos,
+                skus=config.skus,
             )
         groups: dict[str, Any] = {p.name: by_pid(p.pid) for p in services.processes}
         if warehouse_proc is not None:

@@ -277,7 +277,7 @@ def bearer(role: str, subject: str | None = None) -> dict[str, str]:
 
 
 def start_warehouse(
-    env: BenchEnv, services: Services, out: Path, *, lookup: str, chaos: bool
+    env: BenchEnv, services: Services, out: Path, *, lookup: str, chaos: bool, skus: int
 ) -> subprocess.Popen[bytes]:
     urls = services.urls("fulfilment")
     return subprocess.Popen(
@@ -291,6 +291,8 @@ def start_warehouse(
             env.prefix,
             "--lookup",
             lookup,
+            "--skus",
+            str(skus),
             "--stats-file",
             str(out / "warehouse.json"),
             *(("--attempts", "60") if chaos else ()),

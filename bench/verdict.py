@@ -78,9 +78,10 @@ async def correctness(
             )
         ]
         operations = [
-            checks.OperationRow(r["order_id"], r["kind"], r["outcome"], r["fulfilment_id"])
+            checks.OperationRow(r["order_id"], r["kind"], r["outcome"], r["shipment"])
             for r in await conn.fetch(
-                "SELECT order_id, kind, outcome, fulfilment_id FROM payment.payment_operations"
+                "SELECT order_id, kind, outcome, coalesce(shipment_id, fulfilment_id) AS shipment"
+                " FROM payment.payment_operations"
             )
         ]
         shipped = {
@@ -173,9 +174,15 @@ async def _chaos_check(
         )
         value = Decimal(0)
         for fulfilment in saga.get("fulfilments", {}).values():
-            if fulfilment.get("shipped"):
+            # Each shipment (parcel) is captured on its own; a saga stored before parcels kept
+            # its fulfilment's one shipment on the fulfilment.
+            shipments = fulfilment.get("shipments")
+            if shipments is None:
+                shipments = {"": fulfilment} if fulfilment.get("shipped") else {}
+            if shipments:
                 saga_shipped.add((r["order_id"], fulfilment["fulfilment_id"]))
-                value += Decimal(str(fulfilment.get("capture_amount") or 0))
+            for shipment in shipments.values():
+                value += Decimal(str(shipment.get("capture_amount") or 0))
         shipped_value[r["order_id"]] = value
     payments = [
         ChaosPayment(r["order_id"], r["captured_total"], r["refunded_total"])

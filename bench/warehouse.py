@@ -1,5 +1,9 @@
 """The warehouse simulator: ships and delivers every fulfilment through fulfilment's HTTP API.
 
+By default (`--lookup floor`) it works the warehouse floor as staff would: pick lists, scans,
+packing, labels, shipping in parcels (bench/floor.py). The older modes ship each fulfilment in
+one call:
+
 Run as its own process by the bench (`python -m bench.warehouse ...`), so its CPU is accounted
 apart. It learns of work either as warehouse staff would look it up (`--lookup http`: on an
 order reaching FULFILLING, `GET /v1/fulfilments?order_id=`) or from fulfilment's own
@@ -22,7 +26,9 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench import floor
 from bench.http import HttpError, HttpPool
+from bench.workload import LOCATIONS, catalogue
 
 ORDERS_EVENTS = "oms.orders.events.v1"
 THROTTLED_AT_MOST = 600  # 429 answers one call waits out before it gives up
@@ -49,12 +55,20 @@ class Warehouse:
             "delivered": 0,
             "errors": 0,
             "throttled": 0,
+            "pick_lists": 0,
+            "picks": 0,
+            "parcels": 0,
         }
         self.errors: list[str] = []
 
-    async def _call(self, method: str, path: str, body: bytes | None = None) -> bytes:
+    async def raw_call(
+        self, method: str, path: str, body: bytes | None = None
+    ) -> tuple[int, bytes]:
+        """The answer to a call, retried through 429s, 5xx and connection errors (backoff capped
+        at 2 s); a 4xx is returned as it is. Raises RuntimeError when the tries run out."""
         throttled = 0
         attempt = 0
+        failure = ""
         while attempt < self._attempts:
             pool = next(self._next_pool)
             try:
@@ -64,8 +78,8 @@ class Warehouse:
             except HttpError as exc:
                 failure = str(exc)
             else:
-                if status == 200:
-                    return data
+                if status < 400:
+                    return status, data
                 failure = f"{method} {path}: {status} {data[:200]!r}"
                 if status == 429 and throttled < THROTTLED_AT_MOST:
                     # Rate limited: wait as told (Retry-After is at least a second), as a
@@ -75,13 +89,24 @@ class Warehouse:
                     await asyncio.sleep(1.0)
                     continue
                 if status < 500:
-                    break
+                    return status, data
             await asyncio.sleep(min(0.05 * 2**attempt, 2.0))
             attempt += 1
+        self._failed(failure)
+        raise RuntimeError(failure)
+
+    def _failed(self, failure: str) -> None:
         self.stats["errors"] += 1
         if len(self.errors) < 20:
             self.errors.append(failure)
-        raise RuntimeError(failure)
+
+    async def _call(self, method: str, path: str, body: bytes | None = None) -> bytes:
+        status, data = await self.raw_call(method, path, body)
+        if status != 200:
+            failure = f"{method} {path}: {status} {data[:200]!r}"
+            self._failed(failure)
+            raise RuntimeError(failure)
+        return data
 
     async def handle(self, order_id: str, fulfilment_ids: list[str] | None) -> None:
         if fulfilment_ids is None:
@@ -159,8 +184,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    tasks = [asyncio.create_task(warehouse.worker()) for _ in range(args.concurrency)]
-    tasks.append(asyncio.create_task(_consume(args.bootstrap, topic, warehouse, args.lookup)))
+    if args.lookup == "floor":
+        await floor.set_up(warehouse.raw_call, LOCATIONS, catalogue(args.skus))
+        tasks = [
+            asyncio.create_task(
+                floor.Floor(warehouse.raw_call, location, warehouse.stats, args.concurrency).run(
+                    stop
+                )
+            )
+            for location in LOCATIONS
+        ]
+    else:
+        tasks = [asyncio.create_task(warehouse.worker()) for _ in range(args.concurrency)]
+        tasks.append(asyncio.create_task(_consume(args.bootstrap, topic, warehouse, args.lookup)))
     await stop.wait()
     for task in tasks:
         task.cancel()
@@ -174,7 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic-prefix", default="")
     parser.add_argument("--fulfilment-url", action="append", required=True)
-    parser.add_argument("--lookup", choices=("http", "events"), default="http")
+    parser.add_argument("--lookup", choices=("http", "events", "floor"), default="floor")
+    parser.add_argument("--skus", type=int, default=200, help="the bench's SKUs (floor set-up)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--ship-delay-ms", type=float, default=0)
     parser.add_argument("--stats-file")

@@ -42,6 +42,11 @@ def order_body(lines: list[tuple[str, int, str]], *, reference: str) -> dict[str
     }
 
 
+def catalogue(skus: int) -> tuple[str, ...]:
+    """The bench's SKUs."""
+    return tuple(f"BENCH-{i:04d}" for i in range(skus))
+
+
 def generate(
     *, orders: int, skus: int, max_lines: int, stock_factor: float, seed: int, run_tag: str
 ) -> Workload:
@@ -49,21 +54,21 @@ def generate(
     and stock at two locations holding stock_factor times the demand of each SKU (rounded up):
     with a factor >= 1 every order can be filled, below 1 some must be rejected."""
     rng = random.Random(seed)
-    catalogue = tuple(f"BENCH-{i:04d}" for i in range(skus))
+    skus_sold = catalogue(skus)
     bodies = []
     demand: dict[str, int] = defaultdict(int)
     for n in range(orders):
         count = rng.randint(1, min(max_lines, skus))
         lines = []
-        for sku in rng.sample(catalogue, count):
+        for sku in rng.sample(skus_sold, count):
             quantity = rng.randint(1, 2)
             demand[sku] += quantity
             lines.append((sku, quantity, f"{rng.randint(100, 9999) / 100:.2f}"))
         bodies.append(order_body(lines, reference=f"{run_tag}-{n:07d}"))
     stock = {}
-    for sku in catalogue:
+    for sku in skus_sold:
         total = math.ceil(demand.get(sku, 0) * stock_factor)
         first = math.ceil(total / len(LOCATIONS))
         stock[(sku, LOCATIONS[0])] = max(first, 1)
         stock[(sku, LOCATIONS[1])] = max(total - first, 1)
-    return Workload(catalogue, tuple(bodies), stock, dict(demand))
+    return Workload(skus_sold, tuple(bodies), stock, dict(demand))

@@ -7,18 +7,24 @@ line with the service's name, and stops them all on Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import sys
+import threading
+import time
 from dataclasses import dataclass
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
 from devtools import localinfra
 from devtools.processes import REPO_ROOT
+from shared.ops.client import OpsClient, OpsClientError
 from shared.ops.tokens import local_keys, operator_token_file
 from shared.ops.topics import create_topics
+from shared.ops.warehouse_seed import DEFAULT_SEED, apply_seed, load_seed
 from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES
 
@@ -174,5 +180,32 @@ def run_all(env: Environment) -> int:
             env={**os.environ, **service_env(env, service)},
             cwd=str(REPO_ROOT),
         )
+    threading.Thread(target=seed_warehouse_when_ready, args=(console,), daemon=True).start()
     manager.loop()
     return int(manager.returncode or 0)
+
+
+def seed_warehouse_when_ready(console: Console, timeout_s: float = 120) -> None:
+    """Once fulfilment answers, lay out the local warehouse floor from the seed file (the
+    locations `make run`'s README flow stocks), unless it is set up already."""
+    base = f"http://127.0.0.1:{PORTS['fulfilment']}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                break
+        time.sleep(1)
+    else:
+        console.print("warehouse seed skipped: fulfilment did not get ready")
+        return
+    token = local_keys().issue(["warehouse"], subject="make-run-seed", ttl_s=600)
+    settings = OpsSettings(token=token, fulfilment_url=base)
+    try:
+        with OpsClient(settings) as client:
+            if client.request("fulfilment", "GET", "/v1/locations")["locations"]:
+                return
+            done = list(apply_seed(client, load_seed(DEFAULT_SEED)))
+    except OpsClientError as exc:
+        console.print(f"warehouse seed failed: {exc}")
+        return
+    console.print(f"warehouse floor seeded from {DEFAULT_SEED.name}: {'; '.join(done)}")

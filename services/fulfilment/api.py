@@ -18,6 +18,7 @@ from services.fulfilment.actions import (
     TrackingOutcome,
     UnknownTrackingNumber,
 )
+from services.fulfilment.carriers.base import TrackingUpdate
 from services.fulfilment.domain import TrackingStatus, TransitionRefused
 from services.fulfilment.packing import service as packing
 from services.fulfilment.store import Fulfilment, FulfilmentFacts, TrackingNumberInUse
@@ -222,18 +223,10 @@ async def carrier_event(
     at = body.at
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
+    update = TrackingUpdate(carrier, body.tracking_number, body.status, at, body.description)
     try:
         async with runtime.uow() as uow:
-            result = await actions.record_tracking(
-                uow, carrier, body.tracking_number, body.status, at, body.description
-            )
-    except UnknownTrackingNumber:
-        # Not a whole-fulfilment shipment: one parcel of a fulfilment shipped in parcels.
-        try:
-            async with runtime.uow() as uow:
-                result = await packing.record_parcel_tracking(
-                    uow, carrier, body.tracking_number, body.status, at, body.description
-                )
-        except UnknownTrackingNumber as exc:
-            raise _tracking_refusal(404, "unknown_tracking_number", exc) from exc
+            result = await packing.record_tracking_update(uow, update)
+    except UnknownTrackingNumber as exc:
+        raise _tracking_refusal(404, "unknown_tracking_number", exc) from exc
     return CarrierEventResult(outcome=result.outcome, fulfilment=_out(result.fulfilment, principal))

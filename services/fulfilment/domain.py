@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -240,22 +240,30 @@ class CancelOutcome:
     cancelled: tuple[str, ...]
     already_shipped: tuple[str, ...]
     already_failed: tuple[str, ...]
+    partly_shipped: tuple[str, ...] = ()
 
 
-def summarise_cancel(statuses: Iterable[tuple[str, Status]]) -> CancelOutcome:
+def summarise_cancel(
+    statuses: Iterable[tuple[str, Status]], rest_cancelled: Collection[str] = ()
+) -> CancelOutcome:
+    """`rest_cancelled`: fulfilments of which some parcels had left when the cancel came, and
+    whose unshipped rest it cancelled (they are shipped now, as far as they go)."""
     cancelled: list[str] = []
     shipped: list[str] = []
     failed: list[str] = []
+    partly: list[str] = []
     for fulfilment_id, status in statuses:
         if status is Status.CANCELLED:
             cancelled.append(fulfilment_id)
-        elif status in (Status.SHIPPED, Status.DELIVERED, Status.PARTIALLY_SHIPPED):
+        elif fulfilment_id in rest_cancelled:
+            partly.append(fulfilment_id)
+        elif status in (Status.SHIPPED, Status.DELIVERED):
             shipped.append(fulfilment_id)
         elif status is Status.FAILED:
             failed.append(fulfilment_id)
         else:
             raise ValueError(f"fulfilment {fulfilment_id} is still {status.value} after a cancel")
-    return CancelOutcome(tuple(cancelled), tuple(shipped), tuple(failed))
+    return CancelOutcome(tuple(cancelled), tuple(shipped), tuple(failed), tuple(partly))
 
 
 # --- carrier tracking -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from services.fulfilment import store
 from services.fulfilment.domain import (
     Action,
+    Status,
     TransitionRefused,
     plan_fulfilments,
     summarise_cancel,
@@ -78,7 +79,11 @@ async def on_cancel_fulfilment(
         await store.mark_order_cancelled(uow.conn, command.order_id, command.reason, now)
     fulfilments = await store.fulfilments_of_order(uow.conn, command.order_id, lock=True)
     to_cancel = []
+    rest_to_cancel = []
     for fulfilment in fulfilments:
+        if fulfilment.status is Status.PARTIALLY_SHIPPED:
+            rest_to_cancel.append(fulfilment.fulfilment_id)  # its parcels that left stay shipped
+            continue
         try:
             if transition(fulfilment.status, Action.CANCEL).changed:
                 to_cancel.append(fulfilment.fulfilment_id)
@@ -86,19 +91,25 @@ async def on_cancel_fulfilment(
             continue  # shipped or failed: reported as such below
     if to_cancel:
         await store.save_cancelled(uow.conn, to_cancel, command.reason, now)
+    if rest_to_cancel:
+        await store.save_rest_cancelled(uow.conn, rest_to_cancel, command.reason, now)
     # The first cancel's reason stays the answer, so a re-send answers exactly the same.
     await _answer_cancelled(uow, command.order_id, order.cancel_reason or command.reason)
 
 
 async def _answer_cancelled(uow: UnitOfWork, order_id: str, reason: str) -> None:
     fulfilments = await store.fulfilments_of_order(uow.conn, order_id)
-    outcome = summarise_cancel((f.fulfilment_id, f.status) for f in fulfilments)
+    outcome = summarise_cancel(
+        ((f.fulfilment_id, f.status) for f in fulfilments),
+        rest_cancelled={f.fulfilment_id for f in fulfilments if f.rest_cancelled},
+    )
     uow.emit(
         FulfilmentCancelled(
             order_id=order_id,
             cancelled=outcome.cancelled,
             already_shipped=outcome.already_shipped,
             already_failed=outcome.already_failed,
+            partly_shipped=outcome.partly_shipped,
             reason=reason,
         ),
         key=order_id,

@@ -62,6 +62,11 @@ class Fulfilment(FulfilmentFacts):
     # W3C trace context of the order, stored when the saga created the fulfilment.
     trace_context: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def rest_cancelled(self) -> bool:
+        """Parcels of it had left when a cancel came; the cancel took the unshipped rest."""
+        return self.cancelled_at is not None and self.status is not Status.CANCELLED
+
 
 class TrackingNumberInUse(Exception):
     def __init__(self, carrier: str, tracking_number: str) -> None:
@@ -235,8 +240,12 @@ async def save_shipped(
 
 
 async def save_delivered(conn: DbConnection, fulfilment_id: str, at: datetime) -> None:
+    """The fulfilment is delivered, and so is every parcel of it still on its way."""
     await conn.execute(
-        "UPDATE fulfilments SET status = 'delivered', delivered_at = $2, updated_at = now()"
+        "WITH parcels_delivered AS (UPDATE parcels SET status = 'delivered',"
+        "   delivered_at = $2, updated_at = now()"
+        "   WHERE fulfilment_id = $1 AND status = 'shipped')"
+        " UPDATE fulfilments SET status = 'delivered', delivered_at = $2, updated_at = now()"
         " WHERE fulfilment_id = $1",
         fulfilment_id,
         at,
@@ -248,6 +257,20 @@ async def save_cancelled(
 ) -> None:
     await conn.execute(
         "UPDATE fulfilments SET status = 'cancelled', cancel_reason = $2, cancelled_at = $3,"
+        " updated_at = $3 WHERE fulfilment_id = ANY($1::text[])",
+        fulfilment_ids,
+        reason,
+        at,
+    )
+
+
+async def save_rest_cancelled(
+    conn: DbConnection, fulfilment_ids: list[str], reason: str, at: datetime
+) -> None:
+    """Partly shipped fulfilments whose unshipped rest a cancel took: shipped, as far as they
+    go (their open parcels can no longer ship)."""
+    await conn.execute(
+        "UPDATE fulfilments SET status = 'shipped', cancel_reason = $2, cancelled_at = $3,"
         " updated_at = $3 WHERE fulfilment_id = ANY($1::text[])",
         fulfilment_ids,
         reason,

@@ -9,7 +9,9 @@ the inbox (the saga re-sends commands with new message ids):
   released is never reserved afterwards (answered `order_released`).
 - ReleaseStock: releases what is still reserved and always answers, listing everything the order
   ever released (so a re-sent release gets the same answer and changes nothing).
-- CommitStock: applied once per fulfilment id; a re-sent one repeats the stored answer.
+- CommitStock: applied once per shipment (`shipment_id`, else the fulfilment id: a fulfilment
+  shipped whole); a re-sent one repeats the stored answer. A fulfilment that leaves in several
+  parcels commits each parcel's lines on its own.
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ class StockCommands:
     async def commit(self, uow: UnitOfWork, envelope: Envelope, command: CommitStock) -> None:
         store = InventoryStore(uow.conn)
         await store.lock_order(command.order_id, expect_existing=True)
-        done = await store.committed_fulfilment(command.fulfilment_id)
+        shipment_id = command.shipment_id or command.fulfilment_id
+        done = await store.committed_shipment(shipment_id)
         if done is not None:
             _emit_committed(uow, done)
             return
@@ -142,10 +145,15 @@ class StockCommands:
         plan = plan_commit(command.location, shipped, reservations, stock)
         await store.save_reservations(plan.reservations)
         ledger = await store.apply_stock_changes(
-            plan.stock_changes, order_id=command.order_id, reference=command.fulfilment_id
+            plan.stock_changes,
+            order_id=command.order_id,
+            reference=shipment_id,
+            detail=None
+            if shipment_id == command.fulfilment_id
+            else f"fulfilment {command.fulfilment_id}",
         )
         commit = CommittedFulfilment(
-            command.fulfilment_id, command.order_id, command.location, tuple(shipped)
+            command.fulfilment_id, command.order_id, command.location, tuple(shipped), shipment_id
         )
         await store.record_commit(commit)
         _emit_committed(uow, commit)
@@ -200,6 +208,7 @@ def _emit_committed(uow: UnitOfWork, commit: CommittedFulfilment) -> None:
             fulfilment_id=commit.fulfilment_id,
             location=commit.location,
             lines=tuple(SkuQuantity(sku=sku, quantity=qty) for sku, qty in commit.lines),
+            shipment_id=None if commit.shipment_id == commit.fulfilment_id else commit.shipment_id,
         ),
         key=commit.order_id,
     )

@@ -82,10 +82,14 @@ class ReturnedStock:
 
 @dataclass(frozen=True)
 class CommittedFulfilment:
+    """One applied CommitStock: one shipment of a fulfilment (`shipment_id` is the fulfilment
+    id when the whole fulfilment shipped at once)."""
+
     fulfilment_id: str
     order_id: str
     location: str
     lines: tuple[tuple[str, int], ...]
+    shipment_id: str
 
 
 class InventoryStore:
@@ -335,11 +339,13 @@ class InventoryStore:
 
     # --- commits ------------------------------------------------------------------------------
 
-    async def committed_fulfilment(self, fulfilment_id: str) -> CommittedFulfilment | None:
+    async def committed_shipment(self, shipment_id: str) -> CommittedFulfilment | None:
+        """The commit already applied for this shipment (`shipment_id or fulfilment_id` of the
+        CommitStock), if any."""
         row = await self._conn.fetchrow(
-            "SELECT fulfilment_id, order_id, location, lines FROM committed_fulfilments"
-            " WHERE fulfilment_id = $1",
-            fulfilment_id,
+            "SELECT fulfilment_id, order_id, location, lines, shipment_id"
+            " FROM committed_fulfilments WHERE shipment_id = $1",
+            shipment_id,
         )
         if row is None:
             return None
@@ -348,16 +354,18 @@ class InventoryStore:
             row["order_id"],
             row["location"],
             tuple((line["sku"], line["quantity"]) for line in row["lines"]),
+            row["shipment_id"],
         )
 
     async def record_commit(self, commit: CommittedFulfilment) -> None:
         await self._conn.execute(
-            "INSERT INTO committed_fulfilments (fulfilment_id, order_id, location, lines)"
-            " VALUES ($1, $2, $3, $4)",
+            "INSERT INTO committed_fulfilments (fulfilment_id, order_id, location, lines,"
+            " shipment_id) VALUES ($1, $2, $3, $4, $5)",
             commit.fulfilment_id,
             commit.order_id,
             commit.location,
             [{"sku": sku, "quantity": quantity} for sku, quantity in commit.lines],
+            commit.shipment_id,
         )
 
     # --- returned stock -----------------------------------------------------------------------

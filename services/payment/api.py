@@ -28,6 +28,9 @@ class OperationOut(BaseModel):
     decline_code: str | None
     reason: str | None
     fulfilment_id: str | None
+    shipment_id: str | None = Field(
+        description="the parcel a capture was for (null: the whole fulfilment)"
+    )
     return_id: str | None
 
 

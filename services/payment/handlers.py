@@ -103,6 +103,7 @@ async def _record(
     result: GatewayResult | None = None,
     fulfilment_id: str | None = None,
     return_id: str | None = None,
+    shipment_id: str | None = None,
 ) -> None:
     await store.insert_operation(
         conn,
@@ -120,6 +121,7 @@ async def _record(
             or (Reason.GATEWAY_TIMEOUT.value if outcome is Outcome.TIMED_OUT else None),
             fulfilment_id=fulfilment_id,
             return_id=return_id,
+            shipment_id=shipment_id,
             # A timeout is not an answer: the key stays open for a retry.
             answer_type=None if outcome is Outcome.TIMED_OUT else answer.TYPE,
             answer=None if outcome is Outcome.TIMED_OUT else answer.model_dump(mode="json"),
@@ -204,7 +206,10 @@ class PaymentHandlers:
         uow.emit(answer, key=order_id)
 
     async def capture(self, uow: UnitOfWork, envelope: Envelope, command: CapturePayment) -> None:
-        await self._move_money(uow, command, fulfilment_id=command.fulfilment_id)
+        # One capture per shipment; a parcel's id is repeated in the answer.
+        await self._move_money(
+            uow, command, fulfilment_id=command.fulfilment_id, shipment_id=command.shipment_id
+        )
 
     async def void(self, uow: UnitOfWork, envelope: Envelope, command: VoidPayment) -> None:
         def not_voided(reason: str) -> PaymentVoided:
@@ -240,8 +245,8 @@ class PaymentHandlers:
         self, uow: UnitOfWork, command: CapturePayment | RefundPayment, **ids: str | None
     ) -> None:
         """A capture or a refund of `command.amount`: the same rules' shape, the same gateway
-        call, answers of the same shape; `ids`: what the money moves for (a fulfilment, a
-        return), recorded and repeated in the answer."""
+        call, answers of the same shape; `ids`: what the money moves for (a fulfilment and
+        its shipment, a return), recorded and repeated in the answer."""
         if isinstance(command, CapturePayment):
             move, call = _CAPTURE, self._gateway.capture
         else:
@@ -278,6 +283,7 @@ class PaymentHandlers:
         *,
         fulfilment_id: str | None = None,
         return_id: str | None = None,
+        shipment_id: str | None = None,
     ) -> None:
         """Capture, void and refund: answer a key already answered as then; else check the
         rules, call the gateway, record the operation (a timeout leaves the key open) and
@@ -318,6 +324,7 @@ class PaymentHandlers:
             result=result,
             fulfilment_id=fulfilment_id,
             return_id=return_id,
+            shipment_id=shipment_id,
         )
         uow.emit(answer, key=order_id)
 

@@ -108,6 +108,7 @@ class Operation:
     reason: str | None = None
     fulfilment_id: str | None = None
     return_id: str | None = None
+    shipment_id: str | None = None
     answer_type: str | None = None
     answer: dict[str, Any] | None = None
 
@@ -123,8 +124,8 @@ async def insert_operation(conn: DbConnection, op: Operation) -> None:
     await conn.execute(
         "INSERT INTO payment_operations (payment_id, order_id, kind, idempotency_key, amount,"
         " currency, outcome, gateway_reference, decline_code, reason, fulfilment_id, return_id,"
-        " answer_type, answer)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        " answer_type, answer, shipment_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         uuid.UUID(op.payment_id),
         op.order_id,
         op.kind.value,
@@ -139,6 +140,7 @@ async def insert_operation(conn: DbConnection, op: Operation) -> None:
         op.return_id,
         op.answer_type,
         op.answer,
+        op.shipment_id,
     )
 
 
@@ -174,6 +176,7 @@ class OperationView:
     reason: str | None
     fulfilment_id: str | None
     return_id: str | None
+    shipment_id: str | None
     at: datetime
 
 
@@ -193,7 +196,7 @@ async def payments_of_order(conn: DbConnection, order_id: str) -> list[PaymentVi
     )
     operations = await conn.fetch(
         "SELECT payment_id, kind, idempotency_key, amount, currency, outcome, gateway_reference,"
-        " decline_code, reason, fulfilment_id, return_id, at"
+        " decline_code, reason, fulfilment_id, return_id, shipment_id, at"
         " FROM payment_operations WHERE order_id = $1 ORDER BY operation_id",
         order_id,
     )

@@ -34,8 +34,8 @@ SAGAS = SagaTables(
 _UPSERT_ORDER = """
         INSERT INTO orders (order_id, channel, currency, status, total, subtotal, discount,
             shipping, tax, lines, paid_externally, original_order_id, linked_return_id,
-            delivered_at, status_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            delivered_at, status_at, shipped)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
         ON CONFLICT (order_id) DO UPDATE SET
             status = CASE WHEN orders.status_at <= excluded.status_at
                           THEN excluded.status ELSE orders.status END,
@@ -51,6 +51,9 @@ _UPSERT_ORDER = """
             original_order_id = coalesce(orders.original_order_id, excluded.original_order_id),
             linked_return_id = coalesce(orders.linked_return_id, excluded.linked_return_id),
             delivered_at = coalesce(orders.delivered_at, excluded.delivered_at),
+            shipped = CASE WHEN orders.status_at <= excluded.status_at
+                           THEN coalesce(excluded.shipped, orders.shipped)
+                           ELSE coalesce(orders.shipped, excluded.shipped) END,
             updated_at = clock_timestamp()
         """
 
@@ -73,6 +76,9 @@ def _order_row(event: OrderStatusChanged) -> tuple[Any, ...]:
         event.linked_return_id,
         delivered_at,
         event.at,
+        None
+        if event.shipped is None
+        else [{"sku": s.sku, "quantity": s.quantity} for s in event.shipped],
     )
 
 
@@ -123,6 +129,9 @@ async def order_facts(conn: DbConnection, order_id: str, *, lock: bool) -> Known
             for line in row["lines"]
         ),
         delivered_at=row["delivered_at"],
+        shipped=None
+        if row["shipped"] is None
+        else {s["sku"]: int(s["quantity"]) for s in row["shipped"]},
         subtotal=row["subtotal"],
         discount=row["discount"],
         shipping=row["shipping"],

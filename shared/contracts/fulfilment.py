@@ -26,10 +26,12 @@ class FulfilmentCreated(Event):
 
 @register
 class FulfilmentShipped(Event, FulfilmentLines):
-    """Lines of a fulfilment left the building. `lines` are the lines of this shipment; a
-    fulfilment may ship in several parcels, one event each (`shipment_id` = the parcel id;
-    None = the whole fulfilment in one shipment). `fulfilment_complete` is False while lines of
-    the fulfilment are still unshipped."""
+    """One shipment (parcel) of a fulfilment left the warehouse; `lines` are what is in it.
+
+    A fulfilment may leave in several parcels, one event each: `shipment_id` names the parcel
+    (absent: the fulfilment id — the whole fulfilment in one shipment, as older producers send
+    it); `fulfilment_complete` is False while lines of the fulfilment are still unshipped.
+    Re-sent for the same parcel, it carries the same `shipment_id`."""
 
     TYPE = "FulfilmentShipped"
     TOPIC = FULFILMENT_EVENTS
@@ -40,14 +42,23 @@ class FulfilmentShipped(Event, FulfilmentLines):
     fulfilment_complete: bool = True
     tracking_url: str | None = None
 
+    @property
+    def shipment_key(self) -> str:
+        """The parcel's id: `shipment_id`, or the fulfilment id for a whole-fulfilment one."""
+        return self.shipment_id or self.fulfilment_id
+
 
 @register
 class FulfilmentDelivered(Event):
+    """A shipment of the fulfilment was delivered (`shipment_id`), or, without one, every
+    shipment of it so far (the whole fulfilment, when it left in one)."""
+
     TYPE = "FulfilmentDelivered"
     TOPIC = FULFILMENT_EVENTS
     order_id: str
     fulfilment_id: str
     delivered_at: datetime
+    shipment_id: str | None = None
 
 
 @register
@@ -56,7 +67,9 @@ class FulfilmentCancelled(Event):
 
     `cancelled`: the order's fulfilments that are cancelled (now or by an earlier cancel);
     `already_shipped`: shipped or delivered ones, which could not be cancelled;
-    `already_failed`: ones the carrier reported failed before the cancel, left as they are.
+    `already_failed`: ones the carrier reported failed before the cancel, left as they are;
+    `partly_shipped`: ones of which some parcels had left (each reported by FulfilmentShipped
+    before this answer) and whose unshipped rest is cancelled.
     """
 
     TYPE = "FulfilmentCancelled"
@@ -66,6 +79,7 @@ class FulfilmentCancelled(Event):
     reason: str
     already_shipped: tuple[str, ...] = ()
     already_failed: tuple[str, ...] = ()
+    partly_shipped: tuple[str, ...] = ()
 
 
 @register

@@ -34,8 +34,11 @@ class StockReleased(Event):
 
 @register
 class StockCommitted(Event, FulfilmentLines):
+    """Answer to CommitStock (repeated as is when it is re-sent), with its `shipment_id`."""
+
     TYPE = "StockCommitted"
     TOPIC = INVENTORY_EVENTS
+    shipment_id: str | None = None
 
 
 @register

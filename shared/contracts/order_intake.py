@@ -16,6 +16,7 @@ from shared.contracts.common import (
     FulfilmentLines,
     OrderAmount,
     OrderLineRef,
+    SkuQuantity,
     Value,
 )
 from shared.envelope import Command, Event, register
@@ -51,10 +52,14 @@ class ReleaseStock(Command):
 
 @register
 class CommitStock(Command, FulfilmentLines):
-    """Turn the reservation of what shipped from one location into a deduction of stock on hand."""
+    """Turn the reservation of what shipped from one location into a deduction of stock on hand.
+
+    One per shipment: `shipment_id` names the parcel (absent: the whole fulfilment shipped at
+    once); inventory applies it once per `shipment_id or fulfilment_id`."""
 
     TYPE = "CommitStock"
     TOPIC = INVENTORY_COMMANDS
+    shipment_id: str | None = None
 
 
 # --- to payment ---------------------------------------------------------------------------
@@ -71,10 +76,14 @@ class AuthorizePayment(Command, OrderAmount):
 
 @register
 class CapturePayment(Command, OrderAmount):
+    """Capture the value of one shipment: `shipment_id` names the parcel (absent: the whole
+    fulfilment shipped at once); payment repeats it in its answer."""
+
     TYPE = "CapturePayment"
     TOPIC = PAYMENT_COMMANDS
     fulfilment_id: str
     idempotency_key: str
+    shipment_id: str | None = None
 
 
 @register
@@ -152,6 +161,9 @@ class OrderStatusChanged(Event):
     # Set on a replacement order of an exchange.
     linked_return_id: str | None = None
     original_order_id: str | None = None
+    # Units per SKU that left in shipments so far: less than the lines when part of the order
+    # was cancelled after other parts shipped. Absent from older producers (every line counts).
+    shipped: tuple[SkuQuantity, ...] | None = None
 
 
 @register

@@ -38,6 +38,8 @@ class PaymentCaptured(Event):
     amount: Decimal
     currency: str
     captured_total: Decimal
+    # The CapturePayment's shipment (absent: the whole fulfilment).
+    shipment_id: str | None = None
 
 
 @register
@@ -47,6 +49,7 @@ class PaymentCaptureFailed(Event):
     order_id: str
     fulfilment_id: str
     reason: str
+    shipment_id: str | None = None
 
 
 @register

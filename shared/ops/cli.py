@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shared.ops.client import OpsClient, OpsClientError, ServiceRefused, ServiceUnreachable
+from shared.ops.warehouse_cli import warehouse_app
 from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES
 
@@ -43,6 +44,7 @@ orders_app = typer.Typer(
     help="Orders: list, show one with its timeline, find stuck ones, retry or compensate them.",
 )
 app.add_typer(orders_app, name="orders")
+app.add_typer(warehouse_app, name="warehouse")
 token_app = typer.Typer(no_args_is_help=True, help="Local bearer tokens (make run's signing key).")
 app.add_typer(token_app, name="token")
 # The local key only `make run`'s services trust: a cluster's services trust the provider's.

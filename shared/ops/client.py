@@ -107,6 +107,27 @@ class OpsClient:
         params: Mapping[str, str | int | float | bool] | None = None,
         json: JsonObject | None = None,
     ) -> JsonObject:
+        response = self._send(service, method, path, params=params, json=json)
+        body = response.json()
+        if not isinstance(body, dict):
+            raise ServiceRefused(
+                service, response.status_code, "unexpected_body", "not a JSON object", {}
+            )
+        return body
+
+    def document(self, service: str, path: str) -> bytes:
+        """A document a route answers (a label, a packing slip), as bytes."""
+        return self._send(service, "GET", path).content
+
+    def _send(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int | float | bool] | None = None,
+        json: JsonObject | None = None,
+    ) -> httpx.Response:
         base = self.urls[service]
         url = f"{base}{path}"
         try:
@@ -118,12 +139,7 @@ class OpsClient:
         except httpx.TransportError as exc:
             raise ServiceUnreachable(service, base, str(exc) or type(exc).__name__) from exc
         if response.is_success:
-            body = response.json()
-            if not isinstance(body, dict):
-                raise ServiceRefused(
-                    service, response.status_code, "unexpected_body", "not a JSON object", {}
-                )
-            return body
+            return response
         raise _refusal(service, response)
 
     # --- order-intake -------------------------------------------------------------------------

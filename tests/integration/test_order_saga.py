@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
 import pytest
 
+from shared.contracts.common import SkuQuantity
+from shared.contracts.fulfilment import FulfilmentDelivered, FulfilmentShipped
+from shared.topics import FULFILMENT_EVENTS
 from tests.support import auth
 from tests.support.env import Infra
+from tests.support.kafka import send
 from tests.support.system import System, order_body, start_system
 
 pytestmark = pytest.mark.integration
@@ -75,6 +80,91 @@ async def test_happy_path_to_completed_commits_stock_and_captures_the_total(syst
         "fulfilment_delivered",
     ):
         assert step in events, f"{step} missing from the timeline {events}"
+
+
+async def test_one_fulfilment_in_two_parcels_captures_twice_commits_each_once_and_completes(
+    system: System,
+):
+    """The warehouse's parcels are published onto the fulfilment events topic by the test,
+    standing in for a fulfilment service that ships in parcels."""
+    await system.stock_up("PARCEL-1", ("berlin", 10))
+    await system.stock_up("PARCEL-2", ("berlin", 5))
+    order_id = await system.place(order_body([("PARCEL-1", 3, "9.99"), ("PARCEL-2", 1, "24.50")]))
+    await system.wait_status(order_id, "FULFILLING")
+    [fulfilment] = await system.fulfilments(order_id)
+    fulfilment_id = fulfilment["fulfilment_id"]
+    topic = system.env.topic(FULFILMENT_EVENTS)
+
+    def parcel(shipment_id: str, lines: dict[str, int], complete: bool) -> FulfilmentShipped:
+        return FulfilmentShipped(
+            order_id=order_id,
+            fulfilment_id=fulfilment_id,
+            location=fulfilment["location"],
+            lines=tuple(SkuQuantity(sku=sku, quantity=n) for sku, n in lines.items()),
+            carrier="dhl",
+            tracking_number=f"JJD-{shipment_id}",
+            tracking_url=f"https://track.example/JJD-{shipment_id}",
+            shipped_at=datetime.now(UTC),
+            shipment_id=shipment_id,
+            fulfilment_complete=complete,
+        )
+
+    first = parcel(f"{fulfilment_id}-a", {"PARCEL-1": 2}, complete=False)
+    await send(system.env.kafka, topic, first, correlation_id=order_id)
+    partly = await system.wait_status(order_id, "PARTIALLY_SHIPPED")
+    [shown] = partly["fulfilment"]["fulfilments"]
+    assert shown["status"] == "partially_shipped"
+    assert shown["unshipped"] == [
+        {"sku": "PARCEL-1", "quantity": 1},
+        {"sku": "PARCEL-2", "quantity": 1},
+    ]
+    second = parcel(f"{fulfilment_id}-b", {"PARCEL-1": 1, "PARCEL-2": 1}, complete=True)
+    await send(system.env.kafka, topic, second, correlation_id=order_id)
+    await send(system.env.kafka, topic, first, correlation_id=order_id)  # re-sent by the warehouse
+    await system.wait_status(order_id, "SHIPPED")
+    delivered = FulfilmentDelivered(
+        order_id=order_id, fulfilment_id=fulfilment_id, delivered_at=datetime.now(UTC)
+    )
+    await send(system.env.kafka, topic, delivered, correlation_id=order_id)
+    done = await system.wait_status(order_id, "COMPLETED")
+
+    total = Decimal(done["totals"]["total"])
+    assert done["payment"]["captured_total"] == done["totals"]["total"]
+    [payment] = await system.payments(order_id)
+    assert payment["status"] == "captured" and Decimal(payment["captured_total"]) == total
+    captures = [op for op in payment["operations"] if op["kind"] == "capture"]
+    assert sorted((op["shipment_id"], op["idempotency_key"]) for op in captures) == [
+        (f"{fulfilment_id}-a", f"{order_id}:capture:{fulfilment_id}-a"),
+        (f"{fulfilment_id}-b", f"{order_id}:capture:{fulfilment_id}-b"),
+    ]
+    assert all(op["outcome"] == "succeeded" for op in captures)
+    assert sum(Decimal(op["amount"]) for op in captures) == total
+    [shown] = done["fulfilment"]["fulfilments"]
+    assert [(s["shipment_id"], s["captured"]) for s in shown["shipments"]] == [
+        (f"{fulfilment_id}-a", True),
+        (f"{fulfilment_id}-b", True),
+    ]
+
+    one, two = await system.stock("PARCEL-1"), await system.stock("PARCEL-2")
+    assert (one["on_hand"], one["reserved"], one["available"]) == (7, 0, 7)
+    assert (two["on_hand"], two["reserved"], two["available"]) == (4, 0, 4)
+    commits = []
+    for sku in ("PARCEL-1", "PARCEL-2"):
+        r = await system.client.get(f"{system.url('inventory')}/v1/stock/{sku}/ledger")
+        assert r.status_code == 200, r.text
+        commits += [
+            (sku, e["reference"], e["on_hand_delta"])
+            for e in r.json()["entries"]
+            if e["reason"] == "committed" and e["order_id"] == order_id
+        ]
+    assert sorted(commits) == [
+        ("PARCEL-1", f"{fulfilment_id}-a", -2),
+        ("PARCEL-1", f"{fulfilment_id}-b", -1),
+        ("PARCEL-2", f"{fulfilment_id}-b", -1),
+    ], "stock committed exactly once per parcel"
+    events = [e["event"] for e in done["timeline"]]
+    assert events.count("fulfilment_shipped") == 2
+    assert events.count("payment_captured") == 2
 
 
 async def test_not_enough_stock_rejects_naming_the_short_lines(system: System):

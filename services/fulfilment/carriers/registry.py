@@ -55,6 +55,16 @@ class Carriers:
         except KeyError:
             raise UnknownCarrier(name, self.names) from None
 
+    def plugin_for(self, carrier: str) -> Carrier:
+        """The plug-in that bought a label of `carrier` (an aggregator's labels name the
+        carrier behind it): the plug-in of that name, else the one aggregator configured."""
+        if carrier in self._by_name:
+            return self._by_name[carrier]
+        aggregators = [c for name, c in self._by_name.items() if name == "easypost"]
+        if not aggregators:
+            raise UnknownCarrier(carrier, self.names)
+        return aggregators[0]
+
     def chosen(self, name: str | None) -> list[Carrier]:
         """One named carrier, or all of them (rate shopping across carriers)."""
         return [self.get(name)] if name else list(self._by_name.values())
@@ -91,14 +101,23 @@ def build_carriers(settings: FulfilmentSettings, pool: asyncpg.Pool) -> Carriers
     return Carriers(carriers)
 
 
+def carriers_of(runtime: Runtime) -> Carriers:
+    """The running service's carriers, built on first use."""
+    carriers = runtime.state.get("carriers")
+    if carriers is None:
+        assert isinstance(runtime.settings, FulfilmentSettings)
+        carriers = runtime.state["carriers"] = build_carriers(runtime.settings, runtime.pool)
+    assert isinstance(carriers, Carriers)
+    return carriers
+
+
 async def start_carriers(runtime: Runtime) -> None:
-    assert isinstance(runtime.settings, FulfilmentSettings)
-    runtime.state["carriers"] = build_carriers(runtime.settings, runtime.pool)
+    """Build them at start, so a misconfigured carrier stops the service there."""
+    carriers_of(runtime)
 
 
 async def get_carriers(runtime: RuntimeDep) -> Carriers:
-    carriers: Carriers = runtime.state["carriers"]
-    return carriers
+    return carriers_of(runtime)
 
 
 CarriersDep = Annotated[Carriers, Depends(get_carriers)]

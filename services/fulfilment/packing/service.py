@@ -8,9 +8,13 @@ per parcel, so a retry after a lost answer gets the same label.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
+from types import MappingProxyType
 
 from services.fulfilment import store as fulfilments
 from services.fulfilment.actions import (
@@ -21,8 +25,12 @@ from services.fulfilment.actions import (
     deliver_locked,
     emit_in_order_trace,
     fail_locked,
+    record_tracking,
     view,
 )
+from services.fulfilment.carriers.base import Label, ParcelSpec, PostalAddress, TrackingUpdate
+from services.fulfilment.carriers.rate_shopping import Promise, ShippingMethod, choose_rate
+from services.fulfilment.carriers.registry import Carriers
 from services.fulfilment.domain import (
     Action,
     Line,
@@ -34,11 +42,17 @@ from services.fulfilment.domain import (
     normalise_carrier,
 )
 from services.fulfilment.packing import store
+from services.fulfilment.packing.boxes import BoxType, PackedBox, choose_boxes
 from services.fulfilment.packing.lifecycle import ParcelAction, ParcelStatus, check
-from services.fulfilment.packing.store import Parcel, ParcelLine
+from services.fulfilment.packing.scan import ParcelScan, ScanRefusal, ScanRefused
+from services.fulfilment.packing.slip import PackingSlip, SlipLine, packing_slip_pdf
+from services.fulfilment.packing.store import NewParcel, Parcel, ParcelLine
+from services.fulfilment.packing.weights import WeightTolerance, check_parcel_weight
+from services.fulfilment.picking import service as picking
 from services.fulfilment.store import Fulfilment
+from services.fulfilment.warehouse import store as warehouse
 from shared.contracts.common import SkuQuantity
-from shared.contracts.fulfilment import FulfilmentShipped
+from shared.contracts.fulfilment import FulfilmentShipped, LabelCreated, ParcelPacked
 from shared.platform.outbox import UnitOfWork
 
 SHIPPED = frozenset({ParcelStatus.SHIPPED, ParcelStatus.DELIVERED})
@@ -143,3 +157,352 @@ async def record_parcel_tracking(
         await fail_locked(uow, fulfilment, failure_reason(status, description), when)
         outcome = TrackingOutcome.FAILED
     return TrackingResult(await view(uow, fulfilment.fulfilment_id), outcome)
+
+
+# --- the pack station -----------------------------------------------------------------------
+
+
+class NotPicked(Exception):
+    def __init__(self, fulfilment_id: str, reason: str) -> None:
+        super().__init__(f"fulfilment {fulfilment_id} cannot be packed: {reason}")
+        self.fulfilment_id = fulfilment_id
+
+
+class NothingLeftToPack(Exception):
+    def __init__(self, fulfilment_id: str) -> None:
+        super().__init__(f"every picked unit of fulfilment {fulfilment_id} is in a parcel")
+        self.fulfilment_id = fulfilment_id
+
+
+class LinesExceedPicked(Exception):
+    def __init__(self, sku: str, requested: int, packable: int) -> None:
+        super().__init__(f"{requested} units of {sku} requested, {packable} picked and unpacked")
+        self.sku = sku
+
+
+class ParcelNeedsSeveralBoxes(Exception):
+    def __init__(self, number: int) -> None:
+        super().__init__(f"parcel {number} does not fit one box of the catalogue: split it")
+        self.number = number
+
+
+class ItemNotSetUp(Exception):
+    def __init__(self, sku: str) -> None:
+        super().__init__(f"{sku} has no size, weight and barcode on the floor (PUT /v1/items)")
+        self.sku = sku
+
+
+def parcel_id_for(fulfilment_id: str, number: int) -> str:
+    return str(uuid.uuid5(_PARCEL_NAMESPACE, f"{fulfilment_id}\x1f{number}"))
+
+
+_PARCEL_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:oms:parcel")
+
+
+async def _catalogue(uow: UnitOfWork) -> list[BoxType]:
+    return [
+        BoxType(b.code, b.inner, b.max_weight_g, b.tare_g)
+        for b in await warehouse.list_boxes(uow.conn)
+    ]
+
+
+async def pack(
+    uow: UnitOfWork, fulfilment_id: str, requested: Sequence[Mapping[str, int]] | None
+) -> list[Parcel]:
+    """Open parcels for the fulfilment's picked and not yet packed units: as the box chooser
+    plans them (the smallest box that fits, else the fewest boxes), or split as `requested`
+    (SKU → units per parcel), each parcel in the smallest box that fits it."""
+    fulfilment = await fulfilments.get_fulfilment(uow.conn, fulfilment_id, lock=True)
+    if fulfilment is None:
+        raise FulfilmentNotFound(fulfilment_id)
+    picked = await picking.picked_for(uow.conn, fulfilment_id)
+    if not picked.finished:
+        reason = "its pick lists are not finished" if picked.on_lists else "it is on no pick list"
+        raise NotPicked(fulfilment_id, reason)
+    existing = await store.parcels_of(uow.conn, fulfilment_id)
+    packable = picked.units - _units(line for p in existing for line in p.lines)
+    packable = +packable
+    if not packable:
+        raise NothingLeftToPack(fulfilment_id)
+    items = await warehouse.items(uow.conn, sorted(packable))
+    for sku in packable:
+        if sku not in items:
+            raise ItemNotSetUp(sku)
+    catalogue = await _catalogue(uow)
+    boxes: list[PackedBox] = []
+    if requested is None:
+        boxes = list(
+            choose_boxes([(items[s], n) for s, n in sorted(packable.items())], catalogue).boxes
+        )
+    else:
+        wanted: Counter[str] = Counter()
+        for split in requested:
+            wanted.update(split)
+        for sku, n in sorted(wanted.items()):
+            if n > packable.get(sku, 0):
+                raise LinesExceedPicked(sku, n, packable.get(sku, 0))
+        for number, split in enumerate(requested, start=1):
+            plan = choose_boxes([(items[s], n) for s, n in sorted(split.items()) if n], catalogue)
+            if plan.box_count != 1:
+                raise ParcelNeedsSeveralBoxes(number)
+            boxes.append(plan.boxes[0])
+    first = len(existing) + 1
+    new = [
+        NewParcel(
+            parcel_id=parcel_id_for(fulfilment_id, first + i),
+            number=first + i,
+            box=packed.box.code,
+            expected_weight_g=packed.gross_weight_g,
+            lines=tuple(ParcelLine(sku, n) for sku, n in packed.quantities().items()),
+        )
+        for i, packed in enumerate(boxes)
+    ]
+    await store.insert_parcels(uow.conn, fulfilment_id, new)
+    return await store.parcels_of(uow.conn, fulfilment_id)
+
+
+async def _scan_state(uow: UnitOfWork, fulfilment: Fulfilment, parcel: Parcel) -> ParcelScan:
+    """The parcel's scans so far; every barcode of the fulfilment is known (a unit of it that
+    belongs in another parcel is an over-scan here, not a wrong barcode)."""
+    items = await warehouse.items(uow.conn, [line.sku for line in fulfilment.lines])
+    for line in parcel.lines:
+        if line.sku not in items:
+            raise ItemNotSetUp(line.sku)
+    started = ParcelScan.start({ln.sku: ln.quantity for ln in parcel.lines}, items.values())
+    scanned = {ln.sku: ln.scanned for ln in parcel.lines if ln.scanned}
+    return replace(started, scanned=MappingProxyType(scanned))
+
+
+async def scan(uow: UnitOfWork, parcel_id: str, barcode: str, quantity: int) -> Parcel:
+    """`quantity` units of the scanned barcode go into the parcel (all or none are counted)."""
+    fulfilment, parcel = await lock_parcel(uow, parcel_id)
+    if parcel.status is not ParcelStatus.OPEN:
+        raise ScanRefused(ScanRefusal.PARCEL_CLOSED, f"the parcel is {parcel.status.value}")
+    state = await _scan_state(uow, fulfilment, parcel)
+    for _ in range(quantity):
+        state = state.scan(barcode)
+    for sku, count in state.scanned.items():
+        if count != next(ln.scanned for ln in parcel.lines if ln.sku == sku):
+            await store.save_scanned(uow.conn, parcel_id, sku, count)
+    return await _parcel(uow, parcel_id)
+
+
+async def close(
+    uow: UnitOfWork, parcel_id: str, measured_weight_g: int | None, tolerance: WeightTolerance
+) -> Parcel:
+    """Close a fully scanned parcel: packed, or held when the scale disagrees with the expected
+    weight beyond the tolerance. Closing again with the weight that packed it is a repeat."""
+    fulfilment, parcel = await lock_parcel(uow, parcel_id)
+    if parcel.status is ParcelStatus.PACKED and measured_weight_g == parcel.measured_weight_g:
+        return parcel
+    if parcel.status is ParcelStatus.OPEN:
+        (await _scan_state(uow, fulfilment, parcel)).close()  # raises items_missing
+    verdict = (
+        None
+        if measured_weight_g is None
+        else check_parcel_weight(parcel.expected_weight_g, measured_weight_g, tolerance)
+    )
+    held = verdict is not None and verdict.verdict == "hold"
+    to = ParcelStatus.HELD if held else ParcelStatus.PACKED
+    check(parcel.status, ParcelAction.CLOSE, to)
+    reason = (
+        f"weight_mismatch: expected {verdict.expected_g} g, measured {verdict.measured_g} g"
+        f" (tolerance {verdict.tolerance_g} g)"
+        if held and verdict
+        else None
+    )
+    await store.save_closed(uow.conn, parcel_id, to, measured_weight_g, reason)
+    if to is ParcelStatus.PACKED:
+        _emit_packed(uow, fulfilment, parcel, measured_weight_g)
+    return await _parcel(uow, parcel_id)
+
+
+async def release_hold(uow: UnitOfWork, parcel_id: str) -> Parcel:
+    """A person checked the held parcel and lets it go as it is."""
+    fulfilment, parcel = await lock_parcel(uow, parcel_id)
+    check(parcel.status, ParcelAction.RELEASE, ParcelStatus.PACKED)
+    await store.save_closed(
+        uow.conn, parcel_id, ParcelStatus.PACKED, parcel.measured_weight_g, None
+    )
+    _emit_packed(uow, fulfilment, parcel, parcel.measured_weight_g)
+    return await _parcel(uow, parcel_id)
+
+
+def _emit_packed(
+    uow: UnitOfWork, fulfilment: Fulfilment, parcel: Parcel, measured: int | None
+) -> None:
+    emit_in_order_trace(
+        uow,
+        fulfilment,
+        ParcelPacked(
+            order_id=fulfilment.order_id,
+            fulfilment_id=fulfilment.fulfilment_id,
+            parcel_id=parcel.parcel_id,
+            box=parcel.box,
+            weight_g=measured or parcel.expected_weight_g,
+            lines=tuple(SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in parcel.lines),
+        ),
+    )
+
+
+async def _parcel(uow: UnitOfWork, parcel_id: str) -> Parcel:
+    found = await store.get_parcel(uow.conn, parcel_id)
+    assert found is not None
+    return found
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+
+class LocationNotSetUp(Exception):
+    def __init__(self, location: str) -> None:
+        super().__init__(f"location {location} has no address to ship from (PUT /v1/locations)")
+        self.location = location
+
+
+def _postal(address: Mapping[str, object], fallback_name: str) -> PostalAddress:
+    def text(key: str) -> str | None:
+        value = address.get(key)
+        return str(value) if value not in (None, "") else None
+
+    return PostalAddress(
+        name=text("name") or fallback_name,
+        line1=text("line1") or "",
+        line2=text("line2"),
+        city=text("city") or "",
+        postal_code=text("postal_code") or "",
+        region=text("region"),
+        country=(text("country") or "").upper(),
+        phone=text("phone"),
+        email=text("email"),
+    )
+
+
+async def parcel_spec(db: store.Db, fulfilment: Fulfilment, parcel: Parcel) -> ParcelSpec:
+    location = await warehouse.get_location(db, fulfilment.location)
+    if location is None:
+        raise LocationNotSetUp(fulfilment.location)
+    box = next((b for b in await warehouse.list_boxes(db) if b.code == parcel.box), None)
+    assert box is not None  # parcels reference their box
+    return ParcelSpec(
+        reference=f"{parcel.parcel_id}/{parcel.labels_voided}",
+        from_address=_postal(location.address, location.name),
+        to_address=_postal(fulfilment.shipping_address, f"order {fulfilment.order_id}"),
+        dimensions=box.inner,
+        weight_g=parcel.measured_weight_g or parcel.expected_weight_g,
+    )
+
+
+def _promise(shipping_method: str | None) -> Promise:
+    try:
+        return Promise(method=ShippingMethod((shipping_method or "").lower()))
+    except ValueError:
+        return Promise()
+
+
+async def buy_label(
+    pool: store.Db, carriers: Carriers, parcel_id: str, carrier: str | None
+) -> tuple[Parcel, Label | None]:
+    """Rate the packed parcel with one carrier or all, and buy the cheapest rate that meets the
+    order's shipping method. Outside any transaction (it talks to carriers); a buy is
+    idempotent per parcel reference, so a retry gets the same label. None: already labelled."""
+    parcel = await store.get_parcel(pool, parcel_id)
+    if parcel is None:
+        raise ParcelNotFound(parcel_id)
+    if parcel.status in (ParcelStatus.LABELLED, *SHIPPED):
+        return parcel, None
+    check(parcel.status, ParcelAction.LABEL, ParcelStatus.LABELLED)
+    fulfilment = await fulfilments.get_fulfilment(pool, parcel.fulfilment_id)
+    assert fulfilment is not None
+    spec = await parcel_spec(pool, fulfilment, parcel)
+    quotes = await carriers.quotes(carrier, spec)
+    chosen = choose_rate([q.rate for q in quotes], _promise(fulfilment.shipping_method))
+    plugin = next(q.plugin for q in quotes if q.rate == chosen)
+    return parcel, await plugin.buy(spec, chosen)
+
+
+async def save_label(uow: UnitOfWork, parcel_id: str, label: Label) -> Parcel:
+    """Keep a bought label on the parcel (labelled) and tell the order."""
+    fulfilment, parcel = await lock_parcel(uow, parcel_id)
+    if parcel.status is ParcelStatus.PACKED:
+        await store.save_label(uow.conn, parcel_id, label)
+        emit_in_order_trace(
+            uow,
+            fulfilment,
+            LabelCreated(
+                order_id=fulfilment.order_id,
+                fulfilment_id=fulfilment.fulfilment_id,
+                parcel_id=parcel_id,
+                carrier=label.carrier,
+                service=label.service,
+                tracking_number=label.tracking_number,
+            ),
+        )
+    return await _parcel(uow, parcel_id)
+
+
+async def void_label(uow: UnitOfWork, carriers: Carriers, parcel_id: str) -> Parcel:
+    """Void a labelled parcel's label with its carrier; the parcel is packed again and its next
+    label gets a new tracking number."""
+    _, parcel = await lock_parcel(uow, parcel_id)
+    check(parcel.status, ParcelAction.VOID, ParcelStatus.PACKED)
+    assert parcel.carrier and parcel.tracking_number and parcel.label_id
+    label = Label(
+        carrier=parcel.carrier,
+        service=parcel.service or "",
+        tracking_number=parcel.tracking_number,
+        label_id=parcel.label_id,
+        amount=parcel.label_cost or Decimal(0),
+        currency=parcel.label_currency or "",
+        pdf=b"",
+    )
+    await carriers.plugin_for(parcel.carrier).void(label)
+    await store.clear_label(uow.conn, parcel_id)
+    return await _parcel(uow, parcel_id)
+
+
+async def packing_slip(db: store.Db, parcel_id: str) -> bytes:
+    parcel = await store.get_parcel(db, parcel_id)
+    if parcel is None:
+        raise ParcelNotFound(parcel_id)
+    fulfilment = await fulfilments.get_fulfilment(db, parcel.fulfilment_id)
+    assert fulfilment is not None
+    count = len(await store.parcels_of(db, parcel.fulfilment_id))
+    descriptions = await warehouse.item_descriptions(db, [ln.sku for ln in parcel.lines])
+    return packing_slip_pdf(
+        PackingSlip(
+            order_id=fulfilment.order_id,
+            fulfilment_id=fulfilment.fulfilment_id,
+            parcel_id=parcel_id,
+            parcel_number=parcel.number,
+            parcel_count=count,
+            ship_to=_postal(fulfilment.shipping_address, f"order {fulfilment.order_id}"),
+            lines=tuple(
+                SlipLine(ln.sku, ln.quantity, descriptions.get(ln.sku) or None)
+                for ln in parcel.lines
+            ),
+        )
+    )
+
+
+async def record_tracking_update(uow: UnitOfWork, update: TrackingUpdate) -> TrackingResult:
+    """A carrier's update, for a whole-fulfilment shipment or one parcel (whichever has the
+    tracking number); raises UnknownTrackingNumber when neither has."""
+    try:
+        return await record_tracking(
+            uow,
+            update.carrier,
+            update.tracking_number,
+            update.status,
+            update.at,
+            update.description,
+        )
+    except UnknownTrackingNumber:
+        return await record_parcel_tracking(
+            uow,
+            update.carrier,
+            update.tracking_number,
+            update.status,
+            update.at,
+            update.description,
+        )

@@ -48,6 +48,7 @@ class Parcel:
     label_id: str | None
     label_cost: Decimal | None
     label_currency: str | None
+    labels_voided: int
     lines: tuple[ParcelLine, ...]
     created_at: datetime
     shipped_at: datetime | None
@@ -57,7 +58,8 @@ class Parcel:
 _COLUMNS = (
     "p.parcel_id, p.fulfilment_id, p.number, p.status, p.box, p.expected_weight_g,"
     " p.measured_weight_g, p.hold_reason, p.carrier, p.service, p.tracking_number,"
-    " p.tracking_url, p.label_id, p.label_cost, p.label_currency, p.created_at, p.shipped_at,"
+    " p.tracking_url, p.label_id, p.label_cost, p.label_currency, p.labels_voided, p.created_at,"
+    " p.shipped_at,"
     " p.delivered_at, (SELECT coalesce(jsonb_agg(jsonb_build_array(l.sku, l.quantity, l.scanned)"
     "   ORDER BY l.sku), '[]'::jsonb) FROM parcel_lines l WHERE l.parcel_id = p.parcel_id)"
     " AS lines"
@@ -158,7 +160,8 @@ async def save_label(conn: DbConnection, parcel_id: str, label: Label) -> None:
 
 async def clear_label(conn: DbConnection, parcel_id: str) -> None:
     await conn.execute(
-        "UPDATE parcels SET status = 'packed', carrier = NULL, service = NULL,"
+        "UPDATE parcels SET status = 'packed', labels_voided = labels_voided + 1,"
+        " carrier = NULL, service = NULL,"
         " tracking_number = NULL, tracking_url = NULL, label_id = NULL, label_cost = NULL,"
         " label_currency = NULL, label_pdf = NULL, label_zpl = NULL, updated_at = now()"
         " WHERE parcel_id = $1",

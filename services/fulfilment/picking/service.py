@@ -137,6 +137,7 @@ async def release(
                 bin=None,
             ),
             key=line.order_id,
+            correlation_id=line.order_id,
         )
     return Release(tuple(released), short, tuple(skipped))
 
@@ -175,6 +176,7 @@ async def _save_released(
             ),
         ),
         key=pick_list.list_id,
+        correlation_id=pick_list.list_id,
     )
 
 
@@ -236,6 +238,7 @@ async def confirm_pick(
                     bin=bin_code,
                 ),
                 key=now_.put.order_id,
+                correlation_id=now_.put.order_id,
             )
     return await _apply(uow, pick_list, decision, datetime.now(UTC))
 
@@ -262,6 +265,7 @@ def _emit_short(uow: UnitOfWork, pick_list: StoredPickList, shortage: Shortage) 
             bin=shortage.bin_code,
         ),
         key=shortage.order_id,
+        correlation_id=shortage.order_id,
     )
 
 

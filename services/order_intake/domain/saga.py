@@ -19,6 +19,16 @@ Cancelling compensates in reverse order of what was done: the fulfilment first, 
 is confirmed cancelled the payment and the stock. A shipment that wins the race is applied as a
 shipment (stock committed, payment captured) and the customer is told the cancel came too late.
 
+Parcels: a fulfilment may leave in several shipments, one FulfilmentShipped each (named by its
+`shipment_id`; none: the fulfilment id, the whole fulfilment at once). Each new shipment commits
+the stock of its lines and captures their value (under the key `capture_key(shipment id)`),
+and the customer gets a shipped notice with its tracking; the same shipment again changes
+nothing, one holding more than is left unshipped is not applied (parked for an operator). A
+fulfilment has finished shipping when the warehouse says it is complete, all its lines left, or
+the rest was cancelled; the order is SHIPPED when every fulfilment has finished, else
+PARTIALLY_SHIPPED. Captures are each shipment's share of the total; the last shipment of the
+whole order takes the rest, so they add up to the total exactly.
+
 Deadlines: every machine-paced waiting state has a deadline. When it passes, the same command is
 re-sent (same idempotency key) up to `max_attempts` times; after the last try the saga
 compensates, or parks the order in NEEDS_ATTENTION where undoing is not safe. Human-paced steps
@@ -36,7 +46,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.common import Address, Allocation, Customer, OrderLineRef, SkuQuantity
 from shared.contracts.fulfilment import (
@@ -141,18 +151,97 @@ class SagaLine(BaseModel):
     line_total: Decimal
 
 
+class SagaShipment(BaseModel):
+    """One shipment (parcel) of a fulfilment that left: what is in it, how it travels, what is
+    captured for it."""
+
+    shipment_id: str
+    lines: tuple[SkuQuantity, ...]
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    shipped_at: datetime | None = None
+    # Its share of the order total; None when nothing is captured (the channel took payment).
+    capture_amount: Decimal | None = None
+    captured: bool = False
+    capture_failed: bool = False
+    delivered: bool = False
+
+    @property
+    def awaits_capture(self) -> bool:
+        return self.capture_amount is not None and not self.captured
+
+
+# What a saga stored before fulfilments left in parcels kept of its one shipment on the
+# fulfilment itself.
+_ONE_SHIPMENT_FIELDS = (
+    "carrier",
+    "tracking_number",
+    "capture_amount",
+    "captured",
+    "capture_failed",
+)
+
+
 class SagaFulfilment(BaseModel):
+    """One fulfilment of the order and the shipments it left in so far.
+
+    `shipped`: it finished shipping — all of it left (or the warehouse said so with
+    `fulfilment_complete`), or part of it left and the rest was cancelled (`rest_cancelled`).
+    `cancelled`: cancelled before anything of it left. `delivered`: finished shipping and every
+    shipment delivered."""
+
     fulfilment_id: str
     location: str
     lines: tuple[SkuQuantity, ...]
     shipped: bool = False
     delivered: bool = False
     cancelled: bool = False
-    capture_amount: Decimal | None = None
-    captured: bool = False
-    capture_failed: bool = False
-    carrier: str | None = None
-    tracking_number: str | None = None
+    rest_cancelled: bool = False
+    shipments: dict[str, SagaShipment] = Field(default_factory=dict)
+    # Parcels not applied because they held more than was left unshipped (an operator decides).
+    refused_shipments: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_shipment_of_an_older_saga(cls, data: Any) -> Any:
+        """A saga stored before parcels kept its fulfilment's one shipment on the fulfilment:
+        it becomes the fulfilment's shipment named by the fulfilment id (the id its capture's
+        idempotency key and inventory's commit already use)."""
+        if not isinstance(data, dict) or "shipments" in data:
+            return data
+        kept = {k: v for k, v in data.items() if k not in _ONE_SHIPMENT_FIELDS}
+        if data.get("shipped"):
+            fulfilment_id = data["fulfilment_id"]
+            shipment = {k: data[k] for k in _ONE_SHIPMENT_FIELDS if data.get(k) is not None}
+            kept["shipments"] = {
+                fulfilment_id: {
+                    **shipment,
+                    "shipment_id": fulfilment_id,
+                    "lines": data.get("lines", ()),
+                    "delivered": bool(data.get("delivered")),
+                }
+            }
+        return kept
+
+    def unshipped(self) -> dict[str, int]:
+        """Units per SKU of the fulfilment not in any shipment yet."""
+        left: dict[str, int] = {}
+        for line in self.lines:
+            left[line.sku] = left.get(line.sku, 0) + line.quantity
+        for shipment in self.shipments.values():
+            for line in shipment.lines:
+                left[line.sku] = left.get(line.sku, 0) - line.quantity
+        return {sku: quantity for sku, quantity in left.items() if quantity > 0}
+
+    @property
+    def captured(self) -> bool:
+        """Every shipment so far captured (or nothing to capture)."""
+        return not any(s.awaits_capture for s in self.shipments.values())
+
+    @property
+    def last_shipment(self) -> SagaShipment | None:
+        return next(reversed(self.shipments.values()), None)
 
 
 class OrderSaga(BaseModel):
@@ -211,8 +300,9 @@ class OrderSaga(BaseModel):
     def void_key(self) -> str:
         return f"{self.order_id}:void"
 
-    def capture_key(self, fulfilment_id: str) -> str:
-        return f"{self.order_id}:capture:{fulfilment_id}"
+    def capture_key(self, shipment_id: str) -> str:
+        """The idempotency key of one shipment's capture (a fulfilment shipped whole: its id)."""
+        return f"{self.order_id}:capture:{shipment_id}"
 
 
 @dataclass(frozen=True)
@@ -484,23 +574,46 @@ def _record_fulfilments(saga: OrderSaga, event: FulfilmentCreated) -> None:
 def _on_fulfilment_shipped(
     saga: OrderSaga, event: FulfilmentShipped, now: datetime, policy: SagaPolicy, decision: Decision
 ) -> None:
+    """One shipment (parcel) of a fulfilment left: commit its stock, capture its value, tell the
+    customer. The same parcel again changes nothing; a parcel holding more than is left
+    unshipped of its fulfilment is not applied and parks the order for an operator."""
     fulfilment = saga.fulfilments.get(event.fulfilment_id)
-    shipping = {Status.FULFILLING, Status.PARTIALLY_SHIPPED, Status.CANCELLING}
-    if saga.status not in shipping or fulfilment is None or fulfilment.cancelled:
+    shipment_id = event.shipment_key
+    applying = {Status.FULFILLING, Status.PARTIALLY_SHIPPED, Status.CANCELLING}
+    finished = {Status.SHIPPED, Status.DELIVERED}
+    if fulfilment is None or fulfilment.cancelled or saga.status not in applying | finished:
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return
-    if fulfilment.shipped:
-        decision.note("ignored", message=event.TYPE, reason="already shipped")
+    if shipment_id in fulfilment.shipments or shipment_id in fulfilment.refused_shipments:
+        decision.note(
+            "ignored", message=event.TYPE, reason="already shipped", shipment_id=shipment_id
+        )
+        return
+    excess = _excess(fulfilment, event.lines)
+    if excess:
+        _refuse_shipment(saga, fulfilment, event, excess, decision)
         return
     too_late = saga.status == Status.CANCELLING
-    fulfilment.shipped = True
-    fulfilment.carrier = event.carrier
-    fulfilment.tracking_number = event.tracking_number
+    shipment = SagaShipment(
+        shipment_id=shipment_id,
+        lines=event.lines,
+        carrier=event.carrier,
+        tracking_number=event.tracking_number,
+        tracking_url=event.tracking_url,
+        shipped_at=event.shipped_at,
+    )
+    fulfilment.shipments[shipment_id] = shipment
+    if event.fulfilment_complete or fulfilment.rest_cancelled or not fulfilment.unshipped():
+        _finish_shipping(fulfilment)
     decision.note(
         "fulfilment_shipped",
         fulfilment_id=event.fulfilment_id,
+        shipment_id=shipment_id,
         carrier=event.carrier,
         tracking_number=event.tracking_number,
+        tracking_url=event.tracking_url,
+        lines=_lines_detail(event.lines),
+        fulfilment_complete=fulfilment.shipped,
     )
     decision.send(
         CommitStock(
@@ -508,34 +621,43 @@ def _on_fulfilment_shipped(
             fulfilment_id=event.fulfilment_id,
             location=event.location,
             lines=event.lines,
+            shipment_id=event.shipment_id,
         )
     )
     all_shipped = all(f.shipped for f in saga.fulfilments.values() if not f.cancelled)
     if not saga.paid_externally:
-        whole_order = all_shipped and not any(f.cancelled for f in saga.fulfilments.values())
-        amount = _capture_amount(saga, fulfilment, last=whole_order)
-        fulfilment.capture_amount = amount
+        whole_order = all_shipped and not _anything_left_out(saga)
+        amount = _capture_amount(saga, event.lines, last=whole_order)
+        shipment.capture_amount = amount
         saga.capture_requested += amount
-        decision.send(
-            CapturePayment(
-                order_id=saga.order_id,
-                amount=amount,
-                currency=saga.currency,
+        if amount > 0:
+            decision.send(_capture(saga, fulfilment, shipment))
+        else:
+            # A parcel worth nothing (free items, or the rounding left nothing): no capture,
+            # which the gateway would refuse.
+            shipment.captured = True
+            decision.note(
+                "capture_skipped",
                 fulfilment_id=event.fulfilment_id,
-                idempotency_key=saga.capture_key(event.fulfilment_id),
+                shipment_id=shipment_id,
+                reason="nothing to capture",
             )
-        )
     notice: dict[str, Any] = {}
     if too_late:
         notice["cancel_too_late"] = True
         decision.note("cancel_too_late", fulfilment_id=event.fulfilment_id)
+    elif not all_shipped:
+        notice["more_to_follow"] = True
     decision.send(
         _notice(
             saga,
             "shipped",
             fulfilment_id=event.fulfilment_id,
+            shipment_id=shipment_id,
             carrier=event.carrier,
             tracking_number=event.tracking_number,
+            tracking_url=event.tracking_url,
+            lines=_lines_detail(event.lines),
             **notice,
         )
     )
@@ -545,8 +667,103 @@ def _on_fulfilment_shipped(
         _set_status(saga, Status.SHIPPED, decision)
         saga.sla_deadline_at = now + policy.delivery_sla
         saga.sla_notified = False
+        _release_what_was_not_shipped(saga, decision)
+        _deliver_if_all_delivered(saga, decision)
     else:
         _set_status(saga, Status.PARTIALLY_SHIPPED, decision)
+
+
+def _excess(fulfilment: SagaFulfilment, lines: Sequence[SkuQuantity]) -> dict[str, int]:
+    """Units per SKU of a shipment beyond what is left unshipped of its fulfilment (nothing is
+    left once it finished shipping)."""
+    left = {} if fulfilment.shipped else fulfilment.unshipped()
+    asked: dict[str, int] = {}
+    for line in lines:
+        asked[line.sku] = asked.get(line.sku, 0) + line.quantity
+    return {sku: n - left.get(sku, 0) for sku, n in sorted(asked.items()) if n > left.get(sku, 0)}
+
+
+def _refuse_shipment(
+    saga: OrderSaga,
+    fulfilment: SagaFulfilment,
+    event: FulfilmentShipped,
+    excess: dict[str, int],
+    decision: Decision,
+) -> None:
+    """Goods left that the fulfilment does not account for: neither stock nor money is moved
+    for them by guesswork; the order waits for an operator (the parcel is remembered, so the
+    same one again changes nothing)."""
+    shipment_id = event.shipment_key
+    fulfilment.refused_shipments = (*fulfilment.refused_shipments, shipment_id)
+    decision.note(
+        "shipment_refused",
+        fulfilment_id=event.fulfilment_id,
+        shipment_id=shipment_id,
+        lines=_lines_detail(event.lines),
+        excess=excess,
+    )
+    beyond = ", ".join(f"{n} x {sku}" for sku, n in excess.items())
+    _needs_attention(
+        saga,
+        f"shipment {shipment_id} of fulfilment {event.fulfilment_id} holds more than is left"
+        f" unshipped ({beyond} too many): not applied",
+        decision,
+    )
+
+
+def _finish_shipping(fulfilment: SagaFulfilment) -> None:
+    fulfilment.shipped = True
+    fulfilment.delivered = bool(fulfilment.shipments) and all(
+        s.delivered for s in fulfilment.shipments.values()
+    )
+
+
+def _anything_left_out(saga: OrderSaga) -> bool:
+    """A fulfilment (or part of one) cancelled, or finished with units never shipped."""
+    return any(f.cancelled or f.unshipped() for f in saga.fulfilments.values())
+
+
+def _release_what_was_not_shipped(saga: OrderSaga, decision: Decision) -> None:
+    """Every fulfilment finished shipping, but one of them short (the warehouse said it was
+    complete with units never shipped): their reservation goes back to stock. Nothing else of
+    the order is still reserved, and the commits of what shipped go first on the same key."""
+    short = {
+        f.fulfilment_id: f.unshipped()
+        for f in saga.fulfilments.values()
+        if not f.cancelled and not f.rest_cancelled and f.unshipped()
+    }
+    if short:
+        decision.note("shipped_short", unshipped=short)
+        decision.send(ReleaseStock(order_id=saga.order_id, reason="shipped short"))
+
+
+def _lines_detail(lines: Sequence[SkuQuantity]) -> list[dict[str, Any]]:
+    return [{"sku": line.sku, "quantity": line.quantity} for line in lines]
+
+
+def _capture(saga: OrderSaga, fulfilment: SagaFulfilment, shipment: SagaShipment) -> CapturePayment:
+    """The capture of one shipment (the same command, key included, every time it is sent)."""
+    assert shipment.capture_amount is not None
+    whole = shipment.shipment_id == fulfilment.fulfilment_id
+    return CapturePayment(
+        order_id=saga.order_id,
+        amount=shipment.capture_amount,
+        currency=saga.currency,
+        fulfilment_id=fulfilment.fulfilment_id,
+        idempotency_key=saga.capture_key(shipment.shipment_id),
+        shipment_id=None if whole else shipment.shipment_id,
+    )
+
+
+def _shipment_of(
+    saga: OrderSaga, fulfilment_id: str, shipment_id: str | None
+) -> tuple[SagaFulfilment, SagaShipment] | None:
+    """The shipment a payment answer is about (`shipment_id or fulfilment_id`), if known."""
+    fulfilment = saga.fulfilments.get(fulfilment_id)
+    if fulfilment is None:
+        return None
+    shipment = fulfilment.shipments.get(shipment_id or fulfilment_id)
+    return (fulfilment, shipment) if shipment is not None else None
 
 
 def _on_fulfilment_delivered(
@@ -556,28 +773,59 @@ def _on_fulfilment_delivered(
     policy: SagaPolicy,
     decision: Decision,
 ) -> None:
+    """One shipment delivered (`shipment_id`), or every shipment of the fulfilment so far (no
+    `shipment_id`). The fulfilment counts as delivered once it finished shipping and all its
+    shipments are delivered."""
     fulfilment = saga.fulfilments.get(event.fulfilment_id)
-    if fulfilment is None or not fulfilment.shipped or fulfilment.delivered:
+    if fulfilment is None or not fulfilment.shipments:
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return
-    fulfilment.delivered = True
-    decision.note("fulfilment_delivered", fulfilment_id=event.fulfilment_id)
-    decision.send(_notice(saga, "delivered", fulfilment_id=event.fulfilment_id, follow_up=True))
+    if event.shipment_id is not None:
+        known = fulfilment.shipments.get(event.shipment_id)
+        targets = [known] if known is not None else []
+    else:
+        targets = list(fulfilment.shipments.values())
+    fresh = [s for s in targets if not s.delivered]
+    if not fresh:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    for shipment in fresh:
+        shipment.delivered = True
+    fulfilment.delivered = fulfilment.shipped and all(
+        s.delivered for s in fulfilment.shipments.values()
+    )
+    decision.note(
+        "fulfilment_delivered",
+        fulfilment_id=event.fulfilment_id,
+        shipment_ids=[s.shipment_id for s in fresh],
+        fulfilment_complete=fulfilment.delivered,
+    )
+    notice: dict[str, Any] = {}
+    if event.shipment_id is not None:
+        notice["shipment_id"] = event.shipment_id
+    decision.send(
+        _notice(saga, "delivered", fulfilment_id=event.fulfilment_id, follow_up=True, **notice)
+    )
     _deliver_if_all_delivered(saga, decision)
 
 
 def _on_payment_captured(
     saga: OrderSaga, event: PaymentCaptured, now: datetime, policy: SagaPolicy, decision: Decision
 ) -> None:
-    fulfilment = saga.fulfilments.get(event.fulfilment_id)
-    if fulfilment is None or fulfilment.captured:
+    found = _shipment_of(saga, event.fulfilment_id, event.shipment_id)
+    if found is None or found[1].captured:
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return
-    fulfilment.captured = True
-    fulfilment.capture_failed = False
+    _, shipment = found
+    shipment.captured = True
+    shipment.capture_failed = False
     saga.captured_total = max(saga.captured_total, event.captured_total)
     decision.note(
-        "payment_captured", amount=str(event.amount), captured_total=str(event.captured_total)
+        "payment_captured",
+        amount=str(event.amount),
+        captured_total=str(event.captured_total),
+        fulfilment_id=event.fulfilment_id,
+        shipment_id=shipment.shipment_id,
     )
     _complete_if_done(saga, decision)
 
@@ -589,14 +837,20 @@ def _on_payment_capture_failed(
     policy: SagaPolicy,
     decision: Decision,
 ) -> None:
-    fulfilment = saga.fulfilments.get(event.fulfilment_id)
-    if fulfilment is None or fulfilment.captured or not fulfilment.shipped:
+    found = _shipment_of(saga, event.fulfilment_id, event.shipment_id)
+    if found is None or found[1].captured:
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return
-    fulfilment.capture_failed = True
-    decision.note("payment_capture_failed", fulfilment_id=event.fulfilment_id, reason=event.reason)
+    _, shipment = found
+    shipment.capture_failed = True
+    decision.note(
+        "payment_capture_failed",
+        fulfilment_id=event.fulfilment_id,
+        shipment_id=shipment.shipment_id,
+        reason=event.reason,
+    )
     _needs_attention(
-        saga, f"capture failed after shipment ({event.fulfilment_id}): {event.reason}", decision
+        saga, f"capture failed after shipment ({shipment.shipment_id}): {event.reason}", decision
     )
 
 
@@ -646,17 +900,43 @@ def _on_fulfilment_cancelled(
 ) -> None:
     """The first compensation answered. Nothing shipped: void and release, the next stage.
     Something shipped (the ship won the race): those shipments stand (their stock committed and
-    payment captured when they arrived); what was cancelled gives back its stock."""
-    for fulfilment_id in event.cancelled:
-        if fulfilment_id in saga.fulfilments:
-            saga.fulfilments[fulfilment_id].cancelled = True
+    payment captured when they arrived); what was cancelled gives back its stock — whole
+    fulfilments, and the unshipped rest of fulfilments that left in part (`partly_shipped`, or
+    cancelled ones the saga knows parcels of)."""
+    rest_cancelled: list[str] = []
+    for fulfilment_id in dict.fromkeys((*event.cancelled, *event.partly_shipped)):
+        fulfilment = saga.fulfilments.get(fulfilment_id)
+        if fulfilment is None:
+            continue
+        if fulfilment.shipments or fulfilment_id in event.partly_shipped:
+            if fulfilment.shipped:
+                continue  # it finished shipping before the cancel: nothing of it to cancel
+            fulfilment.rest_cancelled = True
+            if fulfilment.shipments:
+                _finish_shipping(fulfilment)
+            rest_cancelled.append(fulfilment_id)
+        else:
+            fulfilment.cancelled = True
+    for fulfilment_id in event.already_shipped:
+        # All of it left (every parcel was reported before this answer, on the same key): it
+        # finished shipping even if no parcel said it was the last.
+        fulfilment = saga.fulfilments.get(fulfilment_id)
+        if fulfilment is not None and fulfilment.shipments and not fulfilment.shipped:
+            _finish_shipping(fulfilment)
     saga.pending_compensations = tuple(
         c for c in saga.pending_compensations if c != Compensation.FULFILMENT
     )
-    decision.note("fulfilment_compensated", message=event.TYPE, cancelled=list(event.cancelled))
-    shipped = set(event.already_shipped) | {
-        f.fulfilment_id for f in saga.fulfilments.values() if f.shipped
-    }
+    decision.note(
+        "fulfilment_compensated",
+        message=event.TYPE,
+        cancelled=list(event.cancelled),
+        partly_shipped=rest_cancelled,
+    )
+    shipped = (
+        set(event.already_shipped)
+        | set(rest_cancelled)
+        | {f.fulfilment_id for f in saga.fulfilments.values() if f.shipments}
+    )
     if not shipped:
         if not saga.pending_compensations:
             _cancelled(saga, saga.reason or "cancelled", decision)
@@ -667,11 +947,14 @@ def _on_fulfilment_cancelled(
     saga.pending_compensations = ()
     _clear_step(saga)
     saga.reason = f"cancel came too late: {', '.join(sorted(shipped))} shipped"
-    decision.note("cancel_too_late", shipped=sorted(shipped), cancelled=list(event.cancelled))
-    if event.cancelled:
-        # The shipped part stands; the cancelled part's reservation goes back to stock. The
-        # authorisation's uncaptured rest is not voided (a void after a capture is refused):
-        # it lapses at the card network.
+    whole = [f for f in event.cancelled if f not in rest_cancelled]
+    decision.note(
+        "cancel_too_late", shipped=sorted(shipped), cancelled=whole, rest_cancelled=rest_cancelled
+    )
+    if whole or rest_cancelled:
+        # The shipped part stands; the cancelled part's reservation goes back to stock (every
+        # parcel's commit was sent before, on the same key). The authorisation's uncaptured
+        # rest is not voided (a void after a capture is refused): it lapses at the card network.
         decision.send(ReleaseStock(order_id=saga.order_id, reason=cancel_reason))
         decision.send(
             _notice(
@@ -679,13 +962,16 @@ def _on_fulfilment_cancelled(
                 "cancelled",
                 reason=cancel_reason,
                 partial=True,
-                cancelled_fulfilments=list(event.cancelled),
+                cancelled_fulfilments=whole,
+                partly_cancelled_fulfilments=rest_cancelled,
             )
         )
     active = [f for f in saga.fulfilments.values() if not f.cancelled]
     if active and all(f.shipped for f in active):
         _set_status(saga, Status.SHIPPED, decision)
         saga.sla_deadline_at = now + policy.delivery_sla
+        if not (whole or rest_cancelled):
+            _release_what_was_not_shipped(saga, decision)
     else:
         _set_status(saga, Status.PARTIALLY_SHIPPED, decision)
         saga.sla_deadline_at = now + policy.ship_sla
@@ -696,7 +982,12 @@ def _on_fulfilment_cancelled(
 def _on_stock_committed(
     saga: OrderSaga, event: StockCommitted, now: datetime, policy: SagaPolicy, decision: Decision
 ) -> None:
-    decision.note("stock_committed", fulfilment_id=event.fulfilment_id, location=event.location)
+    decision.note(
+        "stock_committed",
+        fulfilment_id=event.fulfilment_id,
+        shipment_id=event.shipment_id or event.fulfilment_id,
+        location=event.location,
+    )
 
 
 _EVENT_HANDLERS: dict[type[Contract], Any] = {
@@ -923,13 +1214,25 @@ def _complete_if_done(saga: OrderSaga, decision: Decision) -> None:
     if saga.status != Status.DELIVERED:
         return
     active = [f for f in saga.fulfilments.values() if not f.cancelled]
-    if saga.paid_externally or all(f.captured for f in active):
+    if saga.paid_externally or all(f.captured for f in active):  # every shipment of each
         _set_status(saga, Status.COMPLETED, decision)
 
 
-def _capture_amount(saga: OrderSaga, fulfilment: SagaFulfilment, *, last: bool) -> Decimal:
-    """The share of the order total to capture for one shipment; the last takes the rest, so
-    the captures add up to the total exactly."""
+def shipped_units(saga: OrderSaga) -> dict[str, int]:
+    """Units per SKU that left in the order's shipments so far."""
+    units: dict[str, int] = {}
+    for fulfilment in saga.fulfilments.values():
+        for shipment in fulfilment.shipments.values():
+            for line in shipment.lines:
+                units[line.sku] = units.get(line.sku, 0) + line.quantity
+    return units
+
+
+def _capture_amount(saga: OrderSaga, lines: Sequence[SkuQuantity], *, last: bool) -> Decimal:
+    """The share of the order total to capture for one shipment: the value of its lines, the
+    order's shipping, discounts and tax spread over the lines in proportion to their value.
+    The last shipment of the whole order takes the rest, so the captures add up to the total
+    exactly; no share ever takes more than is left."""
     if last:
         return saga.total - saga.capture_requested
     subtotal = sum((li.line_total for li in saga.lines), Decimal(0))
@@ -942,7 +1245,7 @@ def _capture_amount(saga: OrderSaga, fulfilment: SagaFulfilment, *, last: bool) 
     shipped_value = sum(
         (
             value_by_sku[sq.sku][0] * sq.quantity / value_by_sku[sq.sku][1]
-            for sq in fulfilment.lines
+            for sq in lines
             if sq.sku in value_by_sku
         ),
         Decimal(0),
@@ -973,8 +1276,8 @@ def is_stuck(saga: OrderSaga, now: datetime, grace: timedelta = timedelta(0)) ->
 
 def operator_retry(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
     """Resume a parked order, or re-send what the order is waiting for (same idempotency keys,
-    fresh attempts). A resumed order gets its step re-sent and every shipped, uncaptured
-    fulfilment's capture again."""
+    fresh attempts). A resumed order gets its step re-sent and every uncaptured shipment's
+    capture again."""
     decision = Decision()
     if saga.status == Status.NEEDS_ATTENTION and saga.parked_from is not None:
         _resume(saga, now, policy, decision)
@@ -996,15 +1299,16 @@ def _resume(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decisi
     _unpark(saga)
     _set_status(saga, status, decision)
     uncaptured = [
-        f
+        (f, shipment)
         for f in saga.fulfilments.values()
-        if f.shipped and not f.captured and f.capture_amount is not None
+        for shipment in f.shipments.values()
+        if shipment.awaits_capture
     ]
     decision.note(
         "operator_retry",
         resumed=str(status),
         step=str(step) if step else None,
-        captures=[f.fulfilment_id for f in uncaptured],
+        captures=[shipment.shipment_id for _, shipment in uncaptured],
         reasons=list(reasons),
     )
     if step is not None:
@@ -1018,18 +1322,9 @@ def _resume(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decisi
     elif status == Status.SHIPPED:
         saga.sla_deadline_at, saga.sla_notified = now + policy.delivery_sla, False
     if not saga.paid_externally:
-        for f in uncaptured:
-            assert f.capture_amount is not None
-            f.capture_failed = False
-            decision.send(
-                CapturePayment(
-                    order_id=saga.order_id,
-                    amount=f.capture_amount,
-                    currency=saga.currency,
-                    fulfilment_id=f.fulfilment_id,
-                    idempotency_key=saga.capture_key(f.fulfilment_id),
-                )
-            )
+        for f, shipment in uncaptured:
+            shipment.capture_failed = False
+            decision.send(_capture(saga, f, shipment))
     _complete_if_done(saga, decision)
 
 
@@ -1039,7 +1334,7 @@ def operator_compensate(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> D
         raise OperatorActionRefused(
             "order_closed", f"order {saga.order_id} is {saga.status}; nothing to compensate"
         )
-    if any(f.shipped for f in saga.fulfilments.values()) or saga.status in SHIPPED_OR_LATER:
+    if any(f.shipments for f in saga.fulfilments.values()) or saga.status in SHIPPED_OR_LATER:
         raise OperatorActionRefused(
             "already_shipped",
             f"order {saga.order_id} has shipped goods; refund them through a return",

@@ -89,13 +89,14 @@ def _context(
         "short_lines": _short_lines(data.get("short_lines") or ()),
         "carrier": str(data.get("carrier") or "the carrier"),
         "tracking_number": str(data.get("tracking_number") or "not given"),
+        "tracking_link": _tracking_link(data.get("tracking_url")),
         "lines": "",
         "subtotal": "",
         "shipping": "",
         "tax": "",
         "total": _money(data.get("total"), currency),
         "address": "",
-        "shipped_lines": "",
+        "shipped_lines": _parcel_lines(data.get("lines")),
         "note": _note(kind, data),
     }
     if kind == "delayed":
@@ -114,7 +115,8 @@ def _context(
         for name in ("subtotal", "shipping", "tax", "total"):
             context[name] = _money(order[name], currency)
         context["address"] = _address(order.get("shipping_address") or {})
-        context["shipped_lines"] = _shipped_lines(order, data.get("fulfilment_id"))
+        if not context["shipped_lines"]:  # notices from before parcels name the fulfilment only
+            context["shipped_lines"] = _shipped_lines(order, data.get("fulfilment_id"))
     return context
 
 
@@ -125,6 +127,8 @@ def _note(kind: str, data: Mapping[str, Any]) -> str:
             "Your cancellation came too late for this parcel: it had already left us. "
             "Once it arrives you can return it for a refund.\n"
         )
+    if kind == "shipped" and data.get("more_to_follow"):
+        return "The rest of your order follows in another parcel; we will write again.\n"
     if kind == "cancelled" and data.get("partial"):
         return (
             "Part of your order had already shipped and could not be stopped; "
@@ -164,6 +168,16 @@ def _address(address: Mapping[str, Any]) -> str:
         address.get("country"),
     ]
     return "\n".join(f"  {line}" for line in lines if line)
+
+
+def _tracking_link(url: Any) -> str:
+    return f"\nTrack it:        {url}" if url else ""
+
+
+def _parcel_lines(lines: Any) -> str:
+    """The lines the notice names (a shipped notice: what is in this parcel)."""
+    rows = [f"  {line['quantity']} x {line['sku']}" for line in lines or ()]
+    return "In this parcel:\n" + "\n".join(rows) if rows else ""
 
 
 def _shipped_lines(order: Mapping[str, Any], fulfilment_id: Any) -> str:

@@ -25,6 +25,7 @@ from opentelemetry import trace
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.saga import Decision, OrderSaga, SagaPolicy, Status
 from services.order_intake.orders import metrics, store
+from shared.contracts.common import SkuQuantity
 from shared.contracts.order_intake import OrderLineSummary, OrderStatusChanged
 from shared.envelope import Envelope
 from shared.platform.batch import BatchKey
@@ -153,6 +154,10 @@ def status_changed(
         paid_externally=saga.paid_externally,
         linked_return_id=facts.get("linked_return_id"),
         original_order_id=facts.get("original_order_id"),
+        shipped=tuple(
+            SkuQuantity(sku=sku, quantity=quantity)
+            for sku, quantity in sorted(saga_domain.shipped_units(saga).items())
+        ),
     )
 
 

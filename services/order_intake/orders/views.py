@@ -62,23 +62,7 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
             "captured_total": _money(saga.captured_total, row["currency"]),
         },
         "fulfilment": {
-            "fulfilments": [
-                {
-                    "fulfilment_id": f.fulfilment_id,
-                    "location": f.location,
-                    "status": "cancelled"
-                    if f.cancelled
-                    else "delivered"
-                    if f.delivered
-                    else "shipped"
-                    if f.shipped
-                    else "open",
-                    "carrier": f.carrier,
-                    "tracking_number": f.tracking_number,
-                    "lines": [line.model_dump() for line in f.lines],
-                }
-                for f in saga.fulfilments.values()
-            ],
+            "fulfilments": [_fulfilment(f, row["currency"]) for f in saga.fulfilments.values()],
             "allocations": [a.model_dump() for a in saga.allocations],
         },
         "saga": {
@@ -91,6 +75,52 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
         "timeline": timeline_view(row["timeline"]),
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+def _fulfilment(f: saga_domain.SagaFulfilment, currency: str) -> dict[str, Any]:
+    """One fulfilment and the shipments (parcels) it left in so far; carrier and tracking
+    number at the top are the latest shipment's."""
+    if f.cancelled:
+        status = "cancelled"
+    elif f.delivered:
+        status = "delivered"
+    elif f.shipped:
+        status = "shipped"
+    elif f.shipments:
+        status = "partially_shipped"
+    else:
+        status = "open"
+    last = f.last_shipment
+    return {
+        "fulfilment_id": f.fulfilment_id,
+        "location": f.location,
+        "status": status,
+        "rest_cancelled": f.rest_cancelled,
+        "carrier": last.carrier if last else None,
+        "tracking_number": last.tracking_number if last else None,
+        "lines": [line.model_dump() for line in f.lines],
+        "unshipped": [{"sku": sku, "quantity": n} for sku, n in f.unshipped().items()]
+        if not f.cancelled
+        else [],
+        "shipments": [
+            {
+                "shipment_id": s.shipment_id,
+                "lines": [line.model_dump() for line in s.lines],
+                "carrier": s.carrier,
+                "tracking_number": s.tracking_number,
+                "tracking_url": s.tracking_url,
+                "shipped_at": s.shipped_at.isoformat() if s.shipped_at else None,
+                "capture_amount": _money(s.capture_amount, currency)
+                if s.capture_amount is not None
+                else None,
+                "captured": s.captured,
+                "capture_failed": s.capture_failed,
+                "delivered": s.delivered,
+            }
+            for s in f.shipments.values()
+        ],
+        "refused_shipments": list(f.refused_shipments),
     }
 
 

@@ -7,7 +7,9 @@ May it be returned (`evaluate`), checked in this order, the first failure refusi
 - `outside_return_window`: more than the channel's window (days) passed since delivery;
 - `sku_not_in_order`: a SKU the order does not contain;
 - `not_returnable`: a SKU on the non-returnable list (final sale, hygiene, ...);
-- `quantity_exceeds_delivered`: more than delivered minus what earlier returns already claim;
+- `quantity_exceeds_delivered`: more than delivered (the lines, less what never shipped because
+  it was cancelled after other parts of the order had shipped) minus what earlier returns
+  already claim;
 - `exchange_price_unknown`: a replacement SKU the order does not contain and no price given;
 - `exchange_price_mismatch`: a price given for a replacement SKU the order contains that is not
   the order's price.
@@ -97,12 +99,20 @@ class OrderFacts:
     shipping: Decimal | None = None
     # The sales channel took the money: refunds are recorded for the channel to execute.
     paid_by_channel: bool = False
+    # Units per SKU that left in shipments (None: not known, every line counts): less than the
+    # lines when part of the order was cancelled after other parts had shipped.
+    shipped: Mapping[str, int] | None = None
 
     def delivered_by_sku(self) -> dict[str, int]:
+        """Units per SKU of the order the customer received (none before delivery): its lines,
+        less what never shipped."""
         delivered: dict[str, int] = defaultdict(int)
         if self.delivered_at is not None:
             for line in self.lines:
                 delivered[line.sku] += line.quantity
+            if self.shipped is not None:
+                for sku in delivered:
+                    delivered[sku] = min(delivered[sku], self.shipped.get(sku, 0))
         return dict(delivered)
 
 

@@ -455,8 +455,17 @@ async def test_a_signed_confirmation_ships_each_parcel_and_a_replay_changes_noth
     assert len(await h.emitted("FulfilmentShipped")) == 2
     [count] = await h.fetch("SELECT count(*) AS n FROM parcels WHERE fulfilment_id = $1", fid)
     assert count["n"] == 2
-    # A carrier's tracking update finds the partner's parcel like any other.
     async with h.http() as client:
+        # The partner's parcels are parcels like any other: listed (in no box of ours) ...
+        listed = await client.get(f"/v1/fulfilments/{fid}/parcels")
+        assert listed.status_code == 200, listed.text
+        assert [
+            (p["tracking_number"], p["box"], p["status"]) for p in listed.json()["parcels"]
+        ] == [
+            ("JD0001", None, "shipped"),
+            ("1Z0002", None, "shipped"),
+        ]
+        # ... and found by the carrier's tracking updates.
         update = await client.post(
             "/v1/carriers/dhl/events", json={"tracking_number": "JD0001", "status": "in_transit"}
         )

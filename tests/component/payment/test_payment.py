@@ -90,7 +90,13 @@ class Payments:
         )
 
     async def capture(
-        self, amount: str, *, order_id: str = "o-1", fulfilment_id: str = "f-1", key: str = ""
+        self,
+        amount: str,
+        *,
+        order_id: str = "o-1",
+        fulfilment_id: str = "f-1",
+        shipment_id: str | None = None,
+        key: str = "",
     ) -> None:
         await self.harness.deliver(
             CapturePayment(
@@ -98,7 +104,8 @@ class Payments:
                 amount=D(amount),
                 currency="EUR",
                 fulfilment_id=fulfilment_id,
-                idempotency_key=key or f"{order_id}:capture:{fulfilment_id}",
+                shipment_id=shipment_id,
+                idempotency_key=key or f"{order_id}:capture:{shipment_id or fulfilment_id}",
             ),
             correlation_id=order_id,
         )
@@ -315,6 +322,56 @@ async def test_over_capture_is_refused(payments: Payments):
     assert len(await payments.emitted("PaymentCaptured")) == 1
     assert (await payments.payment_row())["captured_total"] == D("60.00")
     assert payments.gateway.keys("capture") == ["o-1:capture:f-1"]
+
+
+async def test_the_parcels_of_one_fulfilment_are_captured_each_once_and_named(
+    payments: Payments,
+):
+    await payments.authorize(amount="100.00")
+    await payments.capture("30.00", shipment_id="p-1")
+    await payments.capture("70.00", shipment_id="p-2")
+    await payments.capture("30.00", shipment_id="p-1")  # re-sent by the saga: same key
+    first, second, again = await payments.emitted("PaymentCaptured")
+    assert (first.fulfilment_id, first.shipment_id, first.amount) == ("f-1", "p-1", D("30"))
+    assert (second.fulfilment_id, second.shipment_id, second.captured_total) == (
+        "f-1",
+        "p-2",
+        D("100"),
+    )
+    assert again == first
+    assert payments.gateway.keys("capture") == ["o-1:capture:p-1", "o-1:capture:p-2"]
+    assert (await payments.payment_row())["status"] == "captured"
+    async with payments.harness.http() as client:
+        response = await client.get("/v1/payments", params={"order_id": "o-1"})
+    [payment] = response.json()["payments"]
+    captures = [op for op in payment["operations"] if op["kind"] == "capture"]
+    assert [(op["fulfilment_id"], op["shipment_id"]) for op in captures] == [
+        ("f-1", "p-1"),
+        ("f-1", "p-2"),
+    ]
+
+
+async def test_a_refused_parcel_capture_names_the_parcel(payments: Payments):
+    await payments.authorize(amount="100.00")
+    await payments.capture("60.00", shipment_id="p-1")
+    await payments.capture("40.01", shipment_id="p-2")
+    [failed] = await payments.emitted("PaymentCaptureFailed")
+    assert (failed.fulfilment_id, failed.shipment_id, failed.reason) == (
+        "f-1",
+        "p-2",
+        "exceeds_authorized",
+    )
+
+
+async def test_a_whole_fulfilment_capture_answers_without_a_shipment_id(payments: Payments):
+    await payments.authorize(amount="100.00")
+    await payments.capture("100.00")
+    [answer] = await payments.emitted("PaymentCaptured")
+    assert answer.shipment_id is None and answer.fulfilment_id == "f-1"
+    [op] = await payments.harness.fetch(
+        "SELECT fulfilment_id, shipment_id FROM payment_operations WHERE kind = 'capture'"
+    )
+    assert tuple(op) == ("f-1", None)
 
 
 async def test_capture_without_an_authorisation_is_refused(payments: Payments):

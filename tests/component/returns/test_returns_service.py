@@ -182,6 +182,36 @@ async def test_refusals_have_clear_codes(returns: ComponentHarness):
     assert await returns.fetch("SELECT * FROM returns") == []
 
 
+async def test_only_what_shipped_can_be_returned_when_the_rest_was_cancelled(
+    returns: ComponentHarness,
+):
+    """2 x A and 1 x B ordered; one A left in a parcel, the rest was cancelled."""
+    shipped = (SkuQuantity(sku="A", quantity=1),)
+    await returns.deliver(status_event("o-1", "FULFILLING", shipped=()), correlation_id="o-1")
+    await returns.deliver(status_event("o-1", "SHIPPED", shipped=shipped), correlation_id="o-1")
+    # An event without `shipped` (a producer of before parcels) does not forget it.
+    await returns.deliver(status_event("o-1", "COMPLETED"), correlation_id="o-1")
+    [row] = await returns.fetch("SELECT shipped FROM orders WHERE order_id = 'o-1'")
+    assert row["shipped"] == [{"sku": "A", "quantity": 1}]
+    for lines, sku, returnable in (((("A", 2),), "A", 1), ((("B", 1),), "B", 0)):
+        response = await post(
+            returns,
+            "/v1/returns",
+            {
+                "order_id": "o-1",
+                "lines": [
+                    {"sku": s, "quantity": q, "reason": "no_longer_needed"} for s, q in lines
+                ],
+            },
+        )
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "quantity_exceeds_delivered"
+        assert (error["details"]["sku"], error["details"]["returnable"]) == (sku, returnable)
+    accepted = await request_return(returns, "o-1", ("A", 1))
+    assert accepted["status"] in {"APPROVED", "REQUESTED"}
+
+
 async def test_invalid_requests_name_the_field(returns: ComponentHarness):
     await delivered(returns, "o-1")
     bad = await post(

@@ -81,6 +81,25 @@ def test_shipping_notice_has_carrier_tracking_and_parcel():
     assert "2 x MUG-1" in email.body
 
 
+def test_a_parcel_notice_has_its_tracking_link_and_only_its_lines():
+    data = {
+        "fulfilment_id": "ful_1",
+        "shipment_id": "par_1",
+        "carrier": "dhl",
+        "tracking_number": "JJD0002",
+        "tracking_url": "https://track.example/JJD0002",
+        "lines": [{"sku": "MUG-1", "quantity": 1}],
+        "more_to_follow": True,
+    }
+    email = render("shipped", "ord_1", ADA, data, ORDER)
+    assert "Tracking number: JJD0002\nTrack it:        https://track.example/JJD0002" in email.body
+    assert "In this parcel:\n  1 x MUG-1" in email.body
+    assert "2 x MUG-1" not in email.body, "the fulfilment's lines are not this parcel's"
+    assert "follows in another parcel" in email.body
+    without_link = render("shipped", "ord_1", ADA, {**data, "tracking_url": None}, ORDER)
+    assert "Track it" not in without_link.body and "$" not in without_link.body
+
+
 def test_delivery_notice_has_a_follow_up():
     email = render("delivered", "ord_1", ADA, {"fulfilment_id": "ful_1", "follow_up": True})
     assert "How did we do?" in email.body

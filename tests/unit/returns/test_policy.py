@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -75,6 +76,20 @@ def test_a_delivered_order_within_the_window_is_approved_without_review():
     assert isinstance(outcome, Accepted)
     assert outcome.review_reason is None
     assert outcome.estimate == D("29.75")
+
+
+def test_what_never_shipped_cannot_be_returned():
+    """The order's second A and its B were cancelled after the first A had shipped."""
+    partly = replace(BIG, shipped={"A": 1})
+    assert partly.delivered_by_sku() == {"A": 1, "B": 0}
+    too_many = refused(evaluate(partly, ask(("A", 2)), [], {}, NOW, ReturnPolicy()))
+    assert (too_many.code, too_many.details["returnable"]) == ("quantity_exceeds_delivered", 1)
+    never = refused(evaluate(partly, ask(("B", 1)), [], {}, NOW, ReturnPolicy()))
+    assert (never.code, never.details["returnable"]) == ("quantity_exceeds_delivered", 0)
+    one = evaluate(partly, ask(("A", 1)), [], {}, NOW, ReturnPolicy())
+    assert isinstance(one, Accepted)
+    assert one.estimate == evaluate(BIG, ask(("A", 1)), [], {}, NOW, ReturnPolicy()).estimate
+    assert BIG.delivered_by_sku() == {"A": 2, "B": 1}, "not told what shipped: every line"
 
 
 def test_unknown_order_is_order_not_found():

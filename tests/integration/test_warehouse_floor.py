@@ -1,0 +1,99 @@
+"""The warehouse floor inside the whole system (five services as processes, real Kafka and
+Postgres): an order picked, packed into two boxes, labelled and shipped in two parcels is
+captured twice, commits its stock once per parcel, shows the floor's steps on its timeline and
+completes when the carrier's signed webhook delivers both parcels."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from services.fulfilment.carriers.table_rate import webhook_body, webhook_headers
+from tests.support import auth
+from tests.support.env import Infra
+from tests.support.floor import pack_and_label, pick_everything, set_up_floor
+from tests.support.system import System, order_body, start_system
+
+pytestmark = pytest.mark.integration
+
+SECRET = "floor-integration-secret"
+
+
+@pytest.fixture(scope="module")
+async def system(infra: Infra) -> AsyncIterator[System]:
+    started = await start_system(
+        infra,
+        {
+            "order_intake": {"OMS_DEADLINE_POLL_INTERVAL_S": "0.2"},
+            "fulfilment": {"OMS_TABLE_RATE_WEBHOOK_SECRET": SECRET},
+        },
+    )
+    yield started
+    await started.close()
+
+
+@pytest.fixture
+async def floor(system: System) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=system.url("fulfilment"), headers=auth.bearer("warehouse"), timeout=30
+    ) as client:
+        await set_up_floor(client)
+        yield client
+
+
+async def test_two_parcels_from_the_floor_capture_twice_and_complete(
+    system: System, floor: httpx.AsyncClient
+) -> None:
+    for sku in ("MUG-1", "CUP-1", "LAMP-1"):
+        await system.stock_up(sku, ("berlin", 10))
+    order_id = await system.place(
+        order_body([("MUG-1", 2, "12.50"), ("CUP-1", 1, "8.00"), ("LAMP-1", 1, "49.90")])
+    )
+    await system.wait_status(order_id, "FULFILLING")
+    [fulfilment] = await system.fulfilments(order_id)
+
+    released = await floor.post("/v1/locations/berlin/pick-lists", json={"strategy": "wave"})
+    assert released.status_code == 200, released.text
+    [pick_list] = [
+        p
+        for p in released.json()["pick_lists"]
+        if any(put["order_id"] == order_id for s in p["stops"] for put in s["puts"])
+    ]
+    assert (await pick_everything(floor, pick_list))["status"] == "picked"
+    parcels = await pack_and_label(floor, fulfilment["fulfilment_id"])
+    assert sorted(p["box"] for p in parcels) == ["M", "S"]
+    for parcel in parcels:
+        shipped = await floor.post(f"/v1/parcels/{parcel['parcel_id']}/ship")
+        assert shipped.status_code == 200, shipped.text
+    await system.wait_status(order_id, "SHIPPED")
+
+    async with httpx.AsyncClient(base_url=system.url("fulfilment")) as carrier:
+        for parcel in parcels:
+            body = webhook_body(
+                [{"tracking_number": parcel["tracking_number"], "status": "delivered"}]
+            )
+            answer = await carrier.post(
+                "/v1/carriers/table_rate/webhooks",
+                content=body,
+                headers=webhook_headers(SECRET, body),
+            )
+            assert answer.status_code == 200, answer.text
+    done = await system.wait_status(order_id, "COMPLETED")
+
+    total = Decimal(done["totals"]["total"])
+    [payment] = await system.payments(order_id)
+    captures = [op for op in payment["operations"] if op["kind"] == "capture"]
+    assert sorted(op["shipment_id"] for op in captures) == sorted(p["parcel_id"] for p in parcels)
+    assert sum(Decimal(op["amount"]) for op in captures) == total
+    assert Decimal(payment["captured_total"]) == total
+    for sku, left in (("MUG-1", 8), ("CUP-1", 9), ("LAMP-1", 9)):
+        stock = await system.stock(sku)
+        assert (stock["on_hand"], stock["reserved"]) == (left, 0), sku
+    events = [e["event"] for e in done["timeline"]]
+    for step in ("pick_list_released", "line_picked", "parcel_packed", "label_created"):
+        assert step in events, f"{step} missing from {events}"
+    assert events.count("fulfilment_shipped") == 2
+    assert events.count("payment_captured") == 2
