@@ -31,6 +31,7 @@ PAYMENT_COMMANDS = "oms.payment.commands.v1"
 PAYMENT_EVENTS = "oms.payment.events.v1"
 FULFILMENT_COMMANDS = "oms.fulfilment.commands.v1"
 FULFILMENT_EVENTS = "oms.fulfilment.events.v1"
+FULFILMENT_PARTNERS = "oms.fulfilment.partners.v1"
 RETURNS_EVENTS = "oms.returns.events.v1"
 NOTIFICATIONS = "oms.notifications.v1"
 
@@ -59,6 +60,12 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(PAYMENT_EVENTS, "payment", "authorisations, captures, voids, refunds", "order id"),
     TopicSpec(FULFILMENT_COMMANDS, "order_intake", "commands to fulfilment", "order id"),
     TopicSpec(FULFILMENT_EVENTS, "fulfilment", "fulfilment progress", "order id"),
+    TopicSpec(
+        FULFILMENT_PARTNERS,
+        "fulfilment",
+        "fulfilment requests and purchase orders for 3PLs and dropship suppliers",
+        "location",
+    ),
     TopicSpec(RETURNS_EVENTS, "returns", "returns lifecycle events", "return id"),
     TopicSpec(NOTIFICATIONS, "order_intake", "customer notifications to send", "order id"),
     *(

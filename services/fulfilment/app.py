@@ -10,6 +10,8 @@ from services.fulfilment.api import router
 from services.fulfilment.carriers.registry import start_carriers
 from services.fulfilment.handlers import handlers
 from services.fulfilment.packing.routes import router as packing_router
+from services.fulfilment.partners import deadlines, dispatch
+from services.fulfilment.partners.routes import router as partners_router
 from services.fulfilment.picking.routes import router as picking_router
 from services.fulfilment.settings import FulfilmentSettings
 from services.fulfilment.warehouse.routes import router as warehouse_router
@@ -29,8 +31,9 @@ def build(settings: FulfilmentSettings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=(FULFILMENT_COMMANDS,),
         handlers=handlers(),
-        routers=[router, warehouse_router, picking_router, packing_router],
+        routers=[router, warehouse_router, picking_router, packing_router, partners_router],
         on_start=[start_carriers],
+        background=[dispatch.dispatch_sender(settings), deadlines.deadline_sweeper(settings)],
     )
 
 

@@ -23,6 +23,7 @@ from services.fulfilment.domain import (
     summarise_cancel,
     transition,
 )
+from services.fulfilment.partners import dispatch as partners
 from shared.contracts.common import SkuQuantity
 from shared.contracts.fulfilment import FulfilmentCancelled, FulfilmentCreated, FulfilmentRef
 from shared.contracts.order_intake import CancelFulfilment, CreateFulfilment
@@ -52,6 +53,7 @@ async def on_create_fulfilment(
             current_trace_headers(),
         )
         existing = await store.fulfilments_of_order(uow.conn, command.order_id)
+        await partners.dispatch_new(uow, existing)
     uow.emit(
         FulfilmentCreated(
             order_id=command.order_id,

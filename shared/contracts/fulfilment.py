@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
-from shared.contracts.common import FulfilmentLines, SkuQuantity, Value
+from shared.contracts.common import Address, FulfilmentLines, SkuQuantity, Value
 from shared.envelope import Event, register
-from shared.topics import FULFILMENT_EVENTS
+from shared.topics import FULFILMENT_EVENTS, FULFILMENT_PARTNERS
 
 
 class FulfilmentRef(Value):
@@ -200,3 +201,52 @@ class LabelCreated(Event):
     carrier: str
     service: str
     tracking_number: str
+
+
+# --- 3PL and dropship partners --------------------------------------------------------------
+
+
+PartnerRequestKind = Literal["fulfilment_request", "purchase_order"]
+
+
+class PurchaseOrderRef(Value):
+    """A dropship supplier's purchase order: its number and the PO document (PDF, base64)."""
+
+    number: str
+    pdf_base64: str
+
+
+@register
+class PartnerFulfilmentRequested(Event):
+    """A fulfilment at a 3PL or dropship supplier reached over Kafka, keyed by the location.
+    `request_kind` fulfilment_request (3PL) or purchase_order (dropship supplier, with the PO).
+    The partner confirms with `POST /v1/partners/{location}/shipments` by `confirm_by`."""
+
+    TYPE = "PartnerFulfilmentRequested"
+    TOPIC = FULFILMENT_PARTNERS
+    dispatch_id: str
+    request_kind: PartnerRequestKind
+    order_id: str
+    fulfilment_id: str
+    location: str
+    lines: tuple[SkuQuantity, ...]
+    ship_to: Address
+    shipping_method: str | None = None
+    requested_at: datetime
+    confirm_by: datetime
+    purchase_order: PurchaseOrderRef | None = None
+
+
+@register
+class PartnerFulfilmentOverdue(Event):
+    """A partner has not confirmed the shipment of a fulfilment by its deadline (once per
+    fulfilment). Human-paced: an operator is alerted, nothing is cancelled."""
+
+    TYPE = "PartnerFulfilmentOverdue"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    fulfilment_id: str
+    location: str
+    request_kind: PartnerRequestKind
+    requested_at: datetime
+    deadline_at: datetime

@@ -250,7 +250,7 @@ def _policies_selecting(
 
 
 @pytest.mark.parametrize("overlay", support.OVERLAYS)
-def test_services_reach_only_kafka_postgres_the_collector_and_dns(
+def test_services_reach_only_kafka_postgres_the_collector_and_dns_and_fulfilment_https(
     overlays: Objects, overlay: str
 ) -> None:
     objects = overlays[overlay]
@@ -275,7 +275,19 @@ def test_services_reach_only_kafka_postgres_the_collector_and_dns(
             ports = {(p["protocol"], p["port"]) for p in rule["ports"]}
             for peer in rule["to"]:
                 selected = peer.get("podSelector", {}).get("matchLabels", {})
-                if "namespaceSelector" in peer:
+                if "ipBlock" in peer:
+                    # Fulfilment alone calls out: carriers' and partners' HTTPS APIs, never an
+                    # address inside the cluster's private ranges.
+                    assert service == "fulfilment", f"{service} may reach {peer}"
+                    assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"
+                    assert set(peer["ipBlock"]["except"]) >= {
+                        "10.0.0.0/8",
+                        "172.16.0.0/12",
+                        "192.168.0.0/16",
+                    }
+                    assert ports == {("TCP", 443)}
+                    reached.add("https")
+                elif "namespaceSelector" in peer:
                     assert peer["namespaceSelector"]["matchLabels"] == {
                         "kubernetes.io/metadata.name": "kube-system"
                     }
@@ -293,7 +305,8 @@ def test_services_reach_only_kafka_postgres_the_collector_and_dns(
                     reached.add("collector")
                 else:
                     pytest.fail(f"{service} may reach {peer}")
-        assert reached == {"kafka", "postgres", "collector", "dns"}
+        outside = {"https"} if service == "fulfilment" else set()
+        assert reached == {"kafka", "postgres", "collector", "dns", *outside}
         # The clients' labels that Kafka and Postgres admit.
         assert labels["oms/kafka-client"] == labels["oms/postgres-client"] == "true"
 

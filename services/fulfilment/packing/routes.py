@@ -82,7 +82,7 @@ class ParcelOut(BaseModel):
     fulfilment_id: str
     number: int
     status: ParcelStatus
-    box: str
+    box: str | None  # None: packed by a 3PL or dropship supplier
     expected_weight_g: int
     measured_weight_g: int | None
     hold_reason: str | None
@@ -146,6 +146,8 @@ def _refusals() -> Iterator[None]:
         raise ApiError(409, "location_not_set_up", str(exc), location=exc.location) from exc
     except UnknownCarrier as exc:
         raise ApiError(422, "unknown_carrier", str(exc), field="carrier") from exc
+    except service.RatesInSeveralCurrencies as exc:
+        raise ApiError(422, "carrier_required", str(exc), field="carrier") from exc
     except NoRateMeetsPromise as exc:
         alternative = exc.alternative
         raise ApiError(

@@ -360,6 +360,13 @@ class LocationNotSetUp(Exception):
         self.location = location
 
 
+class RatesInSeveralCurrencies(Exception):
+    def __init__(self, currencies: list[str]) -> None:
+        super().__init__(
+            f"the carriers quote in {', '.join(currencies)}: name the carrier to buy from"
+        )
+
+
 def _postal(address: Mapping[str, object], fallback_name: str) -> PostalAddress:
     def text(key: str) -> str | None:
         value = address.get(key)
@@ -416,6 +423,9 @@ async def buy_label(
     assert fulfilment is not None
     spec = await parcel_spec(pool, fulfilment, parcel)
     quotes = await carriers.quotes(carrier, spec)
+    currencies = sorted({q.rate.currency for q in quotes})
+    if len(currencies) > 1:
+        raise RatesInSeveralCurrencies(currencies)
     chosen = choose_rate([q.rate for q in quotes], _promise(fulfilment.shipping_method))
     plugin = next(q.plugin for q in quotes if q.rate == chosen)
     return parcel, await plugin.buy(spec, chosen)

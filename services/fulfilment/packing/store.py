@@ -26,7 +26,7 @@ class ParcelLine:
 class NewParcel:
     parcel_id: str
     number: int
-    box: str
+    box: str | None  # None: packed by a 3PL or dropship supplier in a box of its own
     expected_weight_g: int
     lines: tuple[ParcelLine, ...]
 
@@ -37,7 +37,7 @@ class Parcel:
     fulfilment_id: str
     number: int
     status: ParcelStatus
-    box: str
+    box: str | None  # None: packed by a partner (services/fulfilment/partners)
     expected_weight_g: int
     measured_weight_g: int | None
     hold_reason: str | None
