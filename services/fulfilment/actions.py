@@ -72,7 +72,9 @@ async def ship(
                 fulfilment_id=fulfilment_id,
                 location=fulfilment.location,
                 lines=tuple(
-                    SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in fulfilment.lines
+                    SkuQuantity(sku=ln.sku, quantity=ln.to_ship)
+                    for ln in fulfilment.lines
+                    if ln.to_ship > 0  # units short on the floor stay behind
                 ),
                 carrier=requested.carrier,
                 tracking_number=requested.tracking_number,

@@ -179,9 +179,12 @@ def issue_tracking_number(carrier: str, fulfilment_id: str) -> str:
 _FULFILMENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:oms:fulfilment")
 
 
-def fulfilment_id_for(order_id: str, location: str) -> str:
-    """Deterministic: a re-sent CreateFulfilment maps to the same fulfilments."""
-    return str(uuid.uuid5(_FULFILMENT_NAMESPACE, f"{order_id}\x1f{location}"))
+def fulfilment_id_for(order_id: str, location: str, short_id: str | None = None) -> str:
+    """Deterministic: a re-sent CreateFulfilment maps to the same fulfilments. `short_id`: a
+    fulfilment of units re-allocated after that short pick (AddFulfilment), which may be at a
+    location the order already has a fulfilment at."""
+    name = f"{order_id}\x1f{location}" + (f"\x1f{short_id}" if short_id else "")
+    return str(uuid.uuid5(_FULFILMENT_NAMESPACE, name))
 
 
 class AllocationLike(Protocol):
@@ -199,6 +202,11 @@ class AllocationLike(Protocol):
 class Line:
     sku: str
     quantity: int
+    short: int = 0  # units a bin did not hold (short picks): no longer the fulfilment's
+
+    @property
+    def to_ship(self) -> int:
+        return self.quantity - self.short
 
 
 @dataclass(frozen=True)
@@ -213,9 +221,10 @@ class NothingToFulfil(ValueError):
 
 
 def plan_fulfilments(
-    order_id: str, allocations: Iterable[AllocationLike]
+    order_id: str, allocations: Iterable[AllocationLike], short_id: str | None = None
 ) -> list[PlannedFulfilment]:
-    """One fulfilment per location, quantities summed per SKU; sorted by location and SKU."""
+    """One fulfilment per location, quantities summed per SKU; sorted by location and SKU.
+    `short_id`: the fulfilments of units re-allocated after that short pick."""
     by_location: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for allocation in allocations:
         if allocation.quantity <= 0:
@@ -225,12 +234,47 @@ def plan_fulfilments(
         raise NothingToFulfil(f"order {order_id} has no allocations to fulfil")
     return [
         PlannedFulfilment(
-            fulfilment_id=fulfilment_id_for(order_id, location),
+            fulfilment_id=fulfilment_id_for(order_id, location, short_id),
             location=location,
             lines=tuple(Line(sku, quantity) for sku, quantity in sorted(skus.items())),
         )
         for location, skus in sorted(by_location.items())
     ]
+
+
+# --- short picks ----------------------------------------------------------------------------
+
+SHORT_PICK = "short_pick"
+"""The cancel reason of a fulfilment none of whose units was found: it ends without shipping."""
+
+
+class ShortBeyondLine(ValueError):
+    pass
+
+
+def record_short(lines: Iterable[Line], sku: str, missing: int) -> tuple[Line, ...]:
+    """The fulfilment's lines once `missing` units of `sku` were found missing on the floor:
+    they no longer belong to it, so it ships what is left and its last parcel completes it."""
+    if missing <= 0:
+        raise ValueError(f"a short pick misses a positive number of units, not {missing}")
+    recorded = False
+    after = []
+    for line in lines:
+        if line.sku == sku and not recorded:
+            if missing > line.to_ship:
+                raise ShortBeyondLine(f"{missing} of {sku} short, {line.to_ship} left to ship")
+            line = Line(line.sku, line.quantity, line.short + missing)
+            recorded = True
+        after.append(line)
+    if not recorded:
+        raise ShortBeyondLine(f"the fulfilment has no line of {sku}")
+    return tuple(after)
+
+
+def nothing_to_ship(lines: Iterable[Line]) -> bool:
+    """Every unit of the fulfilment is short: it ends without shipping (cancelled, reason
+    `short_pick`)."""
+    return all(line.to_ship == 0 for line in lines)
 
 
 @dataclass(frozen=True)

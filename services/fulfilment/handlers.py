@@ -1,10 +1,15 @@
-"""Commands from the order saga: CreateFulfilment and CancelFulfilment.
+"""Commands from the order saga: CreateFulfilment, AddFulfilment and CancelFulfilment.
 
 Both are idempotent beyond the inbox (the saga re-sends with a new message id after a deadline)
 and both always answer:
 - CreateFulfilment creates one fulfilment per location with ids derived from the order and the
   location; a re-send creates nothing and answers the same FulfilmentCreated. Once the order was
   cancelled it creates nothing and answers FulfilmentCancelled instead.
+- AddFulfilment (units re-allocated after a short pick) creates one fulfilment per location of
+  its allocations, with ids derived from the order, the location and the short (a location the
+  order already has a fulfilment at gets a second one: the first may be on the floor already);
+  a re-send creates nothing and answers the same FulfilmentsAdded; once the order was cancelled,
+  FulfilmentCancelled.
 - CancelFulfilment cancels what has not shipped, remembers the order as cancelled, and answers
   FulfilmentCancelled with the order's cancelled, already shipped and failed fulfilments; a
   re-send or a cancel of an unknown order answers the same way.
@@ -24,9 +29,15 @@ from services.fulfilment.domain import (
     transition,
 )
 from services.fulfilment.partners import dispatch as partners
+from services.fulfilment.store import Fulfilment
 from shared.contracts.common import SkuQuantity
-from shared.contracts.fulfilment import FulfilmentCancelled, FulfilmentCreated, FulfilmentRef
-from shared.contracts.order_intake import CancelFulfilment, CreateFulfilment
+from shared.contracts.fulfilment import (
+    FulfilmentCancelled,
+    FulfilmentCreated,
+    FulfilmentRef,
+    FulfilmentsAdded,
+)
+from shared.contracts.order_intake import AddFulfilment, CancelFulfilment, CreateFulfilment
 from shared.envelope import Envelope
 from shared.platform.handlers import HandlerRegistry
 from shared.platform.outbox import UnitOfWork
@@ -40,7 +51,7 @@ async def on_create_fulfilment(
     if order.cancelled:
         await _answer_cancelled(uow, command.order_id, order.cancel_reason or "cancelled")
         return
-    existing = await store.fulfilments_of_order(uow.conn, command.order_id)
+    existing = await _first_fulfilments(uow, command.order_id)
     if not existing:
         planned = plan_fulfilments(command.order_id, command.allocations)
         await store.insert_fulfilments(
@@ -52,19 +63,63 @@ async def on_create_fulfilment(
             datetime.now(UTC),
             current_trace_headers(),
         )
-        existing = await store.fulfilments_of_order(uow.conn, command.order_id)
+        existing = await _first_fulfilments(uow, command.order_id)
         await partners.dispatch_new(uow, existing)
     uow.emit(
-        FulfilmentCreated(
-            order_id=command.order_id,
-            fulfilments=tuple(
-                FulfilmentRef(
-                    fulfilment_id=f.fulfilment_id,
-                    location=f.location,
-                    lines=tuple(SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in f.lines),
-                )
-                for f in existing
-            ),
+        FulfilmentCreated(order_id=command.order_id, fulfilments=_refs(existing)),
+        key=command.order_id,
+    )
+
+
+async def _first_fulfilments(uow: UnitOfWork, order_id: str) -> list[Fulfilment]:
+    """The fulfilments CreateFulfilment made (not the ones added after short picks)."""
+    found = await store.fulfilments_of_order(uow.conn, order_id)
+    return [f for f in found if f.reallocated_for_short is None]
+
+
+def _refs(fulfilments: list[Fulfilment]) -> tuple[FulfilmentRef, ...]:
+    return tuple(
+        FulfilmentRef(
+            fulfilment_id=f.fulfilment_id,
+            location=f.location,
+            lines=tuple(SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in f.lines),
+        )
+        for f in fulfilments
+    )
+
+
+async def on_add_fulfilment(uow: UnitOfWork, envelope: Envelope, command: AddFulfilment) -> None:
+    order = await store.lock_order(uow.conn, command.order_id)
+    if order.cancelled:
+        await _answer_cancelled(uow, command.order_id, order.cancel_reason or "cancelled")
+        return
+    planned = plan_fulfilments(command.order_id, command.allocations, command.short_id)
+    ids = {p.fulfilment_id for p in planned}
+    existing = [
+        f
+        for f in await store.fulfilments_of_order(uow.conn, command.order_id)
+        if f.fulfilment_id in ids
+    ]
+    if not existing:
+        await store.insert_fulfilments(
+            uow.conn,
+            command.order_id,
+            planned,
+            command.shipping_address.model_dump(mode="json"),
+            command.shipping_method,
+            datetime.now(UTC),
+            current_trace_headers(),
+            reallocated_for_short=command.short_id,
+        )
+        existing = [
+            f
+            for f in await store.fulfilments_of_order(uow.conn, command.order_id)
+            if f.fulfilment_id in ids
+        ]
+        await partners.dispatch_new(uow, existing)
+    uow.emit(
+        FulfilmentsAdded(
+            order_id=command.order_id, short_id=command.short_id, fulfilments=_refs(existing)
         ),
         key=command.order_id,
     )
@@ -119,5 +174,6 @@ async def _answer_cancelled(uow: UnitOfWork, order_id: str, reason: str) -> None
 def handlers() -> HandlerRegistry:
     registry = HandlerRegistry()
     registry.register(on_create_fulfilment, CreateFulfilment)
+    registry.register(on_add_fulfilment, AddFulfilment)
     registry.register(on_cancel_fulfilment, CancelFulfilment)
     return registry

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from services.fulfilment.domain import Line, PlannedFulfilment, Status
+from services.fulfilment.domain import SHORT_PICK, Line, PlannedFulfilment, Status
 from shared.platform.db import DbConnection
 
 Db = DbConnection | asyncpg.Pool
@@ -54,6 +55,9 @@ class FulfilmentFacts:
     delivered_at: datetime | None
     cancelled_at: datetime | None
     failed_at: datetime | None
+    # The short pick whose re-allocated units it ships (AddFulfilment); None for the order's
+    # first fulfilments.
+    reallocated_for_short: str | None
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ _COLUMNS = (
     "f.fulfilment_id, f.order_id, f.location, f.status, f.shipping_address, f.shipping_method,"
     " f.carrier, f.tracking_number, f.cancel_reason, f.failure_reason, f.created_at,"
     " f.updated_at, f.shipped_at, f.delivered_at, f.cancelled_at, f.failed_at, f.trace_context,"
-    " (SELECT coalesce(jsonb_agg(jsonb_build_array(l.sku, l.quantity) ORDER BY l.sku),"
+    " f.reallocated_for_short,"
+    " (SELECT coalesce(jsonb_agg(jsonb_build_array(l.sku, l.quantity, l.short) ORDER BY l.sku),"
     "   '[]'::jsonb) FROM fulfilment_lines l WHERE l.fulfilment_id = f.fulfilment_id) AS lines"
 )
 _EVENTS = (
@@ -143,14 +148,15 @@ async def insert_fulfilments(
     shipping_method: str | None,
     at: datetime,
     trace_context: dict[str, str] | None = None,
+    reallocated_for_short: str | None = None,
 ) -> None:
     lines = [(p.fulfilment_id, line.sku, line.quantity) for p in planned for line in p.lines]
     # The fulfilments and their lines in one statement.
     await conn.execute(
         "WITH created AS ("
         "  INSERT INTO fulfilments (fulfilment_id, order_id, location, status, shipping_address,"
-        "    shipping_method, created_at, updated_at, trace_context)"
-        "  SELECT f.fulfilment_id, $1, f.location, 'created', $2, $3, $4, $4, $5"
+        "    shipping_method, created_at, updated_at, trace_context, reallocated_for_short)"
+        "  SELECT f.fulfilment_id, $1, f.location, 'created', $2, $3, $4, $4, $5, $11"
         "  FROM unnest($6::text[], $7::text[]) AS f(fulfilment_id, location)"
         "  RETURNING fulfilment_id"
         ")"
@@ -168,6 +174,7 @@ async def insert_fulfilments(
         [fulfilment_id for fulfilment_id, _, _ in lines],
         [sku for _, sku, _ in lines],
         [quantity for _, _, quantity in lines],
+        reallocated_for_short,
     )
 
 
@@ -207,7 +214,7 @@ def _fulfilment(r: asyncpg.Record) -> Fulfilment:
     return Fulfilment(
         **{name: r[name] for name in _PLAIN},
         status=Status(r["status"]),
-        lines=tuple(Line(sku, quantity) for sku, quantity in r["lines"]),
+        lines=tuple(Line(sku, quantity, short) for sku, quantity, short in r["lines"]),
         tracking_events=tuple(
             TrackingEventRecord(
                 status,
@@ -237,6 +244,29 @@ async def save_shipped(
         )
     except asyncpg.UniqueViolationError as exc:
         raise TrackingNumberInUse(carrier, tracking_number) from exc
+
+
+async def save_short(conn: DbConnection, fulfilment_id: str, lines: Sequence[Line]) -> None:
+    """The fulfilment's lines after a short pick (their `short` units)."""
+    await conn.execute(
+        "UPDATE fulfilment_lines l SET short = c.short"
+        " FROM unnest($2::text[], $3::int[]) AS c(sku, short)"
+        " WHERE l.fulfilment_id = $1 AND l.sku = c.sku AND l.short <> c.short",
+        fulfilment_id,
+        [line.sku for line in lines],
+        [line.short for line in lines],
+    )
+
+
+async def save_ended_short(conn: DbConnection, fulfilment_id: str, at: datetime) -> None:
+    """None of the fulfilment's units was found: it ends without shipping."""
+    await conn.execute(
+        "UPDATE fulfilments SET status = 'cancelled', cancel_reason = $2, cancelled_at = $3,"
+        " updated_at = $3 WHERE fulfilment_id = $1 AND status = 'created'",
+        fulfilment_id,
+        SHORT_PICK,
+        at,
+    )
 
 
 async def save_delivered(conn: DbConnection, fulfilment_id: str, at: datetime) -> None:

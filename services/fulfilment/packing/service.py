@@ -84,6 +84,10 @@ def _units(lines: Iterable[Line | ParcelLine]) -> Counter[str]:
     return counted
 
 
+def _units_to_ship(lines: Iterable[Line]) -> Counter[str]:
+    return Counter({line.sku: line.to_ship for line in lines if line.to_ship > 0})
+
+
 async def ship_parcel(uow: UnitOfWork, parcel_id: str) -> Parcel:
     """Hand a labelled parcel to the carrier. Shipping a shipped parcel again is an idempotent
     repeat. The parcel holding the last unshipped lines ships the fulfilment."""
@@ -96,7 +100,8 @@ async def ship_parcel(uow: UnitOfWork, parcel_id: str) -> Parcel:
     for other in await store.parcels_of(uow.conn, fulfilment.fulfilment_id):
         if other.status in SHIPPED:
             shipped += _units(other.lines)
-    completes = not (_units(fulfilment.lines) - shipped)
+    # Units found missing on the floor (short picks) are no longer the fulfilment's to ship.
+    completes = not (_units_to_ship(fulfilment.lines) - shipped)
     to = decide_ship_parcel(fulfilment.status, completes=completes).to
     now = datetime.now(UTC)
     await store.save_parcel_shipped(uow.conn, parcel_id, now)

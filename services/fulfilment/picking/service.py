@@ -1,6 +1,11 @@
 """Picking on the floor: release pick lists for a location's waiting fulfilments, claim a list,
 confirm picks by scanning, report an empty bin.
 
+An empty bin (or a line no bin holds at release) is a short pick: the missing units leave their
+fulfilment in the same transaction (`fulfilment_lines.short`; one none of whose units is left is
+cancelled with reason `short_pick`), and ShortPick tells the order saga, which re-allocates them
+or cancels them from the order.
+
 Every action is one unit of work that reads top to bottom: lock → decide (the pure planner and
 the pick list's state machine) → save → emit. A confirmation may carry the scan id of the
 picker's device, so a retried confirmation is not a second pick.
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.fulfilment import store as fulfilments
+from services.fulfilment.domain import nothing_to_ship, record_short
 from services.fulfilment.picking import lifecycle, store
 from services.fulfilment.picking.lifecycle import PickDecision, Shortage
 from services.fulfilment.picking.store import StoredPickList
@@ -33,7 +39,13 @@ from services.fulfilment.picking.walk import walk_list
 from services.fulfilment.store import Fulfilment
 from services.fulfilment.warehouse import store as warehouse
 from services.fulfilment.warehouse.model import Bin
-from shared.contracts.fulfilment import LinePicked, PickListEntry, PickListReleased, ShortPick
+from shared.contracts.fulfilment import (
+    LinePicked,
+    PickListEntry,
+    PickListReleased,
+    ShortPick,
+    short_pick_id,
+)
 from shared.platform.outbox import UnitOfWork
 
 # Bins carry no counted quantity: a bin assigned a SKU is taken to hold enough, and an empty
@@ -126,18 +138,8 @@ async def release(
     await store.mark_released(uow.conn, [o.fulfilment_id for o in orders], now)
     short = tuple(line for plan in plans for line in plan.short)
     for line in short:
-        uow.emit(
-            ShortPick(
-                order_id=line.order_id,
-                fulfilment_id=line.fulfilment_id,
-                location=location,
-                pick_list_id="",
-                sku=line.sku,
-                missing=line.missing,
-                bin=None,
-            ),
-            key=line.order_id,
-            correlation_id=line.order_id,
+        await _record_short(
+            uow, line.order_id, line.fulfilment_id, location, "", line.sku, line.missing, None, now
         )
     return Release(tuple(released), short, tuple(skipped))
 
@@ -248,24 +250,63 @@ async def report_empty_bin(
 ) -> StoredPickList:
     pick_list = await _lock(uow, pick_list_id)
     decision = lifecycle.report_empty_bin(pick_list.state, picker, stop)
-    for shortage in decision.shortages:
-        _emit_short(uow, pick_list, shortage)
-    return await _apply(uow, pick_list, decision, datetime.now(UTC))
+    now = datetime.now(UTC)
+    # Fulfilments locked in id order, as everywhere.
+    for shortage in sorted(decision.shortages, key=lambda s: s.fulfilment_id):
+        await _record_short_of(uow, pick_list, shortage, now)
+    return await _apply(uow, pick_list, decision, now)
 
 
-def _emit_short(uow: UnitOfWork, pick_list: StoredPickList, shortage: Shortage) -> None:
+async def _record_short_of(
+    uow: UnitOfWork, pick_list: StoredPickList, shortage: Shortage, now: datetime
+) -> None:
+    await _record_short(
+        uow,
+        shortage.order_id,
+        shortage.fulfilment_id,
+        pick_list.location,
+        pick_list.pick_list_id,
+        shortage.sku,
+        shortage.missing,
+        shortage.bin_code,
+        now,
+    )
+
+
+async def _record_short(
+    uow: UnitOfWork,
+    order_id: str,
+    fulfilment_id: str,
+    location: str,
+    pick_list_id: str,
+    sku: str,
+    missing: int,
+    bin_code: str | None,
+    now: datetime,
+) -> None:
+    """Units a bin did not hold leave their fulfilment (a fulfilment none of whose units is
+    left ends without shipping), and the order saga hears of it: ShortPick."""
+    fulfilment = await fulfilments.get_fulfilment(uow.conn, fulfilment_id, lock=True)
+    assert fulfilment is not None  # pick lists reference their fulfilments
+    lines = record_short(fulfilment.lines, sku, missing)
+    await fulfilments.save_short(uow.conn, fulfilment_id, lines)
+    empty = nothing_to_ship(lines)
+    if empty:
+        await fulfilments.save_ended_short(uow.conn, fulfilment_id, now)
     uow.emit(
         ShortPick(
-            order_id=shortage.order_id,
-            fulfilment_id=shortage.fulfilment_id,
-            location=pick_list.location,
-            pick_list_id=pick_list.pick_list_id,
-            sku=shortage.sku,
-            missing=shortage.missing,
-            bin=shortage.bin_code,
+            order_id=order_id,
+            fulfilment_id=fulfilment_id,
+            location=location,
+            pick_list_id=pick_list_id,
+            sku=sku,
+            missing=missing,
+            bin=bin_code,
+            short_id=short_pick_id(fulfilment_id, pick_list_id, bin_code, sku),
+            fulfilment_empty=empty,
         ),
-        key=shortage.order_id,
-        correlation_id=shortage.order_id,
+        key=order_id,
+        correlation_id=order_id,
     )
 
 

@@ -491,7 +491,7 @@ async def test_get_endpoints(h: ComponentHarness, client: httpx.AsyncClient):
     body = one.json()
     assert body == found[0]
     assert body["order_id"] == "o-1"
-    assert body["lines"] == [{"sku": "SKU-A", "quantity": 2}]
+    assert body["lines"] == [{"sku": "SKU-A", "quantity": 2, "short": 0}]
     assert (body["carrier"], body["tracking_number"]) == ("ups", "1Z1")
     assert body["shipping_address"]["country"] == "US"
     assert body["shipping_method"] == "standard"
