@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from shared.platform.saga.settings import SagaSettings
@@ -28,6 +30,9 @@ class OrderIntakeSettings(SagaSettings):
     saga_compensation_timeout_s: float = 30
     saga_ship_sla_s: float = 48 * 3600
     saga_delivery_sla_s: float = 7 * 24 * 3600
+    # A short pick (a bin found empty): `reallocate` its units from other locations (cancel
+    # them when none has them), or `ship_available` (ship what is there, cancel the rest).
+    saga_short_pick_policy: Literal["reallocate", "ship_available"] = "reallocate"
 
     # Channel webhooks: the secret each channel signs its deliveries with (HMAC-SHA256).
     # Unset: that channel's webhooks are refused (503 channel_not_configured).

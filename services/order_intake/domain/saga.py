@@ -26,8 +26,23 @@ and the customer gets a shipped notice with its tracking; the same shipment agai
 nothing, one holding more than is left unshipped is not applied (parked for an operator). A
 fulfilment has finished shipping when the warehouse says it is complete, all its lines left, or
 the rest was cancelled; the order is SHIPPED when every fulfilment has finished, else
-PARTIALLY_SHIPPED. Captures are each shipment's share of the total; the last shipment of the
-whole order takes the rest, so they add up to the total exactly.
+PARTIALLY_SHIPPED. Captures are each shipment's share of the total (of everything shipped so far,
+rounded once, less what was asked for before); the last shipment of the whole order takes the
+rest, so they add up to the total exactly.
+
+Short picks: a bin found empty (ShortPick) takes the missing units off their fulfilment, which
+ships what is left (one with nothing left ends without shipping). By `SagaPolicy.short_pick`
+they are re-allocated: inventory writes them off where they were missing and reserves them at
+other locations (ReallocateStock → StockReallocated), fulfilment gives them fulfilments of their
+own (AddFulfilment → FulfilmentsAdded), and the order waits for those too. Each is a
+machine-paced step taken one short at a time, the order's status unchanged (a cancel waits for
+it, its deadline re-sends it; after the last try the order is parked, since units may be
+reserved or fulfilments on their way). When no other location has them (StockReallocationFailed)
+or the policy is `ship_available`, they are cancelled from the order: written off
+(WriteOffShortPick), the customer told which units will not come, and the order's capture
+target lowered by their share of the total (`capture_target`): the shipments capture only what
+shipped and the authorisation's uncaptured rest lapses. An order none of whose units can ship is
+cancelled.
 
 Deadlines: every machine-paced waiting state has a deadline. When it passes, the same command is
 re-sent (same idempotency key) up to `max_attempts` times; after the last try the saga
@@ -54,15 +69,21 @@ from shared.contracts.fulfilment import (
     FulfilmentCreated,
     FulfilmentDelivered,
     FulfilmentFailed,
+    FulfilmentsAdded,
     FulfilmentShipped,
+    ShortPick,
 )
 from shared.contracts.inventory import (
+    ShortPickWrittenOff,
     StockCommitted,
+    StockReallocated,
+    StockReallocationFailed,
     StockReleased,
     StockReservationFailed,
     StockReserved,
 )
 from shared.contracts.order_intake import (
+    AddFulfilment,
     AuthorizePayment,
     CancelFulfilment,
     CapturePayment,
@@ -70,9 +91,11 @@ from shared.contracts.order_intake import (
     CreateFulfilment,
     CustomerNotification,
     OperatorAlert,
+    ReallocateStock,
     ReleaseStock,
     ReserveStock,
     VoidPayment,
+    WriteOffShortPick,
 )
 from shared.contracts.payment import (
     PaymentAuthorized,
@@ -113,6 +136,8 @@ class Step(StrEnum):
     RESERVE_STOCK = "reserve_stock"
     AUTHORIZE_PAYMENT = "authorize_payment"
     CREATE_FULFILMENT = "create_fulfilment"
+    REALLOCATE_STOCK = "reallocate_stock"  # a short pick's units reserved elsewhere
+    ADD_FULFILMENT = "add_fulfilment"  # ... and given fulfilments of their own
     COMPENSATE = "compensate"
 
 
@@ -120,6 +145,14 @@ class Compensation(StrEnum):
     STOCK = "stock"
     PAYMENT = "payment"
     FULFILMENT = "fulfilment"
+
+
+class ShortPickPolicy(StrEnum):
+    """What a short pick does to the order: `reallocate` its units from other locations (and
+    cancel them when none has them), or `ship_available`: ship what is there, cancel the rest."""
+
+    REALLOCATE = "reallocate"
+    SHIP_AVAILABLE = "ship_available"
 
 
 @dataclass(frozen=True)
@@ -131,12 +164,15 @@ class SagaPolicy:
     max_attempts: int = 3
     ship_sla: timedelta = timedelta(hours=48)
     delivery_sla: timedelta = timedelta(days=7)
+    short_pick: ShortPickPolicy = ShortPickPolicy.REALLOCATE
 
     def timeout(self, step: Step) -> timedelta:
         return {
             Step.RESERVE_STOCK: self.stock_timeout,
             Step.AUTHORIZE_PAYMENT: self.payment_timeout,
             Step.CREATE_FULFILMENT: self.fulfilment_timeout,
+            Step.REALLOCATE_STOCK: self.stock_timeout,
+            Step.ADD_FULFILMENT: self.fulfilment_timeout,
             Step.COMPENSATE: self.compensation_timeout,
         }[step]
 
@@ -198,6 +234,12 @@ class SagaFulfilment(BaseModel):
     delivered: bool = False
     cancelled: bool = False
     rest_cancelled: bool = False
+    # Units found missing on the floor (short picks): no longer the fulfilment's to ship.
+    short: tuple[SkuQuantity, ...] = ()
+    # Every unit of it was short: it ended without shipping (and counts as `cancelled`).
+    ended_short: bool = False
+    # The short pick whose re-allocated units it ships (added after the order's first ones).
+    reallocated_for_short: str | None = None
     shipments: dict[str, SagaShipment] = Field(default_factory=dict)
     # Parcels not applied because they held more than was left unshipped (an operator decides).
     refused_shipments: tuple[str, ...] = ()
@@ -225,10 +267,12 @@ class SagaFulfilment(BaseModel):
         return kept
 
     def unshipped(self) -> dict[str, int]:
-        """Units per SKU of the fulfilment not in any shipment yet."""
+        """Units per SKU of the fulfilment not in any shipment yet (nor short)."""
         left: dict[str, int] = {}
         for line in self.lines:
             left[line.sku] = left.get(line.sku, 0) + line.quantity
+        for line in self.short:
+            left[line.sku] = left.get(line.sku, 0) - line.quantity
         for shipment in self.shipments.values():
             for line in shipment.lines:
                 left[line.sku] = left.get(line.sku, 0) - line.quantity
@@ -242,6 +286,36 @@ class SagaFulfilment(BaseModel):
     @property
     def last_shipment(self) -> SagaShipment | None:
         return next(reversed(self.shipments.values()), None)
+
+
+class ShortState(StrEnum):
+    WAITING = "waiting"  # to be re-allocated once the step in flight has answered
+    REALLOCATING = "reallocating"  # ReallocateStock sent
+    ADDING = "adding"  # re-allocated; AddFulfilment sent
+    REALLOCATED = "reallocated"  # its units have fulfilments of their own
+    CANCELLED = "cancelled"  # its units are cancelled from the order (written off)
+
+
+class SagaShort(BaseModel):
+    """One short pick: `quantity` units of `sku` a bin at `location` did not hold for the
+    fulfilment, and what became of them."""
+
+    short_id: str
+    fulfilment_id: str
+    location: str
+    sku: str
+    quantity: int
+    bin: str | None = None
+    state: ShortState = ShortState.WAITING
+    allocations: tuple[Allocation, ...] = ()  # where inventory reserved them again
+    fulfilments: tuple[str, ...] = ()  # the fulfilments that ship them instead
+    value: Decimal | None = None  # cancelled: what the order total is reduced by
+    reason: str | None = None  # cancelled: why
+
+    @property
+    def pending(self) -> bool:
+        """Its units will still ship from somewhere (or be cancelled): not decided yet."""
+        return self.state in {ShortState.WAITING, ShortState.REALLOCATING, ShortState.ADDING}
 
 
 class OrderSaga(BaseModel):
@@ -280,6 +354,7 @@ class OrderSaga(BaseModel):
     payment_authorized: bool = False
     payment_voided: bool = False
     fulfilments: dict[str, SagaFulfilment] = Field(default_factory=dict)
+    shorts: dict[str, SagaShort] = Field(default_factory=dict)
     capture_requested: Decimal = Decimal(0)
     captured_total: Decimal = Decimal(0)
     pending_compensations: tuple[Compensation, ...] = ()
@@ -624,10 +699,9 @@ def _on_fulfilment_shipped(
             shipment_id=event.shipment_id,
         )
     )
-    all_shipped = all(f.shipped for f in saga.fulfilments.values() if not f.cancelled)
+    all_shipped = _all_shipped(saga)
     if not saga.paid_externally:
-        whole_order = all_shipped and not _anything_left_out(saga)
-        amount = _capture_amount(saga, event.lines, last=whole_order)
+        amount = _capture_amount(saga, whole_order=all_shipped and not _anything_left_out(saga))
         shipment.capture_amount = amount
         saga.capture_requested += amount
         if amount > 0:
@@ -719,8 +793,19 @@ def _finish_shipping(fulfilment: SagaFulfilment) -> None:
 
 
 def _anything_left_out(saga: OrderSaga) -> bool:
-    """A fulfilment (or part of one) cancelled, or finished with units never shipped."""
-    return any(f.cancelled or f.unshipped() for f in saga.fulfilments.values())
+    """A fulfilment (or part of one) cancelled, or finished with units never shipped. Units
+    short on the floor are not: they ship from elsewhere, or the capture target is reduced."""
+    return any(
+        (f.cancelled and not f.ended_short) or f.unshipped() for f in saga.fulfilments.values()
+    )
+
+
+def _all_shipped(saga: OrderSaga) -> bool:
+    """Every fulfilment not cancelled finished shipping, and no short pick's units may still
+    get a fulfilment of their own."""
+    return all(f.shipped for f in saga.fulfilments.values() if not f.cancelled) and not any(
+        short.pending for short in saga.shorts.values()
+    )
 
 
 def _release_what_was_not_shipped(saga: OrderSaga, decision: Decision) -> None:
@@ -990,6 +1075,325 @@ def _on_stock_committed(
     )
 
 
+# --- short picks -------------------------------------------------------------------------------
+
+
+def _on_short_pick(
+    saga: OrderSaga, event: ShortPick, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    """A bin on the floor did not hold `missing` units of a fulfilment: they leave it (it ships
+    what is left; with nothing left it ends without shipping) and, by policy, are re-allocated
+    from other locations or cancelled from the order. Once the order is being cancelled they
+    are only written off. A short already recorded, or one of a fulfilment that finished, is
+    only on the timeline."""
+    short_id = event.short_key
+    decision.note(
+        "short_pick",
+        sku=event.sku,
+        missing=event.missing,
+        bin=event.bin,
+        location=event.location,
+        fulfilment_id=event.fulfilment_id,
+        short_id=short_id,
+    )
+    fulfilment = saga.fulfilments.get(event.fulfilment_id)
+    applying = {Status.FULFILLING, Status.PARTIALLY_SHIPPED, Status.CANCELLING}
+    if short_id in saga.shorts:
+        decision.note("ignored", message=event.TYPE, reason="already recorded", short_id=short_id)
+        return
+    if (
+        fulfilment is None
+        or fulfilment.shipped
+        or fulfilment.cancelled
+        or saga.status not in applying
+        or event.missing <= 0
+    ):
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    left = fulfilment.unshipped().get(event.sku, 0)
+    if event.missing > left:
+        _needs_attention(
+            saga,
+            f"short pick {short_id} of fulfilment {event.fulfilment_id} misses {event.missing}"
+            f" x {event.sku}, but only {left} is left unshipped: not applied",
+            decision,
+        )
+        return
+    short = SagaShort(
+        short_id=short_id,
+        fulfilment_id=event.fulfilment_id,
+        location=event.location,
+        sku=event.sku,
+        quantity=event.missing,
+        bin=event.bin,
+    )
+    saga.shorts[short_id] = short
+    fulfilment.short = (*fulfilment.short, SkuQuantity(sku=event.sku, quantity=event.missing))
+    if not fulfilment.unshipped():
+        if fulfilment.shipments:
+            _finish_shipping(fulfilment)
+        else:
+            fulfilment.cancelled = fulfilment.ended_short = True
+            decision.note("fulfilment_ended_short", fulfilment_id=fulfilment.fulfilment_id)
+    if saga.status == Status.CANCELLING:
+        _cancel_short(saga, short, "the order is being cancelled", decision, notify=False)
+        decision.send(_write_off(saga, short))
+        return
+    if policy.short_pick == ShortPickPolicy.SHIP_AVAILABLE:
+        _cancel_short(saga, short, "not in stock where it was picked", decision)
+        decision.send(_write_off(saga, short))
+        _after_short(saga, now, policy, decision)
+        return
+    if saga.step is not None:
+        decision.note("short_waits", short_id=short_id, behind=str(saga.step))
+    _after_short(saga, now, policy, decision)
+
+
+def _on_stock_reallocated(
+    saga: OrderSaga,
+    event: StockReallocated,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> None:
+    """The short's units are reserved at other locations: ask fulfilment for their
+    fulfilments (or, with a cancel waiting, cancel the order). A late answer after the order was
+    given up gives the reservation back."""
+    short = saga.shorts.get(event.short_id)
+    if short is None or short.state != ShortState.REALLOCATING:
+        if saga.status in {Status.CANCELLING, Status.CANCELLED}:
+            _release_late_reallocation(saga, decision)
+        else:
+            decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    short.allocations = event.allocations
+    decision.note(
+        "stock_reallocated",
+        short_id=short.short_id,
+        sku=short.sku,
+        written_off=event.written_off,
+        location=short.location,
+        allocations=[a.model_dump() for a in event.allocations],
+    )
+    if saga.cancel_requested:
+        # The cancel waited for this answer: the release it ends with takes the reservation.
+        _clear_step(saga)
+        _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
+        return
+    short.state = ShortState.ADDING
+    _begin_short_step(saga, Step.ADD_FULFILMENT, now, policy, decision)
+
+
+def _on_stock_reallocation_failed(
+    saga: OrderSaga,
+    event: StockReallocationFailed,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> None:
+    """No other location has the short's units: they are cancelled from the order (inventory
+    wrote them off already)."""
+    short = saga.shorts.get(event.short_id)
+    if short is None or short.state != ShortState.REALLOCATING:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    _clear_step(saga)
+    decision.note(
+        "stock_reallocation_failed",
+        short_id=short.short_id,
+        sku=short.sku,
+        reason=event.reason,
+        requested=event.requested,
+        available=event.available,
+        written_off=event.written_off,
+    )
+    _cancel_short(saga, short, f"no other location has them ({event.reason})", decision)
+    if saga.cancel_requested:
+        _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
+        return
+    _after_short(saga, now, policy, decision)
+
+
+def _on_fulfilments_added(
+    saga: OrderSaga,
+    event: FulfilmentsAdded,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> None:
+    """The re-allocated units have fulfilments of their own: the order waits for them too."""
+    short = saga.shorts.get(event.short_id)
+    if short is None or short.state != ShortState.ADDING:
+        if saga.status in {Status.CANCELLING, Status.CANCELLED}:
+            _record_added(saga, event)
+            if Compensation.FULFILMENT not in saga.pending_compensations:
+                decision.note("late_fulfilment_cancelled")
+                decision.send(
+                    CancelFulfilment(order_id=saga.order_id, reason="late fulfilment after cancel")
+                )
+        else:
+            decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    _clear_step(saga)
+    _record_added(saga, event)
+    short.state = ShortState.REALLOCATED
+    short.fulfilments = tuple(f.fulfilment_id for f in event.fulfilments)
+    decision.note(
+        "fulfilment_added",
+        short_id=short.short_id,
+        fulfilments=[
+            {"fulfilment_id": f.fulfilment_id, "location": f.location} for f in event.fulfilments
+        ],
+    )
+    if saga.cancel_requested:
+        _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
+        return
+    _after_short(saga, now, policy, decision)
+
+
+def _on_short_pick_written_off(
+    saga: OrderSaga,
+    event: ShortPickWrittenOff,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> None:
+    decision.note(
+        "stock_written_off",
+        short_id=event.short_id,
+        sku=event.sku,
+        location=event.location,
+        written_off=event.written_off,
+    )
+
+
+def _record_added(saga: OrderSaga, event: FulfilmentsAdded) -> None:
+    for ref in event.fulfilments:
+        saga.fulfilments.setdefault(
+            ref.fulfilment_id,
+            SagaFulfilment(
+                fulfilment_id=ref.fulfilment_id,
+                location=ref.location,
+                lines=ref.lines,
+                reallocated_for_short=event.short_id,
+            ),
+        )
+
+
+def _release_late_reallocation(saga: OrderSaga, decision: Decision) -> None:
+    """Stock reserved again after the order was given up: the release already sent (or about
+    to be) takes it; once it was confirmed, one more is sent."""
+    if Compensation.STOCK in saga.pending_compensations:
+        decision.note("late_stock_reallocated", released_by="the pending release")
+        return
+    decision.note("late_stock_reallocated_released")
+    decision.send(ReleaseStock(order_id=saga.order_id, reason="late re-allocation after cancel"))
+
+
+def _cancel_short(
+    saga: OrderSaga, short: SagaShort, reason: str, decision: Decision, *, notify: bool = True
+) -> None:
+    """The short's units are cancelled from the order: what it captures in all drops by their
+    value (the authorisation's uncaptured rest lapses, as after a partial cancel), and the
+    customer is told which units will not come."""
+    before = capture_target(saga)
+    short.state = ShortState.CANCELLED
+    short.reason = reason
+    short.value = before - capture_target(saga)
+    decision.note(
+        "short_pick_cancelled",
+        short_id=short.short_id,
+        sku=short.sku,
+        quantity=short.quantity,
+        value=str(short.value),
+        reason=reason,
+    )
+    if notify:
+        decision.send(
+            _notice(
+                saga,
+                "items_unavailable",
+                lines=[{"sku": short.sku, "quantity": short.quantity}],
+                amount=str(short.value),
+                currency=saga.currency,
+                reason=reason,
+            )
+        )
+
+
+def _write_off(saga: OrderSaga, short: SagaShort) -> WriteOffShortPick:
+    return WriteOffShortPick(
+        order_id=saga.order_id,
+        short_id=short.short_id,
+        fulfilment_id=short.fulfilment_id,
+        location=short.location,
+        sku=short.sku,
+        quantity=short.quantity,
+        bin=short.bin,
+    )
+
+
+def _current_short(saga: OrderSaga) -> SagaShort | None:
+    """The short whose re-allocation step is in flight (one at a time)."""
+    return next(
+        (
+            s
+            for s in saga.shorts.values()
+            if s.state in {ShortState.REALLOCATING, ShortState.ADDING}
+        ),
+        None,
+    )
+
+
+def _begin_short_step(
+    saga: OrderSaga, step: Step, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    """A short's machine-paced step (the order keeps its status): the semantic lock holds a
+    cancel until it answers, and its deadline re-sends it."""
+    saga.step = step
+    saga.step_started_at = now
+    saga.attempt = 1
+    saga.deadline_at = now + policy.timeout(step)
+    decision.send(*_step_commands(saga, step))
+
+
+def _after_short(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decision) -> None:
+    """A short was recorded or settled: re-allocate the next waiting one (one at a time, and
+    only while no other step is in flight); once none is pending, the order may have nothing
+    left to ship (cancelled) or have shipped everything that remains (SHIPPED)."""
+    if saga.step is not None:
+        return
+    waiting = next((s for s in saga.shorts.values() if s.state == ShortState.WAITING), None)
+    if waiting is not None:
+        waiting.state = ShortState.REALLOCATING
+        decision.note("reallocating", short_id=waiting.short_id, sku=waiting.sku)
+        _begin_short_step(saga, Step.REALLOCATE_STOCK, now, policy, decision)
+        return
+    if saga.status not in {Status.FULFILLING, Status.PARTIALLY_SHIPPED}:
+        return
+    active = [f for f in saga.fulfilments.values() if not f.cancelled]
+    if not active:
+        _begin_cancel(saga, "no unit of the order could be found", now, policy, decision)
+    elif _all_shipped(saga):
+        # The last thing the order waited for was a short: what remains has all left.
+        _set_status(saga, Status.SHIPPED, decision)
+        saga.sla_deadline_at = now + policy.delivery_sla
+        saga.sla_notified = False
+        _release_what_was_not_shipped(saga, decision)
+        _deliver_if_all_delivered(saga, decision)
+
+
+def _cancel_waiting_shorts(saga: OrderSaga, decision: Decision) -> None:
+    """The order is being cancelled: shorts not re-allocated yet are cancelled, and the units of
+    those not sent to inventory yet written off (a ReallocateStock in flight writes them off)."""
+    for short in saga.shorts.values():
+        if short.pending:
+            waiting = short.state == ShortState.WAITING
+            _cancel_short(saga, short, "the order is being cancelled", decision, notify=False)
+            if waiting:
+                decision.send(_write_off(saga, short))
+
+
 _EVENT_HANDLERS: dict[type[Contract], Any] = {
     StockReserved: _on_stock_reserved,
     StockReservationFailed: _on_stock_reservation_failed,
@@ -1005,6 +1409,11 @@ _EVENT_HANDLERS: dict[type[Contract], Any] = {
     FulfilmentDelivered: _on_fulfilment_delivered,
     FulfilmentCancelled: _on_compensated,
     FulfilmentFailed: _on_fulfilment_failed,
+    ShortPick: _on_short_pick,
+    StockReallocated: _on_stock_reallocated,
+    StockReallocationFailed: _on_stock_reallocation_failed,
+    FulfilmentsAdded: _on_fulfilments_added,
+    ShortPickWrittenOff: _on_short_pick_written_off,
 }
 
 HANDLED_EVENTS: tuple[type[Contract], ...] = tuple(_EVENT_HANDLERS)
@@ -1032,6 +1441,14 @@ def _step_deadline_passed(
     elif step == Step.CREATE_FULFILMENT:
         # The customer has been told the order is confirmed: a person decides what happens.
         _needs_attention(saga, "fulfilment did not answer in time", decision)
+    elif step in {Step.REALLOCATE_STOCK, Step.ADD_FULFILMENT}:
+        # Units may be reserved elsewhere, or fulfilments on their way: not undone by guesswork.
+        short = _current_short(saga)
+        what = f"{short.quantity} x {short.sku} short at {short.location}" if short else "a short"
+        service = "inventory" if step == Step.REALLOCATE_STOCK else "fulfilment"
+        _needs_attention(
+            saga, f"{service} did not answer the re-allocation of {what} in time", decision
+        )
     else:
         pending = ", ".join(saga.pending_compensations)
         _needs_attention(saga, f"compensation not confirmed in time: {pending}", decision)
@@ -1065,6 +1482,31 @@ def _step_commands(saga: OrderSaga, step: Step) -> list[Contract]:
             CreateFulfilment(
                 order_id=saga.order_id,
                 allocations=saga.allocations,
+                shipping_address=saga.shipping_address,
+                shipping_method=saga.shipping_method,
+            )
+        ]
+    if step in {Step.REALLOCATE_STOCK, Step.ADD_FULFILMENT}:
+        short = _current_short(saga)
+        if short is None:
+            return []
+        if step == Step.REALLOCATE_STOCK:
+            return [
+                ReallocateStock(
+                    order_id=saga.order_id,
+                    short_id=short.short_id,
+                    fulfilment_id=short.fulfilment_id,
+                    location=short.location,
+                    sku=short.sku,
+                    quantity=short.quantity,
+                    bin=short.bin,
+                )
+            ]
+        return [
+            AddFulfilment(
+                order_id=saga.order_id,
+                short_id=short.short_id,
+                allocations=short.allocations,
                 shipping_address=saga.shipping_address,
                 shipping_method=saga.shipping_method,
             )
@@ -1124,6 +1566,7 @@ def _begin_cancel(
         pending.append(Compensation.STOCK)
     saga.reason = reason
     saga.sla_deadline_at = None
+    _cancel_waiting_shorts(saga, decision)
     if not pending:
         _cancelled(saga, reason, decision)
         return
@@ -1228,30 +1671,67 @@ def shipped_units(saga: OrderSaga) -> dict[str, int]:
     return units
 
 
-def _capture_amount(saga: OrderSaga, lines: Sequence[SkuQuantity], *, last: bool) -> Decimal:
-    """The share of the order total to capture for one shipment: the value of its lines, the
-    order's shipping, discounts and tax spread over the lines in proportion to their value.
-    The last shipment of the whole order takes the rest, so the captures add up to the total
-    exactly; no share ever takes more than is left."""
-    if last:
-        return saga.total - saga.capture_requested
-    subtotal = sum((li.line_total for li in saga.lines), Decimal(0))
+def _capture_amount(saga: OrderSaga, *, whole_order: bool) -> Decimal:
+    """What to capture for the shipment just recorded. Its share of the order total: the value
+    of everything shipped so far (the order's shipping, discounts and tax spread over the lines
+    in proportion to their value), rounded once, less what was asked for before; so the
+    captures always add up to the rounded share of all that shipped. The last shipment of the
+    whole order takes the rest of the capture target (the total, less the value of units
+    cancelled after short picks). No capture ever goes beyond the target."""
+    target = capture_target(saga)
+    if whole_order:
+        return max(target - saga.capture_requested, Decimal(0))
+    subtotal = _subtotal(saga)
     if subtotal == 0:
         return Decimal(0)
+    shipped_value = _value_of(saga, shipped_units(saga))
+    share = round_money(saga.total * shipped_value / subtotal, saga.currency)
+    return max(min(share, target) - saga.capture_requested, Decimal(0))
+
+
+def capture_target(saga: OrderSaga) -> Decimal:
+    """What the order captures in all once everything it still ships has left: the total, less
+    the value of the units cancelled after short picks — their share of the total, computed as
+    a shipment's is (the units' price with their part of the shipping, discounts and tax), so
+    that the captures of what ships add up to exactly this."""
+    cancelled = cancelled_units(saga)
+    if not cancelled:
+        return saga.total
+    subtotal = _subtotal(saga)
+    if subtotal == 0:  # free items: the total (shipping) is captured while anything ships
+        ordered = sum(li.quantity for li in saga.lines)
+        return saga.total if sum(cancelled.values()) < ordered else Decimal(0)
+    kept = subtotal - _value_of(saga, cancelled)
+    return round_money(saga.total * kept / subtotal, saga.currency)
+
+
+def cancelled_units(saga: OrderSaga) -> dict[str, int]:
+    """Units per SKU cancelled from the order after short picks."""
+    units: dict[str, int] = {}
+    for short in saga.shorts.values():
+        if short.state == ShortState.CANCELLED:
+            units[short.sku] = units.get(short.sku, 0) + short.quantity
+    return units
+
+
+def _subtotal(saga: OrderSaga) -> Decimal:
+    return sum((li.line_total for li in saga.lines), Decimal(0))
+
+
+def _value_of(saga: OrderSaga, units: dict[str, int]) -> Decimal:
+    """The unrounded value of units per SKU, at each SKU's average price in the order."""
     value_by_sku: dict[str, tuple[Decimal, int]] = {}
     for li in saga.lines:
         value, quantity = value_by_sku.get(li.sku, (Decimal(0), 0))
         value_by_sku[li.sku] = (value + li.line_total, quantity + li.quantity)
-    shipped_value = sum(
+    return sum(
         (
-            value_by_sku[sq.sku][0] * sq.quantity / value_by_sku[sq.sku][1]
-            for sq in lines
-            if sq.sku in value_by_sku
+            value_by_sku[sku][0] * quantity / value_by_sku[sku][1]
+            for sku, quantity in units.items()
+            if sku in value_by_sku and value_by_sku[sku][1]
         ),
         Decimal(0),
     )
-    share = round_money(saga.total * shipped_value / subtotal, saga.currency)
-    return min(share, saga.total - saga.capture_requested)
 
 
 def _notice(saga: OrderSaga, kind: str, **data: Any) -> CustomerNotification:

@@ -20,7 +20,15 @@ from shared.contracts.common import Customer
 from shared.money import round_money
 
 TEMPLATES = Path(__file__).with_name("templates")
-KINDS = ("confirmed", "rejected", "cancelled", "delayed", "shipped", "delivered")
+KINDS = (
+    "confirmed",
+    "rejected",
+    "cancelled",
+    "delayed",
+    "shipped",
+    "delivered",
+    "items_unavailable",
+)
 FALLBACK = "update"
 
 
@@ -97,6 +105,10 @@ def _context(
         "total": _money(data.get("total"), currency),
         "address": "",
         "shipped_lines": _parcel_lines(data.get("lines")),
+        "unavailable_lines": "\n".join(
+            f"  {line['quantity']} x {line['sku']}" for line in data.get("lines") or ()
+        ),
+        "not_charged": _money(data.get("amount"), currency) or "nothing",
         "note": _note(kind, data),
     }
     if kind == "delayed":

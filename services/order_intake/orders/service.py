@@ -13,7 +13,13 @@ from typing import Any, Literal
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.order import CanonicalOrder, new_order_id, new_saga
 from services.order_intake.domain.pricing import Totals
-from services.order_intake.domain.saga import Decision, OrderSaga, SagaPolicy, Status
+from services.order_intake.domain.saga import (
+    Decision,
+    OrderSaga,
+    SagaPolicy,
+    ShortPickPolicy,
+    Status,
+)
 from services.order_intake.orders import store
 from services.order_intake.orders.saga_runner import now, persist
 from services.order_intake.settings import OrderIntakeSettings
@@ -39,6 +45,7 @@ def policy_from(settings: OrderIntakeSettings) -> SagaPolicy:
         max_attempts=settings.saga_max_attempts,
         ship_sla=timedelta(seconds=settings.saga_ship_sla_s),
         delivery_sla=timedelta(seconds=settings.saga_delivery_sla_s),
+        short_pick=ShortPickPolicy(settings.saga_short_pick_policy),
     )
 
 

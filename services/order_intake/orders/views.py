@@ -64,6 +64,7 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
         "fulfilment": {
             "fulfilments": [_fulfilment(f, row["currency"]) for f in saga.fulfilments.values()],
             "allocations": [a.model_dump() for a in saga.allocations],
+            "short_picks": [_short(s, row["currency"]) for s in saga.shorts.values()],
         },
         "saga": {
             "step": saga.step,
@@ -100,6 +101,9 @@ def _fulfilment(f: saga_domain.SagaFulfilment, currency: str) -> dict[str, Any]:
         "carrier": last.carrier if last else None,
         "tracking_number": last.tracking_number if last else None,
         "lines": [line.model_dump() for line in f.lines],
+        "short": [line.model_dump() for line in f.short],
+        "ended_short": f.ended_short,
+        "reallocated_for_short": f.reallocated_for_short,
         "unshipped": [{"sku": sku, "quantity": n} for sku, n in f.unshipped().items()]
         if not f.cancelled
         else [],
@@ -121,6 +125,24 @@ def _fulfilment(f: saga_domain.SagaFulfilment, currency: str) -> dict[str, Any]:
             for s in f.shipments.values()
         ],
         "refused_shipments": list(f.refused_shipments),
+    }
+
+
+def _short(s: saga_domain.SagaShort, currency: str) -> dict[str, Any]:
+    """A short pick: the units a bin did not hold, and what became of them (re-allocated to
+    `fulfilments`, cancelled from the order for `value`, or still being decided)."""
+    return {
+        "short_id": s.short_id,
+        "fulfilment_id": s.fulfilment_id,
+        "location": s.location,
+        "bin": s.bin,
+        "sku": s.sku,
+        "quantity": s.quantity,
+        "state": s.state.value,
+        "allocations": [a.model_dump() for a in s.allocations],
+        "fulfilments": list(s.fulfilments),
+        "value": _money(s.value, currency) if s.value is not None else None,
+        "reason": s.reason,
     }
 
 

@@ -14,7 +14,6 @@ from shared.contracts.fulfilment import (
     ParcelPacked,
     PartnerFulfilmentOverdue,
     PickListReleased,
-    ShortPick,
 )
 from shared.contracts.order_intake import OperatorAlert
 from shared.envelope import Envelope
@@ -40,15 +39,6 @@ async def on_line_picked(uow: UnitOfWork, envelope: Envelope, event: LinePicked)
         [event.order_id],
         "line_picked",
         {"sku": event.sku, "quantity": event.quantity, "bin": event.bin},
-    )
-
-
-async def on_short_pick(uow: UnitOfWork, envelope: Envelope, event: ShortPick) -> None:
-    await store.append_progress(
-        uow.conn,
-        [event.order_id],
-        "short_pick",
-        {"sku": event.sku, "missing": event.missing, "bin": event.bin, "location": event.location},
     )
 
 
@@ -109,7 +99,6 @@ def warehouse_progress_handlers() -> dict[str, Handler]:
     return {
         PickListReleased.TYPE: on_pick_list_released,
         LinePicked.TYPE: on_line_picked,
-        ShortPick.TYPE: on_short_pick,
         ParcelPacked.TYPE: on_parcel_packed,
         LabelCreated.TYPE: on_label_created,
         PartnerFulfilmentOverdue.TYPE: on_partner_fulfilment_overdue,
