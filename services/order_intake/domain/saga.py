@@ -1087,6 +1087,9 @@ def _on_short_pick(
     are only written off. A short already recorded, or one of a fulfilment that finished, is
     only on the timeline."""
     short_id = event.short_key
+    if short_id in saga.shorts:
+        decision.note("ignored", message=event.TYPE, reason="already recorded", short_id=short_id)
+        return
     decision.note(
         "short_pick",
         sku=event.sku,
@@ -1098,9 +1101,6 @@ def _on_short_pick(
     )
     fulfilment = saga.fulfilments.get(event.fulfilment_id)
     applying = {Status.FULFILLING, Status.PARTIALLY_SHIPPED, Status.CANCELLING}
-    if short_id in saga.shorts:
-        decision.note("ignored", message=event.TYPE, reason="already recorded", short_id=short_id)
-        return
     if (
         fulfilment is None
         or fulfilment.shipped
