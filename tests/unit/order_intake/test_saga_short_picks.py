@@ -48,7 +48,7 @@ from shared.contracts.order_intake import (
     VoidPayment,
     WriteOffShortPick,
 )
-from shared.contracts.payment import PaymentVoided
+from shared.contracts.payment import PaymentCaptureFailed, PaymentVoided
 from shared.money import quantum, round_money
 from tests.unit.order_intake.test_saga import ORDER, POLICY, T0, at, kinds, new_saga
 from tests.unit.order_intake.test_saga_parcels import (
@@ -583,3 +583,22 @@ def test_captures_add_up_to_the_total_less_the_missing_units_value(
         else:
             assert value == 0 and sum(c.amount for c in captures) == saga.total, context
         assert all(c.amount > 0 for c in captures), context
+
+
+def test_a_short_pick_while_parked_is_applied_underneath():
+    saga = at(new_saga(), Status.FULFILLING)  # f1: 2 x A at berlin, f2: 1 x B at hamburg
+    s.handle(saga, parcel(None, {"B": 1}, fid="f2", location="hamburg", complete=True), T0, POLICY)
+    failure = s.handle(
+        saga,
+        PaymentCaptureFailed(order_id=ORDER, fulfilment_id="f2", reason="x"),
+        T0,
+        POLICY,
+    )
+    assert kinds(failure) == [OperatorAlert] and saga.status == Status.NEEDS_ATTENTION
+    decision = s.handle(saga, short_pick("A", 1), T0, POLICY)
+    assert kinds(decision) == [ReallocateStock], "parking never drops a fact"
+    assert saga.status == Status.NEEDS_ATTENTION
+    assert (saga.parked_from, saga.parked_step) == (Status.PARTIALLY_SHIPPED, Step.REALLOCATE_STOCK)
+    assert saga.deadline_at is None, "an operator is on it"
+    s.handle(saga, reallocated("s1", to_hamburg()), T0, POLICY)
+    assert saga.parked_step == Step.ADD_FULFILMENT
