@@ -132,22 +132,10 @@ def _refusals() -> Iterator[None]:
         ) from exc
     except PackingRefused as exc:
         raise ApiError(422, exc.code.value, str(exc), sku=exc.sku) from exc
-    except service.NotPicked as exc:
-        raise ApiError(409, "not_picked", str(exc)) from exc
-    except service.NothingLeftToPack as exc:
-        raise ApiError(409, "nothing_to_pack", str(exc)) from exc
-    except service.LinesExceedPicked as exc:
-        raise ApiError(422, "lines_exceed_picked", str(exc), field="parcels", sku=exc.sku) from exc
-    except service.ParcelNeedsSeveralBoxes as exc:
-        raise ApiError(422, "parcel_needs_several_boxes", str(exc), field="parcels") from exc
-    except service.ItemNotSetUp as exc:
-        raise ApiError(409, "item_not_set_up", str(exc), sku=exc.sku) from exc
-    except service.LocationNotSetUp as exc:
-        raise ApiError(409, "location_not_set_up", str(exc), location=exc.location) from exc
+    except service.PackStationRefused as exc:
+        raise ApiError(409 if exc.conflict else 422, exc.code, str(exc), **exc.details) from exc
     except UnknownCarrier as exc:
         raise ApiError(422, "unknown_carrier", str(exc), field="carrier") from exc
-    except service.RatesInSeveralCurrencies as exc:
-        raise ApiError(422, "carrier_required", str(exc), field="carrier") from exc
     except NoRateMeetsPromise as exc:
         alternative = exc.alternative
         raise ApiError(
