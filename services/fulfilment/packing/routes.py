@@ -167,6 +167,11 @@ def _tolerance(runtime: RuntimeDep) -> WeightTolerance:
 
 @router.post(
     "/fulfilments/{fulfilment_id}/parcels",
+    responses={
+        409: {
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+        }
+    },
     response_model=ParcelList,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -210,6 +215,11 @@ async def get_parcel(runtime: RuntimeDep, parcel_id: str) -> ParcelOut:
 
 @router.post(
     "/parcels/{parcel_id}/scan",
+    responses={
+        409: {
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+        }
+    },
     response_model=ParcelOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -224,6 +234,11 @@ async def scan(runtime: RuntimeDep, parcel_id: str, body: ScanRequest) -> Parcel
 
 @router.post(
     "/parcels/{parcel_id}/close",
+    responses={
+        409: {
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+        }
+    },
     response_model=ParcelOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -239,6 +254,11 @@ async def close(runtime: RuntimeDep, parcel_id: str, body: CloseRequest | None =
 
 @router.post(
     "/parcels/{parcel_id}/release",
+    responses={
+        409: {
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+        }
+    },
     response_model=ParcelOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -252,6 +272,10 @@ async def release(runtime: RuntimeDep, parcel_id: str) -> ParcelOut:
 
 @router.post(
     "/parcels/{parcel_id}/label",
+    responses={
+        409: {"description": "the parcel refuses in its state, or the floor is not set up"},
+        502: {"description": "the carrier refused"},
+    },
     response_model=ParcelOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -272,6 +296,10 @@ async def label(
 
 @router.post(
     "/parcels/{parcel_id}/void",
+    responses={
+        409: {"description": "the parcel refuses in its state, or the floor is not set up"},
+        502: {"description": "the carrier refused"},
+    },
     response_model=ParcelOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -285,6 +313,11 @@ async def void(runtime: RuntimeDep, carriers: CarriersDep, parcel_id: str) -> Pa
 
 @router.post(
     "/parcels/{parcel_id}/ship",
+    responses={
+        409: {
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+        }
+    },
     response_model=ParcelOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )

@@ -110,6 +110,12 @@ def _connector_out(connector: Connector, settings: FulfilmentSettings) -> Connec
 
 @router.put(
     "/locations/{code}/connector",
+    responses={
+        201: {"model": ConnectorOut, "description": "created"},
+        409: {
+            "description": "location_not_a_partner: connectors are for 3pl and dropship_supplier"
+        },
+    },
     response_model=ConnectorOut,
     dependencies=[requires(Permission.WAREHOUSE_SETUP)],
 )
@@ -143,6 +149,9 @@ async def put_connector(
 
 @router.get(
     "/locations/{code}/connector",
+    responses={
+        409: {"description": "location_not_a_partner: connectors are for 3pl and dropship_supplier"}
+    },
     response_model=ConnectorOut,
     dependencies=[requires(Permission.FULFILMENTS_READ)],
 )
@@ -190,6 +199,7 @@ async def list_dispatches(
 
 @router.post(
     "/partners/dispatches/{dispatch_id}/retry",
+    responses={409: {"description": "the request was sent, or its fulfilment is no longer open"}},
     response_model=DispatchOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
