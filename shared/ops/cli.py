@@ -16,14 +16,15 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shared.ops.client import OpsClient, OpsClientError, ServiceRefused, ServiceUnreachable
+from shared.ops.client import OpsClient, OpsClientError
+from shared.ops.terminal import fail, ops_client, print_json
 from shared.ops.warehouse_cli import warehouse_app
 from shared.platform.settings import OpsSettings
 from shared.topics import SERVICES
@@ -264,25 +265,12 @@ def _operator() -> str | None:
 
 @contextlib.contextmanager
 def _ops_client() -> Iterator[OpsClient]:
-    """An API client; service failures become one clear line on stderr and exit code 1."""
-    client = OpsClient(OpsSettings())
-    try:
+    with ops_client(OpsClient) as client:  # looked up here, so tests can swap the client
         yield client
-    except ServiceRefused as exc:
-        _fail(f"{exc.service} refused ({exc.status} {exc.code}): {exc.message}")
-    except ServiceUnreachable as exc:
-        _fail(f"{exc.service} is unreachable at {exc.url} ({exc.cause})")
-    finally:
-        client.close()
 
 
-def _fail(message: str) -> NoReturn:
-    Console(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="bold red"))
-    raise typer.Exit(1)
-
-
-def _print_json(data: object) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
+_fail = fail
+_print_json = print_json
 
 
 @orders_app.command("list")

@@ -4,11 +4,8 @@ labels (buy, reprint, void) and shipping. Everything goes through fulfilment's A
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import quote
 
 import typer
@@ -16,9 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shared.ops.client import OpsClient, ServiceRefused, ServiceUnreachable
+from shared.ops.terminal import fail, ops_client, print_json
 from shared.ops.warehouse_seed import DEFAULT_SEED, apply_seed, load_seed
-from shared.platform.settings import OpsSettings
 
 warehouse_app = typer.Typer(
     no_args_is_help=True,
@@ -27,35 +23,13 @@ warehouse_app = typer.Typer(
 out = Console()
 
 
-def _fail(message: str) -> NoReturn:
-    Console(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="bold red"))
-    raise typer.Exit(1)
-
-
-@contextlib.contextmanager
-def _client() -> Iterator[OpsClient]:
-    client = OpsClient(OpsSettings())
-    try:
-        yield client
-    except ServiceRefused as exc:
-        _fail(f"{exc.service} refused ({exc.status} {exc.code}): {exc.message}")
-    except ServiceUnreachable as exc:
-        _fail(f"{exc.service} is unreachable at {exc.url} ({exc.cause})")
-    finally:
-        client.close()
-
-
 def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
 def _call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    with _client() as client:
+    with ops_client() as client:
         return client.request("fulfilment", method, path, json=body)
-
-
-def _print_json(data: object) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
 
 
 def _print_pick_list(p: dict[str, Any]) -> None:
@@ -110,8 +84,8 @@ def seed(
     try:
         loaded = load_seed(path)
     except ValueError as exc:
-        _fail(str(exc))
-    with _client() as client:
+        fail(str(exc))
+    with ops_client() as client:
         for line in apply_seed(client, loaded):
             out.print(Text(line))
 
@@ -139,7 +113,7 @@ def release(
     body = {"strategy": strategy, "orders_per_batch": batch, "max_fulfilments": limit}
     found = _call("POST", f"/v1/locations/{_seg(location)}/pick-lists", body)
     if as_json:
-        _print_json(found)
+        print_json(found)
         return
     for p in found["pick_lists"]:
         _print_pick_list(p)
@@ -157,14 +131,14 @@ def lists(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Pick lists, by wave then age (one line each)."""
-    with _client() as client:
+    with ops_client() as client:
         params: dict[str, Any] = {"limit": 100}
         if location:
             params["location"] = location
         found = client.request("fulfilment", "GET", "/v1/pick-lists", params=params)
     rows = [p for p in found["pick_lists"] if not status or p["status"] in status]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for p in rows:
         out.print(
@@ -252,8 +226,8 @@ def reprint(
     """Write the parcel's label (PDF or ZPL) or packing slip to a file."""
     paths = {"pdf": "label.pdf", "zpl": "label.zpl", "slip": "slip.pdf"}
     if kind not in paths:
-        _fail(f"--kind: one of {', '.join(paths)}")
-    with _client() as client:
+        fail(f"--kind: one of {', '.join(paths)}")
+    with ops_client() as client:
         content = client.document("fulfilment", f"/v1/parcels/{_seg(parcel_id)}/{paths[kind]}")
     output.write_bytes(content)
     out.print(Text(f"wrote {output} ({len(content)} bytes)"))

@@ -132,22 +132,10 @@ def _refusals() -> Iterator[None]:
         ) from exc
     except PackingRefused as exc:
         raise ApiError(422, exc.code.value, str(exc), sku=exc.sku) from exc
-    except service.NotPicked as exc:
-        raise ApiError(409, "not_picked", str(exc)) from exc
-    except service.NothingLeftToPack as exc:
-        raise ApiError(409, "nothing_to_pack", str(exc)) from exc
-    except service.LinesExceedPicked as exc:
-        raise ApiError(422, "lines_exceed_picked", str(exc), field="parcels", sku=exc.sku) from exc
-    except service.ParcelNeedsSeveralBoxes as exc:
-        raise ApiError(422, "parcel_needs_several_boxes", str(exc), field="parcels") from exc
-    except service.ItemNotSetUp as exc:
-        raise ApiError(409, "item_not_set_up", str(exc), sku=exc.sku) from exc
-    except service.LocationNotSetUp as exc:
-        raise ApiError(409, "location_not_set_up", str(exc), location=exc.location) from exc
+    except service.PackStationRefused as exc:
+        raise ApiError(409 if exc.conflict else 422, exc.code, str(exc), **exc.details) from exc
     except UnknownCarrier as exc:
         raise ApiError(422, "unknown_carrier", str(exc), field="carrier") from exc
-    except service.RatesInSeveralCurrencies as exc:
-        raise ApiError(422, "carrier_required", str(exc), field="carrier") from exc
     except NoRateMeetsPromise as exc:
         alternative = exc.alternative
         raise ApiError(
@@ -179,6 +167,11 @@ def _tolerance(runtime: RuntimeDep) -> WeightTolerance:
 
 @router.post(
     "/fulfilments/{fulfilment_id}/parcels",
+    responses={
+        409: {
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+        }
+    },
     response_model=ParcelList,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -222,6 +215,11 @@ async def get_parcel(runtime: RuntimeDep, parcel_id: str) -> ParcelOut:
 
 @router.post(
     "/parcels/{parcel_id}/scan",
+    responses={
+        409: {
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+        }
+    },
     response_model=ParcelOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -236,6 +234,11 @@ async def scan(runtime: RuntimeDep, parcel_id: str, body: ScanRequest) -> Parcel
 
 @router.post(
     "/parcels/{parcel_id}/close",
+    responses={
+        409: {
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+        }
+    },
     response_model=ParcelOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -251,6 +254,11 @@ async def close(runtime: RuntimeDep, parcel_id: str, body: CloseRequest | None =
 
 @router.post(
     "/parcels/{parcel_id}/release",
+    responses={
+        409: {
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+        }
+    },
     response_model=ParcelOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -264,6 +272,10 @@ async def release(runtime: RuntimeDep, parcel_id: str) -> ParcelOut:
 
 @router.post(
     "/parcels/{parcel_id}/label",
+    responses={
+        409: {"description": "the parcel refuses in its state, or the floor is not set up"},
+        502: {"description": "the carrier refused"},
+    },
     response_model=ParcelOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -284,6 +296,10 @@ async def label(
 
 @router.post(
     "/parcels/{parcel_id}/void",
+    responses={
+        409: {"description": "the parcel refuses in its state, or the floor is not set up"},
+        502: {"description": "the carrier refused"},
+    },
     response_model=ParcelOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -297,6 +313,11 @@ async def void(runtime: RuntimeDep, carriers: CarriersDep, parcel_id: str) -> Pa
 
 @router.post(
     "/parcels/{parcel_id}/ship",
+    responses={
+        409: {
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+        }
+    },
     response_model=ParcelOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )

@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Any, ClassVar
 
 from services.fulfilment import store as fulfilments
 from services.fulfilment.actions import (
@@ -167,34 +168,53 @@ async def record_parcel_tracking(
 # --- the pack station -----------------------------------------------------------------------
 
 
-class NotPicked(Exception):
-    def __init__(self, fulfilment_id: str, reason: str) -> None:
-        super().__init__(f"fulfilment {fulfilment_id} cannot be packed: {reason}")
-        self.fulfilment_id = fulfilment_id
+class PackStationRefused(Exception):
+    """A refusal of the pack station or the dock; `code` is stable (the HTTP error code),
+    `details` name what it is about."""
+
+    code: ClassVar[str]
+    conflict: ClassVar[bool] = True  # the state refuses (409), not the request (422)
+
+    def __init__(self, message: str, **details: str) -> None:
+        super().__init__(message)
+        self.details: dict[str, Any] = details
 
 
-class NothingLeftToPack(Exception):
-    def __init__(self, fulfilment_id: str) -> None:
-        super().__init__(f"every picked unit of fulfilment {fulfilment_id} is in a parcel")
-        self.fulfilment_id = fulfilment_id
+class NotPicked(PackStationRefused):
+    code = "not_picked"
 
 
-class LinesExceedPicked(Exception):
-    def __init__(self, sku: str, requested: int, packable: int) -> None:
-        super().__init__(f"{requested} units of {sku} requested, {packable} picked and unpacked")
-        self.sku = sku
+class NothingLeftToPack(PackStationRefused):
+    code = "nothing_to_pack"
 
 
-class ParcelNeedsSeveralBoxes(Exception):
-    def __init__(self, number: int) -> None:
-        super().__init__(f"parcel {number} does not fit one box of the catalogue: split it")
-        self.number = number
+class ItemNotSetUp(PackStationRefused):
+    code = "item_not_set_up"
 
 
-class ItemNotSetUp(Exception):
-    def __init__(self, sku: str) -> None:
-        super().__init__(f"{sku} has no size, weight and barcode on the floor (PUT /v1/items)")
-        self.sku = sku
+class LocationNotSetUp(PackStationRefused):
+    code = "location_not_set_up"
+
+
+class LinesExceedPicked(PackStationRefused):
+    code = "lines_exceed_picked"
+    conflict = False
+
+
+class ParcelNeedsSeveralBoxes(PackStationRefused):
+    code = "parcel_needs_several_boxes"
+    conflict = False
+
+
+class RatesInSeveralCurrencies(PackStationRefused):
+    code = "carrier_required"
+    conflict = False
+
+
+def _not_set_up(sku: str) -> ItemNotSetUp:
+    return ItemNotSetUp(
+        f"{sku} has no size, weight and barcode on the floor (PUT /v1/items)", sku=sku
+    )
 
 
 def parcel_id_for(fulfilment_id: str, number: int) -> str:
@@ -223,16 +243,21 @@ async def pack(
     picked = await picking.picked_for(uow.conn, fulfilment_id)
     if not picked.finished:
         reason = "its pick lists are not finished" if picked.on_lists else "it is on no pick list"
-        raise NotPicked(fulfilment_id, reason)
+        raise NotPicked(
+            f"fulfilment {fulfilment_id} cannot be packed: {reason}", fulfilment_id=fulfilment_id
+        )
     existing = await store.parcels_of(uow.conn, fulfilment_id)
     packable = picked.units - _units(line for p in existing for line in p.lines)
     packable = +packable
     if not packable:
-        raise NothingLeftToPack(fulfilment_id)
+        raise NothingLeftToPack(
+            f"every picked unit of fulfilment {fulfilment_id} is in a parcel",
+            fulfilment_id=fulfilment_id,
+        )
     items = await warehouse.items(uow.conn, sorted(packable))
     for sku in packable:
         if sku not in items:
-            raise ItemNotSetUp(sku)
+            raise _not_set_up(sku)
     catalogue = await _catalogue(uow)
     boxes: list[PackedBox] = []
     if requested is None:
@@ -245,11 +270,18 @@ async def pack(
             wanted.update(split)
         for sku, n in sorted(wanted.items()):
             if n > packable.get(sku, 0):
-                raise LinesExceedPicked(sku, n, packable.get(sku, 0))
+                raise LinesExceedPicked(
+                    f"{n} units of {sku} requested, {packable.get(sku, 0)} picked and unpacked",
+                    field="parcels",
+                    sku=sku,
+                )
         for number, split in enumerate(requested, start=1):
             plan = choose_boxes([(items[s], n) for s, n in sorted(split.items()) if n], catalogue)
             if plan.box_count != 1:
-                raise ParcelNeedsSeveralBoxes(number)
+                raise ParcelNeedsSeveralBoxes(
+                    f"parcel {number} does not fit one box of the catalogue: split it",
+                    field="parcels",
+                )
             boxes.append(plan.boxes[0])
     first = len(existing) + 1
     new = [
@@ -272,7 +304,7 @@ async def _scan_state(uow: UnitOfWork, fulfilment: Fulfilment, parcel: Parcel) -
     items = await warehouse.items(uow.conn, [line.sku for line in fulfilment.lines])
     for line in parcel.lines:
         if line.sku not in items:
-            raise ItemNotSetUp(line.sku)
+            raise _not_set_up(line.sku)
     started = ParcelScan.start({ln.sku: ln.quantity for ln in parcel.lines}, items.values())
     scanned = {ln.sku: ln.scanned for ln in parcel.lines if ln.scanned}
     return replace(started, scanned=MappingProxyType(scanned))
@@ -359,19 +391,6 @@ async def _parcel(uow: UnitOfWork, parcel_id: str) -> Parcel:
 # --- labels ---------------------------------------------------------------------------------
 
 
-class LocationNotSetUp(Exception):
-    def __init__(self, location: str) -> None:
-        super().__init__(f"location {location} has no address to ship from (PUT /v1/locations)")
-        self.location = location
-
-
-class RatesInSeveralCurrencies(Exception):
-    def __init__(self, currencies: list[str]) -> None:
-        super().__init__(
-            f"the carriers quote in {', '.join(currencies)}: name the carrier to buy from"
-        )
-
-
 def _postal(address: Mapping[str, object], fallback_name: str) -> PostalAddress:
     def text(key: str) -> str | None:
         value = address.get(key)
@@ -393,7 +412,10 @@ def _postal(address: Mapping[str, object], fallback_name: str) -> PostalAddress:
 async def parcel_spec(db: store.Db, fulfilment: Fulfilment, parcel: Parcel) -> ParcelSpec:
     location = await warehouse.get_location(db, fulfilment.location)
     if location is None:
-        raise LocationNotSetUp(fulfilment.location)
+        raise LocationNotSetUp(
+            f"location {fulfilment.location} has no address to ship from (PUT /v1/locations)",
+            location=fulfilment.location,
+        )
     box = next((b for b in await warehouse.list_boxes(db) if b.code == parcel.box), None)
     assert box is not None  # parcels reference their box
     return ParcelSpec(
@@ -430,7 +452,10 @@ async def buy_label(
     quotes = await carriers.quotes(carrier, spec)
     currencies = sorted({q.rate.currency for q in quotes})
     if len(currencies) > 1:
-        raise RatesInSeveralCurrencies(currencies)
+        raise RatesInSeveralCurrencies(
+            f"the carriers quote in {', '.join(currencies)}: name the carrier to buy from",
+            field="carrier",
+        )
     chosen = choose_rate([q.rate for q in quotes], _promise(fulfilment.shipping_method))
     plugin = next(q.plugin for q in quotes if q.rate == chosen)
     return parcel, await plugin.buy(spec, chosen)

@@ -10,20 +10,15 @@ The standard PDF fonts (Helvetica) cover Latin-1; characters outside it print as
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
 
 from reportlab.graphics.barcode.code128 import Code128
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Spacer
 
 from services.fulfilment.carriers.base import PostalAddress
+from services.fulfilment.documents import A4Document, units
 from services.fulfilment.packing.boxes import PackedBox
 
 
@@ -69,10 +64,6 @@ def slip_lines(
     )
 
 
-def _text(value: str) -> str:
-    return escape(value)
-
-
 def _address_lines(address: PostalAddress) -> list[str]:
     locality = " ".join(part for part in (address.postal_code, address.city) if part)
     lines = [address.name, address.line1, address.line2, locality, address.region, address.country]
@@ -86,92 +77,29 @@ def _barcode(parcel_id: str) -> Flowable:
 
 def packing_slip_pdf(slip: PackingSlip) -> bytes:
     """The slip as a PDF document (A4)."""
-    styles = getSampleStyleSheet()
-    body = styles["BodyText"]
-    cell = ParagraphStyle("cell", parent=body, fontSize=9, leading=11)
-    buffer = io.BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
+    doc = A4Document(
         title=f"Packing slip {slip.order_id} parcel {slip.parcel_number} of {slip.parcel_count}",
-        author="OMS",
-        invariant=True,
-    )
-
-    header = Table(
-        [
-            ["Order", slip.order_id],
-            ["Fulfilment", slip.fulfilment_id],
-            ["Parcel", f"{slip.parcel_number} of {slip.parcel_count}"],
-            ["Parcel id", slip.parcel_id],
-        ],
-        colWidths=[30 * mm, None],
-        hAlign="LEFT",
-    )
-    header.setStyle(
-        TableStyle(
-            [
-                ("FONTNAME", (0, 0), (0, -1), "Helvetica-Bold"),
-                ("FONTSIZE", (0, 0), (-1, -1), 10),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-                ("TOPPADDING", (0, 0), (-1, -1), 2),
-                ("LEFTPADDING", (0, 0), (-1, -1), 0),
-            ]
-        )
-    )
-
-    ship_to = Paragraph(
-        "<b>Ship to</b><br/>" + "<br/>".join(_text(line) for line in _address_lines(slip.ship_to)),
-        body,
-    )
-
-    rows: list[list[object]] = [["SKU", "Description", "Quantity"]]
-    for line in slip.lines:
-        rows.append(
-            [
-                Paragraph(_text(line.sku), cell),
-                Paragraph(_text(line.description or ""), cell),
-                str(line.quantity),
-            ]
-        )
-    lines = Table(rows, colWidths=[45 * mm, None, 22 * mm], repeatRows=1, hAlign="LEFT")
-    lines.setStyle(
-        TableStyle(
-            [
-                ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
-                ("FONTSIZE", (0, 0), (-1, -1), 9),
-                ("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black),
-                ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.grey),
-                ("ALIGN", (2, 0), (2, -1), "RIGHT"),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ]
-        )
+        footer=f"Order {slip.order_id} - parcel {slip.parcel_number} of {slip.parcel_count}",
     )
     total = sum(line.quantity for line in slip.lines)
-
-    story: list[Flowable] = [
-        Paragraph("Packing slip", styles["Title"]),
-        header,
-        Spacer(1, 4 * mm),
-        _barcode(slip.parcel_id),
-        Spacer(1, 6 * mm),
-        ship_to,
-        Spacer(1, 6 * mm),
-        lines,
-        Spacer(1, 3 * mm),
-        Paragraph(f"{total} unit{'s' if total != 1 else ''} in this parcel", body),
-    ]
-    footer = f"Order {slip.order_id} - parcel {slip.parcel_number} of {slip.parcel_count}"
-
-    def draw_footer(canvas: Canvas, doc: SimpleDocTemplate) -> None:
-        canvas.saveState()
-        canvas.setFont("Helvetica", 8)
-        canvas.drawString(doc.leftMargin, 9 * mm, f"{footer} - page {doc.page}")
-        canvas.restoreState()
-
-    document.build(story, onFirstPage=draw_footer, onLaterPages=draw_footer)
-    return buffer.getvalue()
+    return doc.render(
+        [
+            doc.heading("Packing slip"),
+            doc.facts(
+                [
+                    ("Order", slip.order_id),
+                    ("Fulfilment", slip.fulfilment_id),
+                    ("Parcel", f"{slip.parcel_number} of {slip.parcel_count}"),
+                    ("Parcel id", slip.parcel_id),
+                ]
+            ),
+            Spacer(1, 4 * mm),
+            _barcode(slip.parcel_id),
+            Spacer(1, 6 * mm),
+            doc.block("Ship to", _address_lines(slip.ship_to)),
+            Spacer(1, 6 * mm),
+            doc.lines((line.sku, line.description, line.quantity) for line in slip.lines),
+            Spacer(1, 3 * mm),
+            doc.text(f"{units(total)} in this parcel"),
+        ]
+    )

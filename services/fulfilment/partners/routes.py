@@ -19,6 +19,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from services.fulfilment.actions import FulfilmentNotFound
 from services.fulfilment.domain import TransitionRefused, normalise_carrier
@@ -31,7 +32,6 @@ from services.fulfilment.partners.model import (
     ConnectorKind,
     DispatchStatus,
     LinesExceedFulfilment,
-    RequestKind,
     parcel_id_for,
     webhook_url_problem,
 )
@@ -110,6 +110,12 @@ def _connector_out(connector: Connector, settings: FulfilmentSettings) -> Connec
 
 @router.put(
     "/locations/{code}/connector",
+    responses={
+        201: {"model": ConnectorOut, "description": "created"},
+        409: {
+            "description": "location_not_a_partner: connectors are for 3pl and dropship_supplier"
+        },
+    },
     response_model=ConnectorOut,
     dependencies=[requires(Permission.WAREHOUSE_SETUP)],
 )
@@ -143,6 +149,9 @@ async def put_connector(
 
 @router.get(
     "/locations/{code}/connector",
+    responses={
+        409: {"description": "location_not_a_partner: connectors are for 3pl and dropship_supplier"}
+    },
     response_model=ConnectorOut,
     dependencies=[requires(Permission.FULFILMENTS_READ)],
 )
@@ -159,23 +168,9 @@ async def get_connector(runtime: RuntimeDep, settings: Settings, code: str) -> C
 # --- the ops view of partner requests -------------------------------------------------------
 
 
-class DispatchOut(BaseModel):
-    dispatch_id: str
-    fulfilment_id: str
-    order_id: str
-    location: str
-    request_kind: RequestKind
-    po_number: str | None
-    status: DispatchStatus
-    attempts: int
-    next_attempt_at: datetime | None
-    last_error: str | None
-    created_at: datetime
-    updated_at: datetime
-    sent_at: datetime | None
-    deadline_at: datetime
-    confirmed_at: datetime | None
-    overdue_at: datetime | None
+@pydantic_dataclass(frozen=True)
+class DispatchOut(store.Dispatch):
+    """A partner request as operators see it (the store's record, as the API's schema)."""
 
 
 class DispatchList(BaseModel):
@@ -204,6 +199,7 @@ async def list_dispatches(
 
 @router.post(
     "/partners/dispatches/{dispatch_id}/retry",
+    responses={409: {"description": "the request was sent, or its fulfilment is no longer open"}},
     response_model=DispatchOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )

@@ -166,6 +166,7 @@ async def _floor(runtime: RuntimeDep, code: str) -> None:
 
 @router.post(
     "/locations/{code}/pick-lists",
+    responses={409: {"description": "location_has_no_floor: a 3PL or dropship location"}},
     response_model=ReleaseOut,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -232,7 +233,15 @@ async def get_pick_list(runtime: RuntimeDep, pick_list_id: str) -> PickListOut:
     return _out(found)
 
 
-@router.post("/pick-lists/{pick_list_id}/claim", response_model=PickListOut)
+@router.post(
+    "/pick-lists/{pick_list_id}/claim",
+    responses={
+        409: {
+            "description": "the pick list refuses: already_claimed, claimed_by_another_picker, not_claimed, list_finished, stop_finished, wrong_barcode, over_pick, unknown_stop"
+        }
+    },
+    response_model=PickListOut,
+)
 async def claim(
     runtime: RuntimeDep,
     pick_list_id: str,
@@ -245,7 +254,15 @@ async def claim(
     return _out(claimed)
 
 
-@router.post("/pick-lists/{pick_list_id}/picks", response_model=PickListOut)
+@router.post(
+    "/pick-lists/{pick_list_id}/picks",
+    responses={
+        409: {
+            "description": "the pick list refuses: already_claimed, claimed_by_another_picker, not_claimed, list_finished, stop_finished, wrong_barcode, over_pick, unknown_stop"
+        }
+    },
+    response_model=PickListOut,
+)
 async def confirm_pick(
     runtime: RuntimeDep,
     pick_list_id: str,
@@ -268,7 +285,15 @@ async def confirm_pick(
     return _out(picked)
 
 
-@router.post("/pick-lists/{pick_list_id}/stops/{stop}/empty", response_model=PickListOut)
+@router.post(
+    "/pick-lists/{pick_list_id}/stops/{stop}/empty",
+    responses={
+        409: {
+            "description": "the pick list refuses: already_claimed, claimed_by_another_picker, not_claimed, list_finished, stop_finished, wrong_barcode, over_pick, unknown_stop"
+        }
+    },
+    response_model=PickListOut,
+)
 async def report_empty_bin(
     runtime: RuntimeDep,
     pick_list_id: str,

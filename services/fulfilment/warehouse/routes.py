@@ -149,6 +149,7 @@ async def _known_location(runtime: RuntimeDep, code: str) -> store.Location:
 
 @router.put(
     "/locations/{code}",
+    responses={201: {"model": LocationOut, "description": "created"}},
     response_model=LocationOut,
     dependencies=[requires(Permission.WAREHOUSE_SETUP)],
 )
@@ -186,6 +187,7 @@ async def get_location(runtime: RuntimeDep, code: str) -> LocationOut:
 
 @router.put(
     "/locations/{code}/layout",
+    responses={409: {"description": "location_has_no_floor: a 3PL or dropship location"}},
     response_model=LayoutOut,
     dependencies=[requires(Permission.WAREHOUSE_SETUP)],
 )
@@ -239,7 +241,13 @@ async def get_layout(runtime: RuntimeDep, code: str) -> LayoutOut:
 
 
 @router.put(
-    "/items/{sku}", response_model=ItemOut, dependencies=[requires(Permission.WAREHOUSE_SETUP)]
+    "/items/{sku}",
+    responses={
+        201: {"model": ItemOut, "description": "created"},
+        409: {"description": "barcode_in_use: the barcode belongs to another SKU"},
+    },
+    response_model=ItemOut,
+    dependencies=[requires(Permission.WAREHOUSE_SETUP)],
 )
 async def put_item(
     runtime: RuntimeDep,
@@ -274,7 +282,10 @@ async def list_items(runtime: RuntimeDep) -> ItemList:
 
 
 @router.put(
-    "/boxes/{code}", response_model=BoxOut, dependencies=[requires(Permission.WAREHOUSE_SETUP)]
+    "/boxes/{code}",
+    responses={201: {"model": BoxOut, "description": "created"}},
+    response_model=BoxOut,
+    dependencies=[requires(Permission.WAREHOUSE_SETUP)],
 )
 async def put_box(
     runtime: RuntimeDep,
