@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from shared.ops.client import OpsClient
 from shared.ops.terminal import fail, ops_client, print_json
 from shared.ops.warehouse_seed import DEFAULT_SEED, apply_seed, load_seed
 
@@ -28,7 +29,7 @@ def _seg(value: str) -> str:
 
 
 def _call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    with ops_client() as client:
+    with ops_client(OpsClient) as client:
         return client.request("fulfilment", method, path, json=body)
 
 
@@ -85,7 +86,7 @@ def seed(
         loaded = load_seed(path)
     except ValueError as exc:
         fail(str(exc))
-    with ops_client() as client:
+    with ops_client(OpsClient) as client:
         for line in apply_seed(client, loaded):
             out.print(Text(line))
 
@@ -131,7 +132,7 @@ def lists(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Pick lists, by wave then age (one line each)."""
-    with ops_client() as client:
+    with ops_client(OpsClient) as client:
         params: dict[str, Any] = {"limit": 100}
         if location:
             params["location"] = location
@@ -140,6 +141,8 @@ def lists(
     if as_json:
         print_json(rows)
         return
+    if not rows:
+        out.print(Text("no pick lists"))
     for p in rows:
         out.print(
             Text(
@@ -227,7 +230,7 @@ def reprint(
     paths = {"pdf": "label.pdf", "zpl": "label.zpl", "slip": "slip.pdf"}
     if kind not in paths:
         fail(f"--kind: one of {', '.join(paths)}")
-    with ops_client() as client:
+    with ops_client(OpsClient) as client:
         content = client.document("fulfilment", f"/v1/parcels/{_seg(parcel_id)}/{paths[kind]}")
     output.write_bytes(content)
     out.print(Text(f"wrote {output} ({len(content)} bytes)"))
