@@ -1164,6 +1164,7 @@ def _cancel_rest(
             cancelled_fulfilments=whole,
             partly_cancelled_fulfilments=rest_cancelled,
             too_late=not saga.cancel_rest,
+            paid_externally=saga.paid_externally,
         )
     )
 

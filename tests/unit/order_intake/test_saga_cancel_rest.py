@@ -105,6 +105,7 @@ def test_cancel_after_one_parcel_cancels_the_unshipped_rest_and_captures_only_th
         "cancelled_fulfilments": [],
         "partly_cancelled_fulfilments": ["f1"],
         "too_late": False,
+        "paid_externally": False,
     }
     rest = note(answered, "rest_cancelled")
     assert rest["value"] == "14.28" and rest["capture_target"] == "19.05"
