@@ -544,7 +544,7 @@ def orders_stuck(
     out.print(
         Text(
             "act with `oms orders retry ID` (re-send what it waits for) or "
-            "`oms orders compensate ID` (undo and cancel)"
+            "`oms orders compensate ID` (undo and cancel, or cancel what has not shipped)"
         )
     )
 
@@ -588,12 +588,18 @@ def orders_compensate(
     note: str | None = typer.Option(None, "--note", help="why, for the order's timeline"),
     yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
 ) -> None:
-    """Undo what was done and cancel the order (refused once goods shipped).
+    """Undo what was done and cancel the order, or the unshipped rest of a partly shipped one.
 
-    Releases the stock, voids the payment and cancels fulfilment, as far as each was done.
+    Releases the stock, voids the payment and cancels fulfilment, as far as each was done. Once
+    part of the order shipped, only what has not left is cancelled: the parcels that left stay
+    shipped and charged (their unconfirmed captures are sent again), the rest is cancelled at
+    the warehouse, its stock released and never charged. Refused once everything shipped.
     """
     if not yes:
-        typer.confirm(f"Cancel order {order_id} and undo what was done?", abort=True)
+        typer.confirm(
+            f"Cancel order {order_id} (what has not shipped of it) and undo what was done?",
+            abort=True,
+        )
     _operator_action("compensate", order_id, note)
 
 

@@ -19,6 +19,20 @@ Cancelling compensates in reverse order of what was done: the fulfilment first, 
 is confirmed cancelled the payment and the stock. A shipment that wins the race is applied as a
 shipment (stock committed, payment captured) and the customer is told the cancel came too late.
 
+Cancelling the rest: once part of the order shipped (PARTIALLY_SHIPPED), a cancel takes what has
+not left yet. It goes the same way (CANCELLING, CancelFulfilment first, its deadline), but it
+never voids: what shipped stays shipped and captured. On fulfilment's answer the unshipped units
+of the fulfilments it cancelled, whole or their rest, are cancelled from the order as short
+picks' are (the capture target lowered by their share of the total, so the captures add up to
+exactly the share of what shipped; the authorisation's uncaptured rest lapses), their stock is
+released (inventory releases only what is still reserved: shipped parcels were committed), the
+customer is told which units were cancelled and what is not charged (`rest_cancelled`), and the
+order goes on to SHIPPED and completes when what shipped is delivered and captured. A parcel
+that leaves before fulfilment sees the cancel is applied as a shipment and is not cancelled. A
+cancel that came while nothing had shipped but lost the race to a parcel ends the same way.
+Once everything shipped a cancel is refused (`already_shipped`); an operator's compensation of
+a partly shipped order is the same cancel of the rest.
+
 Parcels: a fulfilment may leave in several shipments, one FulfilmentShipped each (named by its
 `shipment_id`; none: the fulfilment id, the whole fulfilment at once). Each new shipment commits
 the stock of its lines and captures their value (under the key `capture_key(shipment id)`),
@@ -311,6 +325,9 @@ class SagaShort(BaseModel):
     fulfilments: tuple[str, ...] = ()  # the fulfilments that ship them instead
     value: Decimal | None = None  # cancelled: what the order total is reduced by
     reason: str | None = None  # cancelled: why
+    # Cancelled because the order (or its unshipped rest) was being cancelled, not for want of
+    # stock: the customer hears of its units with the cancel.
+    with_cancel: bool = False
 
     @property
     def pending(self) -> bool:
@@ -347,6 +364,8 @@ class OrderSaga(BaseModel):
     # actions continue the order's trace instead of starting a new one.
     trace_context: dict[str, str] = Field(default_factory=dict)
     cancel_requested: str | None = None
+    # The cancel came after part of the order had shipped: it takes only the unshipped rest.
+    cancel_rest: bool = False
     reason: str | None = None
 
     allocations: tuple[Allocation, ...] = ()
@@ -504,9 +523,14 @@ def on_deadline(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
 
 
 def request_cancel(saga: OrderSaga, reason: str, now: datetime, policy: SagaPolicy) -> Decision:
-    """A cancel from the customer, an operator or the channel. Raises CancelRefused."""
+    """A cancel from the customer, an operator or the channel. Raises CancelRefused.
+
+    Before anything shipped it cancels the order; once part of it shipped (PARTIALLY_SHIPPED)
+    it cancels the unshipped rest (the timeline entry names those units and the amount not
+    charged, as far as known now: a parcel that leaves first still ships); once everything
+    shipped it is refused."""
     decision = Decision()
-    if saga.status in SHIPPED_OR_LATER:
+    if saga.status in SHIPPED_OR_LATER and saga.status != Status.PARTIALLY_SHIPPED:
         raise CancelRefused(
             "already_shipped", f"order {saga.order_id} has shipped and can no longer be cancelled"
         )
@@ -522,13 +546,40 @@ def request_cancel(saga: OrderSaga, reason: str, now: datetime, policy: SagaPoli
     if saga.status in {Status.CANCELLING, Status.CANCELLED} or saga.cancel_requested:
         decision.note("cancel_repeated", reason=reason)
         return decision
+    scope: dict[str, Any] = {}
+    if saga.status == Status.PARTIALLY_SHIPPED:
+        units, value = rest_to_cancel(saga)
+        scope = {
+            "scope": "unshipped_rest",
+            "unshipped": _units_detail(units),
+            "not_charged": str(value),
+            "currency": saga.currency,
+        }
     if saga.step is not None:
         saga.cancel_requested = reason
-        decision.note("cancel_requested", reason=reason, applied_when=str(saga.step))
+        decision.note("cancel_requested", reason=reason, applied_when=str(saga.step), **scope)
         return decision
-    decision.note("cancel_requested", reason=reason)
+    decision.note("cancel_requested", reason=reason, **scope)
     _begin_cancel(saga, reason, now, policy, decision)
     return decision
+
+
+def rest_to_cancel(saga: OrderSaga) -> tuple[dict[str, int], Decimal]:
+    """What cancelling the rest of the order now would take: the units per SKU that have not
+    shipped (nor been cancelled), and the amount the order would then not capture. Worked out
+    on a copy, the way fulfilment's answer to the cancel is applied."""
+    preview = saga.model_copy(deep=True)
+    target, cancelled = capture_target(preview), cancelled_units(preview)
+    for short in preview.shorts.values():
+        if short.pending:
+            short.state = ShortState.CANCELLED
+    for fulfilment in preview.fulfilments.values():
+        if not fulfilment.cancelled and not fulfilment.shipped:
+            if fulfilment.shipments:
+                fulfilment.rest_cancelled = True
+            else:
+                fulfilment.cancelled = True
+    return _less(cancelled_units(preview), cancelled), target - capture_target(preview)
 
 
 # --- events --------------------------------------------------------------------------------
@@ -943,11 +994,16 @@ def _on_fulfilment_failed(
     saga: OrderSaga, event: FulfilmentFailed, now: datetime, policy: SagaPolicy, decision: Decision
 ) -> None:
     decision.note("fulfilment_failed", fulfilment_id=event.fulfilment_id, reason=event.reason)
+    fulfilment = saga.fulfilments.get(event.fulfilment_id)
+    left_in_part = fulfilment is not None and bool(fulfilment.shipments)
     if saga.status == Status.FULFILLING:
         _begin_cancel(saga, f"fulfilment failed: {event.reason}", now, policy, decision)
-    elif saga.status in {Status.PARTIALLY_SHIPPED, Status.SHIPPED, Status.DELIVERED}:
+    elif saga.status in {Status.PARTIALLY_SHIPPED, Status.SHIPPED, Status.DELIVERED} or (
+        saga.status == Status.CANCELLING and left_in_part
+    ):
         # Goods left the warehouse and money was captured: a refund or a re-shipment is a
-        # decision for a person.
+        # decision for a person (also while the unshipped rest is being cancelled; the cancel's
+        # answer is applied underneath).
         _needs_attention(saga, f"shipment failed after shipping: {event.reason}", decision)
 
 
@@ -984,11 +1040,15 @@ def _on_fulfilment_cancelled(
     decision: Decision,
 ) -> None:
     """The first compensation answered. Nothing shipped: void and release, the next stage.
-    Something shipped (the ship won the race): those shipments stand (their stock committed and
-    payment captured when they arrived); what was cancelled gives back its stock — whole
-    fulfilments, and the unshipped rest of fulfilments that left in part (`partly_shipped`, or
-    cancelled ones the saga knows parcels of)."""
+    Something shipped (part of the order had, or a parcel won the race): those shipments stand
+    (their stock committed and payment captured when they arrived); what was cancelled —
+    whole fulfilments, and the unshipped rest of fulfilments that left in part
+    (`partly_shipped`, or cancelled ones the saga knows parcels of) — is cancelled from the
+    order (`_cancel_rest`)."""
+    target = capture_target(saga)
     rest_cancelled: list[str] = []
+    whole: list[str] = []
+    units: dict[str, int] = {}
     for fulfilment_id in dict.fromkeys((*event.cancelled, *event.partly_shipped)):
         fulfilment = saga.fulfilments.get(fulfilment_id)
         if fulfilment is None:
@@ -996,12 +1056,15 @@ def _on_fulfilment_cancelled(
         if fulfilment.shipments or fulfilment_id in event.partly_shipped:
             if fulfilment.shipped:
                 continue  # it finished shipping before the cancel: nothing of it to cancel
+            units = _plus(units, fulfilment.unshipped())
             fulfilment.rest_cancelled = True
             if fulfilment.shipments:
                 _finish_shipping(fulfilment)
             rest_cancelled.append(fulfilment_id)
-        else:
+        elif not fulfilment.cancelled:
+            units = _plus(units, fulfilment.unshipped())
             fulfilment.cancelled = True
+            whole.append(fulfilment_id)
     for fulfilment_id in event.already_shipped:
         # All of it left (every parcel was reported before this answer, on the same key): it
         # finished shipping even if no parcel said it was the last.
@@ -1031,37 +1094,79 @@ def _on_fulfilment_cancelled(
     cancel_reason = saga.reason or "cancelled"
     saga.pending_compensations = ()
     _clear_step(saga)
-    saga.reason = f"cancel came too late: {', '.join(sorted(shipped))} shipped"
-    whole = [f for f in event.cancelled if f not in rest_cancelled]
-    decision.note(
-        "cancel_too_late", shipped=sorted(shipped), cancelled=whole, rest_cancelled=rest_cancelled
-    )
-    if whole or rest_cancelled:
-        # The shipped part stands; the cancelled part's reservation goes back to stock (every
-        # parcel's commit was sent before, on the same key). The authorisation's uncaptured
-        # rest is not voided (a void after a capture is refused): it lapses at the card network.
-        decision.send(ReleaseStock(order_id=saga.order_id, reason=cancel_reason))
-        decision.send(
-            _notice(
-                saga,
-                "cancelled",
-                reason=cancel_reason,
-                partial=True,
-                cancelled_fulfilments=whole,
-                partly_cancelled_fulfilments=rest_cancelled,
-            )
+    if saga.cancel_rest:
+        saga.reason = f"unshipped rest cancelled: {cancel_reason}"
+    else:
+        saga.reason = f"cancel came too late: {', '.join(sorted(shipped))} shipped"
+        decision.note(
+            "cancel_too_late",
+            shipped=sorted(shipped),
+            cancelled=whole,
+            rest_cancelled=rest_cancelled,
         )
+    shorts = [
+        short
+        for short in saga.shorts.values()
+        if short.with_cancel and short.state == ShortState.CANCELLED
+    ]
+    if whole or rest_cancelled or shorts:
+        for short in shorts:
+            units = _plus(units, {short.sku: short.quantity})
+        shorts_value = sum((short.value or Decimal(0) for short in shorts), Decimal(0))
+        value = target - capture_target(saga) + shorts_value
+        _cancel_rest(saga, cancel_reason, units, value, whole, rest_cancelled, decision)
     active = [f for f in saga.fulfilments.values() if not f.cancelled]
     if active and all(f.shipped for f in active):
         _set_status(saga, Status.SHIPPED, decision)
         saga.sla_deadline_at = now + policy.delivery_sla
-        if not (whole or rest_cancelled):
+        if not (whole or rest_cancelled or shorts):
             _release_what_was_not_shipped(saga, decision)
     else:
         _set_status(saga, Status.PARTIALLY_SHIPPED, decision)
         saga.sla_deadline_at = now + policy.ship_sla
     saga.sla_notified = False
     _deliver_if_all_delivered(saga, decision)
+
+
+def _cancel_rest(
+    saga: OrderSaga,
+    reason: str,
+    units: dict[str, int],
+    value: Decimal,
+    whole: list[str],
+    rest_cancelled: list[str],
+    decision: Decision,
+) -> None:
+    """The unshipped rest of a partly shipped order is cancelled (its units are already out of
+    the capture target): its reservation goes back to stock (every parcel's commit was sent
+    before, on the same key, and inventory releases only what is still reserved), and the
+    customer is told which units were cancelled and what is not charged. The authorisation's
+    uncaptured rest is not voided (a void after a capture is refused): it lapses at the card
+    network, as after short picks."""
+    decision.note(
+        "rest_cancelled",
+        reason=reason,
+        lines=_units_detail(units),
+        value=str(value),
+        capture_target=str(capture_target(saga)),
+        cancelled=whole,
+        rest_cancelled=rest_cancelled,
+    )
+    decision.send(ReleaseStock(order_id=saga.order_id, reason=reason))
+    decision.send(
+        _notice(
+            saga,
+            "rest_cancelled",
+            reason=reason,
+            lines=_units_detail(units),
+            amount=str(value),
+            currency=saga.currency,
+            cancelled_fulfilments=whole,
+            partly_cancelled_fulfilments=rest_cancelled,
+            too_late=not saga.cancel_rest,
+            paid_externally=saga.paid_externally,
+        )
+    )
 
 
 def _on_stock_committed(
@@ -1136,7 +1241,8 @@ def _on_short_pick(
             fulfilment.cancelled = fulfilment.ended_short = True
             decision.note("fulfilment_ended_short", fulfilment_id=fulfilment.fulfilment_id)
     if saga.status == Status.CANCELLING:
-        _cancel_short(saga, short, "the order is being cancelled", decision, notify=False)
+        _cancel_short(saga, short, _WITH_CANCEL, decision, notify=False)
+        short.with_cancel = True
         decision.send(_write_off(saga, short))
         return
     if policy.short_pick == ShortPickPolicy.SHIP_AVAILABLE:
@@ -1383,13 +1489,17 @@ def _after_short(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: D
         _deliver_if_all_delivered(saga, decision)
 
 
+_WITH_CANCEL = "the order is being cancelled"
+
+
 def _cancel_waiting_shorts(saga: OrderSaga, decision: Decision) -> None:
     """The order is being cancelled: shorts not re-allocated yet are cancelled, and the units of
     those not sent to inventory yet written off (a ReallocateStock in flight writes them off)."""
     for short in saga.shorts.values():
         if short.pending:
             waiting = short.state == ShortState.WAITING
-            _cancel_short(saga, short, "the order is being cancelled", decision, notify=False)
+            _cancel_short(saga, short, _WITH_CANCEL, decision, notify=False)
+            short.with_cancel = True
             if waiting:
                 decision.send(_write_off(saga, short))
 
@@ -1553,13 +1663,18 @@ def _confirm(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decis
 def _begin_cancel(
     saga: OrderSaga, reason: str, now: datetime, policy: SagaPolicy, decision: Decision
 ) -> None:
-    """Compensate in reverse order, as far as done (or possibly done: an unanswered step)."""
+    """Compensate in reverse order, as far as done (or possibly done: an unanswered step).
+    Once part of the order shipped, only its unshipped rest is cancelled: the fulfilment first,
+    the stock with its answer, and the payment is never voided (what shipped is captured)."""
     in_flight = saga.step
+    saga.cancel_rest = shipped_anything(saga)
     pending: list[Compensation] = []
     if saga.fulfilments or in_flight == Step.CREATE_FULFILMENT:
         pending.append(Compensation.FULFILMENT)
-    if not saga.paid_externally and (
-        saga.payment_authorized or in_flight == Step.AUTHORIZE_PAYMENT
+    if (
+        not saga.paid_externally
+        and not saga.cancel_rest
+        and (saga.payment_authorized or in_flight == Step.AUTHORIZE_PAYMENT)
     ):
         pending.append(Compensation.PAYMENT)
     if saga.stock_reserved or in_flight == Step.RESERVE_STOCK:
@@ -1573,7 +1688,8 @@ def _begin_cancel(
     _set_status(saga, Status.CANCELLING, decision)
     saga.pending_compensations = tuple(pending)
     saga.step = Step.COMPENSATE
-    decision.note("compensating", reason=reason, undo=[str(p) for p in pending])
+    scope = {"scope": "unshipped_rest"} if saga.cancel_rest else {}
+    decision.note("compensating", reason=reason, undo=[str(p) for p in pending], **scope)
     _send_compensations(saga, now, policy, decision)
 
 
@@ -1691,27 +1807,72 @@ def _capture_amount(saga: OrderSaga, *, whole_order: bool) -> Decimal:
 
 def capture_target(saga: OrderSaga) -> Decimal:
     """What the order captures in all once everything it still ships has left: the total, less
-    the value of the units cancelled after short picks — their share of the total, computed as
-    a shipment's is (the units' price with their part of the shipping, discounts and tax), so
-    that the captures of what ships add up to exactly this."""
+    the value of the units cancelled from it (after short picks, or by a cancel of the
+    unshipped rest) — the share of the total of the units kept, computed as a shipment's is
+    (the units' price with their part of the shipping, discounts and tax), so that the captures
+    of what ships add up to exactly this. With nothing but free items the total (shipping) is
+    captured by the order's last shipment: while anything still ships, and nothing once a
+    cancel took the rest."""
     cancelled = cancelled_units(saga)
     if not cancelled:
         return saga.total
+    ordered = ordered_units(saga)
     subtotal = _subtotal(saga)
-    if subtotal == 0:  # free items: the total (shipping) is captured while anything ships
-        ordered = sum(li.quantity for li in saga.lines)
-        return saga.total if sum(cancelled.values()) < ordered else Decimal(0)
-    kept = subtotal - _value_of(saga, cancelled)
+    if subtotal == 0:
+        keeps = sum(cancelled.values()) < sum(ordered.values())
+        cancel_took_some = any(_cancelled_by_cancel(f) for f in saga.fulfilments.values())
+        return saga.total if keeps and not cancel_took_some else Decimal(0)
+    kept = _value_of(saga, _less(ordered, cancelled))
     return round_money(saga.total * kept / subtotal, saga.currency)
 
 
 def cancelled_units(saga: OrderSaga) -> dict[str, int]:
-    """Units per SKU cancelled from the order after short picks."""
+    """Units per SKU cancelled from the order: short picks' units cancelled, and the units a
+    cancel took of fulfilments (whole ones, and the unshipped rest of partly shipped ones)."""
     units: dict[str, int] = {}
     for short in saga.shorts.values():
         if short.state == ShortState.CANCELLED:
-            units[short.sku] = units.get(short.sku, 0) + short.quantity
+            units = _plus(units, {short.sku: short.quantity})
+    for fulfilment in saga.fulfilments.values():
+        if _cancelled_by_cancel(fulfilment):
+            units = _plus(units, fulfilment.unshipped())
     return units
+
+
+def _cancelled_by_cancel(fulfilment: SagaFulfilment) -> bool:
+    """A cancel took the fulfilment, whole or its unshipped rest (one that ended because every
+    unit was short is not: its units are the short picks')."""
+    return fulfilment.rest_cancelled or (fulfilment.cancelled and not fulfilment.ended_short)
+
+
+def ordered_units(saga: OrderSaga) -> dict[str, int]:
+    """Units per SKU of the order's lines."""
+    units: dict[str, int] = {}
+    for li in saga.lines:
+        units = _plus(units, {li.sku: li.quantity})
+    return units
+
+
+def shipped_anything(saga: OrderSaga) -> bool:
+    """Some shipment of the order has left."""
+    return any(f.shipments for f in saga.fulfilments.values())
+
+
+def _plus(units: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    added = dict(units)
+    for sku, quantity in more.items():
+        added[sku] = added.get(sku, 0) + quantity
+    return added
+
+
+def _less(units: dict[str, int], fewer: dict[str, int]) -> dict[str, int]:
+    """Units per SKU of `units` beyond `fewer` (SKUs with none left dropped)."""
+    left = {sku: quantity - fewer.get(sku, 0) for sku, quantity in units.items()}
+    return {sku: quantity for sku, quantity in left.items() if quantity > 0}
+
+
+def _units_detail(units: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"sku": sku, "quantity": n} for sku, n in sorted(units.items()) if n > 0]
 
 
 def _subtotal(saga: OrderSaga) -> Decimal:
@@ -1719,7 +1880,8 @@ def _subtotal(saga: OrderSaga) -> Decimal:
 
 
 def _value_of(saga: OrderSaga, units: dict[str, int]) -> Decimal:
-    """The unrounded value of units per SKU, at each SKU's average price in the order."""
+    """The unrounded value of units per SKU, at each SKU's average price in the order (summed
+    in SKU order, so the same units always come to the same value to the last digit)."""
     value_by_sku: dict[str, tuple[Decimal, int]] = {}
     for li in saga.lines:
         value, quantity = value_by_sku.get(li.sku, (Decimal(0), 0))
@@ -1727,8 +1889,8 @@ def _value_of(saga: OrderSaga, units: dict[str, int]) -> Decimal:
     return sum(
         (
             value_by_sku[sku][0] * quantity / value_by_sku[sku][1]
-            for sku, quantity in units.items()
-            if sku in value_by_sku and value_by_sku[sku][1]
+            for sku, quantity in sorted(units.items())
+            if quantity and sku in value_by_sku and value_by_sku[sku][1]
         ),
         Decimal(0),
     )
@@ -1779,7 +1941,7 @@ def _resume(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decisi
     _unpark(saga)
     _set_status(saga, status, decision)
     uncaptured = [
-        (f, shipment)
+        shipment
         for f in saga.fulfilments.values()
         for shipment in f.shipments.values()
         if shipment.awaits_capture
@@ -1788,7 +1950,7 @@ def _resume(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decisi
         "operator_retry",
         resumed=str(status),
         step=str(step) if step else None,
-        captures=[shipment.shipment_id for _, shipment in uncaptured],
+        captures=[shipment.shipment_id for shipment in uncaptured],
         reasons=list(reasons),
     )
     if step is not None:
@@ -1801,20 +1963,23 @@ def _resume(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decisi
         saga.sla_deadline_at, saga.sla_notified = now + policy.ship_sla, False
     elif status == Status.SHIPPED:
         saga.sla_deadline_at, saga.sla_notified = now + policy.delivery_sla, False
-    if not saga.paid_externally:
-        for f, shipment in uncaptured:
-            shipment.capture_failed = False
-            decision.send(_capture(saga, f, shipment))
+    _resend_captures(saga, decision)
     _complete_if_done(saga, decision)
 
 
 def operator_compensate(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
-    """Undo what was done so far and cancel. Refused once anything shipped."""
+    """Undo what was done so far and cancel. Once part of the order shipped, the same cancel
+    of the unshipped rest as a customer's (what shipped stays shipped and captured; a parked
+    order's unconfirmed captures are sent again, since nothing else would). Refused once
+    everything shipped."""
     if saga.status in TERMINAL or saga.status == Status.CANCELLING:
         raise OperatorActionRefused(
             "order_closed", f"order {saga.order_id} is {saga.status}; nothing to compensate"
         )
-    if any(f.shipments for f in saga.fulfilments.values()) or saga.status in SHIPPED_OR_LATER:
+    underneath = saga.parked_from if saga.status == Status.NEEDS_ATTENTION else saga.status
+    if underneath in SHIPPED_OR_LATER - {Status.PARTIALLY_SHIPPED} or (
+        shipped_anything(saga) and underneath not in {Status.PARTIALLY_SHIPPED, Status.CANCELLING}
+    ):
         raise OperatorActionRefused(
             "already_shipped",
             f"order {saga.order_id} has shipped goods; refund them through a return",
@@ -1831,12 +1996,25 @@ def operator_compensate(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> D
         saga.step = Step.COMPENSATE
         _unpark(saga)
         _send_compensations(saga, now, policy, decision)
+        _resend_captures(saga, decision)
         return decision
     if saga.step is None and saga.parked_step is not None:
         saga.step = saga.parked_step  # undo what that unanswered step may have done
     _unpark(saga)
+    _resend_captures(saga, decision)
     _begin_cancel(saga, "cancelled by an operator", now, policy, decision)
     return decision
+
+
+def _resend_captures(saga: OrderSaga, decision: Decision) -> None:
+    """Every shipment's capture not confirmed yet, again (same command, same key)."""
+    if saga.paid_externally:
+        return
+    for fulfilment in saga.fulfilments.values():
+        for shipment in fulfilment.shipments.values():
+            if shipment.awaits_capture:
+                shipment.capture_failed = False
+                decision.send(_capture(saga, fulfilment, shipment))
 
 
 def _unpark(saga: OrderSaga) -> None:

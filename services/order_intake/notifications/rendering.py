@@ -28,6 +28,7 @@ KINDS = (
     "shipped",
     "delivered",
     "items_unavailable",
+    "rest_cancelled",
 )
 FALLBACK = "update"
 
@@ -105,10 +106,10 @@ def _context(
         "total": _money(data.get("total"), currency),
         "address": "",
         "shipped_lines": _parcel_lines(data.get("lines")),
-        "unavailable_lines": "\n".join(
-            f"  {line['quantity']} x {line['sku']}" for line in data.get("lines") or ()
-        ),
+        "unavailable_lines": _unit_lines(data.get("lines")),
+        "cancelled_lines": _unit_lines(data.get("lines")),
         "not_charged": _money(data.get("amount"), currency) or "nothing",
+        "not_charged_note": _not_charged_note(data, currency),
         "note": _note(kind, data),
     }
     if kind == "delayed":
@@ -141,7 +142,12 @@ def _note(kind: str, data: Mapping[str, Any]) -> str:
         )
     if kind == "shipped" and data.get("more_to_follow"):
         return "The rest of your order follows in another parcel; we will write again.\n"
-    if kind == "cancelled" and data.get("partial"):
+    if kind == "rest_cancelled" and data.get("too_late"):
+        return (
+            "You had asked to cancel the whole order, but those parcels had left before\n"
+            "the cancellation reached the warehouse.\n\n"
+        )
+    if kind == "cancelled" and data.get("partial"):  # notices from before `rest_cancelled`
         return (
             "Part of your order had already shipped and could not be stopped; "
             "only the part not yet shipped is cancelled.\n"
@@ -184,6 +190,20 @@ def _address(address: Mapping[str, Any]) -> str:
 
 def _tracking_link(url: Any) -> str:
     return f"\nTrack it:        {url}" if url else ""
+
+
+def _not_charged_note(data: Mapping[str, Any], currency: str) -> str:
+    """What the customer pays for units cancelled from the order: nothing, or — paid where the
+    order was placed (a marketplace) — settled there."""
+    amount = _money(data.get("amount"), currency) or "nothing"
+    if data.get("paid_externally"):
+        return f"Their share of the order's total, {amount}, is settled where you paid."
+    return f"You are not charged for them: {amount} less than the order's total."
+
+
+def _unit_lines(lines: Any) -> str:
+    """Units the notice names, one `  n x SKU` row each."""
+    return "\n".join(f"  {line['quantity']} x {line['sku']}" for line in lines or ())
 
 
 def _parcel_lines(lines: Any) -> str:

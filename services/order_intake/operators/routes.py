@@ -138,7 +138,9 @@ async def list_stuck_orders(
 
 _ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "`order_not_found`"},
-    409: {"description": "refused by the saga: `nothing_to_retry`, `order_closed`, ..."},
+    409: {
+        "description": "refused by the saga: `nothing_to_retry`, `order_closed`, `already_shipped`"
+    },
 }
 
 
@@ -189,6 +191,11 @@ _operator_action_route(
 _operator_action_route(
     "compensate",
     """Undo what was done so far (release stock, void the authorisation, cancel fulfilment) and
-    cancel the order. Refused once goods shipped (409 `already_shipped`) or when the order is
-    closed (409 `order_closed`).""",
+    cancel the order. Once part of the order shipped (PARTIALLY_SHIPPED, also parked), the same
+    cancel of the unshipped rest as a customer's: the parcels that left stay shipped and
+    captured (their unconfirmed captures are sent again), the rest is cancelled at the
+    warehouse, its stock released and never captured (never a void), and the order completes
+    when what shipped is delivered. Refused once everything shipped (409 `already_shipped`:
+    refund through a return) or when the order is closed or being cancelled (409
+    `order_closed`).""",
 )

@@ -20,8 +20,14 @@ from services.order_intake.domain.pricing import PricingError
 from services.order_intake.exchanges.returns_view import view_fields
 from services.order_intake.operators.admission import OVERLOADED_RESPONSE
 from services.order_intake.orders import service, store
-from services.order_intake.orders.schemas import CancelIn, OrderAccepted, OrderIn, read_order
-from services.order_intake.orders.views import order_row, order_view
+from services.order_intake.orders.schemas import (
+    CancelAccepted,
+    CancelIn,
+    OrderAccepted,
+    OrderIn,
+    read_order,
+)
+from services.order_intake.orders.views import cancel_answer, order_row, order_view
 from services.order_intake.rejected_requests.refusal import BODY_REFUSALS, IntakeRefused
 from shared.platform.auth import Permission, Principal, mask_personal_data, requires
 from shared.platform.errors import ApiError
@@ -156,20 +162,38 @@ async def list_orders(
     }
 
 
-@router.post("/orders/{order_id}/cancel", status_code=202)
+@router.post(
+    "/orders/{order_id}/cancel",
+    status_code=202,
+    response_model=CancelAccepted,
+    responses={
+        202: {
+            "description": "taken: the whole order (`scope: order`) or, once part of it shipped,"
+            " its unshipped rest (`scope: unshipped_rest`, with the units and the amount not"
+            " charged); `cancel: done` once CANCELLED, else `pending`"
+        },
+        404: {"description": "`order_not_found`"},
+        409: {
+            "description": "refused by the saga: `already_shipped` (everything has shipped:"
+            " refund through a return), `order_closed` (rejected), `needs_attention` (an"
+            " operator resolves it)"
+        },
+    },
+)
 async def cancel_order(
     order_id: str,
     orders: OrderActionsDep,
     body: CancelIn | None = None,
     principal: Principal = requires(Permission.ORDERS_CANCEL),
-) -> dict[str, Any]:
-    """Cancel before shipment. While a step is in flight the cancel is recorded and applied when
-    the step answers; after shipment it is refused (409 `already_shipped`)."""
+) -> CancelAccepted:
+    """Cancel the order, or what has not shipped of it. Before anything shipped the whole order
+    is cancelled (`scope: order`). Once part of it shipped (PARTIALLY_SHIPPED) the unshipped
+    rest is cancelled (`scope: unshipped_rest`, listing those units and the amount not
+    charged): the parcels that left stay shipped and captured, the rest is cancelled at the
+    warehouse, its stock released and never captured, the customer is e-mailed what was
+    cancelled, and the order completes when what shipped is delivered. While a step is in
+    flight the cancel is recorded and applied when the step answers; a repeated cancel changes
+    nothing. Once everything shipped it is refused (409 `already_shipped`)."""
     reason = body.reason if body else "requested by customer"
     acted = await orders.cancel(order_id, reason, subject=principal.subject)
-    status = acted.saga.status
-    return {
-        "order_id": order_id,
-        "status": status.value,
-        "cancel": "pending" if status not in {saga_domain.Status.CANCELLED} else "done",
-    }
+    return cancel_answer(acted.saga, acted.decision)

@@ -4,7 +4,7 @@ JSON parsed, checked for NUL characters and validated, every refusal naming the 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -154,6 +154,40 @@ class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="requested by customer", max_length=500)
+
+
+class UnitsOut(BaseModel):
+    sku: str
+    quantity: int
+
+
+class CancelAccepted(BaseModel):
+    """The answer to a cancel: what it takes, and whether it is done."""
+
+    order_id: str
+    status: str = Field(description="the order's status after the request")
+    cancel: Literal["pending", "done"] = Field(
+        description="`done` once the order is CANCELLED; `pending` while the cancel waits for"
+        " the step in flight or for the warehouse's answer"
+    )
+    scope: Literal["order", "unshipped_rest"] = Field(
+        description="`order`: nothing has shipped, the whole order is cancelled (the money"
+        " authorised is released); `unshipped_rest`: part of the order has shipped — the"
+        " parcels that left stay shipped and charged, what has not left is cancelled and not"
+        " charged, and the order completes when what shipped is delivered"
+    )
+    unshipped: list[UnitsOut] = Field(
+        default_factory=list,
+        description="`unshipped_rest`: the units the cancel takes, as far as known now (a parcel"
+        " that leaves before the warehouse sees the cancel still ships and is charged; the"
+        " customer's e-mail `rest_cancelled` names what was cancelled in the end)",
+    )
+    not_charged: str | None = Field(
+        default=None,
+        description="`unshipped_rest`: what the order will not capture for those units (their"
+        " price with their part of shipping, discount and tax), in `currency`",
+    )
+    currency: str | None = None
 
 
 def _problems(exc: ValidationError) -> list[dict[str, str]]:

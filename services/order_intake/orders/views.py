@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.order_intake.domain import saga as saga_domain
+from services.order_intake.orders.schemas import CancelAccepted, UnitsOut
 from shared.money import round_money
 from shared.platform.saga.views import timeline_view
 
@@ -16,7 +17,8 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
     if saga.paid_externally:
         payment_status = "paid_externally"
     elif saga.captured_total > 0:
-        payment_status = "captured" if saga.captured_total >= saga.total else "partially_captured"
+        captured_all = saga.captured_total >= saga_domain.capture_target(saga)
+        payment_status = "captured" if captured_all else "partially_captured"
     elif saga.payment_voided:
         payment_status = "voided"
     elif saga.payment_authorized:
@@ -60,6 +62,8 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
             "status": payment_status,
             "authorized": saga.payment_authorized,
             "captured_total": _money(saga.captured_total, row["currency"]),
+            # What it captures in all: the total less what was cancelled from the order.
+            "capture_target": _money(saga_domain.capture_target(saga), row["currency"]),
         },
         "fulfilment": {
             "fulfilments": [_fulfilment(f, row["currency"]) for f in saga.fulfilments.values()],
@@ -144,6 +148,26 @@ def _short(s: saga_domain.SagaShort, currency: str) -> dict[str, Any]:
         "value": _money(s.value, currency) if s.value is not None else None,
         "reason": s.reason,
     }
+
+
+def cancel_answer(saga: saga_domain.OrderSaga, decision: saga_domain.Decision) -> CancelAccepted:
+    """The answer to a cancel: its scope, and for the rest of a partly shipped order the units
+    it takes and what is not charged (as the saga noted them when it took the request)."""
+    status = saga.status
+    answer = CancelAccepted(
+        order_id=saga.order_id,
+        status=status.value,
+        cancel="done" if status == saga_domain.Status.CANCELLED else "pending",
+        scope="unshipped_rest"
+        if saga.cancel_rest or saga_domain.shipped_anything(saga)
+        else "order",
+    )
+    requested = next((e.detail for e in decision.timeline if e.event == "cancel_requested"), {})
+    if requested.get("scope") == "unshipped_rest":
+        answer.unshipped = [UnitsOut(**line) for line in requested["unshipped"]]
+        answer.not_charged = requested["not_charged"]
+        answer.currency = requested["currency"]
+    return answer
 
 
 def order_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,12 @@ from services.order_intake.app import build
 from services.order_intake.settings import OrderIntakeSettings
 from shared.contracts.channels import ChannelOrderReceived
 from shared.contracts.common import Allocation, SkuQuantity
-from shared.contracts.fulfilment import FulfilmentCreated, FulfilmentRef, FulfilmentShipped
+from shared.contracts.fulfilment import (
+    FulfilmentCancelled,
+    FulfilmentCreated,
+    FulfilmentRef,
+    FulfilmentShipped,
+)
 from shared.contracts.inventory import StockReserved
 from shared.envelope import Envelope
 from shared.topics import CHANNEL_ORDERS
@@ -118,7 +123,8 @@ async def test_a_bad_message_in_a_batch_does_not_take_its_neighbours_with_it(
     assert [o["channel"] for o in await orders(intake)] == ["ebay"]
 
 
-async def test_a_refused_cancellation_is_recorded_not_dead_lettered(intake: ComponentHarness):
+async def fulfilling_woocommerce_order(intake: ComponentHarness) -> tuple[str, Any]:
+    """WooCommerce order 727 (3 x SOCK-3, 2 x MUG-1), reserved and with its fulfilment f1."""
     await intake.deliver(
         message("woocommerce", payloads.body(payloads.woocommerce_order())), correlation_id="727"
     )
@@ -143,6 +149,11 @@ async def test_a_refused_cancellation_is_recorded_not_dead_lettered(intake: Comp
         ),
         correlation_id=order_id,
     )
+    return order_id, lines
+
+
+async def test_a_refused_cancellation_is_recorded_not_dead_lettered(intake: ComponentHarness):
+    order_id, lines = await fulfilling_woocommerce_order(intake)
     await intake.deliver(
         FulfilmentShipped(
             order_id=order_id,
@@ -169,3 +180,46 @@ async def test_a_refused_cancellation_is_recorded_not_dead_lettered(intake: Comp
     assert [a.kind for a in await intake.emitted_contracts("OperatorAlert")] == [
         "channel_cancel_refused"
     ]
+
+
+async def test_a_channel_cancellation_of_a_partly_shipped_order_cancels_the_rest(
+    intake: ComponentHarness,
+):
+    order_id, _ = await fulfilling_woocommerce_order(intake)
+    await intake.deliver(
+        FulfilmentShipped(
+            order_id=order_id,
+            fulfilment_id="f1",
+            location="berlin",
+            lines=(SkuQuantity(sku="SOCK-3", quantity=3),),
+            carrier="dhl",
+            tracking_number="JJD1",
+            shipped_at=datetime.now(UTC),
+            shipment_id="par-1",
+            fulfilment_complete=False,
+        ),
+        correlation_id=order_id,
+    )
+    cancelled = payloads.body(payloads.woocommerce_order(status="cancelled"))
+    await intake.deliver(message("woocommerce", cancelled), correlation_id="727")
+    await intake.deliver(message("woocommerce", cancelled), correlation_id="727")
+    assert intake.dead_letters == []
+    [order] = await orders(intake)
+    assert order["status"] == "CANCELLING"
+    assert len(await intake.emitted("CancelFulfilment")) == 1, "the second is a repeat"
+    assert await intake.emitted("OperatorAlert") == [], "not refused"
+    await intake.deliver(
+        FulfilmentCancelled(order_id=order_id, reason="x", partly_shipped=("f1",)),
+        correlation_id=order_id,
+    )
+    [order] = await orders(intake)
+    assert order["status"] == "SHIPPED"
+    [notice] = [
+        n
+        for n in await intake.emitted_contracts("CustomerNotification")
+        if n.kind == "rest_cancelled"
+    ]
+    assert notice.data["paid_externally"] is True
+    assert notice.data["lines"] == [{"sku": "MUG-1", "quantity": 2}]
+    assert len(await intake.emitted("ReleaseStock")) == 1
+    assert await intake.emitted("VoidPayment") == []

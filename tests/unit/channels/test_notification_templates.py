@@ -136,6 +136,35 @@ def test_a_cancel_that_came_too_late_is_explained():
     )
     assert "cancellation came too late" in shipped.body
     partly = render("cancelled", "ord_1", ADA, {"reason": "customer", "partial": True}, ORDER)
-    assert "only the part not yet shipped is cancelled" in partly.body
+    assert "only the part not yet shipped is cancelled" in partly.body, "notices of before"
+    rest = render(
+        "rest_cancelled",
+        "ord_1",
+        ADA,
+        {"reason": "customer", "lines": [{"sku": "MUG-1", "quantity": 1}], "too_late": True},
+        ORDER,
+    )
+    assert "had left before\nthe cancellation reached the warehouse." in rest.body
     plain = render("shipped", "ord_1", ADA, {"fulfilment_id": "ful_1"}, ORDER)
     assert "too late" not in plain.body and "$note" not in plain.body
+
+
+def test_the_rest_of_a_partly_shipped_order_cancelled_names_its_units_and_what_is_not_charged():
+    data = {
+        "reason": "requested by customer",
+        "lines": [{"sku": "MUG-1", "quantity": 1}, {"sku": "TSHIRT-M", "quantity": 1}],
+        "amount": "33.02",
+        "currency": "EUR",
+        "cancelled_fulfilments": [],
+        "partly_cancelled_fulfilments": ["ful_1"],
+        "too_late": False,
+    }
+    email = render("rest_cancelled", "ord_1", ADA, data, ORDER)
+    assert email.subject == "The rest of your order ord_1 is cancelled"
+    assert "what had not is now cancelled:\n  1 x MUG-1\n  1 x TSHIRT-M\n" in email.body
+    assert "You are not charged for them: 33.02 EUR less than the order's total." in email.body
+    assert "Reason: requested by customer" in email.body
+    assert "too late" not in email.body and "reached the warehouse" not in email.body
+    on_the_channel = render("rest_cancelled", "ord_1", ADA, {**data, "paid_externally": True})
+    assert "share of the order's total, 33.02 EUR, is settled where you paid" in on_the_channel.body
+    assert "not charged" not in on_the_channel.body

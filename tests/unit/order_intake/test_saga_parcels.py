@@ -387,8 +387,10 @@ def test_cancel_after_one_parcel_keeps_it_and_releases_the_unshipped_rest(answer
     assert kinds(decision) == [ReleaseStock, CustomerNotification]
     assert VoidPayment not in kinds(decision), "a capture happened: the rest lapses"
     [notice] = of(decision, CustomerNotification)
-    assert notice.kind == "cancelled" and notice.data["partial"] is True
+    assert notice.kind == "rest_cancelled" and notice.data["too_late"] is True
     assert notice.data["partly_cancelled_fulfilments"] == ["f1"]
+    assert notice.data["lines"] == [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1}]
+    assert Decimal(notice.data["amount"]) == saga.total - Decimal("19.05")
     f1 = saga.fulfilments["f1"]
     assert f1.rest_cancelled and f1.shipped and not f1.cancelled
     assert saga.status == Status.SHIPPED and "too late" in (saga.reason or "")
@@ -440,9 +442,11 @@ def test_an_already_shipped_answer_finishes_a_fulfilment_whose_last_parcel_said_
     assert kinds(decision) == [ReleaseStock], "shipped short: B's reservation goes back"
 
 
-def test_cancel_refused_once_a_parcel_left():
+def test_cancel_refused_once_every_parcel_left():
     saga = one_fulfilment_saga()
     s.handle(saga, parcel("p1", {"A": 1}), T0, POLICY)
+    s.handle(saga, parcel("p2", {"A": 2, "B": 1}), T0, POLICY)
+    assert saga.status == Status.SHIPPED
     with pytest.raises(s.CancelRefused):
         s.request_cancel(saga, "customer", T0, POLICY)
     with pytest.raises(s.OperatorActionRefused):
