@@ -50,6 +50,7 @@ class Refusal(StrEnum):
 
     NOT_SHIPPED = "not_shipped"
     SHIPS_IN_PARCELS = "ships_in_parcels"
+    REST_CANCELLED = "rest_cancelled"
     ALREADY_SHIPPED = "already_shipped"
     ALREADY_DELIVERED = "already_delivered"
     FULFILMENT_CANCELLED = "fulfilment_cancelled"
@@ -58,6 +59,7 @@ class Refusal(StrEnum):
 
 _MESSAGES: dict[Refusal, str] = {
     Refusal.NOT_SHIPPED: "the fulfilment has not been shipped yet",
+    Refusal.REST_CANCELLED: "the order's unshipped rest was cancelled: this parcel stays",
     Refusal.SHIPS_IN_PARCELS: "part of the fulfilment has shipped in parcels: ship the rest as"
     " parcels too",
     Refusal.ALREADY_SHIPPED: "the fulfilment has already been shipped",
@@ -138,8 +140,13 @@ def decide_ship(status: Status, current: Shipment | None, requested: Shipment) -
     return transition(status, Action.SHIP)
 
 
-def decide_ship_parcel(status: Status, *, completes: bool) -> Transition:
-    """Shipping one parcel; `completes`: it holds the last unshipped lines of the fulfilment."""
+def decide_ship_parcel(
+    status: Status, *, completes: bool, rest_cancelled: bool = False
+) -> Transition:
+    """Shipping one parcel; `completes`: it holds the last unshipped lines of the fulfilment;
+    `rest_cancelled`: a cancel took what had not shipped, so no other parcel may leave."""
+    if rest_cancelled:
+        raise TransitionRefused(Refusal.REST_CANCELLED, status, Action.SHIP)
     if status not in (Status.CREATED, Status.PARTIALLY_SHIPPED):
         raise TransitionRefused(_REFUSED_IN[status], status, Action.SHIP)
     return Transition(Status.SHIPPED if completes else Status.PARTIALLY_SHIPPED, changed=True)

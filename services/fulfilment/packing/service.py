@@ -103,7 +103,9 @@ async def ship_parcel(uow: UnitOfWork, parcel_id: str) -> Parcel:
             shipped += _units(other.lines)
     # Units found missing on the floor (short picks) are no longer the fulfilment's to ship.
     completes = not (_units_to_ship(fulfilment.lines) - shipped)
-    to = decide_ship_parcel(fulfilment.status, completes=completes).to
+    to = decide_ship_parcel(
+        fulfilment.status, completes=completes, rest_cancelled=fulfilment.rest_cancelled
+    ).to
     now = datetime.now(UTC)
     await store.save_parcel_shipped(uow.conn, parcel_id, now)
     await fulfilments.save_parcel_shipped(uow.conn, fulfilment.fulfilment_id, to, now)

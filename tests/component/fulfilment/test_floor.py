@@ -247,5 +247,5 @@ async def test_a_cancel_after_one_parcel_left_takes_only_the_unshipped_rest(
     assert [a.partly_shipped for a in answers] == [(fulfilment_id,)]
     assert answers[0].cancelled == () and answers[0].already_shipped == ()
     late = await client.post(f"/v1/parcels/{second}/ship")
-    assert late.status_code == 409 and error(late) == "already_shipped"
+    assert late.status_code == 409 and error(late) == "rest_cancelled"
     assert len(await h.emitted("FulfilmentShipped")) == 1

@@ -107,6 +107,12 @@ def test_a_parcel_ships_part_or_the_rest(status: Status, completes: bool, to: St
     assert decide_ship_parcel(status, completes=completes) == Transition(to, changed=True)
 
 
+def test_no_parcel_ships_once_the_rest_was_cancelled():
+    with pytest.raises(TransitionRefused) as refused:
+        decide_ship_parcel(Status.SHIPPED, completes=False, rest_cancelled=True)
+    assert refused.value.code is Refusal.REST_CANCELLED
+
+
 @pytest.mark.parametrize(
     ("status", "code"),
     [
