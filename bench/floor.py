@@ -104,13 +104,19 @@ async def set_up(call: Call, locations: Sequence[str], skus: Sequence[str]) -> N
 
 
 class Floor:
-    """Works one location's floor until stopped; counts what it did in `stats`."""
+    """Works one location's floor until stopped; counts what it did in `stats`.
+
+    Every step is read back before it is done, so the work resumes where it stood after a lost
+    answer or a service restart (the chaos run): a list whose release answer was lost is found
+    among the open lists, a pick already counted is not picked again, a parcel already packed,
+    labelled or shipped goes on from there."""
 
     def __init__(self, call: Call, location: str, stats: dict[str, int], concurrency: int) -> None:
         self._call = call
         self._location = location
         self._stats = stats
         self._lists = asyncio.Semaphore(concurrency)
+        self._working: set[str] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         running: set[asyncio.Task[None]] = set()
@@ -121,36 +127,65 @@ class Floor:
                 f"/v1/locations/{self._location}/pick-lists",
                 {"strategy": "batch", "orders_per_batch": 8, "max_fulfilments": 64},
             )
-            for pick_list in released["pick_lists"]:
-                self._stats["pick_lists"] += 1
+            found = [p["pick_list_id"] for p in released["pick_lists"]]
+            self._stats["pick_lists"] += len(found)
+            if not found:
+                found = await self._open_lists()
+            for list_id in found:
+                if list_id in self._working:
+                    continue
+                self._working.add(list_id)
                 await self._lists.acquire()
-                task = asyncio.create_task(self._work(pick_list))
+                task = asyncio.create_task(self._work(list_id, stop))
                 running.add(task)
                 task.add_done_callback(running.discard)
-            if not released["pick_lists"]:
+            if not found:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.2)
         for task in running:
             task.cancel()
 
-    async def _work(self, pick_list: dict[str, Any]) -> None:
+    async def _open_lists(self) -> list[str]:
+        """Lists not yet picked (one whose release answer was lost among them)."""
+        status, data = await self._call(
+            "GET",
+            f"/v1/pick-lists?location={self._location}&status=released&status=claimed"
+            "&status=picking",
+            None,
+        )
+        if status != 200:
+            return []
+        return [p["pick_list_id"] for p in orjson.loads(data)["pick_lists"]]
+
+    async def _work(self, list_id: str, stop: asyncio.Event) -> None:
         try:
-            await self._pick(pick_list)
-            fulfilments = sorted(
-                {put["fulfilment_id"] for stop in pick_list["stops"] for put in stop["puts"]}
-            )
-            await asyncio.gather(*(self._pack_and_ship(f) for f in fulfilments))
-        except FloorError as exc:
-            self._stats["errors"] += 1
-            self._stats.setdefault("error_example", 0)
-            print(f"floor: {exc}", flush=True)
+            for attempt in range(1, 31):
+                try:
+                    pick_list = await self._pick(list_id)
+                    fulfilments = sorted(
+                        {put["fulfilment_id"] for s in pick_list["stops"] for put in s["puts"]}
+                    )
+                    await asyncio.gather(*(self._pack_and_ship(f) for f in fulfilments))
+                    return
+                except (FloorError, RuntimeError) as exc:
+                    self._stats["errors"] += 1
+                    print(f"floor: {list_id} attempt {attempt}: {exc}", flush=True)
+                    if stop.is_set():
+                        return
+                    await asyncio.sleep(1.0)
         finally:
+            self._working.discard(list_id)
             self._lists.release()
 
-    async def _pick(self, pick_list: dict[str, Any]) -> None:
-        list_id = pick_list["pick_list_id"]
+    async def _pick(self, list_id: str) -> dict[str, Any]:
+        pick_list: dict[str, Any] = await _expect(self._call, "GET", f"/v1/pick-lists/{list_id}")
+        if pick_list["status"] in ("picked", "short"):
+            return pick_list
         await _expect(self._call, "POST", f"/v1/pick-lists/{list_id}/claim")
         for stop in pick_list["stops"]:
+            remaining = stop["quantity"] - stop["picked"] - stop["short"]
+            if remaining <= 0:
+                continue
             await _expect(
                 self._call,
                 "POST",
@@ -158,23 +193,26 @@ class Floor:
                 {
                     "stop": stop["stop"],
                     "barcode": barcode(stop["sku"]),
-                    "quantity": stop["quantity"],
-                    "scan_id": f"{list_id}/{stop['stop']}",
+                    "quantity": remaining,
+                    "scan_id": f"{list_id}/{stop['stop']}/{stop['picked']}",
                 },
             )
             self._stats["picks"] += 1
+        return pick_list
 
     async def _pack_and_ship(self, fulfilment_id: str) -> None:
-        status, data = await self._call("POST", f"/v1/fulfilments/{fulfilment_id}/parcels", None)
-        if status == 409:  # packed before a retry: read the parcels back
-            data = _json(
-                await _expect(self._call, "GET", f"/v1/fulfilments/{fulfilment_id}/parcels")
-            )
-        elif status != 200:
-            raise FloorError(f"pack {fulfilment_id}: {status} {data[:200]!r}")
-        for parcel in orjson.loads(data)["parcels"]:
+        path = f"/v1/fulfilments/{fulfilment_id}/parcels"
+        parcels = (await _expect(self._call, "GET", path))["parcels"]
+        if not parcels:
+            status, data = await self._call("POST", path, None)
+            if status not in (200, 409):  # 409: packed before a retry
+                raise FloorError(f"pack {fulfilment_id}: {status} {data[:200]!r}")
+            parcels = (await _expect(self._call, "GET", path))["parcels"]
+        for parcel in parcels:
             await self._parcel(parcel)
-        await _expect(self._call, "POST", f"/v1/fulfilments/{fulfilment_id}/deliver")
+        status, data = await self._call("POST", f"/v1/fulfilments/{fulfilment_id}/deliver", None)
+        if status != 200:
+            raise FloorError(f"deliver {fulfilment_id}: {status} {data[:200]!r}")
         self._stats["shipped"] += 1
         self._stats["delivered"] += 1
 
@@ -192,6 +230,8 @@ class Floor:
                     if status not in (200, 409):  # 409: scanned before a retry
                         raise FloorError(f"scan {parcel_id}: {status} {data[:200]!r}")
             await _expect(self._call, "POST", f"/v1/parcels/{parcel_id}/close")
-        await _expect(self._call, "POST", f"/v1/parcels/{parcel_id}/label")
-        await _expect(self._call, "POST", f"/v1/parcels/{parcel_id}/ship")
-        self._stats["parcels"] += 1
+        if parcel["status"] in ("open", "packed"):
+            await _expect(self._call, "POST", f"/v1/parcels/{parcel_id}/label")
+        if parcel["status"] not in ("shipped", "delivered"):
+            await _expect(self._call, "POST", f"/v1/parcels/{parcel_id}/ship")
+            self._stats["parcels"] += 1
