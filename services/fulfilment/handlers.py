@@ -18,6 +18,7 @@ and both always answer:
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from services.fulfilment import store
 from services.fulfilment.domain import (
@@ -58,7 +59,7 @@ async def on_create_fulfilment(
             uow.conn,
             command.order_id,
             planned,
-            command.shipping_address.model_dump(mode="json"),
+            _ship_to(command),
             command.shipping_method,
             datetime.now(UTC),
             current_trace_headers(),
@@ -69,6 +70,14 @@ async def on_create_fulfilment(
         FulfilmentCreated(order_id=command.order_id, fulfilments=_refs(existing)),
         key=command.order_id,
     )
+
+
+def _ship_to(command: CreateFulfilment | AddFulfilment) -> dict[str, Any]:
+    """The address the parcels go to, with the recipient's name when the order has one."""
+    address: dict[str, Any] = command.shipping_address.model_dump(mode="json")
+    if command.recipient_name:
+        address["name"] = command.recipient_name
+    return address
 
 
 async def _first_fulfilments(uow: UnitOfWork, order_id: str) -> list[Fulfilment]:
@@ -105,7 +114,7 @@ async def on_add_fulfilment(uow: UnitOfWork, envelope: Envelope, command: AddFul
             uow.conn,
             command.order_id,
             planned,
-            command.shipping_address.model_dump(mode="json"),
+            _ship_to(command),
             command.shipping_method,
             datetime.now(UTC),
             current_trace_headers(),

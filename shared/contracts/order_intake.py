@@ -137,6 +137,8 @@ class CreateFulfilment(Command):
     allocations: tuple[Allocation, ...]
     shipping_address: Address
     shipping_method: str | None = None
+    # Who the parcels are for: printed on labels and slips, sent to 3PLs and suppliers.
+    recipient_name: str | None = None
 
 
 @register
@@ -153,6 +155,7 @@ class AddFulfilment(Command):
     allocations: tuple[Allocation, ...]
     shipping_address: Address
     shipping_method: str | None = None
+    recipient_name: str | None = None
 
 
 @register

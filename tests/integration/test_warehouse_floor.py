@@ -57,6 +57,7 @@ async def test_two_parcels_from_the_floor_capture_twice_and_complete(
     )
     await system.wait_status(order_id, "FULFILLING")
     [fulfilment] = await system.fulfilments(order_id)
+    assert fulfilment["shipping_address"]["name"] == "Ada Lovelace"  # what the label prints
 
     released = await floor.post("/v1/locations/berlin/pick-lists", json={"strategy": "wave"})
     assert released.status_code == 200, released.text

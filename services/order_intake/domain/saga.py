@@ -1594,6 +1594,7 @@ def _step_commands(saga: OrderSaga, step: Step) -> list[Contract]:
                 allocations=saga.allocations,
                 shipping_address=saga.shipping_address,
                 shipping_method=saga.shipping_method,
+                recipient_name=saga.customer.name,
             )
         ]
     if step in {Step.REALLOCATE_STOCK, Step.ADD_FULFILMENT}:
@@ -1619,6 +1620,7 @@ def _step_commands(saga: OrderSaga, step: Step) -> list[Contract]:
                 allocations=short.allocations,
                 shipping_address=saga.shipping_address,
                 shipping_method=saga.shipping_method,
+                recipient_name=saga.customer.name,
             )
         ]
     return _compensation_commands(saga, saga.pending_compensations)
