@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from services.fulfilment import store as fulfilments
@@ -192,16 +192,19 @@ async def _lock(uow: UnitOfWork, pick_list_id: str) -> StoredPickList:
 async def _apply(
     uow: UnitOfWork, pick_list: StoredPickList, decision: PickDecision, now: datetime
 ) -> StoredPickList:
+    """Save the decision; the list as saved (not read back: the decision is what was saved)."""
+    claimed = decision.outcome is lifecycle.Outcome.CLAIMED
     await store.save_progress(
-        uow.conn,
-        decision.state,
-        now,
-        claimed=decision.outcome is lifecycle.Outcome.CLAIMED,
-        finished=decision.finished,
+        uow.conn, decision.state, now, claimed=claimed, finished=decision.finished
     )
-    after = await store.get_pick_list(uow.conn, pick_list.pick_list_id)
-    assert after is not None
-    return after
+    return replace(
+        pick_list,
+        state=decision.state,
+        status=decision.state.status,
+        picker=decision.state.picker_id,
+        claimed_at=now if claimed else pick_list.claimed_at,
+        finished_at=now if decision.finished else pick_list.finished_at,
+    )
 
 
 async def claim(uow: UnitOfWork, pick_list_id: str, picker: str) -> StoredPickList:
