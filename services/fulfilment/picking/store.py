@@ -94,10 +94,12 @@ async def insert_pick_list(
 _LIST_COLUMNS = (
     "l.pick_list_id, l.location, l.strategy, l.wave, l.zone, l.status, l.picker, l.walk_m,"
     " l.created_at, l.claimed_at, l.finished_at,"
-    " (SELECT jsonb_agg(jsonb_build_object('position', s.position, 'bin', s.bin, 'zone', b.zone,"
-    "   'sequence', b.sequence, 'x_m', b.x_m, 'y_m', b.y_m, 'sku', s.sku, 'puts', s.puts,"
+    # A stop keeps its place when its bin has left the layout since (a re-laid floor).
+    " (SELECT jsonb_agg(jsonb_build_object('position', s.position, 'bin', s.bin,"
+    "   'zone', coalesce(b.zone, ''), 'sequence', coalesce(b.sequence, s.position),"
+    "   'x_m', coalesce(b.x_m, 0), 'y_m', coalesce(b.y_m, 0), 'sku', s.sku, 'puts', s.puts,"
     "   'picked', s.picked, 'short', s.short, 'barcode', i.barcode) ORDER BY s.position)"
-    "  FROM pick_stops s JOIN bins b ON b.location = l.location AND b.code = s.bin"
+    "  FROM pick_stops s LEFT JOIN bins b ON b.location = l.location AND b.code = s.bin"
     "  LEFT JOIN items i ON i.sku = s.sku"
     "  WHERE s.pick_list_id = l.pick_list_id) AS stops"
 )

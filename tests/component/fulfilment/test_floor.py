@@ -17,7 +17,7 @@ from shared.contracts.fulfilment import FulfilmentShipped
 from shared.contracts.order_intake import CancelFulfilment, CreateFulfilment
 from tests.support.component import ComponentHarness, start_harness
 from tests.support.env import Infra
-from tests.support.floor import ITEMS, pack_and_label, pick_everything, set_up_floor
+from tests.support.floor import ITEMS, LAYOUT, pack_and_label, pick_everything, set_up_floor
 
 pytestmark = pytest.mark.component
 
@@ -249,3 +249,17 @@ async def test_a_cancel_after_one_parcel_left_takes_only_the_unshipped_rest(
     late = await client.post(f"/v1/parcels/{second}/ship")
     assert late.status_code == 409 and error(late) == "rest_cancelled"
     assert len(await h.emitted("FulfilmentShipped")) == 1
+
+
+async def test_a_list_keeps_its_stops_when_the_floor_is_laid_out_again(
+    h: ComponentHarness, client: httpx.AsyncClient
+) -> None:
+    await create(h, "o-floor-5", ("CUP-1", 1))
+    [pick_list] = (await client.post("/v1/locations/berlin/pick-lists", json={})).json()[
+        "pick_lists"
+    ]
+    smaller = {**LAYOUT, "bins": [b for b in LAYOUT["bins"] if b["code"] != "A-02"]}
+    assert (await client.put("/v1/locations/berlin/layout", json=smaller)).status_code == 200
+    again = (await client.get(f"/v1/pick-lists/{pick_list['pick_list_id']}")).json()
+    assert [s["bin"] for s in again["stops"]] == ["A-02"]
+    assert (await pick_everything(client, again))["status"] == "picked"
