@@ -340,10 +340,11 @@ def _document(content: bytes | str | None, media_type: str, what: str, parcel_id
     "/parcels/{parcel_id}/label.pdf",
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
-    dependencies=[requires(Permission.FULFILMENTS_READ)],
+    dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
 async def label_pdf(runtime: RuntimeDep, parcel_id: str) -> Response:
-    """The label as bought (a reprint is the same document)."""
+    """The label as bought (a reprint is the same document). Labels and slips carry the
+    customer's name and address: only for whoever ships (`fulfilments:write`)."""
     pdf, _ = await store.label_documents(runtime.pool, parcel_id)
     return _document(pdf, "application/pdf", "label", parcel_id)
 
@@ -352,7 +353,7 @@ async def label_pdf(runtime: RuntimeDep, parcel_id: str) -> Response:
     "/parcels/{parcel_id}/label.zpl",
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
-    dependencies=[requires(Permission.FULFILMENTS_READ)],
+    dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
 async def label_zpl(runtime: RuntimeDep, parcel_id: str) -> Response:
     """The label for thermal printers (ZPL), when the carrier issues one."""
@@ -364,7 +365,7 @@ async def label_zpl(runtime: RuntimeDep, parcel_id: str) -> Response:
     "/parcels/{parcel_id}/slip.pdf",
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
-    dependencies=[requires(Permission.FULFILMENTS_READ)],
+    dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
 async def slip_pdf(runtime: RuntimeDep, parcel_id: str) -> Response:
     with _refusals():

@@ -155,6 +155,10 @@ async def test_an_order_is_picked_packed_in_two_boxes_labelled_and_shipped_in_tw
         slip = await client.get(f"/v1/parcels/{parcel_id}/slip.pdf")
         assert slip.content.startswith(b"%PDF")
     assert labels[small] != labels[big]
+    async with h.http("viewer") as viewer:  # labels and slips carry the customer's address
+        for document in ("label.pdf", "label.zpl", "slip.pdf"):
+            refused = await viewer.get(f"/v1/parcels/{small}/{document}")
+            assert refused.status_code == 403, document
     assert len(await h.emitted("LabelCreated")) == 2
 
     first_ship = await client.post(f"/v1/parcels/{small}/ship")
