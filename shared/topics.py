@@ -63,7 +63,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         FULFILMENT_PARTNERS,
         "fulfilment",
-        "fulfilment requests and purchase orders for 3PLs and dropship suppliers",
+        "fulfilment requests, purchase orders and their cancellations for 3PLs and dropship"
+        " suppliers",
         "location",
     ),
     TopicSpec(RETURNS_EVENTS, "returns", "returns lifecycle events", "return id"),

@@ -157,6 +157,7 @@ async def on_cancel_fulfilment(
         await store.save_cancelled(uow.conn, to_cancel, command.reason, now)
     if rest_to_cancel:
         await store.save_rest_cancelled(uow.conn, rest_to_cancel, command.reason, now)
+    await partners.dispatch_cancellations(uow, to_cancel + rest_to_cancel, command.reason)
     # The first cancel's reason stays the answer, so a re-send answers exactly the same.
     await _answer_cancelled(uow, command.order_id, order.cancel_reason or command.reason)
 

@@ -250,3 +250,21 @@ class PartnerFulfilmentOverdue(Event):
     request_kind: PartnerRequestKind
     requested_at: datetime
     deadline_at: datetime
+
+
+@register
+class PartnerFulfilmentCancelled(Event):
+    """A fulfilment whose request (`cancels_dispatch_id`) already went to a partner reached over
+    Kafka was cancelled: the partner should not ship what it has not shipped yet. Once per
+    fulfilment, keyed by the location; `po_number` names a dropship supplier's purchase order."""
+
+    TYPE = "PartnerFulfilmentCancelled"
+    TOPIC = FULFILMENT_PARTNERS
+    dispatch_id: str
+    cancels_dispatch_id: str
+    order_id: str
+    fulfilment_id: str
+    location: str
+    reason: str
+    cancelled_at: datetime
+    po_number: str | None = None

@@ -8,6 +8,11 @@
   at once, for an operator to configure the connector and retry. One request per fulfilment
   (its id derives from the fulfilment's; a second insert is a no-op), so a re-sent or
   redelivered CreateFulfilment sends nothing twice.
+- `dispatch_cancellations` runs in the CancelFulfilment transaction: a fulfilment cancelled
+  after its request went out (`sent` or `published`) gets a `cancellation` written the same way
+  (published at once as `PartnerFulfilmentCancelled`, or left `pending` for the sender); one per
+  fulfilment (its id derives from the fulfilment's). A request not sent yet is withdrawn by the
+  sender instead, and nothing is cancelled at the partner.
 - `send_due` (the background sender) claims due webhooks under `FOR UPDATE SKIP LOCKED`, POSTs
   them signed (signing.py) and records every outcome in the same transaction: replicas never
   send one row at the same time, and a row is sent again only after a crash between the
@@ -36,6 +41,7 @@ from services.fulfilment.partners.model import (
     ConnectorKind,
     DispatchStatus,
     RequestKind,
+    cancellation_id_for,
     dispatch_id_for,
     request_kind_for,
     retry_delay_s,
@@ -47,7 +53,11 @@ from services.fulfilment.store import Fulfilment
 from services.fulfilment.warehouse import store as warehouse
 from services.fulfilment.warehouse.model import LocationKind
 from shared.contracts.common import Address, SkuQuantity
-from shared.contracts.fulfilment import PartnerFulfilmentRequested, PurchaseOrderRef
+from shared.contracts.fulfilment import (
+    PartnerFulfilmentCancelled,
+    PartnerFulfilmentRequested,
+    PurchaseOrderRef,
+)
 from shared.platform.outbox import UnitOfWork
 from shared.platform.service import Runtime
 from shared.platform.telemetry import continue_trace, current_trace_headers
@@ -188,6 +198,68 @@ def _request_document(
     return document
 
 
+# --- cancellations (in the CancelFulfilment transaction) ----------------------------------
+
+
+async def dispatch_cancellations(
+    uow: UnitOfWork, fulfilment_ids: Sequence[str], reason: str
+) -> None:
+    """Tell the partner of each of these (just cancelled) fulfilments whose request already
+    went out; fulfilments on our own floor have no request and are left alone."""
+    if not fulfilment_ids:
+        return
+    for request in await store.requests_of(uow.conn, fulfilment_ids):
+        if request.status in (DispatchStatus.SENT, DispatchStatus.PUBLISHED):
+            await _cancel(uow, request, reason)
+
+
+async def _cancel(uow: UnitOfWork, request: store.Dispatch, reason: str) -> None:
+    connector = await store.get_connector(uow.conn, request.location)
+    now = datetime.now(UTC)
+    dispatch_id = cancellation_id_for(request.fulfilment_id)
+    document: dict[str, Any] = {
+        "dispatch_id": dispatch_id,
+        "request_kind": RequestKind.CANCELLATION.value,
+        "cancels_dispatch_id": request.dispatch_id,
+        "order_id": request.order_id,
+        "fulfilment_id": request.fulfilment_id,
+        "location": request.location,
+        "reason": reason,
+        "cancelled_at": now.isoformat(),
+    }
+    if request.po_number is not None:
+        document["purchase_order"] = {"number": request.po_number}
+    if connector is None:
+        status, error = DispatchStatus.DEAD, NO_CONNECTOR.format(location=request.location)
+    elif connector.kind is ConnectorKind.KAFKA:
+        status, error = DispatchStatus.PUBLISHED, None
+    else:
+        status, error = DispatchStatus.PENDING, None
+    inserted = await store.insert_dispatch(
+        uow.conn,
+        store.NewDispatch(
+            dispatch_id=dispatch_id,
+            fulfilment_id=request.fulfilment_id,
+            order_id=request.order_id,
+            location=request.location,
+            request_kind=RequestKind.CANCELLATION,
+            po_number=None,
+            request=document,
+            po_pdf=None,
+            status=status,
+            last_error=error,
+            created_at=now,
+            deadline_at=now,
+        ),
+    )
+    if not inserted:
+        return
+    if status is DispatchStatus.PUBLISHED:
+        publish(uow, document, None)
+    elif status is DispatchStatus.DEAD:
+        log.warning("partner cancellation %s is dead at once: %s", dispatch_id, error)
+
+
 def webhook_body(request: dict[str, Any], pdf: bytes | None) -> bytes:
     """The JSON a webhook carries: the request, with the PO's PDF in base64 where there is one."""
     document = dict(request)
@@ -200,8 +272,25 @@ def webhook_body(request: dict[str, Any], pdf: bytes | None) -> bytes:
 
 
 def publish(uow: UnitOfWork, request: dict[str, Any], pdf: bytes | None) -> None:
-    """The request as an event on oms.fulfilment.partners.v1, keyed by the location."""
+    """The request (or cancellation) as an event on oms.fulfilment.partners.v1, keyed by the
+    location."""
     po = request.get("purchase_order")
+    if request["request_kind"] == RequestKind.CANCELLATION:
+        uow.emit(
+            PartnerFulfilmentCancelled(
+                dispatch_id=request["dispatch_id"],
+                cancels_dispatch_id=request["cancels_dispatch_id"],
+                order_id=request["order_id"],
+                fulfilment_id=request["fulfilment_id"],
+                location=request["location"],
+                reason=request["reason"],
+                cancelled_at=datetime.fromisoformat(request["cancelled_at"]),
+                po_number=po["number"] if po is not None else None,
+            ),
+            key=request["location"],
+            correlation_id=request["order_id"],
+        )
+        return
     uow.emit(
         PartnerFulfilmentRequested(
             dispatch_id=request["dispatch_id"],
@@ -246,7 +335,8 @@ class RetryRefused(Exception):
 
 async def retry(uow: UnitOfWork, dispatch_id: str) -> store.Dispatch:
     """Send a dead (or still pending) request again through the location's connector as it is
-    now: published at once over Kafka, or due now with a fresh round of webhook attempts."""
+    now: published at once over Kafka, or due now with a fresh round of webhook attempts. A
+    cancellation is sent again whatever its fulfilment's status."""
     dispatch = await store.get_dispatch(uow.conn, dispatch_id, lock=True)
     if dispatch is None:
         raise DispatchNotFound(dispatch_id)
@@ -256,7 +346,7 @@ async def retry(uow: UnitOfWork, dispatch_id: str) -> store.Dispatch:
             f"the request is {dispatch.status.value}: only a dead or pending one is retried",
         )
     status = await store.fulfilment_status(uow.conn, dispatch.fulfilment_id)
-    if status != "created":
+    if dispatch.request_kind is not RequestKind.CANCELLATION and status != "created":
         raise RetryRefused(
             "fulfilment_not_waiting",
             f"the fulfilment is {status}: the partner has nothing to do for it any more",
@@ -321,7 +411,7 @@ async def _send(
     settings: FulfilmentSettings, client: httpx.AsyncClient, due: store.DueDispatch
 ) -> _Outcome:
     """One attempt (no database work here: the sends of a batch run side by side)."""
-    if due.fulfilment_status == "cancelled":
+    if due.fulfilment_status == "cancelled" and due.request_kind is not RequestKind.CANCELLATION:
         log.info("partner request %s withdrawn: its fulfilment was cancelled", due.dispatch_id)
         return _Outcome(DispatchStatus.WITHDRAWN, "the fulfilment was cancelled before sending")
     connector = due.connector

@@ -25,6 +25,7 @@ class ConnectorKind(StrEnum):
 class RequestKind(StrEnum):
     FULFILMENT_REQUEST = "fulfilment_request"  # to a 3PL
     PURCHASE_ORDER = "purchase_order"  # to a dropship supplier, with the PO's PDF
+    CANCELLATION = "cancellation"  # either request withdrawn after it went out
 
 
 class DispatchStatus(StrEnum):
@@ -60,6 +61,11 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:oms:fulfilment:partners")
 def dispatch_id_for(fulfilment_id: str) -> str:
     """One request per fulfilment; the partner dedupes repeated deliveries on this id."""
     return str(uuid.uuid5(_NAMESPACE, f"dispatch\x1f{fulfilment_id}"))
+
+
+def cancellation_id_for(fulfilment_id: str) -> str:
+    """One cancellation per fulfilment, however often it is cancelled."""
+    return str(uuid.uuid5(_NAMESPACE, f"cancellation\x1f{fulfilment_id}"))
 
 
 def parcel_id_for(fulfilment_id: str, tracking_number: str) -> str:

@@ -94,6 +94,7 @@ class DueDispatch:
     fulfilment_id: str
     order_id: str
     location: str
+    request_kind: RequestKind
     request: dict[str, Any]
     po_pdf: bytes | None
     attempts: int
@@ -122,7 +123,7 @@ async def next_po_number(conn: DbConnection) -> str:
 
 
 async def insert_dispatch(conn: DbConnection, new: NewDispatch) -> bool:
-    """False when the fulfilment has its request already."""
+    """False when the fulfilment has its request (or its cancellation) already."""
     inserted = await conn.fetchval(
         "INSERT INTO partner_dispatches (dispatch_id, fulfilment_id, order_id, location,"
         " request_kind, po_number, request, po_pdf, status, next_attempt_at, last_error,"
@@ -156,6 +157,18 @@ async def get_dispatch(db: Db, dispatch_id: str, *, lock: bool = False) -> Dispa
     return _dispatch(row) if row is not None else None
 
 
+async def requests_of(conn: DbConnection, fulfilment_ids: Sequence[str]) -> list[Dispatch]:
+    """The requests (not cancellations) of these fulfilments, locked: a sender holding one
+    commits what it sent before they are read."""
+    rows = await conn.fetch(
+        f"SELECT {_VIEW} FROM partner_dispatches"
+        " WHERE fulfilment_id = ANY($1::text[]) AND request_kind <> 'cancellation'"
+        " ORDER BY fulfilment_id FOR UPDATE",
+        list(fulfilment_ids),
+    )
+    return [_dispatch(r) for r in rows]
+
+
 async def dispatch_document(db: Db, dispatch_id: str) -> tuple[dict[str, Any], bytes | None]:
     row = await db.fetchrow(
         "SELECT request, po_pdf FROM partner_dispatches WHERE dispatch_id = $1", dispatch_id
@@ -185,8 +198,8 @@ async def claim_due(conn: DbConnection, now: datetime, limit: int) -> list[DueDi
     """Due webhooks, locked for this transaction (rows another sender holds are skipped), with
     their fulfilment's status and the location's connector."""
     rows = await conn.fetch(
-        "SELECT d.dispatch_id, d.fulfilment_id, d.order_id, d.location, d.request, d.po_pdf,"
-        " d.attempts, f.trace_context, f.status AS fulfilment_status, c.kind, c.url,"
+        "SELECT d.dispatch_id, d.fulfilment_id, d.order_id, d.location, d.request_kind,"
+        " d.request, d.po_pdf, d.attempts, f.trace_context, f.status AS fulfilment_status, c.kind, c.url,"
         " c.deadline_hours FROM partner_dispatches d"
         " JOIN fulfilments f ON f.fulfilment_id = d.fulfilment_id"
         " LEFT JOIN partner_connectors c ON c.location = d.location"
@@ -202,6 +215,7 @@ async def claim_due(conn: DbConnection, now: datetime, limit: int) -> list[DueDi
             r["fulfilment_id"],
             r["order_id"],
             r["location"],
+            RequestKind(r["request_kind"]),
             r["request"],
             r["po_pdf"],
             r["attempts"],
@@ -303,6 +317,7 @@ async def claim_overdue(conn: DbConnection, now: datetime, limit: int) -> list[O
         " d.created_at, d.deadline_at FROM partner_dispatches d"
         " JOIN fulfilments f ON f.fulfilment_id = d.fulfilment_id"
         " WHERE d.confirmed_at IS NULL AND d.overdue_at IS NULL AND d.deadline_at <= $1"
+        "   AND d.request_kind <> 'cancellation'"
         "   AND f.status = 'created'"
         " ORDER BY d.deadline_at, d.dispatch_id LIMIT $2 FOR UPDATE OF d SKIP LOCKED",
         now,

@@ -22,11 +22,16 @@ from services.fulfilment import handlers
 from services.fulfilment.app import build
 from services.fulfilment.domain import fulfilment_id_for
 from services.fulfilment.partners import deadlines, dispatch
-from services.fulfilment.partners.model import dispatch_id_for, parcel_id_for
+from services.fulfilment.partners.model import (
+    cancellation_id_for,
+    dispatch_id_for,
+    parcel_id_for,
+)
 from services.fulfilment.settings import FulfilmentSettings
 from shared.contracts.common import Address, Allocation
 from shared.contracts.fulfilment import (
     FulfilmentShipped,
+    PartnerFulfilmentCancelled,
     PartnerFulfilmentOverdue,
     PartnerFulfilmentRequested,
 )
@@ -117,10 +122,19 @@ async def send(h: ComponentHarness, client: httpx.AsyncClient) -> int:
 async def dispatch_row(h: ComponentHarness, fulfilment_id: str) -> dict[str, Any]:
     [row] = await h.fetch(
         "SELECT dispatch_id, status, attempts, last_error, po_number, confirmed_at, overdue_at"
-        " FROM partner_dispatches WHERE fulfilment_id = $1",
+        " FROM partner_dispatches WHERE fulfilment_id = $1 AND request_kind <> 'cancellation'",
         fulfilment_id,
     )
     return dict(row)
+
+
+async def cancellation_rows(h: ComponentHarness, fulfilment_id: str) -> list[dict[str, Any]]:
+    rows = await h.fetch(
+        "SELECT dispatch_id, status, attempts, po_number FROM partner_dispatches"
+        " WHERE fulfilment_id = $1 AND request_kind = 'cancellation'",
+        fulfilment_id,
+    )
+    return [dict(r) for r in rows]
 
 
 def signed(
@@ -307,6 +321,72 @@ async def test_a_request_whose_fulfilment_was_cancelled_first_is_withdrawn(
     assert await send(h, http) == 1
     assert (await dispatch_row(h, fulfilment_id_for("o-4", THREE_PL)))["status"] == "withdrawn"
     assert receiver.received == []
+    # Nothing went out, so there is nothing to cancel at the partner.
+    assert await cancellation_rows(h, fulfilment_id_for("o-4", THREE_PL)) == []
+    assert await send(h, http) == 0
+    assert receiver.received == []
+
+
+async def test_a_cancel_after_the_request_went_out_reaches_the_partner_once(
+    h: ComponentHarness, receiver: PartnerReceiver, http: httpx.AsyncClient
+) -> None:
+    await add_partner(h, THREE_PL, "3pl", webhook_connector(receiver))
+    await h.deliver(
+        create_command("o-c", ("SKU-A", THREE_PL, 2), ("SKU-B", "WH-1", 1)), correlation_id="o-c"
+    )
+    assert await send(h, http) == 1
+    cancel = CancelFulfilment(order_id="o-c", reason="customer changed their mind")
+    envelope = await h.deliver(cancel, correlation_id="o-c")
+    await h.deliver(cancel, correlation_id="o-c", envelope=envelope)  # redelivered
+    await h.deliver(cancel, correlation_id="o-c")  # re-sent: a new message id
+
+    # Two senders at once, then more passes: one cancellation.
+    assert sorted(await asyncio.gather(send(h, http), send(h, http))) == [0, 1]
+    assert await send(h, http) == 0
+
+    first, cancellation = receiver.received
+    assert first.json()["request_kind"] == "fulfilment_request"
+    assert cancellation.signature_valid
+    fid = fulfilment_id_for("o-c", THREE_PL)
+    assert cancellation.headers["x-oms-dispatch-id"] == cancellation_id_for(fid)
+    body = cancellation.json()
+    assert body["request_kind"] == "cancellation"
+    assert (body["order_id"], body["fulfilment_id"], body["location"]) == ("o-c", fid, THREE_PL)
+    assert body["cancels_dispatch_id"] == dispatch_id_for(fid)
+    assert body["reason"] == "customer changed their mind"
+    assert "purchase_order" not in body
+    [row] = await cancellation_rows(h, fid)
+    assert (row["status"], row["attempts"]) == ("sent", 1)
+    assert (await dispatch_row(h, fid))["status"] == "sent"  # the request stays as it went
+    # The floor's fulfilment has no partner: nothing for it.
+    assert (
+        await h.fetch(
+            "SELECT 1 FROM partner_dispatches WHERE fulfilment_id = $1",
+            fulfilment_id_for("o-c", "WH-1"),
+        )
+        == []
+    )
+
+
+async def test_a_dropship_supplier_is_told_which_purchase_order_is_cancelled(
+    h: ComponentHarness, http: httpx.AsyncClient
+) -> None:
+    supplier = PartnerReceiver(SECRETS[SUPPLIER].encode()).start()
+    try:
+        await add_partner(h, SUPPLIER, "dropship_supplier", webhook_connector(supplier))
+        await h.deliver(create_command("o-pc", ("MUG-1", SUPPLIER, 1)), correlation_id="o-pc")
+        assert await send(h, http) == 1
+        await h.deliver(CancelFulfilment(order_id="o-pc", reason="fraud"), correlation_id="o-pc")
+        assert await send(h, http) == 1
+    finally:
+        supplier.stop()
+    fid = fulfilment_id_for("o-pc", SUPPLIER)
+    po_number = (await dispatch_row(h, fid))["po_number"]
+    _, cancellation = supplier.received
+    assert cancellation.signature_valid
+    body = cancellation.json()
+    assert (body["request_kind"], body["reason"]) == ("cancellation", "fraud")
+    assert body["purchase_order"] == {"number": po_number}
 
 
 async def test_a_partner_without_a_connector_is_dead_at_once_until_one_is_configured(
@@ -392,6 +472,35 @@ async def test_a_kafka_connector_publishes_the_request_keyed_by_location(
     )
     assert (row["topic"], row["msg_key"]) == ("oms.fulfilment.partners.v1", SUPPLIER)
     assert (await dispatch_row(h, fid))["status"] == "published"
+    assert await send(h, http) == 0
+
+
+async def test_a_kafka_connector_publishes_one_cancellation(
+    h: ComponentHarness, http: httpx.AsyncClient
+) -> None:
+    await add_partner(h, SUPPLIER, "dropship_supplier", {"kind": "kafka", "deadline_hours": 12})
+    await h.deliver(create_command("o-kc", ("SKU-A", SUPPLIER, 3)), correlation_id="o-kc")
+    fid = fulfilment_id_for("o-kc", SUPPLIER)
+    cancel = CancelFulfilment(order_id="o-kc", reason="customer")
+    envelope = await h.deliver(cancel, correlation_id="o-kc")
+    await h.deliver(cancel, correlation_id="o-kc", envelope=envelope)  # redelivered
+    await h.deliver(cancel, correlation_id="o-kc")  # re-sent
+
+    [published] = await h.emitted_contracts("PartnerFulfilmentCancelled")
+    assert isinstance(published, PartnerFulfilmentCancelled)
+    assert published.dispatch_id == cancellation_id_for(fid)
+    assert published.cancels_dispatch_id == dispatch_id_for(fid)
+    assert (published.order_id, published.fulfilment_id) == ("o-kc", fid)
+    assert (published.location, published.reason) == (SUPPLIER, "customer")
+    po_number = (await dispatch_row(h, fid))["po_number"]
+    assert po_number is not None
+    assert published.po_number == po_number
+    [row] = await h.fetch(
+        "SELECT topic, msg_key FROM outbox WHERE msg_type = 'PartnerFulfilmentCancelled'"
+    )
+    assert (row["topic"], row["msg_key"]) == ("oms.fulfilment.partners.v1", SUPPLIER)
+    [cancellation] = await cancellation_rows(h, fid)
+    assert cancellation["status"] == "published"
     assert await send(h, http) == 0
 
 
