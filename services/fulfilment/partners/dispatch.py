@@ -38,6 +38,7 @@ import httpx
 
 from services.fulfilment.partners import store
 from services.fulfilment.partners.model import (
+    Connector,
     ConnectorKind,
     DispatchStatus,
     RequestKind,
@@ -128,35 +129,20 @@ async def _dispatch(
                 ),
             )
         )
-    if connector is None:
-        status, error = DispatchStatus.DEAD, NO_CONNECTOR.format(location=location.code)
-    elif connector.kind is ConnectorKind.KAFKA:
-        status, error = DispatchStatus.PUBLISHED, None
-    else:
-        status, error = DispatchStatus.PENDING, None
-    inserted = await store.insert_dispatch(
-        uow.conn,
-        store.NewDispatch(
-            dispatch_id=dispatch_id,
-            fulfilment_id=fulfilment.fulfilment_id,
-            order_id=fulfilment.order_id,
-            location=location.code,
-            request_kind=kind,
-            po_number=po_number,
-            request=request,
-            po_pdf=pdf,
-            status=status,
-            last_error=error,
-            created_at=now,
-            deadline_at=deadline,
-        ),
+    await _enqueue(
+        uow,
+        connector,
+        dispatch_id=dispatch_id,
+        fulfilment_id=fulfilment.fulfilment_id,
+        order_id=fulfilment.order_id,
+        location=location.code,
+        request_kind=kind,
+        po_number=po_number,
+        request=request,
+        po_pdf=pdf,
+        created_at=now,
+        deadline_at=deadline,
     )
-    if not inserted:
-        return
-    if status is DispatchStatus.PUBLISHED:
-        publish(uow, request, pdf)
-    elif status is DispatchStatus.DEAD:
-        log.warning("partner request %s is dead at once: %s", dispatch_id, error)
 
 
 def _request_document(
@@ -229,35 +215,41 @@ async def _cancel(uow: UnitOfWork, request: store.Dispatch, reason: str) -> None
     }
     if request.po_number is not None:
         document["purchase_order"] = {"number": request.po_number}
+    await _enqueue(
+        uow,
+        connector,
+        dispatch_id=dispatch_id,
+        fulfilment_id=request.fulfilment_id,
+        order_id=request.order_id,
+        location=request.location,
+        request_kind=RequestKind.CANCELLATION,
+        po_number=None,
+        request=document,
+        po_pdf=None,
+        created_at=now,
+        deadline_at=now,
+    )
+
+
+async def _enqueue(uow: UnitOfWork, connector: Connector | None, **dispatch: Any) -> None:
+    """Write a request or cancellation for the location's connector: pending for a webhook
+    (the sender posts it), published at once on Kafka, dead when the location has none."""
     if connector is None:
-        status, error = DispatchStatus.DEAD, NO_CONNECTOR.format(location=request.location)
+        status = DispatchStatus.DEAD
+        error: str | None = NO_CONNECTOR.format(location=dispatch["location"])
     elif connector.kind is ConnectorKind.KAFKA:
         status, error = DispatchStatus.PUBLISHED, None
     else:
         status, error = DispatchStatus.PENDING, None
-    inserted = await store.insert_dispatch(
-        uow.conn,
-        store.NewDispatch(
-            dispatch_id=dispatch_id,
-            fulfilment_id=request.fulfilment_id,
-            order_id=request.order_id,
-            location=request.location,
-            request_kind=RequestKind.CANCELLATION,
-            po_number=None,
-            request=document,
-            po_pdf=None,
-            status=status,
-            last_error=error,
-            created_at=now,
-            deadline_at=now,
-        ),
-    )
-    if not inserted:
+    new = store.NewDispatch(**dispatch, status=status, last_error=error)
+    if not await store.insert_dispatch(uow.conn, new):
         return
     if status is DispatchStatus.PUBLISHED:
-        publish(uow, document, None)
+        publish(uow, new.request, new.po_pdf)
     elif status is DispatchStatus.DEAD:
-        log.warning("partner cancellation %s is dead at once: %s", dispatch_id, error)
+        log.warning(
+            "partner %s %s is dead at once: %s", new.request_kind.value, new.dispatch_id, error
+        )
 
 
 def webhook_body(request: dict[str, Any], pdf: bytes | None) -> bytes:
