@@ -6,10 +6,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.inventory.api import router
-from services.inventory.channel_availability import Availability
+from services.inventory.availability.channels import Availability
 from services.inventory.handlers import handlers
 from services.inventory.settings import InventorySettings
+from services.inventory.stock.routes import router
 from shared.platform.service import ServiceSpec, create_app
 from shared.topics import INVENTORY_COMMANDS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.inventory.channel_availability import (
+from services.inventory.availability.channels import (
     channel_available,
     channel_messages,
     queue_availability,

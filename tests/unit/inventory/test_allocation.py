@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from services.inventory.domain import (
+from services.inventory.stock.domain import (
     INSUFFICIENT_STOCK,
     UNKNOWN_SKU,
     LineRequest,

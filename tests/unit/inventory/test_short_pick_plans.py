@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.inventory.domain import (
+from services.inventory.stock.domain import (
     INSUFFICIENT_STOCK,
     Placement,
     Refused,

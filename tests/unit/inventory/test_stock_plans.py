@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.inventory.domain import (
+from services.inventory.stock.domain import (
     CannotCommit,
     InsufficientStock,
     ReservationState,

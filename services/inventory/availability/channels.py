@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from services.inventory.domain import StockChange, StockLevel, totals
-from services.inventory.store import InventoryStore
+from services.inventory.stock.domain import StockChange, StockLevel, totals
+from services.inventory.stock.store import InventoryStore
 from shared.contracts.inventory import AvailabilityChanged, ChannelAvailabilityChanged
 from shared.platform.batch import BatchKey
 from shared.platform.outbox import UnitOfWork

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.inventory.channel_availability import Availability
-from services.inventory.domain import (
+from services.inventory.availability.channels import Availability
+from services.inventory.stock.domain import (
     ORDER_RELEASED,
     Refused,
     ReservationState,
@@ -27,7 +27,7 @@ from services.inventory.domain import (
     reallocate_short,
     reservation_changes,
 )
-from services.inventory.store import (
+from services.inventory.stock.store import (
     AppliedShortPick,
     InventoryStore,
     LedgerEntry,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.inventory.domain import (
+from services.inventory.stock.domain import (
     Placement,
     ReservationState,
     Shortfall,

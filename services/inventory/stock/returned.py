@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 
-from services.inventory.channel_availability import Availability
-from services.inventory.domain import StockChange
-from services.inventory.store import InventoryStore, ReturnedStock
+from services.inventory.availability.channels import Availability
+from services.inventory.stock.domain import StockChange
+from services.inventory.stock.store import InventoryStore, ReturnedStock
 from shared.contracts.common import SkuQuantity
 from shared.contracts.inventory import (
     ReturnedItemsRestocked,

@@ -8,10 +8,16 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from services.inventory.channel_availability import Availability
-from services.inventory.domain import InsufficientStock, StockChange, StockLevel, adjust, totals
+from services.inventory.availability.channels import Availability
 from services.inventory.settings import InventorySettings
-from services.inventory.store import InventoryStore, LedgerRow, Sku
+from services.inventory.stock.domain import (
+    InsufficientStock,
+    StockChange,
+    StockLevel,
+    adjust,
+    totals,
+)
+from services.inventory.stock.store import InventoryStore, LedgerRow, Sku
 from shared.platform.auth import Permission, requires
 from shared.platform.errors import ApiError
 from shared.platform.service import RuntimeDep, service_settings

@@ -1,0 +1,1 @@
+"""Availability: what each channel may sell, announced whenever stock changes."""
