@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from shared.contracts.common import Allocation, FulfilmentLines, ReturnedLines, ShortLine
+from datetime import date
+from typing import Literal
+
+from pydantic import Field
+
+from shared.contracts.common import Allocation, FulfilmentLines, ReturnedLines, ShortLine, Value
 from shared.envelope import Event, register
 from shared.topics import CHANNEL_AVAILABILITY, INVENTORY_EVENTS
 
@@ -22,6 +27,34 @@ class StockReservationFailed(Event):
     order_id: str
     reason: str
     short_lines: tuple[ShortLine, ...] = ()
+
+
+class BackorderedLine(Value):
+    """Units of an order line waiting in a SKU's queue for stock, at the location the order
+    waits at; `expected_on`: when the stock is expected (purchase orders, a pre-order's release
+    date), None while nobody knows."""
+
+    line_id: str
+    sku: str
+    location: str
+    quantity: int = Field(gt=0)
+    kind: Literal["backorder", "preorder"] = "backorder"
+    expected_on: date | None = None
+
+
+@register
+class StockBackordered(Event):
+    """Answer to ReserveStock when the order is short of SKUs that may be backordered (or
+    pre-ordered): what was available is reserved (`allocations`), the rest (`backordered`) waits
+    in each SKU's queue, oldest order first. A `StockReserved` with every allocation follows
+    once stock arrived for all of it. Repeated as is when ReserveStock is re-sent meanwhile."""
+
+    TYPE = "StockBackordered"
+    TOPIC = INVENTORY_EVENTS
+    order_id: str
+    allocations: tuple[Allocation, ...] = ()
+    backordered: tuple[BackorderedLine, ...]
+    expected_on: date | None = None
 
 
 @register
@@ -93,7 +126,10 @@ class ShortPickWrittenOff(Event):
 
 @register
 class AvailabilityChanged(Event):
-    """Available stock of one SKU changed (keyed by SKU)."""
+    """Available stock of one SKU changed (keyed by SKU). `available_to_promise`: what may
+    still be sold — on hand less reserved less `backordered` demand waiting for stock, plus
+    `incoming` (open purchase orders) for SKUs that may be backordered or pre-ordered; below 0
+    when more is promised than is coming."""
 
     TYPE = "AvailabilityChanged"
     TOPIC = INVENTORY_EVENTS
@@ -101,6 +137,9 @@ class AvailabilityChanged(Event):
     on_hand: int
     reserved: int
     available: int
+    backordered: int = 0
+    incoming: int = 0
+    available_to_promise: int | None = None
 
 
 # --- answers to the returns saga (commands in shared/contracts/returns.py) ----------------
@@ -138,8 +177,8 @@ class ReturnedStockFailed(Event):
 
 @register
 class ChannelAvailabilityChanged(Event):
-    """What one sales channel may sell of one SKU (keyed by SKU): the SKU's available stock
-    minus the channel's safety stock, never below 0. One per channel whenever the SKU's
+    """What one sales channel may sell of one SKU (keyed by SKU): the SKU's available to
+    promise (see AvailabilityChanged) minus the channel's safety stock, never below 0. One per channel whenever the SKU's
     available stock changes, emitted in the same transaction as the change."""
 
     TYPE = "ChannelAvailabilityChanged"

@@ -2,9 +2,14 @@
 
 Inventory emits `AvailabilityChanged` (on `oms.inventory.events.v1`) with a SKU's new totals
 whenever its available stock changes: reservations, releases, commits, stock adjustments,
-restocks. For each of those, one `ChannelAvailabilityChanged` per channel goes out in the same
-transaction (outbox): the SKU's available stock minus that channel's safety stock, never
-below 0, so a channel stops selling before the last units are gone everywhere.
+restocks, backorders queued or filled. For each of those, one `ChannelAvailabilityChanged` per
+channel goes out in the same transaction (outbox): the SKU's available to promise (on hand less
+reserved less the demand queued in backorders, plus what is incoming for SKUs that may be
+backordered) minus that channel's safety stock, never below 0, so a channel stops selling before
+the last units are gone everywhere.
+
+Stock that becomes available of a SKU with backorders waiting goes to them first: `announce`
+fills the queues (services/inventory/backorders) before it reads the totals.
 
 Every path that changes stock (handlers, HTTP API, returns) calls `Availability.announce` (one
 per service, with the configured safety stock, passed to whoever needs it), which queues the
@@ -18,6 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from services.inventory.backorders import service as backorders
+from services.inventory.backorders.domain import SkuDemand, available_to_promise
+from services.inventory.stock.domain import Availability as Totals
 from services.inventory.stock.domain import StockChange, StockLevel, totals
 from services.inventory.stock.store import InventoryStore
 from shared.contracts.inventory import AvailabilityChanged, ChannelAvailabilityChanged
@@ -32,15 +40,20 @@ def channel_available(available: int, safety_stock: int) -> int:
 
 
 def channel_messages(
-    sku: str, available: int, safety_stock: Mapping[str, int]
+    sku: str,
+    available: int,
+    safety_stock: Mapping[str, int],
+    *,
+    warehouse_available: int | None = None,
 ) -> list[ChannelAvailabilityChanged]:
+    """One message per channel: `available` (what may be promised) less its safety stock."""
     return [
         ChannelAvailabilityChanged(
             channel=channel,
             sku=sku,
             available=channel_available(available, held_back),
             safety_stock=held_back,
-            warehouse_available=available,
+            warehouse_available=available if warehouse_available is None else warehouse_available,
         )
         for channel, held_back in sorted(safety_stock.items())
     ]
@@ -72,7 +85,11 @@ async def _publish(uow: UnitOfWork, safety_stock: Mapping[str, int]) -> None:
     pending = uow.batch.pop(_PENDING) or {}
     for sku, (message, correlation, headers) in pending.items():
         uow.emit(message, key=sku, correlation_id=correlation, trace_headers=headers)
-        for per_channel in channel_messages(sku, message.available, safety_stock):
+        promise = message.available_to_promise
+        sellable = message.available if promise is None else promise
+        for per_channel in channel_messages(
+            sku, sellable, safety_stock, warehouse_available=message.available
+        ):
             uow.emit(per_channel, key=sku, correlation_id=correlation, trace_headers=headers)
 
 
@@ -90,15 +107,30 @@ class Availability:
         *,
         correlation_id: str | None = None,
         levels: Sequence[StockLevel] | None = None,
+        skus: Iterable[str] = (),
+        demand: Mapping[str, SkuDemand] | None = None,
     ) -> None:
-        """Publish the new totals of every SKU whose stock changed, once per SKU per
-        transaction. `levels`: every stock row of those SKUs as it is now, when the caller has
-        them (else read)."""
-        skus = {change.sku for change in changes}
-        if not skus:
+        """Serve the backorder queues of SKUs the changes made stock available of, then
+        publish the new totals of every SKU whose stock changed (and of `skus`, whose queued
+        demand did), once per SKU per transaction. `levels`: every stock row of those SKUs as
+        it is now, when the caller has them (else read); `demand`: the SKUs' backorder demand,
+        when the caller read it and the change did not alter it."""
+        changes = list(changes)
+        announced = {change.sku for change in changes} | set(skus)
+        if not announced:
             return
-        current = levels if levels is not None else await store.stock_levels(skus)
-        for sku, total in totals(level for level in current if level.sku in skus).items():
+        if demand is None:
+            demand = await backorders.demand(uow, announced)
+        freed = {c.sku for c in changes if c.on_hand_delta - c.reserved_delta > 0}
+        to_fill = [sku for sku in sorted(freed) if sku in demand and demand[sku].queued > 0]
+        if to_fill and await backorders.fill_queues(uow, store, to_fill, demand):
+            levels = None
+            demand = await backorders.demand(uow, announced)
+        current = levels if levels is not None else await store.stock_levels(announced)
+        stocked = totals(level for level in current if level.sku in announced)
+        for sku in sorted(announced):
+            total = stocked.get(sku, Totals(sku, 0, 0))
+            sku_demand = demand.get(sku, SkuDemand(sku))
             queue_availability(
                 uow,
                 AvailabilityChanged(
@@ -106,6 +138,11 @@ class Availability:
                     on_hand=total.on_hand,
                     reserved=total.reserved,
                     available=total.available,
+                    backordered=sku_demand.queued,
+                    incoming=sku_demand.incoming,
+                    available_to_promise=available_to_promise(
+                        total.on_hand, total.reserved, sku_demand
+                    ),
                 ),
                 self._safety_stock,
                 correlation_id=correlation_id,

@@ -18,6 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from services.inventory.availability.channels import Availability
+from services.inventory.backorders import service as backorders
+from services.inventory.backorders.domain import Backordered, demand_may_queue
+from services.inventory.backorders.domain import reserve as reserve_or_queue
 from services.inventory.stock.domain import (
     ORDER_RELEASED,
     Placement,
@@ -54,6 +57,9 @@ class StockCommands:
     async def reserve(self, uow: UnitOfWork, envelope: Envelope, command: ReserveStock) -> None:
         store = InventoryStore(uow.conn)
         order = await store.lock_order(command.order_id)
+        if order.outcome == "backordered":
+            await backorders.answer_again(uow, store, command.order_id)
+            return
         if order.outcome is not None:
             _answer_again(uow, order)
             return
@@ -65,7 +71,9 @@ class StockCommands:
         lines = [DomainLine(line.line_id, line.sku, line.quantity) for line in command.lines]
         skus = {line.sku for line in lines}
         stock, known = await store.lock_stock_of_known_skus(skus)
-        decision = allocate(lines, stock, known)
+        demand = await backorders.demand(uow, skus)
+        incoming = await backorders.incoming_for(uow, demand) if demand_may_queue(demand) else []
+        decision = reserve_or_queue(lines, stock, known, demand, incoming, allocate)
         if isinstance(decision, Refused):
             await store.record_refused(command.order_id, decision.reason, decision.shortfalls)
             _emit_refusal(uow, command.order_id, decision.reason, decision.shortfalls)
@@ -75,21 +83,31 @@ class StockCommands:
         await store.add_reservations(command.order_id, decision.placements, positions)
         changes = reservation_changes(decision.placements)
         ledger = await store.apply_stock_changes(changes, order_id=command.order_id)
+        levels = levels_after(stock, ledger)
+        if isinstance(decision, Backordered):
+            await backorders.queue_order(uow, command.order_id, decision, positions)
+            await self._availability.announce(uow, store, changes, levels=levels, skus=skus)
+            return
         await store.record_reserved(command.order_id, decision.placements)
         uow.emit(
             StockReserved(order_id=command.order_id, allocations=_allocations(decision.placements)),
             key=command.order_id,
         )
-        await self._availability.announce(uow, store, changes, levels=levels_after(stock, ledger))
+        await self._availability.announce(uow, store, changes, levels=levels, demand=demand)
 
     async def release(self, uow: UnitOfWork, envelope: Envelope, command: ReleaseStock) -> None:
         store = InventoryStore(uow.conn)
         await store.lock_order(command.order_id, expect_existing=True)
         await store.mark_released(command.order_id, command.reason)
+        # Backorder fills change the order's reservations under the stock rows' locks: lock
+        # them before reading what to release.
+        waiting = await backorders.skus_waiting(uow, command.order_id)
+        skus = waiting | {r.sku for r in await store.reservations(command.order_id)}
+        locked = await store.lock_stock(skus) if skus else []
+        left_queues = await backorders.leave_queues(uow, command.order_id) if waiting else []
         plan = plan_release(await store.reservations(command.order_id))
         levels = None
         if plan.stock_changes:
-            locked = await store.lock_stock(change.sku for change in plan.stock_changes)
             await store.save_reservations(plan.reservations)
             ledger = await store.apply_stock_changes(
                 plan.stock_changes, order_id=command.order_id, detail=command.reason
@@ -108,7 +126,9 @@ class StockCommands:
             ),
             key=command.order_id,
         )
-        await self._availability.announce(uow, store, plan.stock_changes, levels=levels)
+        await self._availability.announce(
+            uow, store, plan.stock_changes, levels=levels, skus={r.sku for r in left_queues}
+        )
 
     async def commit(self, uow: UnitOfWork, envelope: Envelope, command: CommitStock) -> None:
         store = InventoryStore(uow.conn)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from services.inventory.availability.channels import Availability
 from services.inventory.settings import InventorySettings
@@ -50,6 +59,9 @@ class Dimensions(Body):
     height_mm: Millimetres
 
 
+BackorderPolicy = Literal["deny", "backorder", "preorder"]
+
+
 class SkuDefinition(Body):
     name: Text
     barcode: (
@@ -57,6 +69,22 @@ class SkuDefinition(Body):
     ) = None
     weight_grams: Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)] | None = None
     dimensions: Dimensions | None = None
+    # Orders short of the SKU: rejected (deny), or accepted to wait for stock (backorder), or
+    # accepted before the SKU is released (preorder, with its release date).
+    backorder_policy: BackorderPolicy = "deny"
+    release_date: date | None = Field(default=None, validate_default=True)
+    # Stock that arrives fills the oldest backorders it can fill whole before topping up an
+    # older one in part.
+    fill_whole_first: bool = False
+
+    @field_validator("release_date")
+    @classmethod
+    def _preorder_has_release_date(cls, value: date | None, info: ValidationInfo) -> date | None:
+        if value is None and info.data.get("backorder_policy") == "preorder":
+            raise PydanticCustomError(
+                "release_date_required", "a pre-order SKU needs its release date"
+            )
+        return value
 
 
 class SkuView(BaseModel):
@@ -65,6 +93,9 @@ class SkuView(BaseModel):
     barcode: str | None
     weight_grams: int | None
     dimensions: Dimensions | None
+    backorder_policy: BackorderPolicy
+    release_date: date | None
+    fill_whole_first: bool
 
 
 class StockAdjustment(Body):
@@ -139,6 +170,9 @@ async def put_sku(
         length_mm=dims.length_mm if dims else None,
         width_mm=dims.width_mm if dims else None,
         height_mm=dims.height_mm if dims else None,
+        backorder_policy=body.backorder_policy,
+        release_date=body.release_date,
+        fill_whole_first=body.fill_whole_first,
     )
     try:
         async with runtime.uow() as uow:
@@ -272,6 +306,9 @@ def _sku_view(sku: Sku) -> SkuView:
         barcode=sku.barcode,
         weight_grams=sku.weight_grams,
         dimensions=dimensions,
+        backorder_policy=sku.backorder_policy,
+        release_date=sku.release_date,
+        fill_whole_first=sku.fill_whole_first,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from services.inventory.stock.domain import (
@@ -32,6 +32,9 @@ class Sku:
     length_mm: int | None
     width_mm: int | None
     height_mm: int | None
+    backorder_policy: str = "deny"
+    release_date: date | None = None
+    fill_whole_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,11 +123,15 @@ class InventoryStore:
     async def put_sku(self, sku: Sku) -> bool:
         """Create or replace a SKU's definition; True when it was created."""
         created: bool = await self._conn.fetchval(
-            "INSERT INTO skus (sku, name, barcode, weight_grams, length_mm, width_mm, height_mm)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            "INSERT INTO skus (sku, name, barcode, weight_grams, length_mm, width_mm, height_mm,"
+            " backorder_policy, release_date, fill_whole_first)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             " ON CONFLICT (sku) DO UPDATE SET name = excluded.name, barcode = excluded.barcode,"
             " weight_grams = excluded.weight_grams, length_mm = excluded.length_mm,"
-            " width_mm = excluded.width_mm, height_mm = excluded.height_mm, updated_at = now()"
+            " width_mm = excluded.width_mm, height_mm = excluded.height_mm,"
+            " backorder_policy = excluded.backorder_policy,"
+            " release_date = excluded.release_date,"
+            " fill_whole_first = excluded.fill_whole_first, updated_at = now()"
             " RETURNING (xmax = 0)",
             sku.sku,
             sku.name,
@@ -133,13 +140,16 @@ class InventoryStore:
             sku.length_mm,
             sku.width_mm,
             sku.height_mm,
+            sku.backorder_policy,
+            sku.release_date,
+            sku.fill_whole_first,
         )
         return created
 
     async def get_sku(self, sku: str) -> Sku | None:
         row = await self._conn.fetchrow(
-            "SELECT sku, name, barcode, weight_grams, length_mm, width_mm, height_mm"
-            " FROM skus WHERE sku = $1",
+            "SELECT sku, name, barcode, weight_grams, length_mm, width_mm, height_mm,"
+            " backorder_policy, release_date, fill_whole_first FROM skus WHERE sku = $1",
             sku,
         )
         return Sku(**dict(row)) if row is not None else None

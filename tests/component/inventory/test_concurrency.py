@@ -91,5 +91,5 @@ async def test_a_batch_in_one_transaction_announces_each_sku_once(inventory: Com
     await inventory.consumer.handle_records(records)
     assert len(await inventory.emitted(StockReserved.TYPE)) == 3
     assert await inventory.emitted_contracts(AvailabilityChanged.TYPE) == [
-        AvailabilityChanged(sku="A", on_hand=10, reserved=6, available=4)
+        AvailabilityChanged(sku="A", on_hand=10, reserved=6, available=4, available_to_promise=4)
     ]

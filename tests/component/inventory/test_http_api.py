@@ -107,7 +107,7 @@ async def test_each_adjustment_is_in_the_ledger_and_announces_availability(
     announced = await inventory.emitted(AvailabilityChanged.TYPE)
     assert [e.correlation_id for e in announced] == ["A", "A"]
     assert [e.contract() for e in announced][-1] == AvailabilityChanged(
-        sku="A", on_hand=15, reserved=0, available=15
+        sku="A", on_hand=15, reserved=0, available=15, available_to_promise=15
     )
 
 

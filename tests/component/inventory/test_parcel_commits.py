@@ -128,10 +128,18 @@ async def test_commits_recorded_before_parcels_stay_valid(
     before_parcels: ComponentHarness, tmp_path: Path
 ):
     h = before_parcels
-    await define_sku(h, "A")
-    await receive(h, "A", "east", 6)
-    await h.deliver(reserve("o-1", ("A", 5)), correlation_id="o-1")
-    # What the code of before parcels recorded for a commit of the whole fulfilment f-1.
+    # What the code of before parcels recorded: 6 x A received at east, 5 reserved for o-1...
+    await h.pool.execute(
+        "INSERT INTO skus (sku, name) VALUES ('A', 'A');"
+        " INSERT INTO stock (sku, location, on_hand, reserved) VALUES ('A', 'east', 6, 5);"
+        " INSERT INTO order_reservations (order_id, outcome, allocations, answered_at)"
+        " VALUES ('o-1', 'reserved',"
+        ' \'[{"line_id": "L1", "sku": "A", "location": "east", "quantity": 5}]\','
+        " now());"
+        " INSERT INTO reservations (order_id, line_id, location, sku, position, quantity)"
+        " VALUES ('o-1', 'L1', 'east', 'A', 0, 5)"
+    )
+    # ... and for a commit of the whole fulfilment f-1.
     await h.pool.execute(
         "INSERT INTO committed_fulfilments (fulfilment_id, order_id, location, lines)"
         " VALUES ('f-1', 'o-1', 'east', '[{\"sku\": \"A\", \"quantity\": 2}]')"

@@ -62,8 +62,8 @@ async def test_reserving_holds_stock_at_one_location_and_answers_with_the_alloca
     ]
     availability = await stocked.emitted_contracts(AvailabilityChanged.TYPE)
     assert availability == [
-        AvailabilityChanged(sku="A", on_hand=8, reserved=2, available=6),
-        AvailabilityChanged(sku="B", on_hand=4, reserved=1, available=3),
+        AvailabilityChanged(sku="A", on_hand=8, reserved=2, available=6, available_to_promise=6),
+        AvailabilityChanged(sku="B", on_hand=4, reserved=1, available=3, available_to_promise=3),
     ]
     ledger = await stocked.fetch(
         "SELECT reason, order_id, reserved_delta FROM stock_ledger"
