@@ -66,3 +66,12 @@ CREATE TABLE purchase_order_lines (
 );
 -- What is still to come of a SKU: open purchase orders' lines not yet received in full.
 CREATE INDEX purchase_order_lines_by_sku ON purchase_order_lines (sku);
+
+-- One row per receipt against a purchase order: a receipt sent again (same id) is answered,
+-- not applied twice.
+CREATE TABLE purchase_order_receipts (
+    receipt_id  text        PRIMARY KEY,
+    po_id       text        NOT NULL REFERENCES purchase_orders (po_id),
+    lines       jsonb       NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now()
+);

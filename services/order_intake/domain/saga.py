@@ -70,7 +70,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -89,6 +89,7 @@ from shared.contracts.fulfilment import (
 )
 from shared.contracts.inventory import (
     ShortPickWrittenOff,
+    StockBackordered,
     StockCommitted,
     StockReallocated,
     StockReallocationFailed,
@@ -125,6 +126,7 @@ from shared.money import round_money
 class Status(StrEnum):
     RECEIVED = "RECEIVED"
     RESERVING_STOCK = "RESERVING_STOCK"
+    BACKORDERED = "BACKORDERED"
     AUTHORIZING_PAYMENT = "AUTHORIZING_PAYMENT"
     CONFIRMED = "CONFIRMED"
     FULFILLING = "FULFILLING"
@@ -179,6 +181,9 @@ class SagaPolicy:
     ship_sla: timedelta = timedelta(hours=48)
     delivery_sla: timedelta = timedelta(days=7)
     short_pick: ShortPickPolicy = ShortPickPolicy.REALLOCATE
+    # How long a backordered order waits for its stock (a pre-order: from its release date)
+    # before it is cancelled with a notice.
+    backorder_max_wait: timedelta = timedelta(days=30)
 
     def timeout(self, step: Step) -> timedelta:
         return {
@@ -370,6 +375,10 @@ class OrderSaga(BaseModel):
 
     allocations: tuple[Allocation, ...] = ()
     stock_reserved: bool = False
+    # Part of the order waits in inventory's backorder queues (until StockReserved comes).
+    backordered: bool = False
+    backorder_expected_on: date | None = None
+    backorder_expires_at: datetime | None = None
     payment_authorized: bool = False
     payment_voided: bool = False
     fulfilments: dict[str, SagaFulfilment] = Field(default_factory=dict)
@@ -381,6 +390,8 @@ class OrderSaga(BaseModel):
     @property
     def next_deadline(self) -> datetime | None:
         candidates = [self.deadline_at]
+        if self.status == Status.BACKORDERED:
+            candidates.append(self.backorder_expires_at)
         if not self.sla_notified:
             candidates.append(self.sla_deadline_at)
         present = [c for c in candidates if c is not None]
@@ -499,6 +510,17 @@ def _timing_steps(saga: OrderSaga, now: datetime, decision: Decision) -> Iterato
 
 def on_deadline(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
     decision = Decision()
+    if (
+        saga.status == Status.BACKORDERED
+        and saga.backorder_expires_at is not None
+        and saga.backorder_expires_at <= now
+    ):
+        days = policy.backorder_max_wait.days
+        decision.note("backorder_expired", waited_days=days)
+        _begin_cancel(
+            saga, f"backorder_expired: no stock within {days} days", now, policy, decision
+        )
+        return decision
     if saga.deadline_at is not None and saga.deadline_at <= now and saga.step is not None:
         with _timing_steps(saga, now, decision):
             _step_deadline_passed(saga, now, policy, decision)
@@ -593,9 +615,13 @@ def _on_stock_reserved(
         decision.note("late_stock_reserved_released")
         decision.send(ReleaseStock(order_id=saga.order_id, reason="late reservation after give-up"))
         return
-    if saga.status != Status.RESERVING_STOCK:
+    if saga.status not in {Status.RESERVING_STOCK, Status.BACKORDERED}:
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return
+    if saga.status == Status.BACKORDERED:
+        decision.note("backorder_allocated")
+        _clear_step(saga)
+        saga.backorder_expires_at = None
     saga.stock_reserved = True
     saga.allocations = event.allocations
     decision.note("stock_reserved", allocations=len(event.allocations))
@@ -605,6 +631,57 @@ def _on_stock_reserved(
         _confirm(saga, now, policy, decision)
     else:
         _begin_step(saga, Status.AUTHORIZING_PAYMENT, Step.AUTHORIZE_PAYMENT, now, policy, decision)
+
+
+def _on_stock_backordered(
+    saga: OrderSaga, event: StockBackordered, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    """Part of the order waits for stock: BACKORDERED, human-paced (no step in flight, so a
+    cancel applies at once), until inventory answers StockReserved or the wait runs out."""
+    if saga.status in {Status.REJECTED, Status.CANCELLED, Status.CANCELLING}:
+        # Given up meanwhile: whatever inventory reserved or queued must be released.
+        decision.note("late_backorder_released")
+        decision.send(ReleaseStock(order_id=saga.order_id, reason="late backorder after give-up"))
+        return
+    if saga.status != Status.RESERVING_STOCK:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    _clear_step(saga)
+    saga.backordered = True
+    saga.allocations = event.allocations
+    saga.backorder_expected_on = event.expected_on
+    waiting = [
+        {
+            "line_id": line.line_id,
+            "sku": line.sku,
+            "quantity": line.quantity,
+            "location": line.location,
+            "kind": line.kind,
+            "expected_on": line.expected_on.isoformat() if line.expected_on else None,
+        }
+        for line in event.backordered
+    ]
+    expected = event.expected_on.isoformat() if event.expected_on else None
+    decision.note("backordered", lines=waiting, expected_on=expected)
+    if saga.cancel_requested:
+        _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
+        return
+    _set_status(saga, Status.BACKORDERED, decision)
+    saga.backorder_expires_at = _backorder_expiry(event, now, policy)
+    decision.send(_notice(saga, "backordered", lines=waiting, expected_on=expected))
+
+
+def _backorder_expiry(event: StockBackordered, now: datetime, policy: SagaPolicy) -> datetime:
+    """The wait runs from now, or for pre-orders from the latest release date."""
+    releases = [
+        line.expected_on
+        for line in event.backordered
+        if line.kind == "preorder" and line.expected_on
+    ]
+    start = now
+    if releases:
+        start = max(now, datetime.combine(max(releases), time(0), tzinfo=now.tzinfo))
+    return start + policy.backorder_max_wait
 
 
 def _on_stock_reservation_failed(
@@ -1507,6 +1584,7 @@ def _cancel_waiting_shorts(saga: OrderSaga, decision: Decision) -> None:
 _EVENT_HANDLERS: dict[type[Contract], Any] = {
     StockReserved: _on_stock_reserved,
     StockReservationFailed: _on_stock_reservation_failed,
+    StockBackordered: _on_stock_backordered,
     StockReleased: _on_compensated,
     StockCommitted: _on_stock_committed,
     PaymentAuthorized: _on_payment_authorized,
@@ -1679,10 +1757,11 @@ def _begin_cancel(
         and (saga.payment_authorized or in_flight == Step.AUTHORIZE_PAYMENT)
     ):
         pending.append(Compensation.PAYMENT)
-    if saga.stock_reserved or in_flight == Step.RESERVE_STOCK:
+    if saga.stock_reserved or saga.backordered or in_flight == Step.RESERVE_STOCK:
         pending.append(Compensation.STOCK)
     saga.reason = reason
     saga.sla_deadline_at = None
+    saga.backorder_expires_at = None
     _cancel_waiting_shorts(saga, decision)
     if not pending:
         _cancelled(saga, reason, decision)

@@ -29,6 +29,7 @@ KINDS = (
     "delivered",
     "items_unavailable",
     "rest_cancelled",
+    "backordered",
 )
 FALLBACK = "update"
 
@@ -74,6 +75,7 @@ def describe_reason(reason: str | None) -> str:
         "unknown_sku": f"we do not sell {rest or 'an item you ordered'}",
         "insufficient_stock": f"we do not have enough stock of {rest or 'an item you ordered'}",
         "order_released": "the items were released before they could be reserved",
+        "backorder_expired": "the items you ordered did not arrive in time",
     }.get(code.strip())
     if plain is not None:
         return f"{plain} ({reason})"
@@ -111,6 +113,8 @@ def _context(
         "not_charged": _money(data.get("amount"), currency) or "nothing",
         "not_charged_note": _not_charged_note(data, currency),
         "note": _note(kind, data),
+        "backordered_lines": _backordered_lines(data.get("lines") if kind == "backordered" else ()),
+        "expected": _expected(data.get("expected_on")),
     }
     if kind == "delayed":
         stage = data.get("stage")
@@ -153,6 +157,24 @@ def _note(kind: str, data: Mapping[str, Any]) -> str:
             "only the part not yet shipped is cancelled.\n"
         )
     return ""
+
+
+def _backordered_lines(lines: Sequence[Mapping[str, Any]] | None) -> str:
+    rows = []
+    for line in lines or ():
+        when = line.get("expected_on")
+        kind = "pre-order" if line.get("kind") == "preorder" else "backorder"
+        rows.append(
+            f"  {line.get('quantity')} x {line.get('sku')} ({kind},"
+            f" {'expected ' + str(when) if when else 'date not known yet'})"
+        )
+    return "\n".join(rows)
+
+
+def _expected(expected_on: Any) -> str:
+    if not expected_on:
+        return "We do not know the date yet; we will write again as soon as we do."
+    return f"We expect to ship it after {expected_on}."
 
 
 def _money(value: Any, currency: str) -> str:
