@@ -42,7 +42,7 @@ def receive(status: str, lines: Sequence[PurchaseLine], received: Mapping[str, i
     received once every line has all its units."""
     if status != OPEN:
         raise ReceiptRefused(
-            "purchase_order_closed", f"the purchase order is {status}", status=status
+            "purchase_order_closed", f"the purchase order is {status}", po_status=status
         )
     by_sku = {line.sku: line for line in lines}
     unknown = sorted(set(received) - set(by_sku))
