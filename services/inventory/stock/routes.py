@@ -18,6 +18,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from services.inventory.availability.channels import Availability
+from services.inventory.backorders import service as backorders
+from services.inventory.backorders.domain import SkuDemand, available_to_promise
+from services.inventory.backorders.store import BackorderStore
 from services.inventory.settings import InventorySettings
 from services.inventory.stock.domain import (
     InsufficientStock,
@@ -125,6 +128,10 @@ class StockView(BaseModel):
     on_hand: int
     reserved: int
     available: int
+    # Units backorders wait for, units on open purchase orders, and what may still be sold.
+    backordered: int = 0
+    incoming: int = 0
+    available_to_promise: int
     locations: list[LocationStock]
 
 
@@ -244,7 +251,11 @@ async def adjust_stock(
                 409, "insufficient_stock", f"{body.sku} at {body.location}: {exc}"
             ) from exc
         await availability.announce(uow, store, [change], correlation_id=body.sku)
-        view = _stock_view(body.sku, await store.stock_levels([body.sku]))
+        view = _stock_view(
+            body.sku,
+            await store.stock_levels([body.sku]),
+            await backorders.demand(uow, [body.sku]),
+        )
     return AdjustmentResult(
         **view.model_dump(),
         adjustment=AppliedAdjustment(
@@ -261,13 +272,15 @@ async def adjust_stock(
     "/stock/{sku}", response_model=StockView, dependencies=[requires(Permission.STOCK_READ)]
 )
 async def get_stock(runtime: RuntimeDep, sku: str) -> StockView:
-    """On hand, reserved and available stock per location and in total."""
+    """On hand, reserved and available stock per location and in total; in total also what
+    backorders wait for, what is incoming on purchase orders, and what may still be promised."""
     async with runtime.pool.acquire() as conn:
         store = InventoryStore(conn)
         if not await store.known_skus([sku]):
             raise _unknown_sku(sku)
         levels = await store.stock_levels([sku])
-    return _stock_view(sku, levels)
+        demand = await BackorderStore(conn).demand([sku])
+    return _stock_view(sku, levels, demand)
 
 
 @router.get(
@@ -312,12 +325,17 @@ def _sku_view(sku: Sku) -> SkuView:
     )
 
 
-def _stock_view(sku: str, levels: list[StockLevel]) -> StockView:
+def _stock_view(sku: str, levels: list[StockLevel], demand: dict[str, SkuDemand]) -> StockView:
     total = totals(levels).get(sku)
+    on_hand, reserved = (total.on_hand, total.reserved) if total else (0, 0)
+    sku_demand = demand.get(sku, SkuDemand(sku))
     return StockView(
         sku=sku,
-        on_hand=total.on_hand if total else 0,
-        reserved=total.reserved if total else 0,
-        available=total.available if total else 0,
+        on_hand=on_hand,
+        reserved=reserved,
+        available=on_hand - reserved,
+        backordered=sku_demand.queued,
+        incoming=sku_demand.incoming,
+        available_to_promise=available_to_promise(on_hand, reserved, sku_demand),
         locations=[LocationStock.model_validate(level, from_attributes=True) for level in levels],
     )

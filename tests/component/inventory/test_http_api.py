@@ -30,7 +30,13 @@ async def test_put_sku_creates_then_updates(inventory: ComponentHarness):
         updated = await client.put("/v1/skus/MUG-BLUE", json={**body, "name": "Blue mug XL"})
         fetched = await client.get("/v1/skus/MUG-BLUE")
     assert created.status_code == 201, created.text
-    assert created.json() == {"sku": "MUG-BLUE", **body}
+    assert created.json() == {
+        "sku": "MUG-BLUE",
+        **body,
+        "backorder_policy": "deny",
+        "release_date": None,
+        "fill_whole_first": False,
+    }
     assert updated.status_code == 200, updated.text
     assert fetched.json()["name"] == "Blue mug XL"
     assert fetched.json()["dimensions"] == body["dimensions"]
@@ -68,6 +74,9 @@ async def test_adjustments_change_stock_per_location_and_in_total(inventory: Com
         "on_hand": 11,
         "reserved": 0,
         "available": 11,
+        "backordered": 0,
+        "incoming": 0,
+        "available_to_promise": 11,
         "locations": [
             {"location": "east", "on_hand": 7, "reserved": 0, "available": 7},
             {"location": "west", "on_hand": 4, "reserved": 0, "available": 4},
@@ -83,6 +92,9 @@ async def test_a_defined_sku_without_stock_has_none(inventory: ComponentHarness)
         "on_hand": 0,
         "reserved": 0,
         "available": 0,
+        "backordered": 0,
+        "incoming": 0,
+        "available_to_promise": 0,
         "locations": [],
     }
 
@@ -180,6 +192,9 @@ async def test_bad_adjustments_are_422_naming_the_field(
         "on_hand": 0,
         "reserved": 0,
         "available": 0,
+        "backordered": 0,
+        "incoming": 0,
+        "available_to_promise": 0,
         "locations": [],
     }
 
