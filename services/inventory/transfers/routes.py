@@ -271,11 +271,12 @@ async def receive_transfer(
     created if missing): `partially_received`, or `received` once everything arrived. Applied
     once per receipt id (`receipt_id` in the body, else the `Idempotency-Key` header)."""
     if body.receipt_id and idempotency_key and body.receipt_id != idempotency_key:
+        problem = "differs from the Idempotency-Key header: give one of them"
         raise ApiError(
             422,
             "validation_failed",
-            "receipt_id and the Idempotency-Key header differ: give one of them",
-            field="receipt_id",
+            f"receipt_id: {problem}",
+            problems=[{"field": "receipt_id", "message": problem}],
         )
     receipt_id = body.receipt_id or idempotency_key or f"rcpt_{uuid.uuid4().hex}"
     arrived = [(line.sku, line.quantity) for line in body.lines]
