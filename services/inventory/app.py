@@ -7,10 +7,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.inventory.availability.channels import Availability
+from services.inventory.counts.routes import router as counts_router
 from services.inventory.handlers import handlers
 from services.inventory.incoming.routes import router as purchase_orders
 from services.inventory.settings import InventorySettings
 from services.inventory.stock.routes import router
+from services.inventory.transfers.routes import router as transfers_router
 from shared.platform.service import ServiceSpec, create_app
 from shared.topics import INVENTORY_COMMANDS
 
@@ -26,7 +28,7 @@ def build(settings: InventorySettings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=(INVENTORY_COMMANDS,),
         handlers=handlers(Availability(settings.channel_safety_stock)),
-        routers=[router, purchase_orders],
+        routers=[router, purchase_orders, transfers_router, counts_router],
     )
 
 

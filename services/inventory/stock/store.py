@@ -175,6 +175,15 @@ class InventoryStore:
             location,
         )
 
+    async def ensure_stock_rows(self, location: str, skus: Iterable[str]) -> None:
+        """ensure_stock_row for several SKUs at one location, in one statement."""
+        await self._conn.execute(
+            "INSERT INTO stock (sku, location) SELECT sku, $1 FROM unnest($2::text[]) AS s(sku)"
+            " ORDER BY sku ON CONFLICT DO NOTHING",
+            location,
+            sorted(set(skus)),
+        )
+
     async def lock_stock(self, skus: Iterable[str]) -> list[StockLevel]:
         """Lock every stock row of the SKUs, always in (sku, location) order."""
         return await self._stock_rows(skus, lock=True)

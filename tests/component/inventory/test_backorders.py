@@ -173,7 +173,10 @@ async def test_purchase_order_refusals_name_what_is_wrong(inventory: ComponentHa
     assert twice.status_code == 422
     assert forbidden.status_code == 403
     not_on_it = await receipt(h, "po-1", "r-1", {"B": 1})
-    assert (not_on_it.status_code, not_on_it.json()["error"]["code"]) == (409, "not_on_purchase_order")
+    assert (not_on_it.status_code, not_on_it.json()["error"]["code"]) == (
+        409,
+        "not_on_purchase_order",
+    )
     async with h.http() as client:
         cancelled = await client.post("/v1/purchase-orders/po-1/cancel")
     assert cancelled.json()["status"] == "cancelled"

@@ -110,9 +110,7 @@ def test_stock_older_backorders_wait_for_is_not_given_to_a_new_order() -> None:
     )
     assert isinstance(decision, Backordered)
     assert decision.placements == (Placement("l1", "A", "east", 2),)
-    assert [(q.quantity, q.location, q.expected_on) for q in decision.queued] == [
-        (2, "east", None)
-    ]
+    assert [(q.quantity, q.location, q.expected_on) for q in decision.queued] == [(2, "east", None)]
     assert decision.expected_on is None
 
 

@@ -27,7 +27,9 @@ from tests.unit.order_intake.test_saga import (
 )
 
 
-def backordered(expected: date | None = date(2026, 12, 10), kind: str = "backorder") -> StockBackordered:
+def backordered(
+    expected: date | None = date(2026, 12, 10), kind: str = "backorder"
+) -> StockBackordered:
     return StockBackordered(
         order_id=ORDER,
         allocations=(Allocation(line_id="l2", sku="B", location="hamburg", quantity=1),),
