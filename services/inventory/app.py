@@ -8,6 +8,8 @@ from fastapi import FastAPI
 
 from services.inventory.availability.channels import Availability
 from services.inventory.handlers import handlers
+from services.inventory.replenishment.routes import router as replenishment_router
+from services.inventory.replenishment.watcher import LowStockWatcher
 from services.inventory.settings import InventorySettings
 from services.inventory.stock.routes import router
 from shared.platform.service import ServiceSpec, create_app
@@ -24,8 +26,10 @@ def build(settings: InventorySettings | None = None) -> ServiceSpec:
         description="SKUs, stock per location, reservations and the stock ledger.",
         migrations=MIGRATIONS,
         topics=(INVENTORY_COMMANDS,),
-        handlers=handlers(Availability(settings.channel_safety_stock)),
-        routers=[router],
+        handlers=handlers(
+            Availability(settings.channel_safety_stock, LowStockWatcher.from_settings(settings))
+        ),
+        routers=[router, replenishment_router],
     )
 
 

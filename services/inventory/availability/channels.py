@@ -3,8 +3,9 @@
 Inventory emits `AvailabilityChanged` (on `oms.inventory.events.v1`) with a SKU's new totals
 whenever its available stock changes: reservations, releases, commits, stock adjustments,
 restocks. For each of those, one `ChannelAvailabilityChanged` per channel goes out in the same
-transaction (outbox): the SKU's available stock minus that channel's safety stock, never
-below 0, so a channel stops selling before the last units are gone everywhere.
+transaction (outbox): the SKU's available stock minus that channel's safety stock (the SKU's
+own for the channel when set, see replenishment), never below 0, so a channel stops selling
+before the last units are gone everywhere. The same call runs replenishment's low-stock check.
 
 Every path that changes stock (handlers, HTTP API, returns) calls `Availability.announce` (one
 per service, with the configured safety stock, passed to whoever needs it), which queues the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from services.inventory.replenishment.watcher import LowStockWatcher, channel_safety_stock
 from services.inventory.stock.domain import StockChange, StockLevel, totals
 from services.inventory.stock.store import InventoryStore
 from shared.contracts.inventory import AvailabilityChanged, ChannelAvailabilityChanged
@@ -70,17 +72,22 @@ def queue_availability(
 
 async def _publish(uow: UnitOfWork, safety_stock: Mapping[str, int]) -> None:
     pending = uow.batch.pop(_PENDING) or {}
+    per_sku = await channel_safety_stock(uow, pending, safety_stock) if pending else {}
     for sku, (message, correlation, headers) in pending.items():
         uow.emit(message, key=sku, correlation_id=correlation, trace_headers=headers)
-        for per_channel in channel_messages(sku, message.available, safety_stock):
+        for per_channel in channel_messages(sku, message.available, per_sku[sku]):
             uow.emit(per_channel, key=sku, correlation_id=correlation, trace_headers=headers)
 
 
 class Availability:
-    """Announces stock changes to the channels, with each channel's safety stock."""
+    """Announces stock changes to the channels, with each channel's safety stock, and has
+    them checked for low stock."""
 
-    def __init__(self, safety_stock: Mapping[str, int]) -> None:
+    def __init__(
+        self, safety_stock: Mapping[str, int], low_stock: LowStockWatcher | None = None
+    ) -> None:
         self._safety_stock = dict(safety_stock)
+        self._low_stock = low_stock or LowStockWatcher()
 
     async def announce(
         self,
@@ -94,7 +101,8 @@ class Availability:
         """Publish the new totals of every SKU whose stock changed, once per SKU per
         transaction. `levels`: every stock row of those SKUs as it is now, when the caller has
         them (else read)."""
-        skus = {change.sku for change in changes}
+        changed = list(changes)
+        skus = {change.sku for change in changed}
         if not skus:
             return
         current = levels if levels is not None else await store.stock_levels(skus)
@@ -110,3 +118,6 @@ class Availability:
                 self._safety_stock,
                 correlation_id=correlation_id,
             )
+        self._low_stock.observe(
+            uow, ((c.sku, c.location) for c in changed), current, correlation_id=correlation_id
+        )

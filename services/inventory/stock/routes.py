@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from services.inventory.availability.channels import Availability
+from services.inventory.replenishment.watcher import LowStockWatcher
 from services.inventory.settings import InventorySettings
 from services.inventory.stock.domain import (
     InsufficientStock,
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/v1", tags=["inventory"])
 async def channel_availability(
     settings: Annotated[InventorySettings, Depends(service_settings(InventorySettings))],
 ) -> Availability:
-    return Availability(settings.channel_safety_stock)
+    return Availability(settings.channel_safety_stock, LowStockWatcher.from_settings(settings))
 
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
