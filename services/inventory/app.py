@@ -10,6 +10,8 @@ from services.inventory.availability.channels import Availability
 from services.inventory.counts.routes import router as counts_router
 from services.inventory.handlers import handlers
 from services.inventory.incoming.routes import router as purchase_orders
+from services.inventory.replenishment.routes import router as replenishment_router
+from services.inventory.replenishment.watcher import LowStockWatcher
 from services.inventory.settings import InventorySettings
 from services.inventory.stock.routes import router
 from services.inventory.transfers.routes import router as transfers_router
@@ -27,8 +29,10 @@ def build(settings: InventorySettings | None = None) -> ServiceSpec:
         description="SKUs, stock per location, reservations and the stock ledger.",
         migrations=MIGRATIONS,
         topics=(INVENTORY_COMMANDS,),
-        handlers=handlers(Availability(settings.channel_safety_stock)),
-        routers=[router, purchase_orders, transfers_router, counts_router],
+        handlers=handlers(
+            Availability(settings.channel_safety_stock, LowStockWatcher.from_settings(settings))
+        ),
+        routers=[router, purchase_orders, transfers_router, counts_router, replenishment_router],
     )
 
 

@@ -14,6 +14,13 @@ class InventorySettings(ServiceSettings):
         default_factory=lambda: {"shopify": 0, "woocommerce": 0, "amazon": 2, "ebay": 1}
     )
 
+    # Replenishment (services/inventory/replenishment): the lead time and the days of cover to
+    # order for where a SKU's reorder settings leave them out; units above its reorder point, in
+    # percent of the point (at least 1), before a SKU low on stock counts as recovered.
+    replenishment_lead_time_days: int = Field(default=7, ge=0, le=365)
+    replenishment_cover_days: int = Field(default=14, ge=0, le=365)
+    low_stock_recovery_margin_percent: int = Field(default=10, ge=0, le=100)
+
     @field_validator("channel_safety_stock")
     @classmethod
     def _not_negative(cls, value: dict[str, int]) -> dict[str, int]:

@@ -22,6 +22,7 @@ from services.order_intake.exchanges.consumers import exchange_handlers
 from services.order_intake.notifications.service import notification_handlers, notification_sender
 from services.order_intake.operators import routes as operator_routes
 from services.order_intake.operators.admission import admission_counter
+from services.order_intake.operators.stock_alerts import stock_alert_handlers
 from services.order_intake.orders import routes as order_routes
 from services.order_intake.orders.background import refresh_order_gauges
 from services.order_intake.orders.saga_runner import saga_event_handlers, write_pending_sagas
@@ -55,6 +56,7 @@ def handlers(settings: OrderIntakeSettings, policy: SagaPolicy) -> HandlerRegist
         warehouse_progress_handlers(),
     ):
         registry.include(found, after=write_pending_sagas)
+    registry.include(stock_alert_handlers())
     return registry
 
 

@@ -188,3 +188,40 @@ class ChannelAvailabilityChanged(Event):
     available: int
     safety_stock: int
     warehouse_available: int
+
+
+# --- replenishment ----------------------------------------------------------------------------
+
+
+@register
+class LowStock(Event):
+    """The available stock of a SKU at a location fell to or below its reorder point (keyed by
+    SKU). Once per crossing: not again until the stock recovered (StockRecovered).
+    `reorder_point_source`: `explicit` (set by an operator) or `velocity` (units shipped per day
+    * lead time + safety units); `velocity_per_day` is the higher of the last 7 and 30 days';
+    `days_of_cover` is None when nothing shipped from there lately."""
+
+    TYPE = "LowStock"
+    TOPIC = INVENTORY_EVENTS
+    sku: str
+    location: str
+    on_hand: int
+    reserved: int
+    available: int
+    reorder_point: int
+    reorder_point_source: str
+    velocity_per_day: float
+    days_of_cover: float | None = None
+
+
+@register
+class StockRecovered(Event):
+    """The available stock of a SKU at a location that was low is back above its reorder point
+    plus the recovery margin (keyed by SKU); the next fall to the point is a new LowStock."""
+
+    TYPE = "StockRecovered"
+    TOPIC = INVENTORY_EVENTS
+    sku: str
+    location: str
+    available: int
+    reorder_point: int

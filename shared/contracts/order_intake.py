@@ -262,3 +262,17 @@ class OperatorAlert(Event):
     order_id: str
     kind: str
     message: str
+
+
+@register
+class OperatorStockAlert(Event):
+    """An operator alert about a SKU at a location rather than an order (keyed by SKU):
+    `kind` `low_stock`, relayed from inventory's LowStock (oms.notifications.v1 is order-intake's
+    to write)."""
+
+    TYPE = "OperatorStockAlert"
+    TOPIC = NOTIFICATIONS
+    kind: str
+    sku: str
+    location: str
+    message: str

@@ -9,7 +9,9 @@ backordered) minus that channel's safety stock, never below 0, so a channel stop
 the last units are gone everywhere.
 
 Stock that becomes available of a SKU with backorders waiting goes to them first: `announce`
-fills the queues (services/inventory/backorders) before it reads the totals.
+fills the queues (services/inventory/backorders) before it reads the totals. The same call runs
+replenishment's low-stock check, and each channel's safety stock is the SKU's own for the
+channel when set (see replenishment).
 
 Every path that changes stock (handlers, HTTP API, returns) calls `Availability.announce` (one
 per service, with the configured safety stock, passed to whoever needs it), which queues the
@@ -25,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from services.inventory.backorders import service as backorders
 from services.inventory.backorders.domain import SkuDemand, available_to_promise
+from services.inventory.replenishment.watcher import LowStockWatcher, channel_safety_stock
 from services.inventory.stock.domain import Availability as Totals
 from services.inventory.stock.domain import StockChange, StockLevel, totals
 from services.inventory.stock.store import InventoryStore
@@ -83,21 +86,26 @@ def queue_availability(
 
 async def _publish(uow: UnitOfWork, safety_stock: Mapping[str, int]) -> None:
     pending = uow.batch.pop(_PENDING) or {}
+    per_sku = await channel_safety_stock(uow, pending, safety_stock) if pending else {}
     for sku, (message, correlation, headers) in pending.items():
         uow.emit(message, key=sku, correlation_id=correlation, trace_headers=headers)
         promise = message.available_to_promise
         sellable = message.available if promise is None else promise
         for per_channel in channel_messages(
-            sku, sellable, safety_stock, warehouse_available=message.available
+            sku, sellable, per_sku[sku], warehouse_available=message.available
         ):
             uow.emit(per_channel, key=sku, correlation_id=correlation, trace_headers=headers)
 
 
 class Availability:
-    """Announces stock changes to the channels, with each channel's safety stock."""
+    """Announces stock changes to the channels, with each channel's safety stock, and has
+    them checked for low stock."""
 
-    def __init__(self, safety_stock: Mapping[str, int]) -> None:
+    def __init__(
+        self, safety_stock: Mapping[str, int], low_stock: LowStockWatcher | None = None
+    ) -> None:
         self._safety_stock = dict(safety_stock)
+        self._low_stock = low_stock or LowStockWatcher()
 
     async def announce(
         self,
@@ -123,10 +131,12 @@ class Availability:
             demand = await backorders.demand(uow, announced)
         freed = {c.sku for c in changes if c.on_hand_delta - c.reserved_delta > 0}
         to_fill = [sku for sku in sorted(freed) if sku in demand and demand[sku].queued > 0]
-        if to_fill and await backorders.fill_queues(uow, store, to_fill, demand):
+        filled = await backorders.fill_queues(uow, store, to_fill, demand) if to_fill else []
+        if filled:
             levels = None
             demand = await backorders.demand(uow, announced)
         current = levels if levels is not None else await store.stock_levels(announced)
+        changes.extend(filled)
         stocked = totals(level for level in current if level.sku in announced)
         for sku in sorted(announced):
             total = stocked.get(sku, Totals(sku, 0, 0))
@@ -147,3 +157,6 @@ class Availability:
                 self._safety_stock,
                 correlation_id=correlation_id,
             )
+        self._low_stock.observe(
+            uow, ((c.sku, c.location) for c in changes), current, correlation_id=correlation_id
+        )

@@ -21,6 +21,7 @@ from services.inventory.availability.channels import Availability
 from services.inventory.backorders import service as backorders
 from services.inventory.backorders.domain import SkuDemand, available_to_promise
 from services.inventory.backorders.store import BackorderStore
+from services.inventory.replenishment.watcher import LowStockWatcher
 from services.inventory.settings import InventorySettings
 from services.inventory.stock.domain import (
     InsufficientStock,
@@ -40,7 +41,7 @@ router = APIRouter(prefix="/v1", tags=["inventory"])
 async def channel_availability(
     settings: Annotated[InventorySettings, Depends(service_settings(InventorySettings))],
 ) -> Availability:
-    return Availability(settings.channel_safety_stock)
+    return Availability(settings.channel_safety_stock, LowStockWatcher.from_settings(settings))
 
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"

@@ -41,9 +41,20 @@ def test_one_message_per_channel():
     assert all(m.warehouse_available == 1 and m.sku == "MUG-1" for m in messages)
 
 
+class _NoOverrides:
+    """A connection whose SKUs have no safety stock of their own (counts the reads)."""
+
+    def __init__(self) -> None:
+        self.reads: list[Any] = []
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        self.reads.append(args)
+        return []
+
+
 def _uow() -> UnitOfWork:
     cause = Envelope(type="ReserveStock", correlation_id="ord_1", payload={})
-    return UnitOfWork(conn=None, service="inventory", cause=cause)
+    return UnitOfWork(conn=_NoOverrides(), service="inventory", cause=cause)
 
 
 def _availability(uow: UnitOfWork, sku: str, available: int) -> None:
@@ -88,6 +99,7 @@ async def test_the_latest_availability_of_each_sku_in_a_batch_goes_out_once_befo
     ]
     correlation = {p.envelope.correlation_id for p in uow.pending}
     assert correlation == {"ord_1"}
+    assert uow.conn.reads == [(["A", "B"],)], "the SKUs' overrides read once, in one query"
     await uow.run_before_commit()
     assert len(uow.pending) == 10, "written once"
 
