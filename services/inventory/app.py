@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services.inventory.availability.channels import Availability
 from services.inventory.handlers import handlers
+from services.inventory.routing.routes import router as locations_router
 from services.inventory.settings import InventorySettings
 from services.inventory.stock.routes import router
 from shared.platform.service import ServiceSpec, create_app
@@ -24,8 +25,8 @@ def build(settings: InventorySettings | None = None) -> ServiceSpec:
         description="SKUs, stock per location, reservations and the stock ledger.",
         migrations=MIGRATIONS,
         topics=(INVENTORY_COMMANDS,),
-        handlers=handlers(Availability(settings.channel_safety_stock)),
-        routers=[router],
+        handlers=handlers(Availability(settings.channel_safety_stock), settings.routing.policy()),
+        routers=[router, locations_router],
     )
 
 

@@ -1,5 +1,6 @@
 from pydantic import Field, field_validator
 
+from services.inventory.routing.config import RoutingSettings
 from shared.platform.settings import ServiceSettings
 
 
@@ -13,6 +14,10 @@ class InventorySettings(ServiceSettings):
     channel_safety_stock: dict[str, int] = Field(
         default_factory=lambda: {"shopify": 0, "woocommerce": 0, "amazon": 2, "ebay": 1}
     )
+
+    # Where orders ship from (OMS_ROUTING, a JSON object; services/inventory/routing): the
+    # strategy, per channel, and rules. An unknown strategy stops the service at start.
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
 
     @field_validator("channel_safety_stock")
     @classmethod

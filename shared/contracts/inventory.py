@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from shared.contracts.common import Allocation, FulfilmentLines, ReturnedLines, ShortLine
+from shared.contracts.common import Allocation, FulfilmentLines, ReturnedLines, ShortLine, Value
 from shared.envelope import Event, register
 from shared.topics import CHANNEL_AVAILABILITY, INVENTORY_EVENTS
+
+
+class RoutingDecision(Value):
+    """Why the order's stock was reserved where it was: the routing `strategy`, the
+    `locations` it chose, and a sentence for the order's timeline."""
+
+    strategy: str
+    locations: tuple[str, ...]
+    reason: str
 
 
 @register
@@ -13,6 +22,7 @@ class StockReserved(Event):
     TOPIC = INVENTORY_EVENTS
     order_id: str
     allocations: tuple[Allocation, ...]
+    routing: RoutingDecision | None = None
 
 
 @register

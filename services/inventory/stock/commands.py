@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from services.inventory.availability.channels import Availability
+from services.inventory.routing import router as routing
 from services.inventory.stock.domain import (
     ORDER_RELEASED,
     Placement,
     Refused,
     Shortfall,
-    allocate,
     plan_commit,
     plan_release,
     reservation_changes,
@@ -48,8 +48,9 @@ from shared.platform.outbox import UnitOfWork
 
 
 class StockCommands:
-    def __init__(self, availability: Availability) -> None:
+    def __init__(self, availability: Availability, router: routing.Router | None = None) -> None:
         self._availability = availability
+        self._router = router or routing.Router()
 
     async def reserve(self, uow: UnitOfWork, envelope: Envelope, command: ReserveStock) -> None:
         store = InventoryStore(uow.conn)
@@ -65,7 +66,8 @@ class StockCommands:
         lines = [DomainLine(line.line_id, line.sku, line.quantity) for line in command.lines]
         skus = {line.sku for line in lines}
         stock, known = await store.lock_stock_of_known_skus(skus)
-        decision = allocate(lines, stock, known)
+        routed = await self._router.route(uow.conn, command, lines, stock, known)
+        decision = routed.decision
         if isinstance(decision, Refused):
             await store.record_refused(command.order_id, decision.reason, decision.shortfalls)
             _emit_refusal(uow, command.order_id, decision.reason, decision.shortfalls)
@@ -75,9 +77,14 @@ class StockCommands:
         await store.add_reservations(command.order_id, decision.placements, positions)
         changes = reservation_changes(decision.placements)
         ledger = await store.apply_stock_changes(changes, order_id=command.order_id)
-        await store.record_reserved(command.order_id, decision.placements)
+        explanation = routing.stored(routed.explanation)
+        await store.record_reserved(command.order_id, decision.placements, explanation)
         uow.emit(
-            StockReserved(order_id=command.order_id, allocations=_allocations(decision.placements)),
+            StockReserved(
+                order_id=command.order_id,
+                allocations=_allocations(decision.placements),
+                routing=routing.decision(explanation),
+            ),
             key=command.order_id,
         )
         await self._availability.announce(uow, store, changes, levels=levels_after(stock, ledger))
@@ -147,7 +154,11 @@ class StockCommands:
 def _answer_again(uow: UnitOfWork, order: OrderRecord) -> None:
     if order.outcome == "reserved":
         uow.emit(
-            StockReserved(order_id=order.order_id, allocations=_allocations(order.allocations)),
+            StockReserved(
+                order_id=order.order_id,
+                allocations=_allocations(order.allocations),
+                routing=routing.decision(order.routing),
+            ),
             key=order.order_id,
         )
     else:
