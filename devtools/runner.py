@@ -186,23 +186,29 @@ def run_all(env: Environment) -> int:
 
 
 def seed_warehouse_when_ready(console: Console, timeout_s: float = 120) -> None:
-    """Once fulfilment answers, lay out the local warehouse floor from the seed file (the
-    locations `make run`'s README flow stocks), unless it is set up already."""
+    """Once fulfilment and inventory answer, lay out the local warehouse floor from the seed
+    file (the locations `make run`'s README flow stocks, and their routing records in
+    inventory), unless it is set up already."""
     base = f"http://127.0.0.1:{PORTS['fulfilment']}"
+    inventory = f"http://127.0.0.1:{PORTS['inventory']}"
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    waiting = [base, inventory]
+    while waiting and time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                break
+            if httpx.get(f"{waiting[0]}/health/ready", timeout=2).status_code == 200:
+                waiting.pop(0)
+                continue
         time.sleep(1)
-    else:
-        console.print("warehouse seed skipped: fulfilment did not get ready")
+    if waiting:
+        console.print("warehouse seed skipped: fulfilment or inventory did not get ready")
         return
     token = local_keys().issue(["warehouse"], subject="make-run-seed", ttl_s=600)
-    settings = OpsSettings(token=token, fulfilment_url=base)
+    settings = OpsSettings(token=token, fulfilment_url=base, inventory_url=inventory)
     try:
         with OpsClient(settings) as client:
-            if client.request("fulfilment", "GET", "/v1/locations")["locations"]:
+            floor = client.request("fulfilment", "GET", "/v1/locations")["locations"]
+            records = client.request("inventory", "GET", "/v1/locations")["locations"]
+            if floor and records:
                 return
             done = list(apply_seed(client, load_seed(DEFAULT_SEED)))
     except OpsClientError as exc:

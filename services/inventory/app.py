@@ -12,6 +12,7 @@ from services.inventory.handlers import handlers
 from services.inventory.incoming.routes import router as purchase_orders
 from services.inventory.replenishment.routes import router as replenishment_router
 from services.inventory.replenishment.watcher import LowStockWatcher
+from services.inventory.routing.routes import router as locations_router
 from services.inventory.settings import InventorySettings
 from services.inventory.stock.routes import router
 from services.inventory.transfers.routes import router as transfers_router
@@ -30,9 +31,17 @@ def build(settings: InventorySettings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=(INVENTORY_COMMANDS,),
         handlers=handlers(
-            Availability(settings.channel_safety_stock, LowStockWatcher.from_settings(settings))
+            Availability(settings.channel_safety_stock, LowStockWatcher.from_settings(settings)),
+            settings.routing.policy(),
         ),
-        routers=[router, purchase_orders, transfers_router, counts_router, replenishment_router],
+        routers=[
+            router,
+            locations_router,
+            purchase_orders,
+            transfers_router,
+            counts_router,
+            replenishment_router,
+        ],
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from services.inventory.availability.channels import Availability
+from services.inventory.routing.domain import RoutingPolicy
+from services.inventory.routing.router import Router
 from services.inventory.stock.commands import StockCommands
 from services.inventory.stock.returned import ReturnedStockCommands
 from services.inventory.stock.short_picks import ShortPickCommands
@@ -17,10 +19,10 @@ from shared.contracts.returns import RestockReturnedItems, WriteOffReturnedItems
 from shared.platform.handlers import HandlerRegistry
 
 
-def handlers(availability: Availability) -> HandlerRegistry:
+def handlers(availability: Availability, routing: RoutingPolicy | None = None) -> HandlerRegistry:
     """Inventory's handlers: the order saga's stock commands (short picks too) and the returns
-    saga's."""
-    stock = StockCommands(availability)
+    saga's; `routing` decides where orders ship from (the default rule when None)."""
+    stock = StockCommands(availability, Router(routing))
     short = ShortPickCommands(availability)
     returned = ReturnedStockCommands(availability)
     registry = HandlerRegistry()

@@ -1,5 +1,6 @@
 from pydantic import Field, field_validator
 
+from services.inventory.routing.config import RoutingSettings
 from shared.platform.settings import ServiceSettings
 
 
@@ -20,6 +21,9 @@ class InventorySettings(ServiceSettings):
     replenishment_lead_time_days: int = Field(default=7, ge=0, le=365)
     replenishment_cover_days: int = Field(default=14, ge=0, le=365)
     low_stock_recovery_margin_percent: int = Field(default=10, ge=0, le=100)
+    # Where orders ship from (OMS_ROUTING, a JSON object; services/inventory/routing): the
+    # strategy, per channel, and rules. An unknown strategy stops the service at start.
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
 
     @field_validator("channel_safety_stock")
     @classmethod

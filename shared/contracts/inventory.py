@@ -12,12 +12,22 @@ from shared.envelope import Event, register
 from shared.topics import CHANNEL_AVAILABILITY, INVENTORY_EVENTS
 
 
+class RoutingDecision(Value):
+    """Why the order's stock was reserved where it was: the routing `strategy`, the
+    `locations` it chose, and a sentence for the order's timeline."""
+
+    strategy: str
+    locations: tuple[str, ...]
+    reason: str
+
+
 @register
 class StockReserved(Event):
     TYPE = "StockReserved"
     TOPIC = INVENTORY_EVENTS
     order_id: str
     allocations: tuple[Allocation, ...]
+    routing: RoutingDecision | None = None
 
 
 @register

@@ -32,13 +32,24 @@ from shared.topics import (
 # --- to inventory -------------------------------------------------------------------------
 
 
+class ShipTo(Value):
+    """Where an order goes, as far as choosing the location it ships from needs to know."""
+
+    country: str = Field(min_length=2, max_length=2)
+    postal_code: str | None = None
+
+
 @register
 class ReserveStock(Command):
+    """Reserve the order's lines; `ship_to` (absent from older sagas) lets inventory route the
+    order to a location near the customer that ships to their country."""
+
     TYPE = "ReserveStock"
     TOPIC = INVENTORY_COMMANDS
     order_id: str
     channel: str
     lines: tuple[OrderLineRef, ...]
+    ship_to: ShipTo | None = None
 
 
 @register

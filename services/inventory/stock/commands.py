@@ -21,12 +21,12 @@ from services.inventory.availability.channels import Availability
 from services.inventory.backorders import service as backorders
 from services.inventory.backorders.domain import Backordered, demand_may_queue
 from services.inventory.backorders.domain import reserve as reserve_or_queue
+from services.inventory.routing import router as routing
 from services.inventory.stock.domain import (
     ORDER_RELEASED,
     Placement,
     Refused,
     Shortfall,
-    allocate,
     plan_commit,
     plan_release,
     reservation_changes,
@@ -51,8 +51,9 @@ from shared.platform.outbox import UnitOfWork
 
 
 class StockCommands:
-    def __init__(self, availability: Availability) -> None:
+    def __init__(self, availability: Availability, router: routing.Router | None = None) -> None:
         self._availability = availability
+        self._router = router or routing.Router()
 
     async def reserve(self, uow: UnitOfWork, envelope: Envelope, command: ReserveStock) -> None:
         store = InventoryStore(uow.conn)
@@ -73,7 +74,8 @@ class StockCommands:
         stock, known = await store.lock_stock_of_known_skus(skus)
         demand = await backorders.demand(uow, skus)
         incoming = await backorders.incoming_for(uow, demand) if demand_may_queue(demand) else []
-        decision = reserve_or_queue(lines, stock, known, demand, incoming, allocate)
+        allocator = await self._router.allocator(uow.conn, command, stock)
+        decision = reserve_or_queue(lines, stock, known, demand, incoming, allocator)
         if isinstance(decision, Refused):
             await store.record_refused(command.order_id, decision.reason, decision.shortfalls)
             _emit_refusal(uow, command.order_id, decision.reason, decision.shortfalls)
@@ -88,9 +90,14 @@ class StockCommands:
             await backorders.queue_order(uow, command.order_id, decision, positions)
             await self._availability.announce(uow, store, changes, levels=levels, skus=skus)
             return
-        await store.record_reserved(command.order_id, decision.placements)
+        explanation = routing.stored(allocator.explanation) if allocator.explanation else None
+        await store.record_reserved(command.order_id, decision.placements, explanation)
         uow.emit(
-            StockReserved(order_id=command.order_id, allocations=_allocations(decision.placements)),
+            StockReserved(
+                order_id=command.order_id,
+                allocations=_allocations(decision.placements),
+                routing=routing.decision(explanation),
+            ),
             key=command.order_id,
         )
         await self._availability.announce(uow, store, changes, levels=levels, demand=demand)
@@ -167,7 +174,11 @@ class StockCommands:
 def _answer_again(uow: UnitOfWork, order: OrderRecord) -> None:
     if order.outcome == "reserved":
         uow.emit(
-            StockReserved(order_id=order.order_id, allocations=_allocations(order.allocations)),
+            StockReserved(
+                order_id=order.order_id,
+                allocations=_allocations(order.allocations),
+                routing=routing.decision(order.routing),
+            ),
             key=order.order_id,
         )
     else:

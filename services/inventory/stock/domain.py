@@ -130,6 +130,29 @@ def allocate(
     return Reserved(_split(lines, available))
 
 
+def refusal(
+    lines: Sequence[LineRequest], stock: Iterable[StockLevel], known_skus: Iterable[str]
+) -> Refused | None:
+    """Why `allocate` would refuse the order from this stock (unknown SKUs first, then the
+    short lines), or None when the stock can fill it: for other allocation rules (routing)."""
+    _require_unique_line_ids(lines)
+    known = set(known_skus)
+    unknown = [line for line in lines if line.sku not in known]
+    if unknown:
+        return Refused(
+            UNKNOWN_SKU,
+            tuple(Shortfall(line.line_id, line.sku, line.quantity, 0) for line in unknown),
+        )
+    wanted = {line.sku for line in lines}
+    available = {
+        (level.location, level.sku): level.available
+        for level in stock
+        if level.sku in wanted and level.available > 0
+    }
+    shortfalls = _shortfalls(lines, available)
+    return Refused(INSUFFICIENT_STOCK, shortfalls) if shortfalls else None
+
+
 def _require_unique_line_ids(lines: Sequence[LineRequest]) -> None:
     seen: set[str] = set()
     for line in lines:

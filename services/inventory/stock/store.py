@@ -47,6 +47,7 @@ class OrderRecord:
     allocations: tuple[Placement, ...]
     short_lines: tuple[Shortfall, ...]
     released: bool
+    routing: dict[str, Any] | None = None  # why it was reserved where it was
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,7 @@ class InventoryStore:
         (`expect_existing`) find it."""
         columns = (
             "order_id, outcome, failure_reason, allocations, short_lines,"
-            " released_at IS NOT NULL AS released"
+            " released_at IS NOT NULL AS released, routing"
         )
         select = f"SELECT {columns} FROM order_reservations WHERE order_id = $1 FOR UPDATE"
         row = await self._conn.fetchrow(select, order_id) if expect_existing else None
@@ -298,14 +299,21 @@ class InventoryStore:
             allocations=tuple(Placement(**a) for a in row["allocations"]),
             short_lines=tuple(Shortfall(**s) for s in row["short_lines"]),
             released=row["released"],
+            routing=row["routing"],
         )
 
-    async def record_reserved(self, order_id: str, placements: Sequence[Placement]) -> None:
+    async def record_reserved(
+        self,
+        order_id: str,
+        placements: Sequence[Placement],
+        routing: dict[str, Any] | None = None,
+    ) -> None:
         await self._conn.execute(
             "UPDATE order_reservations SET outcome = 'reserved', allocations = $2,"
-            " answered_at = now() WHERE order_id = $1",
+            " routing = $3, answered_at = now() WHERE order_id = $1",
             order_id,
             [_placement_json(p) for p in placements],
+            routing,
         )
 
     async def record_refused(

@@ -109,6 +109,7 @@ from shared.contracts.order_intake import (
     ReallocateStock,
     ReleaseStock,
     ReserveStock,
+    ShipTo,
     VoidPayment,
     WriteOffShortPick,
 )
@@ -624,7 +625,7 @@ def _on_stock_reserved(
         saga.backorder_expires_at = None
     saga.stock_reserved = True
     saga.allocations = event.allocations
-    decision.note("stock_reserved", allocations=len(event.allocations))
+    decision.note("stock_reserved", allocations=len(event.allocations), **_routed(event))
     if saga.cancel_requested:
         _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
     elif saga.paid_externally:
@@ -682,6 +683,18 @@ def _backorder_expiry(event: StockBackordered, now: datetime, policy: SagaPolicy
     if releases:
         start = max(now, datetime.combine(max(releases), time(0), tzinfo=now.tzinfo))
     return start + policy.backorder_max_wait
+
+
+def _routed(event: StockReserved) -> dict[str, Any]:
+    """Where inventory routed the order and why (absent from older answers)."""
+    if event.routing is None:
+        return {}
+    routing = event.routing
+    return {
+        "strategy": routing.strategy,
+        "locations": list(routing.locations),
+        "reason": routing.reason,
+    }
 
 
 def _on_stock_reservation_failed(
@@ -1651,6 +1664,10 @@ def _step_commands(saga: OrderSaga, step: Step) -> list[Contract]:
                 lines=tuple(
                     OrderLineRef(line_id=li.line_id, sku=li.sku, quantity=li.quantity)
                     for li in saga.lines
+                ),
+                ship_to=ShipTo(
+                    country=saga.shipping_address.country,
+                    postal_code=saga.shipping_address.postal_code,
                 ),
             )
         ]

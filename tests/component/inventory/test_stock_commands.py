@@ -7,6 +7,7 @@ import pytest
 from shared.contracts.common import Allocation, ShortLine, SkuQuantity
 from shared.contracts.inventory import (
     AvailabilityChanged,
+    RoutingDecision,
     StockCommitted,
     StockReleased,
     StockReservationFailed,
@@ -49,6 +50,11 @@ async def test_reserving_holds_stock_at_one_location_and_answers_with_the_alloca
         allocations=(
             Allocation(line_id="o-1-l1", sku="A", location="east", quantity=2),
             Allocation(line_id="o-1-l2", sku="B", location="east", quantity=1),
+        ),
+        routing=RoutingDecision(
+            strategy="single_location_first",
+            locations=("east",),
+            reason="single_location_first: east can ship the whole order",
         ),
     )
     stock = await stock_of(stocked, "A")
