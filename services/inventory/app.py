@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services.inventory.availability.channels import Availability
 from services.inventory.handlers import handlers
+from services.inventory.kits.routes import router as kits_router
 from services.inventory.settings import InventorySettings
 from services.inventory.stock.routes import router
 from shared.platform.service import ServiceSpec, create_app
@@ -25,7 +26,7 @@ def build(settings: InventorySettings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=(INVENTORY_COMMANDS,),
         handlers=handlers(Availability(settings.channel_safety_stock)),
-        routers=[router],
+        routers=[router, kits_router],
     )
 
 

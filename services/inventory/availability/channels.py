@@ -6,6 +6,9 @@ restocks. For each of those, one `ChannelAvailabilityChanged` per channel goes o
 transaction (outbox): the SKU's available stock minus that channel's safety stock, never
 below 0, so a channel stops selling before the last units are gone everywhere.
 
+A kit's availability is derived from its components' (services/inventory/kits): it is announced
+the same way whenever one of its components' stock changes.
+
 Every path that changes stock (handlers, HTTP API, returns) calls `Availability.announce` (one
 per service, with the configured safety stock, passed to whoever needs it), which queues the
 SKU's new totals (`queue_availability`); the messages are written once, just before the
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from services.inventory.kits.availability import kit_totals
+from services.inventory.kits.domain import Kit
 from services.inventory.stock.domain import StockChange, StockLevel, totals
 from services.inventory.stock.store import InventoryStore
 from shared.contracts.inventory import AvailabilityChanged, ChannelAvailabilityChanged
@@ -90,15 +95,19 @@ class Availability:
         *,
         correlation_id: str | None = None,
         levels: Sequence[StockLevel] | None = None,
+        kits: Mapping[str, Kit] | None = None,
     ) -> None:
-        """Publish the new totals of every SKU whose stock changed, once per SKU per
-        transaction. `levels`: every stock row of those SKUs as it is now, when the caller has
-        them (else read)."""
+        """Publish the new totals of every SKU whose stock changed, and of every kit containing
+        one, once per SKU per transaction. `levels`: every stock row of those SKUs as it is
+        now, when the caller has them (else read); `kits`: every kit containing them, when the
+        caller has them (else read)."""
         skus = {change.sku for change in changes}
         if not skus:
             return
         current = levels if levels is not None else await store.stock_levels(skus)
-        for sku, total in totals(level for level in current if level.sku in skus).items():
+        changed = totals(level for level in current if level.sku in skus)
+        changed.update(await kit_totals(uow.conn, skus, current, kits))  # kits of these SKUs
+        for sku, total in changed.items():
             queue_availability(
                 uow,
                 AvailabilityChanged(
