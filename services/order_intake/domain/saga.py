@@ -58,6 +58,11 @@ target lowered by their share of the total (`capture_target`): the shipments cap
 shipped and the authorisation's uncaptured rest lapses. An order none of whose units can ship is
 cancelled.
 
+Kits: inventory reserves a kit's line as its components (StockReserved names the kit and the
+units of each component per kit, kept in `kits`), and fulfilment ships those components. The
+order's units and their values count a kit's line as its components' units, the kits' value
+split over them in proportion to their count (`ordered_units`, `_value_of`).
+
 Deadlines: every machine-paced waiting state has a deadline. When it passes, the same command is
 re-sent (same idempotency key) up to `max_attempts` times; after the last try the saga
 compensates, or parks the order in NEEDS_ATTENTION where undoing is not safe. Human-paced steps

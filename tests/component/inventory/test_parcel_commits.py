@@ -112,11 +112,12 @@ async def test_a_whole_fulfilment_commit_is_keyed_by_its_fulfilment_id(stocked: 
 
 @pytest.fixture
 async def before_parcels(infra: Infra, tmp_path: Path) -> AsyncIterator[ComponentHarness]:
-    """Inventory migrated only up to before parcels (0004 held back)."""
+    """Inventory migrated only up to before parcels (0004 held back), with the kits' table
+    (0008) that every reservation and adjustment reads."""
     folder = tmp_path / "migrations"
     folder.mkdir()
     for path in MIGRATIONS.glob("*.sql"):
-        if path.name < "0004":
+        if path.name < "0004" or path.name.startswith("0008_"):
             shutil.copy(path, folder / path.name)
     spec = build()
     spec.migrations = folder
