@@ -10,6 +10,7 @@ from services.inventory.availability.channels import Availability
 from services.inventory.counts.routes import router as counts_router
 from services.inventory.handlers import handlers
 from services.inventory.incoming.routes import router as purchase_orders
+from services.inventory.kits.routes import router as kits_router
 from services.inventory.replenishment.routes import router as replenishment_router
 from services.inventory.replenishment.watcher import LowStockWatcher
 from services.inventory.routing.routes import router as locations_router
@@ -41,6 +42,7 @@ def build(settings: InventorySettings | None = None) -> ServiceSpec:
             transfers_router,
             counts_router,
             replenishment_router,
+            kits_router,
         ],
     )
 

@@ -42,19 +42,28 @@ class SkuQuantity(Value):
 
 
 class Allocation(Value):
-    """Stock reserved for one order line at one location."""
+    """Stock reserved for one order line at one location. A kit's components are reserved
+    under lines of their own (`{kit line id}/{component}`): those name the kit, its line and
+    the units of the component in one kit."""
 
     line_id: str
     sku: str
     location: str
     quantity: int = Field(gt=0)
+    kit_sku: str | None = None
+    kit_line_id: str | None = None
+    per_kit: int | None = Field(default=None, gt=0)
 
 
 class ShortLine(Value):
+    """An order line inventory cannot fill. A kit line short of a component names it
+    (`component`); `requested` and `available` are then counted in kits."""
+
     line_id: str
     sku: str
     requested: int
     available: int
+    component: str | None = None
 
 
 class Money(Value):

@@ -13,6 +13,9 @@ fills the queues (services/inventory/backorders) before it reads the totals. The
 replenishment's low-stock check, and each channel's safety stock is the SKU's own for the
 channel when set (see replenishment).
 
+A kit's availability is derived from its components' (services/inventory/kits): it is announced
+the same way whenever one of its components' stock changes.
+
 Every path that changes stock (handlers, HTTP API, returns) calls `Availability.announce` (one
 per service, with the configured safety stock, passed to whoever needs it), which queues the
 SKU's new totals (`queue_availability`); the messages are written once, just before the
@@ -27,6 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from services.inventory.backorders import service as backorders
 from services.inventory.backorders.domain import SkuDemand, available_to_promise
+from services.inventory.kits.availability import kit_totals
+from services.inventory.kits.domain import Kit
 from services.inventory.replenishment.watcher import LowStockWatcher, channel_safety_stock
 from services.inventory.stock.domain import Availability as Totals
 from services.inventory.stock.domain import StockChange, StockLevel, totals
@@ -117,12 +122,15 @@ class Availability:
         levels: Sequence[StockLevel] | None = None,
         skus: Iterable[str] = (),
         demand: Mapping[str, SkuDemand] | None = None,
+        kits: Mapping[str, Kit] | None = None,
     ) -> None:
         """Serve the backorder queues of SKUs the changes made stock available of, then
         publish the new totals of every SKU whose stock changed (and of `skus`, whose queued
         demand did), once per SKU per transaction. `levels`: every stock row of those SKUs as
         it is now, when the caller has them (else read); `demand`: the SKUs' backorder demand,
-        when the caller read it and the change did not alter it."""
+        when the caller read it and the change did not alter it; `kits`: every kit containing
+        them, when the caller has them (else read) — a kit's totals are derived from its
+        components' and announced with them."""
         changes = list(changes)
         announced = {change.sku for change in changes} | set(skus)
         if not announced:
@@ -138,7 +146,8 @@ class Availability:
         current = levels if levels is not None else await store.stock_levels(announced)
         changes.extend(filled)
         stocked = totals(level for level in current if level.sku in announced)
-        for sku in sorted(announced):
+        stocked.update(await kit_totals(uow.conn, announced, current, kits))
+        for sku in sorted(announced | set(stocked)):
             total = stocked.get(sku, Totals(sku, 0, 0))
             sku_demand = demand.get(sku, SkuDemand(sku))
             queue_availability(

@@ -98,6 +98,18 @@ def demand_may_queue(demand: Mapping[str, SkuDemand]) -> bool:
     return any(d.policy != Policy.DENY for d in demand.values())
 
 
+def deny_kit_components(
+    demand: Mapping[str, SkuDemand], components: Iterable[str]
+) -> dict[str, SkuDemand]:
+    """The demand with the SKUs an order takes as kit components denied backorders: a kit
+    waits for nothing (its value is told to the saga with its reservation, which a later
+    fill of the queue does not carry)."""
+    denied = set(components)
+    return {
+        sku: replace(d, policy=Policy.DENY) if sku in denied else d for sku, d in demand.items()
+    }
+
+
 def available_to_promise(on_hand: int, reserved: int, demand: SkuDemand) -> int:
     """On hand less reserved less the queued demand, plus what is incoming where the SKU may be
     sold before it arrives (below 0 when more is promised than there is and is coming)."""

@@ -5,7 +5,8 @@ domain decide, save, and emit the answer through the outbox. Every command is id
 the inbox (the saga re-sends commands with new message ids):
 
 - ReserveStock: the first answer of an order is stored and repeated as is; an order already
-  released is never reserved afterwards (answered `order_released`).
+  released is never reserved afterwards (answered `order_released`). A kit's line reserves its
+  components (services/inventory/kits), all or nothing with the rest of the order.
 - ReleaseStock: releases what is still reserved and always answers, listing everything the order
   ever released (so a re-sent release gets the same answer and changes nothing).
 - CommitStock: applied once per shipment (`shipment_id`, else the fulfilment id: a fulfilment
@@ -19,8 +20,14 @@ from collections.abc import Iterable
 
 from services.inventory.availability.channels import Availability
 from services.inventory.backorders import service as backorders
-from services.inventory.backorders.domain import Backordered, demand_may_queue
+from services.inventory.backorders.domain import (
+    Backordered,
+    demand_may_queue,
+    deny_kit_components,
+)
 from services.inventory.backorders.domain import reserve as reserve_or_queue
+from services.inventory.kits.domain import expand
+from services.inventory.kits.store import KitStore
 from services.inventory.routing import router as routing
 from services.inventory.stock.domain import (
     ORDER_RELEASED,
@@ -69,13 +76,19 @@ class StockCommands:
             _emit_refusal(uow, command.order_id, ORDER_RELEASED, ())
             return
 
-        lines = [DomainLine(line.line_id, line.sku, line.quantity) for line in command.lines]
+        ordered = [DomainLine(line.line_id, line.sku, line.quantity) for line in command.lines]
+        kits = await KitStore(uow.conn).kits_touching(line.sku for line in ordered)
+        expansion = expand(ordered, kits)  # a kit's line becomes one line per component
+        lines = expansion.lines
         skus = {line.sku for line in lines}
         stock, known = await store.lock_stock_of_known_skus(skus)
-        demand = await backorders.demand(uow, skus)
+        # Kits are not backordered: a kit short of a component is refused as before.
+        demand = deny_kit_components(await backorders.demand(uow, skus), expansion.component_skus)
         incoming = await backorders.incoming_for(uow, demand) if demand_may_queue(demand) else []
         allocator = await self._router.allocator(uow.conn, command, stock)
         decision = reserve_or_queue(lines, stock, known, demand, incoming, allocator)
+        if not isinstance(decision, Backordered):
+            decision = expansion.answer(decision)
         if isinstance(decision, Refused):
             await store.record_refused(command.order_id, decision.reason, decision.shortfalls)
             _emit_refusal(uow, command.order_id, decision.reason, decision.shortfalls)
@@ -100,7 +113,9 @@ class StockCommands:
             ),
             key=command.order_id,
         )
-        await self._availability.announce(uow, store, changes, levels=levels, demand=demand)
+        await self._availability.announce(
+            uow, store, changes, levels=levels, demand=demand, kits=kits
+        )
 
     async def release(self, uow: UnitOfWork, envelope: Envelope, command: ReleaseStock) -> None:
         store = InventoryStore(uow.conn)
@@ -194,7 +209,11 @@ def _emit_refusal(
             reason=reason,
             short_lines=tuple(
                 ShortLine(
-                    line_id=s.line_id, sku=s.sku, requested=s.requested, available=s.available
+                    line_id=s.line_id,
+                    sku=s.sku,
+                    requested=s.requested,
+                    available=s.available,
+                    component=s.component,
                 )
                 for s in shortfalls
             ),
@@ -218,6 +237,14 @@ def _emit_committed(uow: UnitOfWork, commit: CommittedFulfilment) -> None:
 
 def _allocations(placements: Iterable[Placement]) -> tuple[Allocation, ...]:
     return tuple(
-        Allocation(line_id=p.line_id, sku=p.sku, location=p.location, quantity=p.quantity)
+        Allocation(
+            line_id=p.line_id,
+            sku=p.sku,
+            location=p.location,
+            quantity=p.quantity,
+            kit_sku=p.kit_sku,
+            kit_line_id=p.kit_line_id,
+            per_kit=p.per_kit,
+        )
         for p in placements
     )

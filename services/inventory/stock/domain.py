@@ -50,12 +50,16 @@ class LineRequest:
 
 @dataclass(frozen=True)
 class Placement:
-    """Part (or all) of one order line, reserved at one location."""
+    """Part (or all) of one order line, reserved at one location. A line of a kit's component
+    names the kit line it belongs to (services/inventory/kits)."""
 
     line_id: str
     sku: str
     location: str
     quantity: int
+    kit_sku: str | None = None
+    kit_line_id: str | None = None
+    per_kit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Shortfall:
     sku: str
     requested: int
     available: int
+    component: str | None = None  # a kit line short of this component (counted in kits)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from services.inventory.availability.channels import Availability
 from services.inventory.backorders import service as backorders
 from services.inventory.backorders.domain import SkuDemand, available_to_promise
 from services.inventory.backorders.store import BackorderStore
+from services.inventory.kits.domain import kit_levels
+from services.inventory.kits.store import KitStore
 from services.inventory.replenishment.watcher import LowStockWatcher
 from services.inventory.settings import InventorySettings
 from services.inventory.stock.domain import (
@@ -136,6 +138,20 @@ class StockView(BaseModel):
     locations: list[LocationStock]
 
 
+class KitComponentStock(BaseModel):
+    sku: str
+    quantity: int  # units of it in one kit
+
+
+class KitStockView(StockView):
+    """A kit's stock, derived from its components' (services/inventory/kits): at each location
+    as many kits as the scarcest component makes; `reserved` is the kits' worth held by
+    reservations of the components."""
+
+    kit: Literal[True] = True
+    components: list[KitComponentStock]
+
+
 class AppliedAdjustment(BaseModel):
     ledger_id: int
     location: str
@@ -214,7 +230,10 @@ async def get_sku(runtime: RuntimeDep, sku: str) -> SkuView:
     dependencies=[requires(Permission.STOCK_WRITE)],
     responses={
         404: {"description": "unknown_sku: define the SKU first (PUT /v1/skus/{sku})"},
-        409: {"description": "insufficient_stock: the change would take stock below 0"},
+        409: {
+            "description": "insufficient_stock: the change would take stock below 0;"
+            " kit_has_no_stock: the SKU is a kit (adjust its components)"
+        },
     },
 )
 async def adjust_stock(
@@ -227,6 +246,13 @@ async def adjust_stock(
         store = InventoryStore(uow.conn)
         if not await store.known_skus([body.sku]):
             raise _unknown_sku(body.sku)
+        if await KitStore(uow.conn).is_kit_locked_for_stock(body.sku):
+            raise ApiError(
+                409,
+                "kit_has_no_stock",
+                f"{body.sku} is a kit: its stock is its components' (GET /v1/kits/{body.sku})",
+                sku=body.sku,
+            )
         await store.ensure_stock_row(body.sku, body.location)
         levels = await store.lock_stock([body.sku])
         current = next(level for level in levels if level.location == body.location)
@@ -270,15 +296,27 @@ async def adjust_stock(
 
 
 @router.get(
-    "/stock/{sku}", response_model=StockView, dependencies=[requires(Permission.STOCK_READ)]
+    "/stock/{sku}",
+    response_model=StockView | KitStockView,
+    dependencies=[requires(Permission.STOCK_READ)],
 )
 async def get_stock(runtime: RuntimeDep, sku: str) -> StockView:
-    """On hand, reserved and available stock per location and in total; in total also what
-    backorders wait for, what is incoming on purchase orders, and what may still be promised."""
+    """On hand, reserved and available stock per location and in total (a kit's derived from
+    its components', marked `kit`); in total also what backorders wait for, what is incoming on
+    purchase orders, and what may still be promised."""
     async with runtime.pool.acquire() as conn:
         store = InventoryStore(conn)
         if not await store.known_skus([sku]):
             raise _unknown_sku(sku)
+        kit = await KitStore(conn).kit(sku)
+        if kit is not None:
+            components = await store.stock_levels(c.sku for c in kit.components)
+            return KitStockView(
+                **_stock_view(sku, kit_levels(kit, components), {}).model_dump(),
+                components=[
+                    KitComponentStock(sku=c.sku, quantity=c.per_kit) for c in kit.components
+                ],
+            )
         levels = await store.stock_levels([sku])
         demand = await BackorderStore(conn).demand([sku])
     return _stock_view(sku, levels, demand)

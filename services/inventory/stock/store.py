@@ -330,6 +330,7 @@ class InventoryStore:
                     "sku": s.sku,
                     "requested": s.requested,
                     "available": s.available,
+                    **({"component": s.component} if s.component else {}),
                 }
                 for s in shortfalls
             ],
@@ -518,9 +519,19 @@ def _level(row: Any) -> StockLevel:
 
 
 def _placement_json(placement: Placement) -> dict[str, Any]:
+    kit = (
+        {
+            "kit_sku": placement.kit_sku,
+            "kit_line_id": placement.kit_line_id,
+            "per_kit": placement.per_kit,
+        }
+        if placement.kit_sku is not None
+        else {}
+    )
     return {
         "line_id": placement.line_id,
         "sku": placement.sku,
         "location": placement.location,
         "quantity": placement.quantity,
+        **kit,
     }

@@ -58,6 +58,11 @@ target lowered by their share of the total (`capture_target`): the shipments cap
 shipped and the authorisation's uncaptured rest lapses. An order none of whose units can ship is
 cancelled.
 
+Kits: inventory reserves a kit's line as its components (StockReserved names the kit and the
+units of each component per kit, kept in `kits`), and fulfilment ships those components. The
+order's units and their values count a kit's line as its components' units, the kits' value
+split over them in proportion to their count (`ordered_units`, `_value_of`).
+
 Deadlines: every machine-paced waiting state has a deadline. When it passes, the same command is
 re-sent (same idempotency key) up to `max_attempts` times; after the last try the saga
 compensates, or parks the order in NEEDS_ATTENTION where undoing is not safe. Human-paced steps
@@ -375,6 +380,9 @@ class OrderSaga(BaseModel):
     reason: str | None = None
 
     allocations: tuple[Allocation, ...] = ()
+    # The kits among the order's SKUs, as inventory reserved them: units of each component per
+    # kit. Their components ship, so the order's units and values count those.
+    kits: dict[str, dict[str, int]] = Field(default_factory=dict)
     stock_reserved: bool = False
     # Part of the order waits in inventory's backorder queues (until StockReserved comes).
     backordered: bool = False
@@ -625,6 +633,7 @@ def _on_stock_reserved(
         saga.backorder_expires_at = None
     saga.stock_reserved = True
     saga.allocations = event.allocations
+    saga.kits = kit_compositions(event.allocations)
     decision.note("stock_reserved", allocations=len(event.allocations), **_routed(event))
     if saga.cancel_requested:
         _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
@@ -709,6 +718,7 @@ def _on_stock_reservation_failed(
         return
     short = [
         {"sku": s.sku, "line_id": s.line_id, "requested": s.requested, "available": s.available}
+        | ({"component": s.component} if s.component else {})
         for s in event.short_lines
     ]
     _clear_step(saga)
@@ -1944,11 +1954,33 @@ def _cancelled_by_cancel(fulfilment: SagaFulfilment) -> bool:
 
 
 def ordered_units(saga: OrderSaga) -> dict[str, int]:
-    """Units per SKU of the order's lines."""
+    """Units per SKU of the order's lines (a kit's: its components')."""
     units: dict[str, int] = {}
-    for li in saga.lines:
-        units = _plus(units, {li.sku: li.quantity})
+    for sku, quantity, _ in _shipping_lines(saga):
+        units = _plus(units, {sku: quantity})
     return units
+
+
+def kit_compositions(allocations: Sequence[Allocation]) -> dict[str, dict[str, int]]:
+    """The kits inventory reserved the components of: units of each component per kit."""
+    kits: dict[str, dict[str, int]] = {}
+    for allocation in allocations:
+        if allocation.kit_sku is not None and allocation.per_kit is not None:
+            kits.setdefault(allocation.kit_sku, {})[allocation.sku] = allocation.per_kit
+    return kits
+
+
+def _shipping_lines(saga: OrderSaga) -> Iterator[tuple[str, int, Decimal]]:
+    """The order's lines as the SKUs that ship: (SKU, units, value). A kit's line is its
+    components' units, the kits' value split over them in proportion to their count."""
+    for li in saga.lines:
+        composition = saga.kits.get(li.sku)
+        if not composition:
+            yield li.sku, li.quantity, li.line_total
+            continue
+        units_per_kit = sum(composition.values())
+        for component, per_kit in sorted(composition.items()):
+            yield component, li.quantity * per_kit, li.line_total * per_kit / units_per_kit
 
 
 def shipped_anything(saga: OrderSaga) -> bool:
@@ -1978,12 +2010,13 @@ def _subtotal(saga: OrderSaga) -> Decimal:
 
 
 def _value_of(saga: OrderSaga, units: dict[str, int]) -> Decimal:
-    """The unrounded value of units per SKU, at each SKU's average price in the order (summed
-    in SKU order, so the same units always come to the same value to the last digit)."""
+    """The unrounded value of units per SKU, at each SKU's average price in the order (a kit's
+    components' at their share of the kit's; summed in SKU order, so the same units always come
+    to the same value to the last digit)."""
     value_by_sku: dict[str, tuple[Decimal, int]] = {}
-    for li in saga.lines:
-        value, quantity = value_by_sku.get(li.sku, (Decimal(0), 0))
-        value_by_sku[li.sku] = (value + li.line_total, quantity + li.quantity)
+    for sku, units_of_line, line_value in _shipping_lines(saga):
+        value, quantity = value_by_sku.get(sku, (Decimal(0), 0))
+        value_by_sku[sku] = (value + line_value, quantity + units_of_line)
     return sum(
         (
             value_by_sku[sku][0] * quantity / value_by_sku[sku][1]

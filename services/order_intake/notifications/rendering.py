@@ -195,6 +195,8 @@ def _short_lines(short_lines: Sequence[Mapping[str, Any]]) -> str:
             if available == 0
             else f"you ordered {line.get('requested')}, we have {available}"
         )
+        if line.get("component"):  # a kit (bundle) short of one of its items
+            detail += f" ({line['component']} is short)"
         rows.append(f"  - {line.get('sku')}: {detail}")
     return ("\n" + "\n".join(rows) + "\n") if rows else ""
 

@@ -112,12 +112,11 @@ async def test_a_whole_fulfilment_commit_is_keyed_by_its_fulfilment_id(stocked: 
 
 @pytest.fixture
 async def before_parcels(infra: Infra, tmp_path: Path) -> AsyncIterator[ComponentHarness]:
-    """Inventory migrated only up to before parcels (0004 held back); and the replenishment
-    tables (0009), which today's code reads on every stock change."""
+    """Inventory migrated only up to before parcels (0004 held back)."""
     folder = tmp_path / "migrations"
     folder.mkdir()
     for path in MIGRATIONS.glob("*.sql"):
-        if path.name < "0004" or path.name.startswith("0009_"):
+        if path.name < "0004":
             shutil.copy(path, folder / path.name)
     spec = build()
     spec.migrations = folder

@@ -65,6 +65,19 @@ def test_rejection_says_the_reason_and_which_skus():
     assert "- NOPE-1: not available" in email.body
 
 
+def test_a_rejected_kit_names_the_item_it_is_short_of():
+    data = {
+        "reason": "insufficient_stock: GIFT",
+        "short_lines": [
+            {"sku": "GIFT", "line_id": "l1", "requested": 3, "available": 2, "component": "MUG"},
+            {"sku": "GIFT", "line_id": "l1", "requested": 3, "available": 0, "component": "SPOON"},
+        ],
+    }
+    email = render("rejected", "ord_1", ADA, data, ORDER)
+    assert "- GIFT: you ordered 3, we have 2 (MUG is short)" in email.body
+    assert "- GIFT: not available (SPOON is short)" in email.body
+
+
 def test_delay_and_cancellation_say_why():
     delayed = render("delayed", "ord_1", ADA, {"stage": "delivery"}, ORDER)
     assert "Reason: delivery is taking longer than expected" in delayed.body
