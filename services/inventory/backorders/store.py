@@ -1,4 +1,5 @@
-"""All SQL of backorders and the demand they put on each SKU.
+"""All SQL of backorders and the demand they put on each SKU (what is incoming is read from
+purchase orders and transfers in transit).
 
 Locking: the queue rows of an order are only changed by a transaction holding the stock rows
 of their SKU (locked with `InventoryStore.lock_stock`), and a fill locks the queue rows of every
@@ -46,7 +47,11 @@ class BackorderStore:
             "   WHERE b.sku = k.sku AND b.status = 'queued') AS queued,"
             " (SELECT coalesce(sum(greatest(l.quantity - l.received, 0)), 0)"
             "   FROM purchase_order_lines l JOIN purchase_orders p USING (po_id)"
-            "   WHERE l.sku = k.sku AND p.status = 'open') AS incoming"
+            "   WHERE l.sku = k.sku AND p.status = 'open')"
+            " + (SELECT coalesce(sum(l.quantity - l.received - l.returned), 0)"
+            "   FROM transfer_lines l JOIN transfers t USING (transfer_id)"
+            "   WHERE l.sku = k.sku AND t.status IN ('in_transit', 'partially_received'))"
+            "   AS incoming"
             " FROM skus k WHERE k.sku = ANY($1::text[])",
             sorted(set(skus)),
         )
@@ -63,12 +68,22 @@ class BackorderStore:
         }
 
     async def incoming(self, skus: Iterable[str]) -> list[Incoming]:
-        """What is still to come of the SKUs, per open purchase order line."""
+        """What is still to come of the SKUs, per open purchase order line and per transfer in
+        transit with an expected date."""
         rows = await self._conn.fetch(
-            "SELECT l.sku, p.location, p.expected_on, l.quantity - l.received AS quantity"
-            " FROM purchase_order_lines l JOIN purchase_orders p USING (po_id)"
-            " WHERE l.sku = ANY($1::text[]) AND p.status = 'open' AND l.quantity > l.received"
-            " ORDER BY p.expected_on, p.location, p.po_id",
+            "SELECT sku, location, expected_on, quantity FROM ("
+            "  SELECT l.sku, p.location, p.expected_on, l.quantity - l.received AS quantity,"
+            "    p.po_id AS source"
+            "  FROM purchase_order_lines l JOIN purchase_orders p USING (po_id)"
+            "  WHERE l.sku = ANY($1::text[]) AND p.status = 'open' AND l.quantity > l.received"
+            "  UNION ALL"
+            "  SELECT l.sku, t.to_location, t.expected_on,"
+            "    l.quantity - l.received - l.returned, t.transfer_id"
+            "  FROM transfer_lines l JOIN transfers t USING (transfer_id)"
+            "  WHERE l.sku = ANY($1::text[]) AND t.expected_on IS NOT NULL"
+            "  AND t.status IN ('in_transit', 'partially_received')"
+            "  AND l.quantity > l.received + l.returned"
+            ") AS incoming ORDER BY expected_on, location, source",
             sorted(set(skus)),
         )
         return [Incoming(**dict(row)) for row in rows]

@@ -263,3 +263,42 @@ async def test_channels_are_told_what_may_still_be_promised(inventory: Component
     assert (sku["backorder_policy"], sku["release_date"]) == ("preorder", "2027-01-15")
     assert missing.status_code == 422
     assert "release_date" in missing.text
+
+
+async def test_a_transfer_on_its_way_dates_backorders_and_its_arrival_fills_them(
+    inventory: ComponentHarness,
+):
+    h = inventory
+    await define_sku(h, "A", backorder_policy="backorder")
+    await receive(h, "A", "west", 3)
+    await h.deliver(reserve("o-1", ("A", 3)), correlation_id="o-1")  # takes west's 3
+    async with h.http() as client:
+        created = await client.post(
+            "/v1/transfers",
+            json={
+                "from_location": "west",
+                "to_location": "east",
+                "lines": [{"sku": "A", "quantity": 2}],
+                "expected_on": "2026-12-15",
+            },
+        )
+        assert created.status_code == 201, created.text
+        transfer_id = created.json()["transfer_id"]
+    await h.deliver(ReleaseStock(order_id="o-1", reason="customer"), correlation_id="o-1")
+    async with h.http() as client:
+        shipped = await client.post(f"/v1/transfers/{transfer_id}/ship")
+        assert shipped.status_code == 200, shipped.text
+    await h.deliver(reserve("o-2", ("A", 3)), correlation_id="o-2")  # 1 left at west
+    [o2] = [a for a in await h.emitted_contracts(StockBackordered.TYPE) if a.order_id == "o-2"]
+    assert [(b.quantity, b.location, str(b.expected_on)) for b in o2.backordered] == [
+        (2, "east", "2026-12-15")
+    ]
+    assert (await stock_of(h, "A"))["incoming"] == 2
+    async with h.http() as client:
+        arrived = await client.post(
+            f"/v1/transfers/{transfer_id}/receipts",
+            json={"receipt_id": "t-r1", "lines": [{"sku": "A", "quantity": 2}]},
+        )
+        assert arrived.status_code in (200, 201), arrived.text
+    assert [a.order_id for a in await h.emitted_contracts(StockReserved.TYPE)] == ["o-1", "o-2"]
+    await assert_stock_consistent(h)
