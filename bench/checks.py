@@ -17,6 +17,7 @@ EXAMPLES = 5
 # Statuses an order passes at most once on the happy path (the saga has no loops there).
 ONCE_PER_ORDER = (
     "RESERVING_STOCK",
+    "BACKORDERED",
     "AUTHORIZING_PAYMENT",
     "CONFIRMED",
     "FULFILLING",
@@ -108,6 +109,42 @@ def check_orders(
             f"{len(ids)} orders ended {status}, expected {' or '.join(sorted(allowed))}", ids
         )
     return check
+
+
+def check_backorders(
+    reached: Mapping[str, Mapping[str, object]],
+    orders: Mapping[str, OrderRow],
+    *,
+    settled_status: str,
+    also_allowed: Sequence[str] = (),
+) -> Check:
+    """Every order that waited in BACKORDERED is counted, and none is lost: each went on and
+    settled like the others once its stock was received."""
+    check = Check("backorders settled")
+    waited = sorted(order_id for order_id, statuses in reached.items() if "BACKORDERED" in statuses)
+    check.facts["backordered"] = len(waited)
+    allowed = {settled_status, *also_allowed}
+    lost = [
+        f"{order_id} ({orders[order_id].status if order_id in orders else 'unknown'})"
+        for order_id in waited
+        if order_id not in orders or orders[order_id].status not in allowed
+    ]
+    if lost:
+        check.problem(
+            f"{len(lost)} backordered orders did not settle as {' or '.join(sorted(allowed))}",
+            lost,
+        )
+    return check
+
+
+def plus(
+    first: Mapping[tuple[str, str], int], second: Mapping[tuple[str, str], int]
+) -> dict[tuple[str, str], int]:
+    """Units per (sku, location) of both."""
+    total = dict(first)
+    for key, quantity in second.items():
+        total[key] = total.get(key, 0) + quantity
+    return total
 
 
 def check_payments(

@@ -42,6 +42,8 @@ class Config:
     code: str
     chaos: bool = False
     kill_every_s: float = 5.0
+    backorder_skus: int = 0
+    restock_every_s: float = 5.0
 
     def describe(self) -> dict[str, Any]:
         data = asdict(self)
@@ -102,6 +104,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "stock seeded as this multiple of the demand per SKU (below 1: some orders must be"
         " rejected)",
     )
+    _option(
+        parser,
+        "--backorder-skus",
+        int,
+        "2",
+        "SKUs sold on backorder with no stock at first: their orders wait in BACKORDERED until"
+        " the restocker receives what they wait for (every --restock-every seconds)",
+    )
+    _option(parser, "--restock-every", float, "5")
     _option(parser, "--concurrency", int, "64", "HTTP requests in flight at most")
     _option(
         parser,
@@ -205,4 +216,6 @@ def config_from(args: argparse.Namespace) -> Config:
         code=str(args.code),
         chaos=args.chaos,
         kill_every_s=args.kill_every,
+        backorder_skus=args.backorder_skus,
+        restock_every_s=args.restock_every,
     )

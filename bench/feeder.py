@@ -190,7 +190,11 @@ async def seed_stock(services: Services, workload: Workload) -> None:
 
         async def stock_up(sku: str) -> None:
             async with limit:
-                r = await client.put(f"/v1/skus/{sku}", json={"name": f"Bench item {sku}"})
+                policy = "backorder" if sku in workload.backorder_skus else "deny"
+                r = await client.put(
+                    f"/v1/skus/{sku}",
+                    json={"name": f"Bench item {sku}", "backorder_policy": policy},
+                )
                 r.raise_for_status()
                 for (stocked, location), quantity in workload.initial_stock.items():
                     if stocked != sku:

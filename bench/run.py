@@ -37,6 +37,7 @@ from bench.monitor import (
 )
 from bench.observer import Observer
 from bench.profiles import start_profiles, summarise_profiles
+from bench.restocker import Restocker
 from bench.results import load_average, read_json, result_document
 from bench.system import (
     REPO,
@@ -75,6 +76,7 @@ async def run(config: Config, infra: Any, console: Console) -> dict[str, Any]:
         stock_factor=config.stock_factor,
         seed=config.seed,
         run_tag=config.label,
+        backorder_skus=config.backorder_skus,
     )
     env = await provision(infra)
     console.print(f"environment: database {env.database}, topic prefix {env.prefix}")
@@ -97,9 +99,12 @@ async def run(config: Config, infra: Any, console: Console) -> dict[str, Any]:
     samplers: asyncio.Task[None] | None = None
     chaos: Chaos | None = None
     chaos_task: asyncio.Task[None] | None = None
+    restocking: asyncio.Task[None] | None = None
     try:
         await services.wait_ready()
         await seed_stock(services, workload)
+        restocker = Restocker(services, workload, config.restock_every_s)
+        restocking = asyncio.create_task(restocker.run())
         await observer.start()
         await lag.start()
         if config.warehouse:
@@ -146,6 +151,8 @@ async def run(config: Config, infra: Any, console: Console) -> dict[str, Any]:
             )
             chaos_task = asyncio.create_task(chaos.run())
         settled = await _watch(config, feeder, feeding, observer, console)
+        restocker.stop()
+        await restocking
         if chaos is not None and chaos_task is not None:
             chaos.stop()
             await chaos_task
@@ -191,6 +198,8 @@ async def run(config: Config, infra: Any, console: Console) -> dict[str, Any]:
             observer.progress.messages,
             warehouse=config.warehouse,
             chaos=config.chaos,
+            restocked=restocker.received,
+            reached=observer.progress.reached,
         )
         if chaos is not None:
             verdict["chaos"] = chaos.summary()
@@ -254,6 +263,8 @@ async def run(config: Config, infra: Any, console: Console) -> dict[str, Any]:
     finally:
         if samplers is not None:
             samplers.cancel()
+        if restocking is not None:
+            restocking.cancel()
         if chaos_task is not None:
             chaos_task.cancel()
         if warehouse_proc is not None and warehouse_proc.poll() is None:

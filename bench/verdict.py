@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +63,8 @@ async def correctness(
     *,
     warehouse: bool,
     chaos: bool = False,
+    restocked: Mapping[tuple[str, str], int] | None = None,
+    reached: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     conn = await asyncpg.connect(env.admin_url)
     try:
@@ -144,7 +147,18 @@ async def correctness(
             also_allowed=("CANCELLED", "NEEDS_ATTENTION") if chaos else (),
         ),
         checks.check_payments(orders, payments, operations),
-        checks.check_stock(workload.initial_stock, shipped, final_stock, expected_reserved),
+        checks.check_stock(
+            checks.plus(workload.initial_stock, restocked or {}),
+            shipped,
+            final_stock,
+            expected_reserved,
+        ),
+        checks.check_backorders(
+            reached or {},
+            orders,
+            settled_status=settled,
+            also_allowed=("CANCELLED", "NEEDS_ATTENTION") if chaos else (),
+        ),
         checks.check_processed_once(status_messages, fulfilments_per_order, locations_per_order),
         *([chaos_check] if chaos_check is not None else []),
     ]

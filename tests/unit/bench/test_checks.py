@@ -134,3 +134,23 @@ def test_one_fulfilment_per_location():
     assert not check.passed
     assert "a: 2 fulfilments for 1 locations" in check.problems[0]
     assert check_processed_once({}, {"a": 2}, {"a": 2}).passed
+
+
+def test_backordered_orders_are_counted_and_one_left_waiting_is_lost() -> None:
+    from bench.checks import OrderRow, check_backorders
+
+    reached = {
+        "o1": {"RESERVING_STOCK": (0, 0), "BACKORDERED": (1, 1), "COMPLETED": (9, 9)},
+        "o2": {"RESERVING_STOCK": (0, 0), "BACKORDERED": (1, 1)},
+        "o3": {"RESERVING_STOCK": (0, 0), "COMPLETED": (5, 5)},
+    }
+    orders = {
+        "o1": OrderRow("o1", "COMPLETED", Decimal("1")),
+        "o2": OrderRow("o2", "BACKORDERED", Decimal("1")),
+        "o3": OrderRow("o3", "COMPLETED", Decimal("1")),
+    }
+    check = check_backorders(reached, orders, settled_status="COMPLETED")
+    assert check.facts["backordered"] == 2
+    assert not check.passed and "o2 (BACKORDERED)" in check.problems[0]
+    orders["o2"] = OrderRow("o2", "COMPLETED", Decimal("1"))
+    assert check_backorders(reached, orders, settled_status="COMPLETED").passed

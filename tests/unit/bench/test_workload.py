@@ -79,3 +79,15 @@ oms_messages_handled_total{message_type="ReserveStock",outcome="applied",service
     assert found.outbox_lag_buckets[0] == (0.01, 8.0)
     assert found.batch_sum / found.batch_count == 6.0
     assert found.handled == {"applied": 12.0}
+
+
+def test_backorder_skus_start_without_stock_and_do_not_count_as_running_out() -> None:
+    from bench.workload import generate
+
+    workload = generate(
+        orders=200, skus=10, max_lines=3, stock_factor=1.0, seed=3, run_tag="t", backorder_skus=2
+    )
+    assert workload.backorder_skus == ("BENCH-0008", "BENCH-0009")
+    assert not any(sku in workload.backorder_skus for sku, _ in workload.initial_stock)
+    assert not workload.stock_can_run_out
+    assert all(workload.demand.get(sku, 0) > 0 for sku in workload.backorder_skus)
