@@ -108,6 +108,11 @@ def headline_rows(result: Mapping[str, Any]) -> list[tuple[str, str]]:
                 ),
             )
         )
+    backorders = correctness["checks"].get("backorders settled", {}).get("facts", {})
+    if backorders.get("backordered"):
+        rows.append(
+            ("orders that waited in BACKORDERED (all settled)", str(backorders["backordered"]))
+        )
     rows.append(("correctness", verdict))
     for name, check in correctness["checks"].items():
         if not check["passed"]:

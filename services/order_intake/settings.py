@@ -33,6 +33,9 @@ class OrderIntakeSettings(SagaSettings):
     # A short pick (a bin found empty): `reallocate` its units from other locations (cancel
     # them when none has them), or `ship_available` (ship what is there, cancel the rest).
     saga_short_pick_policy: Literal["reallocate", "ship_available"] = "reallocate"
+    # How long a BACKORDERED order waits for its stock (a pre-order: from its release date)
+    # before it is cancelled with a notice (OMS_SAGA_BACKORDER_MAX_WAIT_S).
+    saga_backorder_max_wait_s: float = Field(default=30 * 24 * 3600, gt=0)
 
     # Channel webhooks: the secret each channel signs its deliveries with (HMAC-SHA256).
     # Unset: that channel's webhooks are refused (503 channel_not_configured).

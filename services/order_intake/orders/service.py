@@ -46,6 +46,7 @@ def policy_from(settings: OrderIntakeSettings) -> SagaPolicy:
         ship_sla=timedelta(seconds=settings.saga_ship_sla_s),
         delivery_sla=timedelta(seconds=settings.saga_delivery_sla_s),
         short_pick=ShortPickPolicy(settings.saga_short_pick_policy),
+        backorder_max_wait=timedelta(seconds=settings.saga_backorder_max_wait_s),
     )
 
 
