@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.inventory.availability.channels import Availability
+from services.inventory.backorders.routes import router as backorders_router
 from services.inventory.counts.routes import router as counts_router
 from services.inventory.handlers import handlers
 from services.inventory.incoming.routes import router as purchase_orders
@@ -43,6 +44,7 @@ def build(settings: InventorySettings | None = None) -> ServiceSpec:
             counts_router,
             replenishment_router,
             kits_router,
+            backorders_router,
         ],
     )
 

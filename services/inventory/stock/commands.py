@@ -5,10 +5,15 @@ domain decide, save, and emit the answer through the outbox. Every command is id
 the inbox (the saga re-sends commands with new message ids):
 
 - ReserveStock: the first answer of an order is stored and repeated as is; an order already
-  released is never reserved afterwards (answered `order_released`). A kit's line reserves its
-  components (services/inventory/kits), all or nothing with the rest of the order.
-- ReleaseStock: releases what is still reserved and always answers, listing everything the order
-  ever released (so a re-sent release gets the same answer and changes nothing).
+  released is never reserved afterwards (answered `order_released`). The locations follow the
+  routing policy (services/inventory/routing). A kit's line reserves its components
+  (services/inventory/kits), all or nothing with the rest of the order. An order short of SKUs
+  that may be backordered reserves what there is and waits in their queues for the rest
+  (StockBackordered; services/inventory/backorders); a re-sent one is answered StockReserved
+  once the queues filled it, else the same StockBackordered.
+- ReleaseStock: releases what is still reserved (and takes the order out of any backorder
+  queue) and always answers, listing everything the order ever released (so a re-sent release
+  gets the same answer and changes nothing).
 - CommitStock: applied once per shipment (`shipment_id`, else the fulfilment id: a fulfilment
   shipped whole); a re-sent one repeats the stored answer. A fulfilment that leaves in several
   parcels commits each parcel's lines on its own.

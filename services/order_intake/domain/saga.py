@@ -63,6 +63,14 @@ units of each component per kit, kept in `kits`), and fulfilment ships those com
 order's units and their values count a kit's line as its components' units, the kits' value
 split over them in proportion to their count (`ordered_units`, `_value_of`).
 
+Backorders: inventory may answer ReserveStock with StockBackordered — part of the order waits
+in a SKU's queue for stock. The order is BACKORDERED, a human-paced state with no step in
+flight (a cancel applies at once: ReleaseStock takes it out of the queues and gives back what it
+held), the customer is told what waits and when it is expected, and the order goes on as from
+RESERVING_STOCK when inventory answers StockReserved with everything reserved. After
+`SagaPolicy.backorder_max_wait` (for pre-orders counted from the release date) it is cancelled
+with a notice.
+
 Deadlines: every machine-paced waiting state has a deadline. When it passes, the same command is
 re-sent (same idempotency key) up to `max_attempts` times; after the last try the saga
 compensates, or parks the order in NEEDS_ATTENTION where undoing is not safe. Human-paced steps

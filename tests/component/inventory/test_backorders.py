@@ -302,3 +302,19 @@ async def test_a_transfer_on_its_way_dates_backorders_and_its_arrival_fills_them
         assert arrived.status_code in (200, 201), arrived.text
     assert [a.order_id for a in await h.emitted_contracts(StockReserved.TYPE)] == ["o-1", "o-2"]
     await assert_stock_consistent(h)
+
+
+async def test_the_queue_is_listed_oldest_first(inventory: ComponentHarness):
+    h = inventory
+    await define_sku(h, "A", backorder_policy="backorder")
+    for order in ("o-1", "o-2"):
+        await h.deliver(reserve(order, ("A", 2)), correlation_id=order)
+    await receive(h, "A", "east", 2)
+    async with h.http("viewer") as client:
+        waiting = await client.get("/v1/backorders", params={"sku": "A"})
+        everything = await client.get("/v1/backorders", params={"status": "filled"})
+    assert waiting.status_code == 200, waiting.text
+    assert [(b["order_id"], b["quantity"], b["filled"]) for b in waiting.json()["backorders"]] == [
+        ("o-2", 2, 0)
+    ]
+    assert [b["order_id"] for b in everything.json()["backorders"]] == ["o-1"]
