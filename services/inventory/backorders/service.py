@@ -121,7 +121,7 @@ async def fill_queues(
             )
             positions[entry.order_id][entry.line_id] = entry.position
         for order_id, placements in sorted(per_order.items()):
-            await store.add_to_reservations(order_id, placements, positions[order_id])
+            await store.add_reservations(order_id, placements, positions[order_id])
             order_changes = fill_changes(sku, placements)
             await store.apply_stock_changes(order_changes, order_id=order_id, reference="backorder")
             changes.extend(order_changes)

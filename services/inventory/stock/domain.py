@@ -106,26 +106,13 @@ def allocate(
     a greedy choice finds: each round takes the location that can ship the most remaining lines
     whole; a line no location can ship whole is split, taking the most from the fullest one.
     """
-    _require_unique_line_ids(lines)
-    known = set(known_skus)
-    unknown = [line for line in lines if line.sku not in known]
-    if unknown:
-        return Refused(
-            UNKNOWN_SKU,
-            tuple(Shortfall(line.line_id, line.sku, line.quantity, 0) for line in unknown),
-        )
-
-    wanted = {line.sku for line in lines}
-    available: dict[tuple[str, str], int] = {
-        (level.location, level.sku): level.available
-        for level in stock
-        if level.sku in wanted and level.available > 0
-    }
-    shortfalls = _shortfalls(lines, available)
-    if shortfalls:
-        return Refused(INSUFFICIENT_STOCK, shortfalls)
+    stock = list(stock)
+    refused = refusal(lines, stock, known_skus)
+    if refused is not None:
+        return refused
     if not lines:
         return Reserved(())
+    available = _available(lines, stock)
 
     single = _best_single_location(lines, available)
     if single is not None:
@@ -148,14 +135,20 @@ def refusal(
             UNKNOWN_SKU,
             tuple(Shortfall(line.line_id, line.sku, line.quantity, 0) for line in unknown),
         )
+    shortfalls = _shortfalls(lines, _available(lines, stock))
+    return Refused(INSUFFICIENT_STOCK, shortfalls) if shortfalls else None
+
+
+def _available(
+    lines: Sequence[LineRequest], stock: Iterable[StockLevel]
+) -> dict[tuple[str, str], int]:
+    """Units available per (location, SKU) of the order's SKUs, where there are any."""
     wanted = {line.sku for line in lines}
-    available = {
+    return {
         (level.location, level.sku): level.available
         for level in stock
         if level.sku in wanted and level.available > 0
     }
-    shortfalls = _shortfalls(lines, available)
-    return Refused(INSUFFICIENT_STOCK, shortfalls) if shortfalls else None
 
 
 def _require_unique_line_ids(lines: Sequence[LineRequest]) -> None:

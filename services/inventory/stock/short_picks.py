@@ -87,7 +87,7 @@ class ShortPickCommands:
                 applied = _failed(applied, decision.reason, elsewhere)
             else:
                 positions = {r.line_id: r.position for r in reservations}
-                await store.add_to_reservations(command.order_id, decision.placements, positions)
+                await store.add_reservations(command.order_id, decision.placements, positions)
                 reserving = reservation_changes(decision.placements)
                 ledger += await store.apply_stock_changes(
                     reserving,

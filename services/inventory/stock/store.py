@@ -345,22 +345,6 @@ class InventoryStore:
             reason,
         )
 
-    async def add_reservations(
-        self, order_id: str, placements: Sequence[Placement], positions: dict[str, int]
-    ) -> None:
-        await self._conn.execute(
-            "INSERT INTO reservations (order_id, line_id, location, sku, position, quantity)"
-            " SELECT $1, line_id, location, sku, position, quantity"
-            " FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[])"
-            "   AS p(line_id, location, sku, position, quantity)",
-            order_id,
-            [p.line_id for p in placements],
-            [p.location for p in placements],
-            [p.sku for p in placements],
-            [positions[p.line_id] for p in placements],
-            [p.quantity for p in placements],
-        )
-
     async def reservations(self, order_id: str) -> list[ReservationState]:
         rows = await self._conn.fetch(
             "SELECT order_id, line_id, sku, location, position, quantity, committed, released,"
@@ -393,11 +377,11 @@ class InventoryStore:
             ),
         )
 
-    async def add_to_reservations(
+    async def add_reservations(
         self, order_id: str, placements: Sequence[Placement], positions: dict[str, int]
     ) -> None:
-        """Reserve more for lines of an order already reserved (re-allocated after a short
-        pick): a line's reservation at a location it already has grows by the units."""
+        """Reserve for lines of the order; a line's reservation at a location it already has
+        (re-allocated after a short pick, filled from a backorder queue) grows by the units."""
         await self._conn.execute(
             "INSERT INTO reservations (order_id, line_id, location, sku, position, quantity)"
             " SELECT $1, line_id, location, sku, position, quantity"
