@@ -608,7 +608,8 @@ def stock(
     sku: str = typer.Argument(..., help="the SKU"),
     as_json: bool = typer.Option(False, "--json", help="print the stock as JSON"),
 ) -> None:
-    """On hand, reserved and available stock of a SKU, in total and per location."""
+    """On hand, reserved and available stock of a SKU, in total and per location (and what
+    backorders wait for, what is incoming and what may still be promised, when any)."""
     out = Console()
     with _ops_client() as client:
         levels = client.stock(sku)
@@ -633,6 +634,12 @@ def stock(
         _text(levels["available"]),
     )
     out.print(table)
+    if levels.get("backordered") or levels.get("incoming"):
+        out.print(
+            f"backorders wait for {levels.get('backordered', 0)}, incoming"
+            f" {levels.get('incoming', 0)}, available to promise"
+            f" {levels.get('available_to_promise', levels['available'])}"
+        )
 
 
 def main() -> None:

@@ -394,3 +394,21 @@ def test_development_commands_answer_in_one_line_without_the_dev_tooling(
     assert result.exit_code == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: `oms {command}` is a development command"), line
+
+
+def test_stock_tells_what_backorders_wait_for(api):
+    api["GET", "inventory.test", "/v1/stock/LAMP"] = answer(
+        {
+            "sku": "LAMP",
+            "on_hand": 0,
+            "reserved": 0,
+            "available": 0,
+            "backordered": 8,
+            "incoming": 6,
+            "available_to_promise": -2,
+            "locations": [],
+        }
+    )
+    result = invoke("stock", "LAMP")
+    assert result.exit_code == 0, result.output
+    assert "backorders wait for 8, incoming 6, available to promise -2" in result.stdout
