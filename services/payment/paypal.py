@@ -1,5 +1,5 @@
 """PayPal behind the payment gateway interface: Orders v2 with intent AUTHORIZE, Payments v2 for
-capture, void and refund, through PayPal's official Python SDK (`paypal-server-sdk`).
+capture, void and refund, over PayPal's REST API with httpx (async).
 
 The flow. The shop front creates a PayPal order (`POST /v2/checkout/orders`, `intent:
 AUTHORIZE`) and the buyer approves it in PayPal's UI; the order's id is the `token` our
@@ -19,34 +19,30 @@ AuthorizePayment carries. Then, here:
   tagged `custom_id` = our idempotency key so that a retry counts what is already refunded.
 
 Every POST carries `PayPal-Request-Id` = our idempotency key: PayPal answers a repeated id with
-the first answer. A 401 gets a fresh OAuth token (client credentials, cached by the SDK until
-shortly before it expires) and one retry; a 429 is retried after its Retry-After a bounded
-number of times; a 5xx, 408/409, a timeout or a broken connection raise `GatewayTimeout` (the
-retry, with the same request id, tells what happened). A 4xx with a definite answer is a decline
-with PayPal's issue as code (`paypal_rules.decline_code`).
+the first answer. The OAuth token comes from `POST /v1/oauth2/token` (client credentials, HTTP
+basic auth) and is cached until shortly before it expires; a 401 gets a fresh token and one
+retry. A 429 is retried after its Retry-After a bounded number of times; a 5xx, 408/409, a
+timeout or a broken connection raise `GatewayTimeout` (the retry, with the same request id, tells
+what happened). A 4xx with a definite answer is a decline with PayPal's issue as code
+(`paypal_rules.decline_code`).
 
-The SDK is synchronous (requests): each call runs in a worker thread.
+Not PayPal's own SDK (`paypal-server-sdk`): it is synchronous, and its `apimatic-*` dependencies
+install a top-level `tests` package into site-packages, which shadows ours and ships in the image.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
-import requests
-from apimatic_core.exceptions.auth_validation_exception import AuthValidationException
-from paypalserversdk.configuration import Configuration, Server
-from paypalserversdk.exceptions.api_exception import ApiException
-from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials
-from paypalserversdk.models.capture_request import CaptureRequest
-from paypalserversdk.models.money import Money
-from paypalserversdk.models.refund_request import RefundRequest
-from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient
+import httpx
 from pydantic import BaseModel, SecretStr
 
 from services.payment import paypal_rules as rules
@@ -63,6 +59,7 @@ _ORDER_ID = re.compile(r"^[A-Z0-9]{1,36}$")
 _CAPTURED_STATUSES = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})
 _REFUND_COUNTS = frozenset({"COMPLETED", "PENDING"})
 _AUTHORIZED_STATUSES = frozenset({"CREATED", "PENDING", "PARTIALLY_CAPTURED", "CAPTURED"})
+_REPRESENTATION = "return=representation"
 
 
 class PayPalSettings(BaseModel):
@@ -84,16 +81,10 @@ class PayPalUnavailable(GatewayTimeout):
     """PayPal could not be asked (no token, rate limited, 5xx): retried like a timeout."""
 
 
-class _Configuration(Configuration):  # type: ignore[misc]
-    """The SDK knows only PayPal's two hosts; this one calls the configured base (a local
-    double in the tests)."""
-
-    def __init__(self, api_base: str, **kwargs: Any) -> None:
-        self._api_base = api_base.rstrip("/")
-        super().__init__(**kwargs)
-
-    def get_base_uri(self, server: Any = Server.DEFAULT) -> str:
-        return self._api_base
+@dataclass(frozen=True)
+class _AccessToken:
+    value: str
+    renew_at: float  # time.monotonic()
 
 
 class PayPalGateway:
@@ -104,30 +95,22 @@ class PayPalGateway:
         settings: PayPalSettings,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
         self._sleep = sleep
-        self._token: Any = None
+        self._token: _AccessToken | None = None
+        self._token_lock = asyncio.Lock()
         self._currencies: dict[str, str] = {}
-        credentials = ClientCredentialsAuthCredentials(
-            o_auth_client_id=settings.client_id,
-            o_auth_client_secret=settings.client_secret.get_secret_value(),
-            o_auth_on_token_update=self._remember_token,
-            o_auth_clock_skew=settings.token_clock_skew_s,
-        )
-        self._client = PaypalServersdkClient(
-            config=_Configuration(
-                settings.api_base,
-                timeout=settings.timeout_s,
-                max_retries=0,  # retries are ours: same request id, bounded, Retry-After
-                client_credentials_auth_credentials=credentials,
-            )
+        self._client = httpx.AsyncClient(
+            base_url=settings.api_base.rstrip("/"),
+            timeout=settings.timeout_s,
+            transport=transport,
+            headers={"Accept": "application/json"},
         )
 
     async def aclose(self) -> None:
-        session = getattr(self._client.config.http_client, "session", None)
-        if session is not None:
-            await asyncio.to_thread(session.close)
+        await self._client.aclose()
 
     # --- the gateway operations --------------------------------------------------------------
 
@@ -136,24 +119,18 @@ class PayPalGateway:
     ) -> GatewayResult:
         if not _ORDER_ID.match(token):
             return GatewayResult.decline("invalid_token", "not a PayPal order id")
-        order = await self._send(
-            "authorize", idempotency_key, lambda: self._client.orders.get_order({"id": token})
-        )
+        order = await self._get("authorize", idempotency_key, f"/v2/checkout/orders/{token}")
         if isinstance(order, PayPalError):
             return _declined(order)
         refused = _check_order(order, amount, currency)
         if refused is not None:
             return refused
-        authorized = await self._send(
+        authorized = await self._post(
             "authorize",
             idempotency_key,
-            lambda: self._client.orders.authorize_order(
-                {
-                    "id": token,
-                    "paypal_request_id": rules.request_id(idempotency_key),
-                    "prefer": "return=representation",
-                }
-            ),
+            f"/v2/checkout/orders/{token}/authorize",
+            request_id=rules.request_id(idempotency_key),
+            prefer=_REPRESENTATION,
         )
         if isinstance(authorized, PayPalError):
             return _declined(authorized)
@@ -177,21 +154,13 @@ class PayPalGateway:
             value = rules.money(amount, currency)
         except rules.AmountNotRepresentable as exc:
             return GatewayResult.decline("invalid_amount", str(exc))
-        body = CaptureRequest(
-            amount=Money(currency_code=value["currency_code"], value=value["value"]),
-            final_capture=False,
-        )
-        captured = await self._send(
+        captured = await self._post(
             "capture",
             idempotency_key,
-            lambda: self._client.payments.capture_authorized_payment(
-                {
-                    "authorization_id": reference,
-                    "paypal_request_id": rules.request_id(idempotency_key),
-                    "prefer": "return=representation",
-                    "body": body,
-                }
-            ),
+            f"/v2/payments/authorizations/{_segment(reference)}/capture",
+            request_id=rules.request_id(idempotency_key),
+            prefer=_REPRESENTATION,
+            body={"amount": value, "final_capture": False},
         )
         if isinstance(captured, PayPalError):
             return _declined(captured)
@@ -202,15 +171,11 @@ class PayPalGateway:
         return GatewayResult.approve(captured["id"])
 
     async def void(self, idempotency_key: str, reference: str) -> GatewayResult:
-        voided = await self._send(
+        voided = await self._post(
             "void",
             idempotency_key,
-            lambda: self._client.payments.void_payment(
-                {
-                    "authorization_id": reference,
-                    "paypal_request_id": rules.request_id(idempotency_key),
-                }
-            ),
+            f"/v2/payments/authorizations/{_segment(reference)}/void",
+            request_id=rules.request_id(idempotency_key),
         )
         if isinstance(voided, PayPalError):
             return _declined(voided)
@@ -225,8 +190,8 @@ class PayPalGateway:
         )
         if not order_id:
             return GatewayResult.decline("unknown_reference", "the authorization names no order")
-        order = await self._send(
-            "refund", idempotency_key, lambda: self._client.orders.get_order({"id": order_id})
+        order = await self._get(
+            "refund", idempotency_key, f"/v2/checkout/orders/{_segment(order_id)}"
         )
         if isinstance(order, PayPalError):
             return _declined(order)
@@ -252,33 +217,25 @@ class PayPalGateway:
     async def _refund_piece(
         self, idempotency_key: str, piece: rules.RefundPiece, currency: str
     ) -> dict[str, Any] | PayPalError:
-        value = rules.money(piece.amount, currency)
-        body = RefundRequest(
-            amount=Money(currency_code=value["currency_code"], value=value["value"]),
-            custom_id=idempotency_key[:127],
-        )
-        return await self._send(
+        return await self._post(
             "refund",
             idempotency_key,
-            lambda: self._client.payments.refund_captured_payment(
-                {
-                    "capture_id": piece.capture_id,
-                    "paypal_request_id": rules.refund_request_id(idempotency_key, piece.capture_id),
-                    "prefer": "return=representation",
-                    "body": body,
-                }
-            ),
+            f"/v2/payments/captures/{_segment(piece.capture_id)}/refund",
+            request_id=rules.refund_request_id(idempotency_key, piece.capture_id),
+            prefer=_REPRESENTATION,
+            body={
+                "amount": rules.money(piece.amount, currency),
+                "custom_id": idempotency_key[:127],
+            },
         )
 
     async def _authorization(
         self, idempotency_key: str, authorization_id: str
     ) -> dict[str, Any] | PayPalError:
-        authorization = await self._send(
+        authorization = await self._get(
             "read authorization",
             idempotency_key,
-            lambda: self._client.payments.get_authorized_payment(
-                {"authorization_id": authorization_id}
-            ),
+            f"/v2/payments/authorizations/{_segment(authorization_id)}",
         )
         if not isinstance(authorization, PayPalError):
             self._currencies[authorization_id] = authorization["amount"]["currency_code"]
@@ -291,60 +248,123 @@ class PayPalGateway:
                 return authorization
         return self._currencies[authorization_id]
 
-    def _remember_token(self, token: Any) -> None:
-        self._token = token
+    # --- HTTP ----------------------------------------------------------------------------------
 
-    def _expire_token(self) -> None:
-        """PayPal refused the token before its time (revoked, or clocks apart): the SDK fetches
-        a new one on the next call."""
-        if self._token is not None:
-            self._token.expiry = 0
+    async def _get(
+        self, operation: str, idempotency_key: str, path: str
+    ) -> dict[str, Any] | PayPalError:
+        return await self._send(operation, idempotency_key, "GET", path, headers={})
+
+    async def _post(
+        self,
+        operation: str,
+        idempotency_key: str,
+        path: str,
+        *,
+        request_id: str,
+        prefer: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | PayPalError:
+        headers = {"PayPal-Request-Id": request_id}
+        if prefer is not None:
+            headers["Prefer"] = prefer
+        return await self._send(operation, idempotency_key, "POST", path, headers, body)
 
     async def _send(
-        self, operation: str, idempotency_key: str, call: Callable[[], Any]
+        self,
+        operation: str,
+        idempotency_key: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: dict[str, Any] | None = None,
     ) -> dict[str, Any] | PayPalError:
-        """One SDK call in a worker thread: the answer's JSON body, or PayPal's definite
-        refusal; raises GatewayTimeout when the outcome is unknown or PayPal is unavailable."""
+        """One call: the answer's JSON body, or PayPal's definite refusal; raises GatewayTimeout
+        when the outcome is unknown or PayPal is unavailable."""
         refreshed = False
         rate_limited = 0
         while True:
+            token = await self._access_token(operation, idempotency_key)
             try:
-                response = await asyncio.to_thread(call)
-            except ApiException as exc:
-                status = int(exc.response_code)
-                error = PayPalError.from_body(status, _json(exc.response.text))
-                if status == 401 and not refreshed:
-                    refreshed = True
-                    self._expire_token()
-                    continue
-                if status == 429 and rate_limited < self._settings.rate_limit_retries:
-                    rate_limited += 1
-                    await self._sleep(self._retry_after(exc.response.headers))
-                    continue
-                if status in (401, 429) or rules.is_ambiguous(status):
-                    log.warning(
-                        "PayPal %s answered %s on %s (debug id %s)",
-                        operation,
-                        status,
-                        idempotency_key,
-                        error.debug_id,
-                    )
-                    raise PayPalUnavailable(operation, idempotency_key) from None
-                return error
-            except AuthValidationException:
-                # The token endpoint refused or failed: bad credentials or PayPal down.
-                log.error(
-                    "PayPal: no OAuth token for %s (check the client id and secret)", operation
+                response = await self._client.request(
+                    method,
+                    path,
+                    json=body,
+                    headers={**headers, "Authorization": f"Bearer {token.value}"},
                 )
-                raise PayPalUnavailable(operation, idempotency_key) from None
-            except requests.RequestException as exc:
+            except httpx.TransportError as exc:  # timeouts, refused or broken connections
                 log.warning("PayPal %s on %s: %s", operation, idempotency_key, type(exc).__name__)
                 raise GatewayTimeout(operation, idempotency_key) from None
-            body = _json(response.text)
-            return body if isinstance(body, dict) else {}
+            status = response.status_code
+            if status < 300:
+                answer = _json(response)
+                return answer if isinstance(answer, dict) else {}
+            error = PayPalError.from_body(status, _json(response))
+            if status == 401 and not refreshed:
+                refreshed = True
+                self._forget(token)
+                continue
+            if status == 429 and rate_limited < self._settings.rate_limit_retries:
+                rate_limited += 1
+                await self._sleep(self._retry_after(response.headers))
+                continue
+            if status in (401, 429) or rules.is_ambiguous(status):
+                log.warning(
+                    "PayPal %s answered %s on %s (debug id %s)",
+                    operation,
+                    status,
+                    idempotency_key,
+                    error.debug_id,
+                )
+                raise PayPalUnavailable(operation, idempotency_key)
+            return error
 
-    def _retry_after(self, headers: Any) -> float:
-        raw = headers.get("Retry-After") if headers is not None else None
+    async def _access_token(self, operation: str, idempotency_key: str) -> _AccessToken:
+        """The cached OAuth token, or a new one (one request at a time asks for it)."""
+        async with self._token_lock:
+            token = self._token
+            if token is None or time.monotonic() >= token.renew_at:
+                token = self._token = await self._new_token(operation, idempotency_key)
+            return token
+
+    async def _new_token(self, operation: str, idempotency_key: str) -> _AccessToken:
+        asked = time.monotonic()
+        try:
+            response = await self._client.post(
+                "/v1/oauth2/token",
+                data={"grant_type": "client_credentials"},
+                auth=(self._settings.client_id, self._settings.client_secret.get_secret_value()),
+            )
+        except httpx.TransportError as exc:
+            log.warning("PayPal token for %s: %s", operation, type(exc).__name__)
+            raise GatewayTimeout(operation, idempotency_key) from None
+        answer = _json(response)
+        if response.status_code != 200 or not isinstance(answer, dict):
+            error = PayPalError.from_body(response.status_code, answer)
+            # Bad credentials, or PayPal down: either way nothing can be asked.
+            log.error(
+                "PayPal: no OAuth token for %s, %s %s (check the client id and secret)",
+                operation,
+                response.status_code,
+                error.name,
+            )
+            raise PayPalUnavailable(operation, idempotency_key)
+        try:
+            value = str(answer["access_token"])
+            lifetime = float(answer.get("expires_in", 0))
+        except (KeyError, TypeError, ValueError):
+            log.error("PayPal: the token answer for %s has no access_token", operation)
+            raise PayPalUnavailable(operation, idempotency_key) from None
+        return _AccessToken(value, asked + lifetime - self._settings.token_clock_skew_s)
+
+    def _forget(self, token: _AccessToken) -> None:
+        """PayPal refused the token before its time (revoked, or clocks apart): the next call
+        asks for a new one — unless a concurrent call already did."""
+        if self._token is token:
+            self._token = None
+
+    def _retry_after(self, headers: httpx.Headers) -> float:
+        raw = headers.get("Retry-After")
         try:
             seconds = float(raw) if raw is not None else 1.0
         except ValueError:
@@ -352,13 +372,18 @@ class PayPalGateway:
         return max(0.0, min(seconds, self._settings.max_retry_after_s))
 
 
-def _json(text: str | None) -> Any:
-    if not text:
+def _json(response: httpx.Response) -> Any:
+    if not response.content:
         return None
     try:
-        return json.loads(text)
+        return response.json()
     except ValueError:
         return None
+
+
+def _segment(identifier: str) -> str:
+    """An id as one path segment (ids come back from PayPal; never let one change the path)."""
+    return quote(identifier, safe="")
 
 
 def _declined(error: PayPalError) -> GatewayResult:

@@ -1,4 +1,4 @@
-"""The PayPal gateway through PayPal's official SDK over real HTTP, against the local PayPal double
+"""The PayPal gateway (httpx) over real HTTP, against the local PayPal double
 (tests/support/paypal_double.py): the order's lifecycle, declines, an expired token, rate
 limiting, an ambiguous 500 retried with the same request id, refunds over several captures."""
 
