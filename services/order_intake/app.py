@@ -29,6 +29,7 @@ from services.order_intake.orders.saga_runner import saga_event_handlers, write_
 from services.order_intake.orders.service import deadlines, policy_from
 from services.order_intake.orders.warehouse_progress import warehouse_progress_handlers
 from services.order_intake.rejected_requests.store import prune_rejected_requests
+from services.order_intake.risk.store import prune_risk_signals
 from services.order_intake.settings import OrderIntakeSettings
 from shared.platform.handlers import HandlerRegistry
 from shared.platform.housekeeping import PRUNE_BATCH, retention_job
@@ -93,6 +94,12 @@ def build(settings: OrderIntakeSettings | None = None) -> ServiceSpec:
                     batch=PRUNE_BATCH,
                 ),
                 timedelta(days=settings.rejected_request_retention_days),
+                settings.housekeeping_interval_s,
+            ),
+            retention_job(
+                "fraud signal retention",
+                functools.partial(prune_risk_signals, batch=PRUNE_BATCH),
+                timedelta(days=settings.fraud_signal_retention_days),
                 settings.housekeeping_interval_s,
             ),
             *(

@@ -13,8 +13,10 @@ from services.order_intake.domain.saga import SagaPolicy
 from services.order_intake.operators.admission import ADMISSION_STATE_KEY, Admission
 from services.order_intake.orders.service import (
     Acted,
+    HoldAction,
     OperatorAction,
     cancel_order,
+    hold_action,
     operator_action,
     policy_from,
 )
@@ -58,6 +60,28 @@ class OrderActions:
                 uow, order_id, action, self.policy, subject=subject, by=by, note=note
             )
 
+    async def hold_action(
+        self,
+        order_id: str,
+        action: HoldAction,
+        *,
+        subject: str,
+        by: str | None,
+        note: str | None,
+        reason: str | None = None,
+    ) -> Acted:
+        async with self.runtime.uow() as uow:
+            return await hold_action(
+                uow,
+                order_id,
+                action,
+                self.policy,
+                subject=subject,
+                by=by,
+                note=note,
+                reason=reason,
+            )
+
 
 async def order_actions(runtime: RuntimeDep, policy: PolicyDep) -> OrderActions:
     return OrderActions(runtime, policy)
@@ -76,6 +100,8 @@ class Intake:
     # Admission control, once its background task installed it (None: no limit).
     admission: Admission | None
     refusals: Refusals
+    # The address the request came from (behind a proxy: as the server was told, see README).
+    client_address: str | None = None
 
     async def read_body(self) -> bytes:
         """The request's body, refused (and kept) above the service's size limit."""
@@ -102,6 +128,7 @@ async def intake(
         policy,
         admission=found if isinstance(found, Admission) else None,
         refusals=Refusals(runtime.pool, request, settings.rejected_request_body_max_bytes),
+        client_address=request.client.host if request.client else None,
     )
 
 

@@ -2,6 +2,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
+from services.order_intake.risk.domain import RuleSet
 from shared.platform.saga.settings import SagaSettings
 
 
@@ -36,6 +37,16 @@ class OrderIntakeSettings(SagaSettings):
     # How long a BACKORDERED order waits for its stock (a pre-order: from its release date)
     # before it is cancelled with a notice (OMS_SAGA_BACKORDER_MAX_WAIT_S).
     saga_backorder_max_wait_s: float = Field(default=30 * 24 * 3600, gt=0)
+    # An order on hold for longer alerts an operator, once (OMS_SAGA_HOLD_SLA_S).
+    saga_hold_sla_s: float = Field(default=24 * 3600, gt=0)
+
+    # Fraud rules (services/order_intake/risk/domain.py): orders the shop takes payment for are
+    # scored before authorisation. OMS_FRAUD_RULES: the rule set as JSON (fields left out keep
+    # their defaults, see the README); OMS_FRAUD_ENABLED=false: no scoring. Velocity signals
+    # are kept OMS_FRAUD_SIGNAL_RETENTION_DAYS (longer than every rule's window).
+    fraud_enabled: bool = True
+    fraud_rules: RuleSet = RuleSet()
+    fraud_signal_retention_days: float = Field(default=90, gt=0)
 
     # Channel webhooks: the secret each channel signs its deliveries with (HMAC-SHA256).
     # Unset: that channel's webhooks are refused (503 channel_not_configured).

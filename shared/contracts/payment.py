@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from shared.contracts.common import OrderAmount
+from shared.contracts.common import OrderAmount, Value
 from shared.envelope import Event, register
 from shared.topics import PAYMENT_EVENTS
+
+
+class PaymentRisk(Value):
+    """The gateway's own fraud verdict on a payment (e.g. Stripe Radar's risk level and score).
+    `level`: `normal`, `elevated` or `highest` (a gateway maps its own levels onto these)."""
+
+    level: str
+    score: int | None = None
 
 
 @register
@@ -18,6 +26,8 @@ class PaymentAuthorized(Event):
     amount: Decimal
     currency: str
     gateway_reference: str
+    # The gateway's risk verdict, when it gives one (order-intake's fraud rule `provider_risk`).
+    risk: PaymentRisk | None = None
 
 
 @register

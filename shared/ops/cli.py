@@ -42,7 +42,8 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(dlq_app, name="dlq")
 orders_app = typer.Typer(
     no_args_is_help=True,
-    help="Orders: list, show one with its timeline, find stuck ones, retry or compensate them.",
+    help="Orders: list, show one with its timeline, find stuck ones, retry or compensate them,"
+    " hold, release or reject them.",
 )
 app.add_typer(orders_app, name="orders")
 app.add_typer(warehouse_app, name="warehouse")
@@ -601,6 +602,64 @@ def orders_compensate(
             abort=True,
         )
     _operator_action("compensate", order_id, note)
+
+
+def _hold_action(action: str, order_id: str, note: str | None, reason: str | None = None) -> None:
+    out = Console()
+    with _ops_client() as client:
+        result = client.hold_action(order_id, action, reason=reason, by=_operator(), note=note)
+    sent = ", ".join(result["sent"]) or "nothing"
+    out.print(
+        Text(
+            f"{action} of {result['order_id']} accepted: {result['previous_status']} -> "
+            f"{result['status']}; sent {sent}"
+        )
+    )
+    hold = result.get("hold")
+    if hold:
+        out.print(
+            Text(
+                f"on hold ({hold['reason']}) by {hold['by']}; operators are alerted if it is"
+                f" still held at {_when(hold['alert_at'])}"
+            )
+        )
+
+
+@orders_app.command("hold")
+def orders_hold(
+    order_id: str = typer.Argument(..., help="the order id"),
+    reason: str = typer.Option(
+        ..., "--reason", help="address_check, customer_request, fraud_review, or free text"
+    ),
+    note: str | None = typer.Option(None, "--note", help="more on why, for the timeline"),
+) -> None:
+    """Hold an order from fulfilment: it is authorised, then waits in ON_HOLD until released.
+
+    Refused once the order went to fulfilment.
+    """
+    _hold_action("hold", order_id, note, reason)
+
+
+@orders_app.command("release")
+def orders_release(
+    order_id: str = typer.Argument(..., help="the order id"),
+    note: str | None = typer.Option(None, "--note", help="why, for the order's timeline"),
+) -> None:
+    """Release a held order (a fraud review's approval): it goes to fulfilment."""
+    _hold_action("release", order_id, note)
+
+
+@orders_app.command("reject")
+def orders_reject(
+    order_id: str = typer.Argument(..., help="the order id"),
+    note: str | None = typer.Option(None, "--note", help="why, for the order's timeline"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+) -> None:
+    """Reject a held order (a fraud review's reject): it is cancelled, its authorisation
+    voided and its stock released."""
+    if not yes:
+        typer.confirm(f"Reject and cancel held order {order_id}?", abort=True)
+    _hold_action("reject", order_id, note)
 
 
 @app.command("stock")

@@ -201,6 +201,29 @@ class OpsClient:
             json=body or None,
         )
 
+    def hold_action(
+        self,
+        order_id: str,
+        action: str,
+        *,
+        reason: str | None = None,
+        by: str | None = None,
+        note: str | None = None,
+    ) -> JsonObject:
+        """`hold` (needs `reason`), `release` (a review's approval) or `reject` an order."""
+        if action not in {"hold", "release", "reject"}:
+            raise ValueError(f"unknown hold action {action!r}")
+        if (action == "hold") != (reason is not None):
+            raise ValueError("a hold, and only a hold, needs a reason")
+        fields = {"reason": reason, "by": by, "note": note}
+        body = {k: v for k, v in fields.items() if v}
+        return self.request(
+            "order_intake",
+            "POST",
+            f"/v1/ops/orders/{_segment(order_id)}/{action}",
+            json=body or None,
+        )
+
     # --- other services -----------------------------------------------------------------------
 
     def payments(self, order_id: str) -> list[JsonObject]:

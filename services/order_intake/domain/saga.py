@@ -71,6 +71,25 @@ RESERVING_STOCK when inventory answers StockReserved with everything reserved. A
 `SagaPolicy.backorder_max_wait` (for pre-orders counted from the release date) it is cancelled
 with a notice.
 
+Holds: an operator may hold an order (`place_hold`: an address check, the customer's request,
+a fraud review...) until it goes to fulfilment. The hold is a mark on the saga, not a detour:
+the saga goes on as before, facts applied as they come, up to and including the payment
+authorisation, and where it would confirm the order (CreateFulfilment) it stops in ON_HOLD, a
+human-paced state with no step in flight and its stock reserved and payment authorised.
+Releasing (`release_hold`) sends CreateFulfilment from ON_HOLD, or, held earlier, only takes
+the mark off so the saga confirms when it gets there. A cancel works as for any order before
+fulfilment: from ON_HOLD at once (void, release), earlier when the step in flight answers. A
+review's reject (`reject_held`) is such a cancel. An order that went to fulfilment (CONFIRMED
+and later) cannot be held. A hold older than `SagaPolicy.hold_sla` alerts an operator once; it
+never ends by itself.
+
+Fraud rules: with `SagaPolicy.fraud_rules` set, an order the shop takes payment for is scored once
+its stock is reserved (services/order_intake/risk/domain.py, on the velocity counts recorded
+when it was stored): accepted, it is authorised; for review, it is authorised and held
+(`fraud_review`); rejected, it is cancelled before anything is authorised (`fraud_rejected`).
+The gateway's own risk verdict on the authorisation is scored on top and may still hold it, or
+reject it (the authorisation voided).
+
 Deadlines: every machine-paced waiting state has a deadline. When it passes, the same command is
 re-sent (same idempotency key) up to `max_attempts` times; after the last try the saga
 compensates, or parks the order in NEEDS_ATTENTION where undoing is not safe. Human-paced steps
@@ -90,6 +109,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.order_intake.risk import domain as fraud
 from shared.contracts.common import Address, Allocation, Customer, OrderLineRef, SkuQuantity
 from shared.contracts.fulfilment import (
     FulfilmentCancelled,
@@ -152,6 +172,7 @@ class Status(StrEnum):
     CANCELLING = "CANCELLING"
     CANCELLED = "CANCELLED"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    ON_HOLD = "ON_HOLD"  # stock reserved, payment authorised; waits for a hold's release
 
 
 TERMINAL = frozenset({Status.COMPLETED, Status.REJECTED, Status.CANCELLED})
@@ -198,6 +219,10 @@ class SagaPolicy:
     # How long a backordered order waits for its stock (a pre-order: from its release date)
     # before it is cancelled with a notice.
     backorder_max_wait: timedelta = timedelta(days=30)
+    # A hold older than this alerts an operator (once; it never ends by itself).
+    hold_sla: timedelta = timedelta(hours=24)
+    # The fraud rule set orders are scored with before authorisation; None: not scored.
+    fraud_rules: fraud.RuleSet | None = None
 
     def timeout(self, step: Step) -> timedelta:
         return {
@@ -354,6 +379,23 @@ class SagaShort(BaseModel):
         return self.state in {ShortState.WAITING, ShortState.REALLOCATING, ShortState.ADDING}
 
 
+FRAUD_REVIEW = "fraud_review"
+FRAUD_REJECTED = "fraud_rejected"
+FRAUD_RULES = "fraud rules"  # who placed a hold the rules asked for
+
+
+class SagaHold(BaseModel):
+    """An order held from fulfilment: why, by whom, since when, and whether the operators
+    were alerted that it is held for long."""
+
+    reason: str
+    note: str | None = None
+    by: str
+    placed_at: datetime
+    alert_at: datetime
+    alerted: bool = False
+
+
 class OrderSaga(BaseModel):
     """Everything the saga needs to decide, persisted as one JSON document per order."""
 
@@ -403,10 +445,16 @@ class OrderSaga(BaseModel):
     capture_requested: Decimal = Decimal(0)
     captured_total: Decimal = Decimal(0)
     pending_compensations: tuple[Compensation, ...] = ()
+    hold: SagaHold | None = None
+    # Fraud rules: what was counted when the order was stored, and the order's assessment.
+    risk_signals: fraud.RiskSignals | None = None
+    risk: fraud.Assessment | None = None
 
     @property
     def next_deadline(self) -> datetime | None:
         candidates = [self.deadline_at]
+        if self.hold is not None and not self.hold.alerted:
+            candidates.append(self.hold.alert_at)
         if self.status == Status.BACKORDERED:
             candidates.append(self.backorder_expires_at)
         if not self.sla_notified:
@@ -527,6 +575,19 @@ def _timing_steps(saga: OrderSaga, now: datetime, decision: Decision) -> Iterato
 
 def on_deadline(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
     decision = Decision()
+    hold = saga.hold
+    if hold is not None and not hold.alerted and hold.alert_at <= now:
+        hold.alerted = True
+        hours = round((now - hold.placed_at).total_seconds() / 3600, 1)
+        decision.note("hold_overdue", reason=hold.reason, by=hold.by, held_hours=hours)
+        decision.send(
+            OperatorAlert(
+                order_id=saga.order_id,
+                kind="hold_overdue",
+                message=f"order {saga.order_id} has been on hold ({hold.reason}) for {hours} h;"
+                " release or reject it",
+            )
+        )
     if (
         saga.status == Status.BACKORDERED
         and saga.backorder_expires_at is not None
@@ -648,7 +709,50 @@ def _on_stock_reserved(
     elif saga.paid_externally:
         _confirm(saga, now, policy, decision)
     else:
-        _begin_step(saga, Status.AUTHORIZING_PAYMENT, Step.AUTHORIZE_PAYMENT, now, policy, decision)
+        _score_then_authorize(saga, now, policy, decision)
+
+
+def _score_then_authorize(
+    saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    """Where the order would be authorised, the fraud rules score it first (once): accepted, it
+    is authorised; for review, authorised and then held; rejected, cancelled (its stock
+    released, nothing authorised)."""
+    rules = policy.fraud_rules
+    if rules is not None and saga.risk is None:
+        saga.risk = fraud.assess(
+            rules,
+            total=saga.total,
+            currency=saga.currency,
+            shipping_country=saga.shipping_address.country,
+            signals=saga.risk_signals or fraud.RiskSignals(),
+        )
+        decision.note("risk_assessed", **saga.risk.detail())
+        if saga.risk.outcome == fraud.Outcome.REJECT:
+            _begin_cancel(saga, FRAUD_REJECTED, now, policy, decision)
+            return
+        if saga.risk.outcome == fraud.Outcome.REVIEW:
+            _hold_for_review(saga, now, policy, decision)
+    _begin_step(saga, Status.AUTHORIZING_PAYMENT, Step.AUTHORIZE_PAYMENT, now, policy, decision)
+
+
+def _hold_for_review(
+    saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    if saga.hold is not None:
+        return  # held already (by an operator): the review happens on that hold
+    assert saga.risk is not None
+    reasons = "; ".join(hit.reason for hit in saga.risk.hits)
+    _place(saga, FRAUD_REVIEW, f"score {saga.risk.score}: {reasons}", FRAUD_RULES, now, policy)
+    decision.note("hold_placed", reason=FRAUD_REVIEW, by=FRAUD_RULES, score=saga.risk.score)
+
+
+def _place(
+    saga: OrderSaga, reason: str, note: str | None, by: str, now: datetime, policy: SagaPolicy
+) -> None:
+    saga.hold = SagaHold(
+        reason=reason, note=note, by=by, placed_at=now, alert_at=now + policy.hold_sla
+    )
 
 
 def _on_stock_backordered(
@@ -753,8 +857,17 @@ def _on_payment_authorized(
     decision.note("payment_authorized", amount=str(event.amount), payment_id=event.payment_id)
     if saga.cancel_requested:
         _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
-    else:
-        _confirm(saga, now, policy, decision)
+        return
+    if event.risk is not None and policy.fraud_rules is not None and saga.risk is not None:
+        verdict = fraud.ProviderRisk(level=event.risk.level, score=event.risk.score)
+        saga.risk = fraud.with_provider_risk(policy.fraud_rules, saga.risk, verdict)
+        decision.note("risk_assessed", provider_risk=event.risk.level, **saga.risk.detail())
+        if saga.risk.outcome == fraud.Outcome.REJECT:
+            _begin_cancel(saga, FRAUD_REJECTED, now, policy, decision)
+            return
+        if saga.risk.outcome == fraud.Outcome.REVIEW:
+            _hold_for_review(saga, now, policy, decision)
+    _confirm(saga, now, policy, decision)
 
 
 def _on_payment_declined(
@@ -1771,6 +1884,12 @@ def _clear_step(saga: OrderSaga) -> None:
 
 
 def _confirm(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decision) -> None:
+    """Send the order to fulfilment, or, while it is held, wait in ON_HOLD."""
+    if saga.hold is not None:
+        _clear_step(saga)
+        _set_status(saga, Status.ON_HOLD, decision)
+        decision.note("held", reason=saga.hold.reason, by=saga.hold.by)
+        return
     _begin_step(saga, Status.CONFIRMED, Step.CREATE_FULFILMENT, now, policy, decision)
     decision.send(_notice(saga, "confirmed", total=str(saga.total), currency=saga.currency))
 
@@ -1797,6 +1916,7 @@ def _begin_cancel(
     saga.reason = reason
     saga.sla_deadline_at = None
     saga.backorder_expires_at = None
+    saga.hold = None  # what it held back is cancelled now
     _cancel_waiting_shorts(saga, decision)
     if not pending:
         _cancelled(saga, reason, decision)
@@ -1855,6 +1975,7 @@ def _finish(
     saga.reason = reason
     saga.pending_compensations = ()
     saga.sla_deadline_at = None
+    saga.hold = None
     _set_status(saga, status, decision)
     kind = "rejected" if status == Status.REJECTED else "cancelled"
     decision.send(_notice(saga, kind, reason=reason, **detail))
@@ -2159,3 +2280,107 @@ def _resend_captures(saga: OrderSaga, decision: Decision) -> None:
 def _unpark(saga: OrderSaga) -> None:
     saga.parked_from = saga.parked_step = None
     saga.attention_reasons = ()
+
+
+# --- holds -------------------------------------------------------------------------------------
+
+_FULFILLING = frozenset(
+    {
+        Status.CONFIRMED,
+        Status.FULFILLING,
+        Status.PARTIALLY_SHIPPED,
+        Status.SHIPPED,
+        Status.DELIVERED,
+    }
+)
+
+
+def place_hold(
+    saga: OrderSaga, reason: str, note: str | None, by: str, now: datetime, policy: SagaPolicy
+) -> Decision:
+    """Hold the order from fulfilment. Before the order is confirmed the saga goes on and stops
+    in ON_HOLD where it would send CreateFulfilment. Refused once it went to fulfilment
+    (`already_fulfilling`: holding fulfilments on the warehouse floor is not supported), when
+    it is closed or being cancelled (`order_closed`) or held already (`already_on_hold`)."""
+    underneath = saga.parked_from if saga.status == Status.NEEDS_ATTENTION else saga.status
+    if underneath in TERMINAL or underneath == Status.CANCELLING or saga.cancel_requested:
+        raise OperatorActionRefused(
+            "order_closed", f"order {saga.order_id} is {saga.status} (or being cancelled)"
+        )
+    if underneath in _FULFILLING or saga.fulfilments:
+        raise OperatorActionRefused(
+            "already_fulfilling",
+            f"order {saga.order_id} went to fulfilment ({saga.status}); holding its fulfilments"
+            " on the warehouse floor is not supported yet: cancel it instead",
+        )
+    if saga.hold is not None:
+        raise OperatorActionRefused(
+            "already_on_hold",
+            f"order {saga.order_id} is on hold already ({saga.hold.reason}, by {saga.hold.by})",
+        )
+    decision = Decision()
+    _place(saga, reason, note, by, now, policy)
+    decision.note("hold_placed", reason=reason, note=note, by=by, status=str(saga.status))
+    return decision
+
+
+def release_hold(
+    saga: OrderSaga, by: str, note: str | None, now: datetime, policy: SagaPolicy
+) -> Decision:
+    """Take the hold off (a review's approval): from ON_HOLD the order goes to fulfilment;
+    held earlier, the saga confirms it when it gets there. 409 `not_on_hold`."""
+    hold = _held(saga)
+    decision = Decision()
+    _note_release(saga, hold, "released", by, note, now, decision)
+    saga.hold = None
+    if saga.status == Status.ON_HOLD:
+        _confirm(saga, now, policy, decision)
+    return decision
+
+
+def reject_held(
+    saga: OrderSaga, by: str, note: str | None, now: datetime, policy: SagaPolicy
+) -> Decision:
+    """A review's reject: the held order is cancelled, compensating as any cancel does (the
+    authorisation voided, the stock released; from an earlier state when its step answers).
+    The reason is `fraud_rejected` after a fraud review. 409 `not_on_hold`."""
+    hold = _held(saga)
+    decision = Decision()
+    _note_release(saga, hold, "rejected", by, note, now, decision)
+    reason = FRAUD_REJECTED if hold.reason == FRAUD_REVIEW else f"rejected on review: {hold.reason}"
+    saga.hold = None
+    if saga.step is not None:
+        saga.cancel_requested = reason
+        decision.note("cancel_requested", reason=reason, applied_when=str(saga.step))
+        return decision
+    _begin_cancel(saga, reason, now, policy, decision)
+    return decision
+
+
+def _held(saga: OrderSaga) -> SagaHold:
+    if saga.hold is None:
+        raise OperatorActionRefused("not_on_hold", f"order {saga.order_id} is not on hold")
+    return saga.hold
+
+
+def _note_release(
+    saga: OrderSaga,
+    hold: SagaHold,
+    decided: str,
+    by: str,
+    note: str | None,
+    now: datetime,
+    decision: Decision,
+) -> None:
+    """The hold's end on the timeline; a fraud review's decision is noted as such (audit)."""
+    held_s = round((now - hold.placed_at).total_seconds(), 3)
+    decision.note(f"hold_{decided}", reason=hold.reason, by=by, note=note, held_s=held_s)
+    if hold.reason == FRAUD_REVIEW:
+        score = saga.risk.score if saga.risk is not None else None
+        decision.note(
+            "review_decision",
+            decision="approve" if decided == "released" else "reject",
+            by=by,
+            at=now.isoformat(),
+            score=score,
+        )

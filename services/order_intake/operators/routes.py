@@ -199,3 +199,141 @@ _operator_action_route(
     refund through a return) or when the order is closed or being cancelled (409
     `order_closed`).""",
 )
+
+
+# --- holds and fraud review ----------------------------------------------------------------------
+
+
+class HoldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: str = Field(
+        min_length=1,
+        max_length=100,
+        description="why: `address_check`, `customer_request`, `fraud_review`, or free text",
+        examples=["address_check"],
+    )
+    note: str | None = Field(default=None, max_length=500, description="more on why (audit)")
+    by: str | None = Field(default=None, max_length=100, description="who asked (audit trail)")
+
+
+class HoldOut(BaseModel):
+    reason: str
+    note: str | None
+    by: str
+    placed_at: datetime
+    alert_at: datetime = Field(description="when an operator is alerted that it is held long")
+
+
+class HoldActionOut(BaseModel):
+    order_id: str
+    action: service.HoldAction
+    previous_status: str
+    status: str = Field(
+        description="ON_HOLD once the order waits for the release (stock reserved, payment"
+        " authorised); held earlier, the status it goes on in until it gets there"
+    )
+    hold: HoldOut | None = Field(description="the hold in place after the action, if any")
+    sent: list[str] = Field(description="the message types sent (through the outbox)")
+
+
+_HOLD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "`order_not_found`"},
+    409: {
+        "description": "refused by the saga: `already_fulfilling` (the order went to"
+        " fulfilment: holding fulfilments on the warehouse floor is not supported yet),"
+        " `already_on_hold`, `not_on_hold`, `order_closed`"
+    },
+    422: {"description": "`validation_failed`, naming the field"},
+}
+
+
+def _hold_answer(order_id: str, action: service.HoldAction, acted: service.Acted) -> HoldActionOut:
+    saga = acted.saga
+    hold = saga.hold
+    return HoldActionOut(
+        order_id=order_id,
+        action=action,
+        previous_status=acted.previous.value,
+        status=saga.status.value,
+        hold=HoldOut(
+            reason=hold.reason,
+            note=hold.note,
+            by=hold.by,
+            placed_at=hold.placed_at,
+            alert_at=hold.alert_at,
+        )
+        if hold is not None
+        else None,
+        sent=[message.TYPE for message in acted.decision.messages],
+    )
+
+
+@router.post(
+    "/orders/{order_id}/hold",
+    status_code=202,
+    response_model=HoldActionOut,
+    responses=_HOLD_RESPONSES,
+)
+async def hold_order(
+    order_id: str,
+    body: HoldIn,
+    orders: OrderActionsDep,
+    principal: Principal = requires(Permission.ORDERS_OPERATE),
+) -> HoldActionOut:
+    """Hold the order from fulfilment. The saga goes on up to and including the payment
+    authorisation, then waits in ON_HOLD instead of sending the order to fulfilment; every fact
+    that arrives meanwhile is applied, and a cancel works as usual. Refused once the order went
+    to fulfilment (409 `already_fulfilling`). A hold older than `OMS_SAGA_HOLD_SLA_S` alerts an
+    operator once; it never ends by itself."""
+    acted = await orders.hold_action(
+        order_id,
+        "hold",
+        subject=principal.subject,
+        by=body.by,
+        note=body.note,
+        reason=body.reason,
+    )
+    return _hold_answer(order_id, "hold", acted)
+
+
+def _review_route(action: service.HoldAction, description: str) -> None:
+    """`POST /v1/ops/orders/{order_id}/<action>` for `release` and `reject`."""
+
+    async def endpoint(
+        order_id: str,
+        orders: OrderActionsDep,
+        body: OperatorActionIn | None = None,
+        principal: Principal = requires(Permission.ORDERS_OPERATE),
+    ) -> HoldActionOut:
+        acted = await orders.hold_action(
+            order_id,
+            action,
+            subject=principal.subject,
+            by=body.by if body else None,
+            note=body.note if body else None,
+        )
+        return _hold_answer(order_id, action, acted)
+
+    endpoint.__name__ = endpoint.__qualname__ = f"{action}_order"
+    endpoint.__doc__ = description
+    router.post(
+        f"/orders/{{order_id}}/{action}",
+        status_code=202,
+        response_model=HoldActionOut,
+        responses=_HOLD_RESPONSES,
+    )(endpoint)
+
+
+_review_route(
+    "release",
+    """Take the hold off (a fraud review's approval). An order waiting in ON_HOLD goes to
+    fulfilment (CreateFulfilment sent, the customer told it is confirmed); one held before its
+    authorisation finished goes on as usual. 409 `not_on_hold`.""",
+)
+_review_route(
+    "reject",
+    """Reject a held order (a fraud review's reject): it is cancelled, its authorisation voided
+    and its stock released (held before the authorisation answered: once it answers), the
+    customer told; reason `fraud_rejected` after a fraud review. 409 `not_on_hold`.""",
+)

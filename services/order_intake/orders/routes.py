@@ -97,6 +97,7 @@ async def create_order(
             payload,
             idempotency_key=key,
             request_hash=request_hash(payload),
+            client_ip=intake.client_address,
         )
     if placed.duplicate:
         return _accepted(placed, status_code=200)
@@ -128,6 +129,8 @@ async def get_order(
     if not principal.can(Permission.PERSONAL_DATA):
         for field in ("customer", "shipping_address", "billing_address"):
             view[field] = mask_personal_data(view[field])
+        if view["risk"] is not None:
+            view["risk"]["client_ip"] = mask_personal_data(view["risk"]["client_ip"])
     return view
 
 

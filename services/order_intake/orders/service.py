@@ -5,6 +5,7 @@ caller's transaction (or opens one) and ends in `saga_runner.persist`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +23,8 @@ from services.order_intake.domain.saga import (
 )
 from services.order_intake.orders import store
 from services.order_intake.orders.saga_runner import now, persist
+from services.order_intake.risk import service as risk_service
+from services.order_intake.risk import store as risk_store
 from services.order_intake.settings import OrderIntakeSettings
 from shared.platform.errors import ApiError
 from shared.platform.outbox import UnitOfWork
@@ -31,6 +34,8 @@ from shared.platform.service import Runtime
 from shared.platform.telemetry import continue_trace, current_trace_headers
 
 OperatorAction = Literal["retry", "compensate"]
+HoldAction = Literal["hold", "release", "reject"]
+audit_log = logging.getLogger("oms.audit")
 
 # A key reused for another order is refused without naming the order it placed.
 IDEMPOTENCY_KEYS = IdempotencyKeys(store.SAGAS, noun="order")
@@ -47,6 +52,8 @@ def policy_from(settings: OrderIntakeSettings) -> SagaPolicy:
         delivery_sla=timedelta(seconds=settings.saga_delivery_sla_s),
         short_pick=ShortPickPolicy(settings.saga_short_pick_policy),
         backorder_max_wait=timedelta(seconds=settings.saga_backorder_max_wait_s),
+        hold_sla=timedelta(seconds=settings.saga_hold_sla_s),
+        fraud_rules=settings.fraud_rules if settings.fraud_enabled else None,
     )
 
 
@@ -68,14 +75,16 @@ async def place_order(
     *,
     idempotency_key: str | None,
     request_hash: str,
+    client_ip: str | None = None,
 ) -> Placed:
     """A native order: stored with its saga started, or the order this idempotency key (or the
-    channel's external id) already placed. 409 when the key was used for a different order."""
+    channel's external id) already placed. 409 when the key was used for a different order.
+    `client_ip`: the address it was posted from (the fraud rules' IP velocity)."""
     if idempotency_key is not None:
         earlier = await IDEMPOTENCY_KEYS.earlier_saga(uow.conn, idempotency_key, request_hash)
         if earlier is not None:
             return await _placed_before(uow, earlier)
-    saga = await start_order(uow, order, totals, policy, raw_request)
+    saga = await start_order(uow, order, totals, policy, raw_request, client_ip=client_ip)
     if saga is None:
         # The channel already sent this order (same external id).
         existing = await store.order_id_for_external_id(
@@ -102,12 +111,19 @@ async def start_order(
     raw_request: Any,
     *,
     early_cancel: str | None = None,
+    client_ip: str | None = None,
 ) -> OrderSaga | None:
     """Store a new order and start its saga (reserve stock); `early_cancel`: a cancellation
     that came before the order, applied to it at once. The order, its lines, its saga and the
     first decision's timeline are stored with one statement. None, and nothing stored, when the
-    channel already has an order with this external id."""
+    channel already has an order with this external id. An order the fraud rules will score
+    has its signals recorded and counted first (the velocity table)."""
     saga, decision = new_order_saga(order, totals, policy)
+    rules = None if order.paid_externally or early_cancel else policy.fraud_rules
+    if rules is not None:
+        saga.risk_signals = await risk_service.record_signals(
+            uow.conn, saga.order_id, order, client_ip, rules
+        )
     if early_cancel is not None:
         cancelled = saga_domain.request_cancel(saga, early_cancel, now(), policy)
         decision.messages.extend(cancelled.messages)
@@ -118,6 +134,8 @@ async def start_order(
         uow.conn, saga.order_id, order, totals, saga, raw_request, decision.timeline
     )
     if not stored:
+        if rules is not None:
+            await risk_store.forget(uow.conn, saga.order_id)
         return None
     await persist(uow, saga, Status.RECEIVED, decision, stored_facts=_new_order_facts(totals))
     return saga
@@ -184,6 +202,54 @@ async def operator_action(
         "operator_action",
         {k: v for k, v in audit.items() if v},
     )
+
+
+async def hold_action(
+    uow: UnitOfWork,
+    order_id: str,
+    action: HoldAction,
+    policy: SagaPolicy,
+    *,
+    subject: str,
+    by: str | None,
+    note: str | None,
+    reason: str | None = None,
+) -> Acted:
+    """An operator holds an order, or releases (approves) or rejects a held one; 409 when the
+    saga refuses it. Who did it is on the order's timeline and in the audit log."""
+    who = by or subject
+    if action == "hold":
+        assert reason is not None
+        held_for = reason
+
+        def decide(saga: OrderSaga) -> Decision:
+            return saga_domain.place_hold(saga, held_for, note, who, now(), policy)
+
+    elif action == "release":
+
+        def decide(saga: OrderSaga) -> Decision:
+            return saga_domain.release_hold(saga, who, note, now(), policy)
+
+    else:
+
+        def decide(saga: OrderSaga) -> Decision:
+            return saga_domain.reject_held(saga, who, note, now(), policy)
+
+    audit = {"action": action, "subject": subject, "by": by, "reason": reason, "note": note}
+    acted = await _act(
+        uow, order_id, decide, "operator_action", {k: v for k, v in audit.items() if v}
+    )
+    uow.after_commit.append(
+        lambda: audit_log.info(
+            "order %s: %s by %s%s",
+            order_id,
+            action,
+            subject,
+            f" ({reason})" if reason else "",
+            extra={"subject": subject, "order_id": order_id, "action": action},
+        )
+    )
+    return acted
 
 
 async def _act(

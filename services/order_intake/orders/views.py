@@ -70,6 +70,8 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
             "allocations": [a.model_dump() for a in saga.allocations],
             "short_picks": [_short(s, row["currency"]) for s in saga.shorts.values()],
         },
+        "hold": saga.hold.model_dump(mode="json") if saga.hold is not None else None,
+        "risk": _risk(saga),
         "saga": {
             "step": saga.step,
             "attempt": saga.attempt,
@@ -81,6 +83,16 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
     }
+
+
+def _risk(saga: saga_domain.OrderSaga) -> dict[str, Any] | None:
+    """The fraud rules' assessment (score, outcome, each rule's reason) and the address the
+    order was posted from; None when the order was not scored."""
+    if saga.risk is None and saga.risk_signals is None:
+        return None
+    assessed = saga.risk.detail() if saga.risk is not None else {}
+    client_ip = saga.risk_signals.client_ip if saga.risk_signals is not None else None
+    return {**assessed, "client_ip": client_ip}
 
 
 def _fulfilment(f: saga_domain.SagaFulfilment, currency: str) -> dict[str, Any]:

@@ -334,6 +334,56 @@ def test_compensate_asks_first_and_does_nothing_when_declined(api):
     assert len(calls) == 1
 
 
+def test_hold_release_and_reject_send_their_fields_and_report_the_hold(api):
+    bodies: dict[str, dict[str, Any]] = {}
+
+    def acted(action: str, status: str, hold: dict[str, Any] | None, sent: list[str]) -> Route:
+        def route(request: httpx.Request) -> httpx.Response:
+            bodies[action] = json.loads(request.content) if request.content else {}
+            return httpx.Response(
+                202,
+                json={
+                    "order_id": ORDER_ID,
+                    "action": action,
+                    "previous_status": "AUTHORIZING_PAYMENT",
+                    "status": status,
+                    "hold": hold,
+                    "sent": sent,
+                },
+            )
+
+        return route
+
+    hold = {
+        "reason": "address_check",
+        "note": None,
+        "by": "ada",
+        "placed_at": "2025-01-02T10:00:00+00:00",
+        "alert_at": "2025-01-03T10:00:00+00:00",
+    }
+    base = f"/v1/ops/orders/{ORDER_ID}"
+    api["POST", "intake.test", f"{base}/hold"] = acted("hold", "AUTHORIZING_PAYMENT", hold, [])
+    api["POST", "intake.test", f"{base}/release"] = acted(
+        "release", "CONFIRMED", None, ["CreateFulfilment"]
+    )
+    api["POST", "intake.test", f"{base}/reject"] = acted(
+        "reject", "CANCELLING", None, ["VoidPayment", "ReleaseStock"]
+    )
+    held = invoke("orders", "hold", ORDER_ID, "--reason", "address_check", "--note", "no. 7?")
+    assert held.exit_code == 0, held.output
+    assert bodies["hold"]["reason"] == "address_check" and bodies["hold"]["note"] == "no. 7?"
+    assert "on hold (address_check) by ada" in held.stdout
+    released = invoke("orders", "release", ORDER_ID)
+    assert released.exit_code == 0 and "sent CreateFulfilment" in released.stdout
+    assert "reason" not in bodies["release"]
+    declined = CliRunner().invoke(cli.app, ["orders", "reject", ORDER_ID], input="n\n", env=ENV)
+    assert declined.exit_code == 1 and "reject" not in bodies
+    rejected = invoke("orders", "reject", ORDER_ID, "--yes")
+    assert rejected.exit_code == 0 and "sent VoidPayment, ReleaseStock" in rejected.stdout
+    no_reason = invoke("orders", "hold", ORDER_ID)
+    assert no_reason.exit_code == 2, "--reason is required"
+
+
 def test_stock_shows_each_location_and_the_total(api):
     api["GET", "inventory.test", "/v1/stock/MUG-1"] = answer(
         {
@@ -365,7 +415,7 @@ def test_the_existing_commands_are_still_there():
     for command in ("infra", "dlq", "run", "migrate", "orders", "stock"):
         assert command in result.stdout
     orders_help = CliRunner().invoke(cli.app, ["orders", "--help"], env=ENV)
-    for command in ("list", "show", "stuck", "retry", "compensate"):
+    for command in ("list", "show", "stuck", "retry", "compensate", "hold", "release", "reject"):
         assert command in orders_help.stdout
 
 
