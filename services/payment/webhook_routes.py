@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import stripe
@@ -14,6 +15,7 @@ from shared.platform.auth import Permission, Principal, token_if_present
 from shared.platform.errors import ApiError
 from shared.platform.service import RuntimeDep, service_settings
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["payment"])
 Settings = Annotated[PaymentSettings, Depends(service_settings(PaymentSettings))]
 
@@ -30,9 +32,12 @@ class WebhookAnswer(BaseModel):
 def _verified_event(raw: bytes, signature: str | None, settings: PaymentSettings) -> Any:
     secret = settings.stripe_webhook_secret
     if secret is None:
+        # Nothing can verify: refused like a wrong signature (Stripe's dashboard shows the
+        # failures), and said in the log for the operator.
+        log.warning("a Stripe webhook arrived but OMS_STRIPE_WEBHOOK_SECRET is not set")
         raise ApiError(
-            503,
-            "webhook_not_configured",
+            400,
+            "invalid_signature",
             "no Stripe webhook signing secret is configured (OMS_STRIPE_WEBHOOK_SECRET)",
         )
     try:
@@ -64,11 +69,11 @@ def _verified_event(raw: bytes, signature: str | None, settings: PaymentSettings
     },
     responses={
         400: {
-            "description": "invalid_signature (Stripe-Signature missing, stale or wrong: "
-            "nothing changes) or malformed_json"
+            "description": "invalid_signature (Stripe-Signature missing, stale or wrong, or "
+            "OMS_STRIPE_WEBHOOK_SECRET not set: nothing changes) or malformed_json"
         },
+        401: {"description": "a token was sent that does not verify"},
         403: {"description": "a token was sent without payment_events:post"},
-        503: {"description": "OMS_STRIPE_WEBHOOK_SECRET is not set"},
     },
 )
 async def stripe_webhook(

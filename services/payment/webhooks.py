@@ -181,7 +181,7 @@ async def _refund_reported(
             answer=answer.model_dump(mode="json"),
         ),
     )
-    uow.emit(answer, key=payment.order_id)
+    uow.emit(answer, key=payment.order_id, correlation_id=payment.order_id)
     return 1
 
 
@@ -215,5 +215,6 @@ async def _dispute_opened(
             gateway=gateway,
         ),
         key=payment.order_id,
+        correlation_id=payment.order_id,
     )
     return 1

@@ -2,7 +2,7 @@
 official Python SDK (`stripe`, its `StripeClient` on an httpx client, `*_async` calls).
 
 - authorise: one PaymentIntent created and confirmed (`confirm=true`, `capture_method=manual`)
-  with the card token (`pm_...` a PaymentMethod, `tok_...` a card token) and, when
+  with the order's token as its PaymentMethod (`pm_...`, from Stripe.js / Elements) and, when
   OMS_STRIPE_REQUEST_MULTICAPTURE is on, `request_multicapture=if_available`. `requires_capture`
   is an approval (the reference is the PaymentIntent's id); `requires_action` (3-D Secure) is
   answered, for now, as a decline with code `authentication_required` (waiting for the
@@ -131,18 +131,13 @@ def _as_result(error: stripe.StripeError, operation: str, idempotency_key: str) 
     return GatewayResult.decline(code or "invalid_request", error.user_message or str(error))
 
 
-def _multicapture_available(intent: Any) -> bool:
+def _multicapture_available(intent: dict[str, Any]) -> bool:
+    """Whether the authorisation's charge may be captured several times (the charge expanded)."""
     charge = intent.get("latest_charge")
     if not isinstance(charge, dict):
         return False
     details = (charge.get("payment_method_details") or {}).get("card") or {}
     return bool((details.get("multicapture") or {}).get("status") == "available")
-
-
-def _payment_method_params(token: str) -> dict[str, Any]:
-    if token.startswith("tok_"):
-        return {"payment_method_data": {"type": "card", "card": {"token": token}}}
-    return {"payment_method": token}
 
 
 class StripeGateway:
@@ -197,7 +192,8 @@ class StripeGateway:
             "capture_method": "manual",
             # Cards only: no redirect-based method that would need a return_url.
             "payment_method_types": ["card"],
-            **_payment_method_params(token),
+            # The shop front collects the card with Stripe.js / Elements: a PaymentMethod id.
+            "payment_method": token,
         }
         if self._request_multicapture:
             params["payment_method_options"] = {"card": {"request_multicapture": "if_available"}}
@@ -208,7 +204,7 @@ class StripeGateway:
             )
         except stripe.StripeError as error:
             return _as_result(error, "authorize", idempotency_key)
-        return _authorization_result(intent)
+        return _authorization_result(intent.to_dict())
 
     async def capture(self, idempotency_key: str, reference: str, amount: Decimal) -> GatewayResult:
         try:
@@ -217,7 +213,7 @@ class StripeGateway:
             )
             minor = to_minor_units(amount, intent.currency)
             params: dict[str, Any] = {"amount_to_capture": minor}
-            if _multicapture_available(intent):
+            if _multicapture_available(intent.to_dict()):
                 params["final_capture"] = False
             captured = await self._client.v1.payment_intents.capture_async(
                 reference,
@@ -259,15 +255,15 @@ class StripeGateway:
         return GatewayResult.approve(refund.id)
 
 
-def _authorization_result(intent: Any) -> GatewayResult:
+def _authorization_result(intent: dict[str, Any]) -> GatewayResult:
     """What a confirmed manual-capture PaymentIntent's status means for the authorisation."""
-    status = intent.status
+    status = intent.get("status")
     if status in ("requires_capture", "succeeded"):
-        return GatewayResult.approve(intent.id)
+        return GatewayResult.approve(str(intent["id"]))
     if status == "requires_action":
         return decline_for("authentication_required", None)
     error = intent.get("last_payment_error")
-    if status == "requires_payment_method" and error:
+    if status == "requires_payment_method" and isinstance(error, dict):
         return decline_for(error.get("code"), error.get("decline_code"))
     # processing, canceled, requires_confirmation: no authorisation we can capture.
     return GatewayResult.decline(f"payment_intent_{status}", f"Stripe answered status {status}.")
