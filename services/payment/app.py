@@ -8,9 +8,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.payment.api import router
-from services.payment.gateway import PaymentGateway, RetryingGateway, make_gateway, retry_policy
+from services.payment.gateways.base import PaymentGateway
+from services.payment.gateways.registry import TEST_GATEWAY, GatewayRegistry, check_routes
 from services.payment.handlers import PaymentHandlers
 from services.payment.settings import PaymentSettings
+from services.payment.webhook_routes import router as webhook_router
 from shared.platform.service import BackgroundJob, Runtime, ServiceSpec, create_app
 from shared.topics import PAYMENT_COMMANDS
 
@@ -22,19 +24,21 @@ def build(
 ) -> ServiceSpec:
     settings = settings or PaymentSettings()
     refuse_unsafe_gateway(settings)
+    check_routes(settings)
     spec = ServiceSpec(
         settings=settings,
         title="Payment",
         description="Authorises, captures, voids and refunds through a gateway.",
         migrations=MIGRATIONS,
         topics=(PAYMENT_COMMANDS,),
-        routers=[router],
+        routers=[router, webhook_router],
     )
-    # The gateway reads the settings when first used, from the spec: they may be replaced
+    # Gateways read the settings when first used, from the spec: they may be replaced
     # (pointed at another database) between build() and start, as the component tests do.
-    chosen = gateway or make_gateway(lambda: spec.settings_as(PaymentSettings))
-    spec.handlers = PaymentHandlers(RetryingGateway(chosen, retry_policy(settings))).registry()
-    spec.background = [_closes_on_shutdown(chosen)]
+    # `gateway` (tests) answers for every route.
+    gateways = GatewayRegistry(lambda: spec.settings_as(PaymentSettings), override=gateway)
+    spec.handlers = PaymentHandlers(gateways).registry()
+    spec.background = [_closes_on_shutdown(gateways)]
     return spec
 
 
@@ -43,24 +47,32 @@ class UnsafeConfiguration(RuntimeError):
 
 
 def refuse_unsafe_gateway(settings: PaymentSettings) -> None:
-    """The test gateway approves any card token: never in production by accident."""
-    if (
-        settings.env == "production"
-        and settings.gateway == "test"
-        and not settings.allow_test_gateway_in_production
-    ):
+    """The test gateway approves any card token: never in production by accident, whichever
+    route (default, method, channel, currency) names it."""
+    if settings.env != "production" or settings.allow_test_gateway_in_production:
+        return
+    routes = settings.payment_gateways
+    named = [
+        *(["default"] if routes.default == TEST_GATEWAY else []),
+        *(f"by_method.{k}" for k, v in sorted(routes.by_method.items()) if v == TEST_GATEWAY),
+        *(f"by_channel.{k}" for k, v in sorted(routes.by_channel.items()) if v == TEST_GATEWAY),
+        *(f"by_currency.{k}" for k, v in sorted(routes.by_currency.items()) if v == TEST_GATEWAY),
+    ]
+    if named:
         raise UnsafeConfiguration(
-            "OMS_ENV=production with the test payment gateway (it approves any card): configure"
-            " a real gateway, or set OMS_ALLOW_TEST_GATEWAY_IN_PRODUCTION=true on purpose"
+            f"OMS_ENV=production with the test payment gateway on {', '.join(named)} of"
+            " OMS_PAYMENT_GATEWAYS (it approves any card): route those to a real gateway"
+            ' (e.g. {"default": "stripe"}), or set OMS_ALLOW_TEST_GATEWAY_IN_PRODUCTION=true'
+            " on purpose"
         )
 
 
-def _closes_on_shutdown(gateway: PaymentGateway) -> BackgroundJob:
+def _closes_on_shutdown(gateways: GatewayRegistry) -> BackgroundJob:
     async def payment_gateway(_: Runtime) -> None:
         try:
             await asyncio.Event().wait()
         finally:
-            await gateway.aclose()
+            await gateways.aclose()
 
     return payment_gateway
 

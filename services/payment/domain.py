@@ -89,6 +89,8 @@ class Payment:
     refunded_total: Decimal = ZERO
     decline_code: str | None = None
     decline_reason: str | None = None
+    # The gateway that authorised it (registry name): captures, voids, refunds go there too.
+    gateway: str = "test"
 
     @property
     def holds_authorization(self) -> bool:

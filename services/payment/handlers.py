@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from services.payment import domain, store
 from services.payment.domain import OperationKind, Outcome, Payment, PaymentStatus, Reason
-from services.payment.gateway import GatewayResult, GatewayTimeout, PaymentGateway
+from services.payment.gateways.base import GatewayResult, GatewayTimeout, PaymentGateway
+from services.payment.gateways.registry import GatewayRegistry
 from shared.contracts.order_intake import (
     AuthorizePayment,
     CapturePayment,
@@ -130,8 +131,8 @@ async def _record(
 
 
 class PaymentHandlers:
-    def __init__(self, gateway: PaymentGateway) -> None:
-        self._gateway = gateway
+    def __init__(self, gateways: GatewayRegistry) -> None:
+        self._gateways = gateways
 
     def registry(self) -> HandlerRegistry:
         registry = HandlerRegistry()
@@ -170,9 +171,16 @@ class PaymentHandlers:
             uow.emit(_declined(order_id, refused.reason), key=order_id)
             return
 
+        # The gateway is chosen by method, channel and currency, and kept on the payment: its
+        # captures, voids and refunds go to the same one.
+        gateway_name = self._gateways.route(
+            method=command.method,
+            channel=command.channel,
+            currency=domain.normalise_currency(command.currency),
+        )
         # A timeout after every retry propagates: the consumer retries the message (same key),
         # then dead-letters it; the saga's deadline re-sends the command with the same key.
-        result = await self._gateway.authorize(
+        result = await self._gateways.gateway(gateway_name).authorize(
             command.idempotency_key,
             command.amount,
             domain.normalise_currency(command.currency),
@@ -184,6 +192,7 @@ class PaymentHandlers:
             payment = domain.authorized(
                 payment_id, order_id, command.amount, command.currency, result.reference
             )
+            payment = replace(payment, gateway=gateway_name)
             answer = _authorized_event(payment)
         else:
             code = result.decline_code or "declined"
@@ -191,6 +200,7 @@ class PaymentHandlers:
             payment = domain.declined(
                 payment_id, order_id, command.amount, command.currency, code, reason
             )
+            payment = replace(payment, gateway=gateway_name)
             answer = PaymentDeclined(order_id=order_id, reason=reason, decline_code=code)
         await store.insert_payment(conn, payment, command.idempotency_key, command.method)
         await _record(
@@ -230,7 +240,7 @@ class PaymentHandlers:
                 command=command,
                 amount=None,
                 check=domain.check_void,
-                call=lambda reference: self._gateway.void(command.idempotency_key, reference),
+                call=lambda gateway, reference: gateway.void(command.idempotency_key, reference),
                 approved=voided,
                 refused=not_voided,
             ),
@@ -247,10 +257,7 @@ class PaymentHandlers:
         """A capture or a refund of `command.amount`: the same rules' shape, the same gateway
         call, answers of the same shape; `ids`: what the money moves for (a fulfilment and
         its shipment, a return), recorded and repeated in the answer."""
-        if isinstance(command, CapturePayment):
-            move, call = _CAPTURE, self._gateway.capture
-        else:
-            move, call = _REFUND, self._gateway.refund
+        move = _CAPTURE if isinstance(command, CapturePayment) else _REFUND
 
         def approved(payment: Payment) -> tuple[Payment, Event]:
             updated = move.apply(payment, command.amount)
@@ -270,7 +277,9 @@ class PaymentHandlers:
             command=command,
             amount=command.amount,
             check=lambda held: move.check(held, command.amount, command.currency),
-            call=lambda reference: call(command.idempotency_key, reference, command.amount),
+            call=lambda gateway, reference: move.call(gateway)(
+                command.idempotency_key, reference, command.amount
+            ),
             approved=approved,
             refused=refused,
         )
@@ -301,14 +310,19 @@ class PaymentHandlers:
             return
         payment = decision.payment
         result: GatewayResult | None
+        gateway = self._gateways.gateway(payment.gateway)
         try:
-            result = await op.call(decision.gateway_reference)
+            result = await op.call(gateway, decision.gateway_reference)
         except GatewayTimeout:
             result, outcome = None, Outcome.TIMED_OUT
             answer = op.refused(Reason.GATEWAY_TIMEOUT)
         else:
             outcome = _outcome(result)
-            if result.approved:
+            if result.approved and await _already_recorded(conn, payment, op.kind, result):
+                # A refund the provider's webhook reported first (our call had timed out):
+                # counted once. Answered with the payment as it is.
+                answer = op.approved(payment)[1]
+            elif result.approved:
                 updated, answer = op.approved(payment)
                 await store.save_payment_state(conn, updated)
             else:
@@ -338,8 +352,8 @@ class _GatewayOperation:
     # What the command asks for (None: the whole authorisation, a void).
     amount: Decimal | None
     check: Callable[[Payment | None], domain.Allowed | domain.Refused]
-    # The gateway call, with the reference of the order's authorisation.
-    call: Callable[[str], Awaitable[GatewayResult]]
+    # The gateway call, on the payment's gateway, with the reference of its authorisation.
+    call: Callable[[PaymentGateway, str], Awaitable[GatewayResult]]
     # Approved by the gateway: the payment's new state and the answer.
     approved: Callable[[Payment], tuple[Payment, Event]]
     # The answer when the rules refuse, the gateway declines or times out.
@@ -358,6 +372,11 @@ class _MoneyMovement:
     # The payment's total the movement changes, also a field of the answer.
     total: str
 
+    def call(
+        self, gateway: PaymentGateway
+    ) -> Callable[[str, str, Decimal], Awaitable[GatewayResult]]:
+        return gateway.capture if self.kind is OperationKind.CAPTURE else gateway.refund
+
 
 _CAPTURE = _MoneyMovement(
     OperationKind.CAPTURE,
@@ -375,6 +394,15 @@ _REFUND = _MoneyMovement(
     PaymentRefundFailed,
     "refunded_total",
 )
+
+
+async def _already_recorded(
+    conn: DbConnection, payment: Payment, kind: OperationKind, result: GatewayResult
+) -> bool:
+    """A refund whose provider reference is already on the payment (reported by webhook)."""
+    if kind is not OperationKind.REFUND or result.reference is None:
+        return False
+    return await store.refund_recorded(conn, payment.payment_id, result.reference)
 
 
 def _declined(order_id: str, reason: Reason) -> PaymentDeclined:

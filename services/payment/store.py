@@ -29,7 +29,7 @@ async def lock_order(conn: DbConnection, order_id: str) -> None:
 
 _PAYMENT_COLUMNS = (
     "payment_id, order_id, amount, currency, status, gateway_reference, captured_total,"
-    " refunded_total, decline_code, decline_reason"
+    " refunded_total, decline_code, decline_reason, gateway"
 )
 
 
@@ -45,6 +45,7 @@ def _payment(row: asyncpg.Record) -> Payment:
         refunded_total=row["refunded_total"],
         decline_code=row["decline_code"],
         decline_reason=row["decline_reason"],
+        gateway=row["gateway"],
     )
 
 
@@ -63,8 +64,8 @@ async def insert_payment(
 ) -> None:
     await conn.execute(
         "INSERT INTO payments (payment_id, order_id, idempotency_key, amount, currency, method,"
-        " status, gateway_reference, decline_code, decline_reason, captured_total, refunded_total)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        " status, gateway_reference, decline_code, decline_reason, captured_total, refunded_total,"
+        " gateway) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         uuid.UUID(payment.payment_id),
         payment.order_id,
         idempotency_key,
@@ -77,6 +78,7 @@ async def insert_payment(
         payment.decline_reason,
         payment.captured_total,
         payment.refunded_total,
+        payment.gateway,
     )
 
 
@@ -158,6 +160,74 @@ async def answered_operation(conn: DbConnection, idempotency_key: str) -> Stored
         row["answer_type"],
         row["answer"],
     )
+
+
+async def refund_recorded(conn: DbConnection, payment_id: str, gateway_reference: str) -> bool:
+    """Whether a refund with this provider reference is already counted on the payment."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM payment_operations WHERE payment_id = $1 AND kind = 'refund'"
+        " AND outcome = 'succeeded' AND gateway_reference = $2",
+        uuid.UUID(payment_id),
+        gateway_reference,
+    )
+    return found is not None
+
+
+# --- provider webhooks ----------------------------------------------------------------------
+
+
+async def record_webhook_event(
+    conn: DbConnection, gateway: str, event_id: str, event_type: str
+) -> bool:
+    """Remember a provider's event; False when it was delivered before (nothing to do)."""
+    inserted = await conn.fetchval(
+        "INSERT INTO gateway_webhook_events (gateway, event_id, event_type) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING RETURNING true",
+        gateway,
+        event_id,
+        event_type,
+    )
+    return inserted is not None
+
+
+async def order_of_reference(conn: DbConnection, gateway: str, reference: str) -> str | None:
+    """The order whose payment the gateway knows by this authorisation reference."""
+    order_id: str | None = await conn.fetchval(
+        "SELECT order_id FROM payments WHERE gateway = $1 AND gateway_reference = $2",
+        gateway,
+        reference,
+    )
+    return order_id
+
+
+@dataclass(frozen=True)
+class Dispute:
+    dispute_id: str
+    payment_id: str
+    order_id: str
+    gateway: str
+    amount: Decimal
+    currency: str
+    reason: str
+    status: str
+
+
+async def insert_dispute(conn: DbConnection, dispute: Dispute) -> bool:
+    """Record a dispute; False when it was recorded before."""
+    inserted = await conn.fetchval(
+        "INSERT INTO payment_disputes (dispute_id, payment_id, order_id, gateway, amount,"
+        " currency, reason, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (dispute_id) DO NOTHING RETURNING true",
+        dispute.dispute_id,
+        uuid.UUID(dispute.payment_id),
+        dispute.order_id,
+        dispute.gateway,
+        dispute.amount,
+        dispute.currency,
+        dispute.reason,
+        dispute.status,
+    )
+    return inserted is not None
 
 
 # --- reads for the HTTP API -----------------------------------------------------------------

@@ -105,6 +105,8 @@ class AuthorizePayment(Command, OrderAmount):
     method: str
     token: str
     idempotency_key: str
+    # The order's sales channel: payment chooses its gateway by it (OMS_PAYMENT_GATEWAYS).
+    channel: str | None = None
 
 
 @register

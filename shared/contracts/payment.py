@@ -86,3 +86,34 @@ class PaymentRefundFailed(Event):
     order_id: str
     reason: str
     return_id: str | None = None
+
+
+@register
+class PaymentRefundedExternally(Event):
+    """Money refunded at the gateway without a RefundPayment (e.g. in Stripe's dashboard): now
+    recorded on the payment."""
+
+    TYPE = "PaymentRefundedExternally"
+    TOPIC = PAYMENT_EVENTS
+    order_id: str
+    payment_id: str
+    amount: Decimal
+    currency: str
+    refunded_total: Decimal
+    gateway: str
+    gateway_refund_id: str
+
+
+@register
+class PaymentDisputed(Event):
+    """The customer disputed the payment with their bank (a chargeback was opened)."""
+
+    TYPE = "PaymentDisputed"
+    TOPIC = PAYMENT_EVENTS
+    order_id: str
+    payment_id: str
+    dispute_id: str
+    amount: Decimal
+    currency: str
+    reason: str
+    gateway: str

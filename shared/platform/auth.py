@@ -61,6 +61,7 @@ class Permission(StrEnum):
     WAREHOUSE_SETUP = "warehouse:setup"  # locations, zones and bins, items, boxes
     CARRIER_EVENTS = "carrier_events:post"  # tracking updates (scoped)
     PAYMENTS_READ = "payments:read"
+    PAYMENT_EVENTS = "payment_events:post"  # a payment provider's events (signed webhooks)
     RETURNS_READ = "returns:read"
     RETURNS_CREATE = "returns:create"
     RETURNS_DECIDE = "returns:decide"  # approve, refuse, retry a refund

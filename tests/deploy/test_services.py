@@ -4,11 +4,15 @@ hardened pods, settings and secrets, network policies and what the Ingress expos
 from __future__ import annotations
 
 import base64
+import json
 import re
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
+from services.payment.app import refuse_unsafe_gateway
+from services.payment.settings import PaymentSettings
 from shared.platform.settings import ServiceSettings
 from tests.deploy import support
 
@@ -136,6 +140,28 @@ def test_database_url_is_the_service_role_from_its_own_secret(
         not s["metadata"]["name"].startswith("oms-db-")
         for s in support.find(overlays["prod"], "Secret")
     ), "prod Secrets must not be in git"
+
+
+def test_prod_payment_names_stripe_and_takes_its_keys_from_a_secret(overlays: Objects) -> None:
+    env = {e["name"]: e for e in _main_container(overlays["prod"], "payment")["env"]}
+    routes = json.loads(env["OMS_PAYMENT_GATEWAYS"]["value"])
+    assert routes == {"default": "stripe"}
+    for variable in ("OMS_STRIPE_API_KEY", "OMS_STRIPE_WEBHOOK_SECRET"):
+        reference = env[variable]["valueFrom"]["secretKeyRef"]
+        assert reference["name"] == "oms-payment-stripe", variable
+        assert not reference.get("optional"), f"{variable}: production needs it"
+    prod_secrets = {s["metadata"]["name"] for s in support.find(overlays["prod"], "Secret")}
+    assert "oms-payment-stripe" not in prod_secrets, "prod Secrets are not in git"
+    # The settings the manifest gives are the ones payment reads, and they start in production.
+    settings = PaymentSettings(
+        env="production",
+        payment_gateways=routes,
+        stripe_api_key=SecretStr("sk_live_x"),
+        stripe_webhook_secret=SecretStr("whsec_x"),
+    )
+    refuse_unsafe_gateway(settings)
+    dev = {e["name"] for e in _main_container(overlays["dev"], "payment")["env"]}
+    assert "OMS_PAYMENT_GATEWAYS" not in dev  # the test gateway, as in development
 
 
 def test_order_intake_gets_the_webhook_secrets_from_a_secret(overlays: Objects) -> None:
@@ -368,6 +394,7 @@ PUBLIC = [
     ("fulfilment", "/v1/fulfilments"),
     ("inventory", "/v1/stock/{sku}"),
     ("payment", "/v1/payments"),
+    ("payment", "/v1/payments/webhooks/stripe"),
     ("returns", "/v1/returns/{return_id}"),
 ]
 PRIVATE = [
@@ -406,6 +433,7 @@ def test_ingress_exposes_order_intake_carrier_webhooks_and_read_apis_only(
                 allowed = (
                     service == "order_intake"
                     or path.startswith("/v1/carriers/")
+                    or path.startswith("/v1/payments/webhooks/")
                     or set(methods) <= {"GET", "HEAD"}
                 )
                 assert allowed, f"{methods} {path} of {service} is exposed by the Ingress"

@@ -1,5 +1,5 @@
 """A local PayPal REST double: a real HTTP server (FastAPI under uvicorn, 127.0.0.1, a free port,
-in a background thread) that the PayPal gateway (`services/payment/paypal.py`) talks to.
+in a background thread) that the PayPal gateway (`services/payment/gateways/paypal_gateway.py`) talks to.
 
 Built from PayPal's documented shapes (developer.paypal.com: Authentication, Orders v2, Payments
 v2, "Idempotency", "Rate limiting", the error pages of each issue):

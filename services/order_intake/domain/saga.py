@@ -1811,6 +1811,7 @@ def _step_commands(saga: OrderSaga, step: Step) -> list[Contract]:
                 method=saga.payment_method,
                 token=saga.payment_token or "",
                 idempotency_key=saga.authorize_key,
+                channel=saga.channel,
             )
         ]
     if step == Step.CREATE_FULFILMENT:

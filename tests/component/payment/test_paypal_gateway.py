@@ -11,7 +11,11 @@ import pytest
 from pydantic import SecretStr
 
 from services.payment.gateway import GatewayTimeout, RetryingGateway, RetryPolicy
-from services.payment.paypal import PayPalGateway, PayPalSettings, PayPalUnavailable
+from services.payment.gateways.paypal_gateway import (
+    PayPalGateway,
+    PayPalSettings,
+    PayPalUnavailable,
+)
 from tests.support.paypal_double import CLIENT_ID, CLIENT_SECRET, PayPalDouble
 
 D = Decimal

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from services.payment.app import build
-from services.payment.paypal import PayPalGateway, PayPalSettings
+from services.payment.gateways.paypal_gateway import PayPalGateway, PayPalSettings
 from services.payment.settings import PaymentSettings
 from shared.contracts.order_intake import AuthorizePayment, CapturePayment, RefundPayment
 from tests.support.component import ComponentHarness, start_harness

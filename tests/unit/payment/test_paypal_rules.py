@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.payment.paypal_rules import (
+from services.payment.gateways.paypal_rules import (
     AmountNotRepresentable,
     CaptureBalance,
     PayPalError,

@@ -45,9 +45,10 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, SecretStr
 
-from services.payment import paypal_rules as rules
-from services.payment.gateway import GatewayResult, GatewayTimeout
-from services.payment.paypal_rules import CaptureBalance, PayPalError
+from services.payment.gateways import paypal_rules as rules
+from services.payment.gateways.base import GatewayResult, GatewayTimeout
+from services.payment.gateways.paypal_rules import CaptureBalance, PayPalError
+from services.payment.settings import PaymentSettings
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,21 @@ class _AccessToken:
 
 class PayPalGateway:
     """The PaymentGateway protocol on PayPal (see the module docstring)."""
+
+    @classmethod
+    def from_settings(cls, settings: PaymentSettings) -> PayPalGateway:
+        if settings.paypal_client_id is None or settings.paypal_client_secret is None:
+            raise ValueError(
+                "OMS_PAYPAL_CLIENT_ID and OMS_PAYPAL_CLIENT_SECRET are required:"
+                " a payment route names paypal"
+            )
+        return cls(
+            PayPalSettings(
+                client_id=settings.paypal_client_id,
+                client_secret=settings.paypal_client_secret,
+                api_base=settings.paypal_api_base,
+            )
+        )
 
     def __init__(
         self,
