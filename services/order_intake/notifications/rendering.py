@@ -32,6 +32,8 @@ KINDS = (
     "backordered",
 )
 FALLBACK = "update"
+# Reasons told in plain words only, without the code (it would tip off a fraudster).
+UNEXPLAINED = frozenset({"fraud_rejected"})
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,11 @@ def describe_reason(reason: str | None) -> str:
         "insufficient_stock": f"we do not have enough stock of {rest or 'an item you ordered'}",
         "order_released": "the items were released before they could be reserved",
         "backorder_expired": "the items you ordered did not arrive in time",
+        # Never tell the customer the order failed a fraud check: only that it was not accepted.
+        "fraud_rejected": "we could not accept this order",
     }.get(code.strip())
     if plain is not None:
-        return f"{plain} ({reason})"
+        return plain if code.strip() in UNEXPLAINED else f"{plain} ({reason})"
     if reason.startswith("payment declined"):
         return f"your payment was declined ({rest or reason})"
     return reason

@@ -181,3 +181,28 @@ def test_the_rest_of_a_partly_shipped_order_cancelled_names_its_units_and_what_i
     on_the_channel = render("rest_cancelled", "ord_1", ADA, {**data, "paid_externally": True})
     assert "share of the order's total, 33.02 EUR, is settled where you paid" in on_the_channel.body
     assert "not charged" not in on_the_channel.body
+
+
+def test_a_fraud_rejection_is_not_named_to_the_customer():
+    assert describe_reason("fraud_rejected") == "we could not accept this order"
+    email = render("cancelled", "o-1", Customer(name="Ada"), {"reason": "fraud_rejected"})
+    assert "fraud" not in email.body.lower() and "fraud" not in email.subject.lower()
+
+
+def test_a_backorder_notice_lists_the_waiting_lines_and_the_date():
+    email = render(
+        "backordered",
+        "o-1",
+        Customer(name="Ada"),
+        {
+            "lines": [
+                {"sku": "LAMP", "quantity": 2, "kind": "backorder", "expected_on": "2026-12-18"},
+                {"sku": "BOOK", "quantity": 1, "kind": "preorder", "expected_on": None},
+            ],
+            "expected_on": None,
+        },
+    )
+    assert "2 x LAMP (backorder, expected 2026-12-18)" in email.body
+    assert "1 x BOOK (pre-order, date not known yet)" in email.body
+    assert "We do not know the date yet" in email.body
+    assert email.subject == "Your order o-1 is on backorder"
