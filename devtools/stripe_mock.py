@@ -196,7 +196,9 @@ def running(*, fixtures: Path | None = FIXTURES) -> Iterator[str]:
     if not available():
         raise StripeMockError("stripe-mock is not built: run `make stripe-mock`")
     port = _free_port()
-    args = [str(BINARY), "-http-addr", f"{HOST}:{port}"]
+    # stripe-mock also opens HTTPS, on :12112 unless told otherwise: a port of the system's
+    # choosing, so that several test sessions (and a `make stripe-mock` one) run side by side.
+    args = [str(BINARY), "-http-addr", f"{HOST}:{port}", "-https-addr", f"{HOST}:"]
     if fixtures is not None:
         args += ["-fixtures", str(fixtures)]
     LOGS_DIR.mkdir(parents=True, exist_ok=True)

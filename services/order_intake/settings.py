@@ -39,6 +39,9 @@ class OrderIntakeSettings(SagaSettings):
     saga_backorder_max_wait_s: float = Field(default=30 * 24 * 3600, gt=0)
     # An order on hold for longer alerts an operator, once (OMS_SAGA_HOLD_SLA_S).
     saga_hold_sla_s: float = Field(default=24 * 3600, gt=0)
+    # How long an order waits in AWAITING_CUSTOMER_ACTION for the customer's 3-D Secure before
+    # it is cancelled (OMS_SAGA_CUSTOMER_ACTION_TIMEOUT_S).
+    saga_customer_action_timeout_s: float = Field(default=30 * 60, gt=0)
 
     # Fraud rules (services/order_intake/risk/domain.py): orders the shop takes payment for are
     # scored before authorisation. OMS_FRAUD_RULES: the rule set as JSON (fields left out keep

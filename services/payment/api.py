@@ -37,8 +37,8 @@ class OperationOut(BaseModel):
 class PaymentOut(BaseModel):
     payment_id: str
     status: str = Field(
-        description="authorized, declined, voided, partially_captured, captured,"
-        " partially_refunded or refunded"
+        description="requires_action (waiting for the customer's 3-D Secure), authorized,"
+        " declined, voided, partially_captured, captured, partially_refunded or refunded"
     )
     amount: Decimal = Field(description="the amount authorised (or asked for, when declined)")
     currency: str

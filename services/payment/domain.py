@@ -14,6 +14,11 @@ Status follows from the totals:
     authorized (nothing captured) --void--> voided
     declined and voided are final.
 
+3-D Secure: the gateway may answer an authorisation with "the customer must act first"
+(`requires_action`). The payment then holds the provider's reference but no money yet; the
+provider's webhook ends it as authorized (as if approved then) or declined. Until then it may be
+voided (the provider's attempt cancelled) but not captured or refunded.
+
 Refusals are stable reason codes (`Reason`), answered as failure events, never exceptions.
 """
 
@@ -29,6 +34,7 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class PaymentStatus(StrEnum):
+    REQUIRES_ACTION = "requires_action"
     AUTHORIZED = "authorized"
     DECLINED = "declined"
     VOIDED = "voided"
@@ -51,6 +57,7 @@ class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     DECLINED = "declined"
     TIMED_OUT = "timed_out"
+    REQUIRES_ACTION = "requires_action"  # the customer must act (3-D Secure); a webhook ends it
 
 
 class Reason(StrEnum):
@@ -97,8 +104,16 @@ class Payment:
         return self.status is not PaymentStatus.DECLINED
 
     @property
+    def awaits_customer(self) -> bool:
+        return self.status is PaymentStatus.REQUIRES_ACTION
+
+    @property
     def capturable(self) -> Decimal:
-        if self.status in (PaymentStatus.DECLINED, PaymentStatus.VOIDED):
+        if self.status in (
+            PaymentStatus.DECLINED,
+            PaymentStatus.VOIDED,
+            PaymentStatus.REQUIRES_ACTION,
+        ):
             return ZERO
         return self.amount - self.captured_total
 
@@ -162,6 +177,37 @@ def authorized(
     )
 
 
+def requiring_action(
+    payment_id: str, order_id: str, amount: Decimal, currency: str, gateway_reference: str
+) -> Payment:
+    """An authorisation the customer must complete (3-D Secure) before it holds money."""
+    return replace(
+        _attempt(payment_id, order_id, amount, currency, PaymentStatus.REQUIRES_ACTION),
+        gateway_reference=gateway_reference,
+    )
+
+
+def customer_completed(payment: Payment) -> Payment | None:
+    """The customer completed the action: the payment is authorised (None: it was not waiting,
+    e.g. voided meanwhile or completed by an earlier event)."""
+    if not payment.awaits_customer:
+        return None
+    return replace(payment, status=PaymentStatus.AUTHORIZED)
+
+
+def customer_failed(payment: Payment, decline_code: str, decline_reason: str) -> Payment | None:
+    """The action failed or the attempt was cancelled: the payment is declined (None: it was
+    not waiting)."""
+    if not payment.awaits_customer:
+        return None
+    return replace(
+        payment,
+        status=PaymentStatus.DECLINED,
+        decline_code=decline_code,
+        decline_reason=decline_reason,
+    )
+
+
 def declined(
     payment_id: str,
     order_id: str,
@@ -213,6 +259,8 @@ def _amount_against(
     found = _authorization_of(payment, if_voided=if_voided)
     if isinstance(found, Refused):
         return found
+    if found.payment.awaits_customer:
+        return Refused(Reason.NO_AUTHORIZATION)  # nothing authorised until the customer acts
     if not same_currency(currency, found.payment.currency):
         return Refused(Reason.CURRENCY_MISMATCH)
     if not amount.is_finite() or amount <= ZERO:

@@ -6,6 +6,11 @@ gateway (timeouts retried with the same key), record the payment and the operati
 answer through the outbox. Refusals by the rules are recomputed when a command is re-sent (the
 state they depend on only moves one way), so a compensation that found nothing to undo can still
 undo a late authorisation under the same key.
+
+3-D Secure: a gateway may answer AuthorizePayment with "the customer must act"; the payment is
+recorded as `requires_action` and PaymentRequiresAction (client secret, action type) answered.
+The gateway's webhook ends it (services/payment/webhooks.py) and replaces the key's answer with
+the outcome; until then the command re-sent (any key) repeats PaymentRequiresAction.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from shared.contracts.payment import (
     PaymentDeclined,
     PaymentRefunded,
     PaymentRefundFailed,
+    PaymentRequiresAction,
     PaymentVoided,
 )
 from shared.envelope import Envelope, Event
@@ -43,6 +49,7 @@ _ANSWERS: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
         PaymentAuthorized,
+        PaymentRequiresAction,
         PaymentDeclined,
         PaymentCaptured,
         PaymentCaptureFailed,
@@ -89,6 +96,8 @@ def _authorized_event(payment: Payment) -> PaymentAuthorized:
 
 
 def _outcome(result: GatewayResult) -> Outcome:
+    if result.customer_action is not None:
+        return Outcome.REQUIRES_ACTION
     return Outcome.SUCCEEDED if result.approved else Outcome.DECLINED
 
 
@@ -162,6 +171,8 @@ class PaymentHandlers:
             # Never two authorisations for one order: a new key gets the one already held.
             if held.status is PaymentStatus.VOIDED:
                 uow.emit(_declined(order_id, Reason.AUTHORIZATION_VOIDED), key=order_id)
+            elif held.awaits_customer:
+                uow.emit(await _waiting_answer(conn, held), key=order_id)
             else:
                 uow.emit(_authorized_event(held), key=order_id)
             return
@@ -188,7 +199,19 @@ class PaymentHandlers:
         )
         payment_id = str(uuid.uuid4())
         answer: Event
-        if result.approved and result.reference is not None:
+        if result.customer_action is not None and result.reference is not None:
+            payment = domain.requiring_action(
+                payment_id, order_id, command.amount, command.currency, result.reference
+            )
+            payment = replace(payment, gateway=gateway_name)
+            answer = PaymentRequiresAction(
+                order_id=order_id,
+                payment_id=payment_id,
+                client_secret=result.customer_action.client_secret,
+                next_action=result.customer_action.next_action,
+                gateway_reference=result.reference,
+            )
+        elif result.approved and result.reference is not None:
             payment = domain.authorized(
                 payment_id, order_id, command.amount, command.currency, result.reference
             )
@@ -403,6 +426,13 @@ async def _already_recorded(
     if kind is not OperationKind.REFUND or result.reference is None:
         return False
     return await store.refund_recorded(conn, payment.payment_id, result.reference)
+
+
+async def _waiting_answer(conn: DbConnection, payment: Payment) -> Event:
+    """PaymentRequiresAction again, as the payment's authorisation answered it."""
+    stored = await store.authorization_answer(conn, payment.payment_id)
+    assert stored is not None, f"payment {payment.payment_id} waits without its answer"
+    return _ANSWERS[stored.answer_type].model_validate(stored.answer)
 
 
 def _declined(order_id: str, reason: Reason) -> PaymentDeclined:

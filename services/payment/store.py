@@ -93,6 +93,18 @@ async def save_payment_state(conn: DbConnection, payment: Payment) -> None:
     )
 
 
+async def save_customer_outcome(conn: DbConnection, payment: Payment) -> None:
+    """A payment that waited for the customer, now authorised or declined."""
+    await conn.execute(
+        "UPDATE payments SET status = $2, decline_code = $3, decline_reason = $4,"
+        " updated_at = clock_timestamp() WHERE payment_id = $1",
+        uuid.UUID(payment.payment_id),
+        payment.status.value,
+        payment.decline_code,
+        payment.decline_reason,
+    )
+
+
 # --- payment operations ---------------------------------------------------------------------
 
 
@@ -159,6 +171,36 @@ async def answered_operation(conn: DbConnection, idempotency_key: str) -> Stored
         AnsweredOperation(OperationKind(row["kind"]), row["order_id"], row["amount"]),
         row["answer_type"],
         row["answer"],
+    )
+
+
+async def authorization_answer(conn: DbConnection, payment_id: str) -> StoredAnswer | None:
+    """The answer the payment's authorisation gave (or, once the customer acted, its outcome)."""
+    row = await conn.fetchrow(
+        "SELECT kind, order_id, amount, answer_type, answer FROM payment_operations"
+        " WHERE payment_id = $1 AND kind = 'authorize' AND outcome <> 'timed_out'",
+        uuid.UUID(payment_id),
+    )
+    if row is None:
+        return None
+    return StoredAnswer(
+        AnsweredOperation(OperationKind(row["kind"]), row["order_id"], row["amount"]),
+        row["answer_type"],
+        row["answer"],
+    )
+
+
+async def settle_authorization_answer(
+    conn: DbConnection, payment_id: str, outcome: Outcome, answer_type: str, answer: dict[str, Any]
+) -> None:
+    """The authorisation that waited for the customer ended: its key now answers the outcome."""
+    await conn.execute(
+        "UPDATE payment_operations SET outcome = $2, answer_type = $3, answer = $4"
+        " WHERE payment_id = $1 AND kind = 'authorize' AND outcome = 'requires_action'",
+        uuid.UUID(payment_id),
+        outcome.value,
+        answer_type,
+        answer,
     )
 
 

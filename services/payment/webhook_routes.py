@@ -26,7 +26,9 @@ class WebhookAnswer(BaseModel):
     event_id: str
     type: str
     duplicate: bool = Field(description="true: this event was handled before; nothing changed")
-    applied: int = Field(description="refunds and disputes recorded from this event")
+    applied: int = Field(
+        description="refunds, disputes and 3-D Secure outcomes recorded from this event"
+    )
 
 
 def _verified_event(raw: bytes, signature: str | None, settings: PaymentSettings) -> Any:
@@ -85,7 +87,10 @@ async def stripe_webhook(
     """A Stripe event, always verified against the endpoint's signing secret (a token, if one
     is sent, must carry payment_events:post but does not replace the signature). Refunds made
     outside the OMS (Stripe's dashboard) are recorded on the payment and announced as
-    PaymentRefundedExternally; a dispute is recorded and announced as PaymentDisputed; other
+    PaymentRefundedExternally; a dispute is recorded and announced as PaymentDisputed; a
+    PaymentIntent that waited for 3-D Secure and is now `requires_capture`
+    (`payment_intent.amount_capturable_updated`) is authorised (PaymentAuthorized), one that
+    failed or was cancelled (`payment_intent.payment_failed` / `.canceled`) declined; other
     events are acknowledged and ignored. The same event delivered again changes nothing."""
     raw = await request.body()
     event = _verified_event(raw, request.headers.get(SIGNATURE_HEADER), settings)

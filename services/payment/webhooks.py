@@ -5,13 +5,20 @@
 - `refund.created` / `refund.updated` (a Refund object) and `charge.refunded` (a Charge, with
   its refunds where the event carries them): each refund that `succeeded` is a `RefundReported`;
 - `charge.dispute.created` (a Dispute): a `DisputeOpened`;
+- `payment_intent.amount_capturable_updated` (a PaymentIntent now `requires_capture`): the
+  customer completed 3-D Secure, a `CustomerActionCompleted`;
+- `payment_intent.payment_failed` / `payment_intent.canceled`: a `CustomerActionFailed` with our
+  decline code (from `last_payment_error`, or `payment_intent_canceled`);
 - anything else: nothing (acknowledged and ignored).
 
 `record` applies them in the request's unit of work: the event id is remembered first (a
 delivery repeated by the provider changes nothing), then per action: lock the order -> decide
 -> save -> emit. A refund already on the payment (ours, made through RefundPayment, carries the
 same provider refund id) is not counted twice; a refund or dispute of a payment that is not ours
-is ignored.
+is ignored. A 3-D Secure outcome applies only to a payment still waiting for the customer:
+it becomes authorised (PaymentAuthorized) or declined (PaymentDeclined), once; the authorise
+operation's stored answer becomes that outcome. On a payment no longer waiting (voided after the
+order was cancelled, or already settled by an earlier event) it changes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +31,14 @@ from typing import Any
 from services.payment import domain, store
 from services.payment.domain import OperationKind, Outcome
 from services.payment.gateways.amounts import from_minor_units
-from shared.contracts.payment import PaymentDisputed, PaymentRefundedExternally
+from services.payment.gateways.stripe_gateway import decline_for
+from shared.contracts.payment import (
+    PaymentAuthorized,
+    PaymentDeclined,
+    PaymentDisputed,
+    PaymentRefundedExternally,
+)
+from shared.envelope import Event
 from shared.platform.outbox import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -48,7 +62,19 @@ class DisputeOpened:
     status: str
 
 
-WebhookAction = RefundReported | DisputeOpened
+@dataclass(frozen=True)
+class CustomerActionCompleted:
+    authorization_reference: str
+
+
+@dataclass(frozen=True)
+class CustomerActionFailed:
+    authorization_reference: str
+    decline_code: str
+    reason: str
+
+
+WebhookAction = RefundReported | DisputeOpened | CustomerActionCompleted | CustomerActionFailed
 
 
 def _reference(value: Any) -> str | None:
@@ -80,6 +106,8 @@ def stripe_actions(event: Mapping[str, Any]) -> list[WebhookAction]:
     if kind == "charge.refunded":
         refunds = (obj.get("refunds") or {}).get("data") or []
         return [r for r in (_refund(x, obj.get("payment_intent")) for x in refunds) if r]
+    if kind and str(kind).startswith("payment_intent."):
+        return _intent_actions(str(kind), obj)
     if kind == "charge.dispute.created":
         reference = _reference(obj.get("payment_intent"))
         if reference is None or not obj.get("id"):
@@ -92,6 +120,34 @@ def stripe_actions(event: Mapping[str, Any]) -> list[WebhookAction]:
                 currency=str(obj["currency"]).upper(),
                 reason=str(obj.get("reason") or "unknown"),
                 status=str(obj.get("status") or "needs_response"),
+            )
+        ]
+    return []
+
+
+def _intent_actions(kind: str, intent: Mapping[str, Any]) -> list[WebhookAction]:
+    reference = _reference(intent.get("id"))
+    if reference is None:
+        return []
+    if kind == "payment_intent.amount_capturable_updated":
+        if intent.get("status") != "requires_capture":
+            return []
+        return [CustomerActionCompleted(reference)]
+    if kind == "payment_intent.payment_failed":
+        error = intent.get("last_payment_error") or {}
+        declined = decline_for(error.get("code"), error.get("decline_code"))
+        return [
+            CustomerActionFailed(
+                reference,
+                declined.decline_code or "card_declined",
+                declined.reason or "declined",
+            )
+        ]
+    if kind == "payment_intent.canceled":
+        why = intent.get("cancellation_reason") or "canceled"
+        return [
+            CustomerActionFailed(
+                reference, "payment_intent_canceled", f"Stripe cancelled the payment ({why})."
             )
         ]
     return []
@@ -131,8 +187,10 @@ async def record(
             continue
         if isinstance(action, RefundReported):
             applied += await _refund_reported(uow, payment, gateway, action)
-        else:
+        elif isinstance(action, DisputeOpened):
             applied += await _dispute_opened(uow, payment, gateway, action)
+        else:
+            applied += await _customer_action_ended(uow, payment, action)
     return Recorded(duplicate=False, applied=applied)
 
 
@@ -217,4 +275,46 @@ async def _dispute_opened(
         key=payment.order_id,
         correlation_id=payment.order_id,
     )
+    return 1
+
+
+async def _customer_action_ended(
+    uow: UnitOfWork,
+    payment: domain.Payment,
+    action: CustomerActionCompleted | CustomerActionFailed,
+) -> int:
+    """The customer's 3-D Secure ended: the waiting payment authorised or declined, once."""
+    answer: Event
+    if isinstance(action, CustomerActionCompleted):
+        updated = domain.customer_completed(payment)
+        outcome = Outcome.SUCCEEDED
+    else:
+        updated = domain.customer_failed(payment, action.decline_code, action.reason)
+        outcome = Outcome.DECLINED
+    if updated is None:
+        log.info(
+            "order %s: payment %s is %s, not waiting for the customer; event ignored",
+            payment.order_id,
+            payment.payment_id,
+            payment.status,
+        )
+        return 0
+    if isinstance(action, CustomerActionCompleted):
+        assert updated.gateway_reference is not None
+        answer = PaymentAuthorized(
+            order_id=updated.order_id,
+            payment_id=updated.payment_id,
+            amount=updated.amount,
+            currency=updated.currency,
+            gateway_reference=updated.gateway_reference,
+        )
+    else:
+        answer = PaymentDeclined(
+            order_id=updated.order_id, reason=action.reason, decline_code=action.decline_code
+        )
+    await store.save_customer_outcome(uow.conn, updated)
+    await store.settle_authorization_answer(
+        uow.conn, updated.payment_id, outcome, answer.TYPE, answer.model_dump(mode="json")
+    )
+    uow.emit(answer, key=updated.order_id, correlation_id=updated.order_id)
     return 1

@@ -31,6 +31,21 @@ class PaymentAuthorized(Event):
 
 
 @register
+class PaymentRequiresAction(Event):
+    """The authorisation waits for the customer (3-D Secure): the shop front completes it with
+    the gateway's SDK and `client_secret`; the outcome follows as PaymentAuthorized or
+    PaymentDeclined (from the gateway's webhook). `next_action`: the gateway's action type."""
+
+    TYPE = "PaymentRequiresAction"
+    TOPIC = PAYMENT_EVENTS
+    order_id: str
+    payment_id: str
+    client_secret: str
+    next_action: str
+    gateway_reference: str | None = None
+
+
+@register
 class PaymentDeclined(Event):
     TYPE = "PaymentDeclined"
     TOPIC = PAYMENT_EVENTS

@@ -13,8 +13,11 @@ Idempotency-Key) of every request.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +55,23 @@ def requires_action() -> tuple[int, dict[str, Any]]:
         "next_action": {"type": "use_stripe_sdk", "use_stripe_sdk": {}},
         "last_payment_error": None,
     }
+
+
+def signed_event(event_id: str, kind: str, obj: dict[str, Any], secret: str) -> tuple[bytes, str]:
+    """A Stripe event and its Stripe-Signature header, as Stripe signs them: HMAC-SHA256 of
+    `"{timestamp}.{body}"` with the endpoint's secret, sent as `t=...,v1=...`."""
+    timestamp = int(time.time())
+    event = {
+        "id": event_id,
+        "object": "event",
+        "type": kind,
+        "api_version": "2025-01-01",
+        "created": timestamp,
+        "data": {"object": obj},
+    }
+    body = json.dumps(event).encode()
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, f"t={timestamp},v1={digest}"
 
 
 def server_error() -> tuple[int, dict[str, Any]]:

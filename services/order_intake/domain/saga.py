@@ -83,6 +83,16 @@ review's reject (`reject_held`) is such a cancel. An order that went to fulfilme
 and later) cannot be held. A hold older than `SagaPolicy.hold_sla` alerts an operator once; it
 never ends by itself.
 
+3-D Secure: payment may answer AuthorizePayment with PaymentRequiresAction (the customer must
+authenticate the card: client secret and action type, kept in `customer_action` for the shop
+front). The step is answered, so the order waits in AWAITING_CUSTOMER_ACTION, a human-paced state
+with no step in flight and no machine retry (a cancel applies at once: void, which cancels the
+provider's attempt, and release), until PaymentAuthorized (the order goes on as from
+AUTHORIZING_PAYMENT: confirmed, or ON_HOLD when held) or PaymentDeclined (cancelled as a
+decline), both from the provider's webhook. After `SagaPolicy.customer_action_timeout` it is
+cancelled (void, release); a PaymentAuthorized arriving after that is voided like any late
+authorisation after give-up.
+
 Fraud rules: with `SagaPolicy.fraud_rules` set, an order the shop takes payment for is scored once
 its stock is reserved (services/order_intake/risk/domain.py, on the velocity counts recorded
 when it was stored): accepted, it is authorised; for review, it is authorised and held
@@ -151,6 +161,7 @@ from shared.contracts.payment import (
     PaymentCaptured,
     PaymentCaptureFailed,
     PaymentDeclined,
+    PaymentRequiresAction,
     PaymentVoided,
 )
 from shared.envelope import Contract
@@ -162,6 +173,8 @@ class Status(StrEnum):
     RESERVING_STOCK = "RESERVING_STOCK"
     BACKORDERED = "BACKORDERED"
     AUTHORIZING_PAYMENT = "AUTHORIZING_PAYMENT"
+    # The customer must authenticate the payment (3-D Secure); human-paced, with a deadline.
+    AWAITING_CUSTOMER_ACTION = "AWAITING_CUSTOMER_ACTION"
     CONFIRMED = "CONFIRMED"
     FULFILLING = "FULFILLING"
     PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
@@ -221,6 +234,8 @@ class SagaPolicy:
     backorder_max_wait: timedelta = timedelta(days=30)
     # A hold older than this alerts an operator (once; it never ends by itself).
     hold_sla: timedelta = timedelta(hours=24)
+    # How long an order waits for the customer's 3-D Secure before it is cancelled.
+    customer_action_timeout: timedelta = timedelta(minutes=30)
     # The fraud rule set orders are scored with before authorisation; None: not scored.
     fraud_rules: fraud.RuleSet | None = None
 
@@ -396,6 +411,17 @@ class SagaHold(BaseModel):
     alerted: bool = False
 
 
+class SagaCustomerAction(BaseModel):
+    """A payment waiting for the customer (3-D Secure): what the shop front needs to complete
+    it, and when the order gives up waiting."""
+
+    payment_id: str
+    client_secret: str
+    next_action: str
+    requested_at: datetime
+    expires_at: datetime
+
+
 class OrderSaga(BaseModel):
     """Everything the saga needs to decide, persisted as one JSON document per order."""
 
@@ -440,6 +466,8 @@ class OrderSaga(BaseModel):
     backorder_expires_at: datetime | None = None
     payment_authorized: bool = False
     payment_voided: bool = False
+    # The payment waits for the customer's action (AWAITING_CUSTOMER_ACTION).
+    customer_action: SagaCustomerAction | None = None
     fulfilments: dict[str, SagaFulfilment] = Field(default_factory=dict)
     shorts: dict[str, SagaShort] = Field(default_factory=dict)
     capture_requested: Decimal = Decimal(0)
@@ -457,6 +485,8 @@ class OrderSaga(BaseModel):
             candidates.append(self.hold.alert_at)
         if self.status == Status.BACKORDERED:
             candidates.append(self.backorder_expires_at)
+        if self.status == Status.AWAITING_CUSTOMER_ACTION and self.customer_action is not None:
+            candidates.append(self.customer_action.expires_at)
         if not self.sla_notified:
             candidates.append(self.sla_deadline_at)
         present = [c for c in candidates if c is not None]
@@ -597,6 +627,22 @@ def on_deadline(saga: OrderSaga, now: datetime, policy: SagaPolicy) -> Decision:
         decision.note("backorder_expired", waited_days=days)
         _begin_cancel(
             saga, f"backorder_expired: no stock within {days} days", now, policy, decision
+        )
+        return decision
+    action = saga.customer_action
+    if (
+        saga.status == Status.AWAITING_CUSTOMER_ACTION
+        and action is not None
+        and action.expires_at <= now
+    ):
+        minutes = round(policy.customer_action_timeout.total_seconds() / 60)
+        decision.note("customer_action_expired", waited_minutes=minutes)
+        _begin_cancel(
+            saga,
+            f"customer_action_expired: payment not authenticated within {minutes} minutes",
+            now,
+            policy,
+            decision,
         )
         return decision
     if saga.deadline_at is not None and saga.deadline_at <= now and saga.step is not None:
@@ -850,9 +896,12 @@ def _on_payment_authorized(
         decision.note("late_payment_authorized_voided")
         decision.send(_void(saga, "late authorisation after give-up"))
         return
-    if saga.status != Status.AUTHORIZING_PAYMENT:
+    if saga.status not in {Status.AUTHORIZING_PAYMENT, Status.AWAITING_CUSTOMER_ACTION}:
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return
+    if saga.customer_action is not None:
+        decision.note("customer_action_completed", payment_id=saga.customer_action.payment_id)
+        saga.customer_action = None
     saga.payment_authorized = True
     decision.note("payment_authorized", amount=str(event.amount), payment_id=event.payment_id)
     if saga.cancel_requested:
@@ -873,12 +922,46 @@ def _on_payment_authorized(
 def _on_payment_declined(
     saga: OrderSaga, event: PaymentDeclined, now: datetime, policy: SagaPolicy, decision: Decision
 ) -> None:
-    if saga.status != Status.AUTHORIZING_PAYMENT:
+    if saga.status not in {Status.AUTHORIZING_PAYMENT, Status.AWAITING_CUSTOMER_ACTION}:
         decision.note("ignored", message=event.TYPE, status=saga.status)
         return
     decision.note("payment_declined", code=event.decline_code, reason=event.reason)
     _clear_step(saga)  # the step answered: nothing was authorised, so nothing to void
+    saga.customer_action = None
     _begin_cancel(saga, f"payment declined: {event.decline_code}", now, policy, decision)
+
+
+def _on_payment_requires_action(
+    saga: OrderSaga,
+    event: PaymentRequiresAction,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> None:
+    """The customer must authenticate the payment: wait for them (human-paced, no retry)."""
+    if saga.status in {Status.REJECTED, Status.CANCELLED, Status.CANCELLING}:
+        # Given up meanwhile: the waiting attempt is cancelled, so it can never be authorised.
+        decision.note("late_payment_requires_action_voided")
+        decision.send(_void(saga, "payment waiting for the customer after give-up"))
+        return
+    if saga.status != Status.AUTHORIZING_PAYMENT:
+        decision.note("ignored", message=event.TYPE, status=saga.status)
+        return
+    _clear_step(saga)
+    saga.customer_action = SagaCustomerAction(
+        payment_id=event.payment_id,
+        client_secret=event.client_secret,
+        next_action=event.next_action,
+        requested_at=now,
+        expires_at=now + policy.customer_action_timeout,
+    )
+    decision.note(
+        "payment_requires_action", payment_id=event.payment_id, next_action=event.next_action
+    )
+    if saga.cancel_requested:
+        _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
+        return
+    _set_status(saga, Status.AWAITING_CUSTOMER_ACTION, decision)
 
 
 def _on_fulfilment_created(
@@ -1733,6 +1816,7 @@ _EVENT_HANDLERS: dict[type[Contract], Any] = {
     StockCommitted: _on_stock_committed,
     PaymentAuthorized: _on_payment_authorized,
     PaymentDeclined: _on_payment_declined,
+    PaymentRequiresAction: _on_payment_requires_action,
     PaymentCaptured: _on_payment_captured,
     PaymentCaptureFailed: _on_payment_capture_failed,
     PaymentVoided: _on_compensated,
@@ -1909,7 +1993,12 @@ def _begin_cancel(
     if (
         not saga.paid_externally
         and not saga.cancel_rest
-        and (saga.payment_authorized or in_flight == Step.AUTHORIZE_PAYMENT)
+        and (
+            saga.payment_authorized
+            or in_flight == Step.AUTHORIZE_PAYMENT
+            # waiting for the customer: the provider's attempt is cancelled
+            or saga.customer_action is not None
+        )
     ):
         pending.append(Compensation.PAYMENT)
     if saga.stock_reserved or saga.backordered or in_flight == Step.RESERVE_STOCK:
@@ -1918,6 +2007,7 @@ def _begin_cancel(
     saga.sla_deadline_at = None
     saga.backorder_expires_at = None
     saga.hold = None  # what it held back is cancelled now
+    saga.customer_action = None
     _cancel_waiting_shorts(saga, decision)
     if not pending:
         _cancelled(saga, reason, decision)

@@ -119,7 +119,9 @@ async def get_order(
     principal: Principal = requires(Permission.ORDERS_READ),
 ) -> dict[str, Any]:
     """Status, lines, totals, payment and fulfilment state, returns, and the saga timeline.
-    The customer and the addresses are masked without `personal_data:read`."""
+    The customer and the addresses are masked without `personal_data:read`. While the order is
+    AWAITING_CUSTOMER_ACTION (3-D Secure), `payment.next_action` gives the action type, its
+    deadline and the payment's `client_secret` (null without `personal_data:read`)."""
     async with runtime.pool.acquire() as conn:
         row = await store.get_order(conn, order_id)
         if row is None:
@@ -131,6 +133,10 @@ async def get_order(
             view[field] = mask_personal_data(view[field])
         if view["risk"] is not None:
             view["risk"]["client_ip"] = mask_personal_data(view["risk"]["client_ip"])
+        if view["payment"]["next_action"] is not None:
+            # The client secret completes the customer's payment: only for callers who may
+            # see the customer's data (the shop front's backend), never masked-but-present.
+            view["payment"]["next_action"]["client_secret"] = None
     return view
 
 

@@ -53,6 +53,7 @@ def policy_from(settings: OrderIntakeSettings) -> SagaPolicy:
         short_pick=ShortPickPolicy(settings.saga_short_pick_policy),
         backorder_max_wait=timedelta(seconds=settings.saga_backorder_max_wait_s),
         hold_sla=timedelta(seconds=settings.saga_hold_sla_s),
+        customer_action_timeout=timedelta(seconds=settings.saga_customer_action_timeout_s),
         fraud_rules=settings.fraud_rules if settings.fraud_enabled else None,
     )
 

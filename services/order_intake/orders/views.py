@@ -23,6 +23,8 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
         payment_status = "voided"
     elif saga.payment_authorized:
         payment_status = "authorized"
+    elif saga.status == saga_domain.Status.AWAITING_CUSTOMER_ACTION:
+        payment_status = "requires_action"
     elif saga.status in {saga_domain.Status.CANCELLED, saga_domain.Status.REJECTED}:
         payment_status = "not_taken"
     else:
@@ -64,6 +66,8 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
             "captured_total": _money(saga.captured_total, row["currency"]),
             # What it captures in all: the total less what was cancelled from the order.
             "capture_target": _money(saga_domain.capture_target(saga), row["currency"]),
+            # What the shop front needs to let the customer authenticate (3-D Secure).
+            "next_action": _next_action(saga),
         },
         "fulfilment": {
             "fulfilments": [_fulfilment(f, row["currency"]) for f in saga.fulfilments.values()],
@@ -82,6 +86,17 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
         "timeline": timeline_view(row["timeline"]),
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+def _next_action(saga: saga_domain.OrderSaga) -> dict[str, Any] | None:
+    action = saga.customer_action
+    if saga.status != saga_domain.Status.AWAITING_CUSTOMER_ACTION or action is None:
+        return None
+    return {
+        "type": action.next_action,
+        "client_secret": action.client_secret,
+        "expires_at": action.expires_at.isoformat(),
     }
 
 

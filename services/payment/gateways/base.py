@@ -40,17 +40,39 @@ class GatewayTimeout(Exception):
 
 
 @dataclass(frozen=True)
+class CustomerAction:
+    """What the customer must do before an authorisation holds money (3-D Secure): the shop
+    front completes it with the provider's SDK and `client_secret`; `next_action`: the
+    provider's action type (Stripe: `use_stripe_sdk`, `redirect_to_url`)."""
+
+    client_secret: str
+    next_action: str
+
+
+@dataclass(frozen=True)
 class GatewayResult:
-    """The gateway's answer: approved with its reference, or declined with a code and reason."""
+    """The gateway's answer: approved with its reference, declined with a code and reason, or
+    (authorise only) waiting for the customer's action under its reference."""
 
     approved: bool
     reference: str | None = None
     decline_code: str | None = None
     reason: str | None = None
+    customer_action: CustomerAction | None = None
 
     @classmethod
     def approve(cls, reference: str) -> GatewayResult:
         return cls(True, reference=reference)
+
+    @classmethod
+    def requires_customer_action(
+        cls, reference: str, client_secret: str, next_action: str
+    ) -> GatewayResult:
+        return cls(
+            False,
+            reference=reference,
+            customer_action=CustomerAction(client_secret=client_secret, next_action=next_action),
+        )
 
     @classmethod
     def decline(cls, code: str, reason: str) -> GatewayResult:

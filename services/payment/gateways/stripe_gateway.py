@@ -5,8 +5,9 @@ official Python SDK (`stripe`, its `StripeClient` on an httpx client, `*_async` 
   with the order's token as its PaymentMethod (`pm_...`, from Stripe.js / Elements) and, when
   OMS_STRIPE_REQUEST_MULTICAPTURE is on, `request_multicapture=if_available`. `requires_capture`
   is an approval (the reference is the PaymentIntent's id); `requires_action` (3-D Secure) is
-  answered, for now, as a decline with code `authentication_required` (waiting for the
-  customer is later work); a card error is a decline with our code (`decline_for`).
+  "the customer must act" with the PaymentIntent's `client_secret` and `next_action` type (the
+  shop front completes it with Stripe.js; the outcome arrives by webhook, services/payment/
+  webhooks.py); a card error is a decline with our code (`decline_for`).
 - capture: `amount_to_capture` per shipment. When multicapture is available on the charge,
   every capture is sent with `final_capture=false`, so the rest stays capturable for the next
   shipment (real Stripe gives multicapture to IC+ accounts and online Visa, Mastercard, Amex,
@@ -260,7 +261,12 @@ def _authorization_result(intent: dict[str, Any]) -> GatewayResult:
     status = intent.get("status")
     if status in ("requires_capture", "succeeded"):
         return GatewayResult.approve(str(intent["id"]))
+    secret = intent.get("client_secret")
+    if status == "requires_action" and isinstance(secret, str) and secret:
+        next_action = (intent.get("next_action") or {}).get("type") or "use_stripe_sdk"
+        return GatewayResult.requires_customer_action(str(intent["id"]), secret, str(next_action))
     if status == "requires_action":
+        # Without a client secret the shop front cannot complete it.
         return decline_for("authentication_required", None)
     error = intent.get("last_payment_error")
     if status == "requires_payment_method" and isinstance(error, dict):

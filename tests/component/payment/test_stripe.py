@@ -82,7 +82,6 @@ async def test_authorise_capture_twice_refund_and_void_against_stripe_mock(strip
         ),
         (card_error("expired_card", None, "Your card has expired."), "expired_card"),
         (card_error("card_declined", "generic_decline", "Declined."), "card_declined"),
-        (requires_action(), "authentication_required"),
     ],
 )
 async def test_declines_map_to_our_codes(answer: tuple[int, dict[str, Any]], code: str):
@@ -95,6 +94,20 @@ async def test_declines_map_to_our_codes(answer: tuple[int, dict[str, Any]], cod
             await gateway.aclose()
     assert (result.approved, result.decline_code) == (False, code)
     assert double.requests == [("POST", "/v1/payment_intents", "o-9:authorize")]
+
+
+async def test_requires_action_waits_for_the_customer_with_the_client_secret():
+    with stripe_double() as double:
+        double.answer = requires_action()
+        gateway = StripeGateway(API_KEY, api_base=double.base_url)
+        try:
+            result = await gateway.authorize("o-9:authorize", D("50.00"), "EUR", "pm_card_x")
+        finally:
+            await gateway.aclose()
+    assert (result.approved, result.decline_code, result.reference) == (False, None, "pi_3ds")
+    assert result.customer_action is not None
+    assert result.customer_action.client_secret == "pi_3ds_secret_x"
+    assert result.customer_action.next_action == "use_stripe_sdk"
 
 
 async def test_a_server_error_or_no_answer_is_an_ambiguous_timeout():

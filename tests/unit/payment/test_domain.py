@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from services.payment import domain
 from services.payment.domain import (
     Allowed,
     AnsweredOperation,
@@ -270,3 +271,41 @@ def test_a_key_re_sent_for_the_same_request_is_the_same_request():
 def test_a_key_reused_for_another_request_is_a_conflict(kind, order_id, amount):
     answered = AnsweredOperation(OperationKind.CAPTURE, "o-1", D("10.00"))
     assert not is_same_request(answered, kind, order_id, amount)
+
+
+# --- 3-D Secure: waiting for the customer ---------------------------------------------------
+
+
+def waiting() -> Payment:
+    return domain.requiring_action("p-1", "o-1", D("100.00"), "eur", "pi_3ds")
+
+
+def test_a_payment_waiting_for_the_customer_holds_its_reference_but_no_money():
+    payment = waiting()
+    assert payment.status is PaymentStatus.REQUIRES_ACTION and payment.awaits_customer
+    assert payment.gateway_reference == "pi_3ds" and payment.currency == "EUR"
+    assert payment.capturable == D(0)
+    assert refused(check_capture(payment, D("10.00"), "EUR")) is Reason.NO_AUTHORIZATION
+    assert refused(check_refund(payment, D("10.00"), "EUR")) is Reason.NO_AUTHORIZATION
+
+
+def test_a_waiting_payment_may_be_voided():
+    decision = check_void(waiting())
+    assert isinstance(decision, Allowed) and decision.gateway_reference == "pi_3ds"
+    assert with_void(waiting()).status is PaymentStatus.VOIDED
+
+
+def test_the_customer_completing_authorises_it_once():
+    completed = domain.customer_completed(waiting())
+    assert completed is not None and completed.status is PaymentStatus.AUTHORIZED
+    assert completed.capturable == D("100.00")
+    assert domain.customer_completed(completed) is None  # not waiting any more
+    assert domain.customer_failed(completed, "card_declined", "x") is None
+
+
+def test_the_customer_failing_declines_it_unless_it_no_longer_waits():
+    failed = domain.customer_failed(waiting(), "payment_intent_authentication_failure", "3DS")
+    assert failed is not None and failed.status is PaymentStatus.DECLINED
+    assert failed.decline_code == "payment_intent_authentication_failure"
+    assert not failed.holds_authorization
+    assert domain.customer_completed(with_void(waiting())) is None

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from services.payment.gateways.stripe_gateway import _authorization_result, decline_for
-from services.payment.webhooks import DisputeOpened, RefundReported, stripe_actions
+from services.payment.webhooks import (
+    CustomerActionCompleted,
+    CustomerActionFailed,
+    DisputeOpened,
+    RefundReported,
+    stripe_actions,
+)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +102,83 @@ def test_webhook_events_become_actions() -> None:
         DisputeOpened("dp_1", "pi_1", 2000, "USD", "fraudulent", "needs_response")
     ]
     assert stripe_actions(_event("customer.created", {"id": "cus_1"})) == []
+
+
+# --- 3-D Secure ------------------------------------------------------------------------------
+
+
+def test_requires_action_with_a_client_secret_waits_for_the_customer() -> None:
+    result = _authorization_result(
+        {
+            "id": "pi_3ds",
+            "status": "requires_action",
+            "client_secret": "pi_3ds_secret_abc",
+            "next_action": {"type": "use_stripe_sdk", "use_stripe_sdk": {}},
+        }
+    )
+    assert not result.approved and result.decline_code is None
+    assert result.reference == "pi_3ds"
+    assert result.customer_action is not None
+    assert result.customer_action.client_secret == "pi_3ds_secret_abc"
+    assert result.customer_action.next_action == "use_stripe_sdk"
+
+
+def test_a_redirect_action_names_its_type() -> None:
+    result = _authorization_result(
+        {
+            "id": "pi_3ds",
+            "status": "requires_action",
+            "client_secret": "pi_3ds_secret_abc",
+            "next_action": {"type": "redirect_to_url", "redirect_to_url": {"url": "https://x"}},
+        }
+    )
+    assert result.customer_action is not None
+    assert result.customer_action.next_action == "redirect_to_url"
+
+
+def _intent_event(kind: str, intent: dict[str, Any]) -> dict[str, Any]:
+    return {"id": "evt_1", "type": kind, "data": {"object": intent}}
+
+
+def test_amount_capturable_updated_completes_the_customer_action() -> None:
+    intent = {"id": "pi_3ds", "object": "payment_intent", "status": "requires_capture"}
+    actions = stripe_actions(_intent_event("payment_intent.amount_capturable_updated", intent))
+    assert actions == [CustomerActionCompleted("pi_3ds")]
+    # Not (yet) capturable: nothing to do.
+    waiting = {**intent, "status": "requires_action"}
+    assert stripe_actions(_intent_event("payment_intent.amount_capturable_updated", waiting)) == []
+
+
+def test_payment_failed_declines_with_our_code_from_last_payment_error() -> None:
+    intent = {
+        "id": "pi_3ds",
+        "status": "requires_payment_method",
+        "last_payment_error": {
+            "code": "payment_intent_authentication_failure",
+            "decline_code": None,
+        },
+    }
+    [failed] = stripe_actions(_intent_event("payment_intent.payment_failed", intent))
+    assert isinstance(failed, CustomerActionFailed)
+    assert failed.authorization_reference == "pi_3ds"
+    assert failed.decline_code == "payment_intent_authentication_failure"
+    insufficient = {
+        **intent,
+        "last_payment_error": {"code": "card_declined", "decline_code": "insufficient_funds"},
+    }
+    [failed] = stripe_actions(_intent_event("payment_intent.payment_failed", insufficient))
+    assert isinstance(failed, CustomerActionFailed)
+    assert failed.decline_code == "insufficient_funds"
+
+
+def test_a_cancelled_payment_intent_is_a_decline() -> None:
+    intent = {"id": "pi_3ds", "status": "canceled", "cancellation_reason": "abandoned"}
+    [failed] = stripe_actions(_intent_event("payment_intent.canceled", intent))
+    assert isinstance(failed, CustomerActionFailed)
+    assert failed.decline_code == "payment_intent_canceled"
+    assert "abandoned" in failed.reason
+
+
+def test_other_payment_intent_events_are_ignored() -> None:
+    intent = {"id": "pi_3ds", "status": "succeeded"}
+    assert stripe_actions(_intent_event("payment_intent.succeeded", intent)) == []
