@@ -100,6 +100,20 @@ when it was stored): accepted, it is authorised; for review, it is authorised an
 The gateway's own risk verdict on the authorisation is scored on top and may still hold it, or
 reject it (the authorisation voided).
 
+Disputes and refunds made at the provider: both are facts, applied in any state (parked too).
+A dispute (PaymentDisputed) flags the order (`disputes`, by dispute id: the same one again
+changes nothing), alerts finance (`payment_disputed`) and holds what has not shipped: an order
+not yet sent to fulfilment gets a hold (`payment_disputed`, the hold above: it stops in ON_HOLD
+before CreateFulfilment; an order held already keeps its hold); an order at fulfilment with units
+still to ship (CreateFulfilment in flight, an unshipped fulfilment, a short pick being decided)
+is parked for an operator (reason `payment_disputed`): fulfilment cannot hold a fulfilment on
+the floor, so the operator stops it there, then resumes (retry) or cancels the rest
+(compensate). Shipped, closed or cancelling orders are only flagged. A dispute never cancels.
+A refund made at the provider (PaymentRefundedExternally, e.g. in Stripe's dashboard) is
+recorded (`external_refunds` by the gateway's refund id, `refunded_externally` their total) and
+never changes the status; it alerts an operator when the provider's refunds now exceed what was
+captured or the order is not completed (refunded by hand while it still ships).
+
 Deadlines: every machine-paced waiting state has a deadline. When it passes, the same command is
 re-sent (same idempotency key) up to `max_attempts` times; after the last try the saga
 compensates, or parks the order in NEEDS_ATTENTION where undoing is not safe. Human-paced steps
@@ -161,6 +175,8 @@ from shared.contracts.payment import (
     PaymentCaptured,
     PaymentCaptureFailed,
     PaymentDeclined,
+    PaymentDisputed,
+    PaymentRefundedExternally,
     PaymentRequiresAction,
     PaymentVoided,
 )
@@ -422,6 +438,30 @@ class SagaCustomerAction(BaseModel):
     expires_at: datetime
 
 
+PAYMENT_DISPUTED = "payment_disputed"
+PAYMENT_PROVIDER = "payment provider"  # who placed a hold a dispute asked for
+
+
+class SagaDispute(BaseModel):
+    """A chargeback the customer opened with their bank, as the gateway reported it."""
+
+    dispute_id: str
+    amount: Decimal
+    currency: str
+    reason: str
+    gateway: str
+    opened_at: datetime
+
+
+class SagaExternalRefund(BaseModel):
+    """A refund made at the provider (not through RefundPayment)."""
+
+    gateway_refund_id: str
+    amount: Decimal
+    gateway: str
+    refunded_at: datetime
+
+
 class OrderSaga(BaseModel):
     """Everything the saga needs to decide, persisted as one JSON document per order."""
 
@@ -477,6 +517,11 @@ class OrderSaga(BaseModel):
     # Fraud rules: what was counted when the order was stored, and the order's assessment.
     risk_signals: fraud.RiskSignals | None = None
     risk: fraud.Assessment | None = None
+    # Chargebacks opened on the payment, by dispute id.
+    disputes: dict[str, SagaDispute] = Field(default_factory=dict)
+    # Refunds made at the provider, by the gateway's refund id, and their total.
+    external_refunds: dict[str, SagaExternalRefund] = Field(default_factory=dict)
+    refunded_externally: Decimal = Decimal(0)
 
     @property
     def next_deadline(self) -> datetime | None:
@@ -1808,6 +1853,129 @@ def _cancel_waiting_shorts(saga: OrderSaga, decision: Decision) -> None:
                 decision.send(_write_off(saga, short))
 
 
+# --- disputes and refunds made at the provider --------------------------------------------
+
+
+def _on_payment_disputed(
+    saga: OrderSaga, event: PaymentDisputed, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    """Flag the order, alert finance, hold what has not shipped. Never cancels."""
+    if event.dispute_id in saga.disputes:
+        return
+    saga.disputes[event.dispute_id] = SagaDispute(
+        dispute_id=event.dispute_id,
+        amount=event.amount,
+        currency=event.currency,
+        reason=event.reason,
+        gateway=event.gateway,
+        opened_at=now,
+    )
+    amount = f"{round_money(event.amount, event.currency)} {event.currency}"
+    decision.note(
+        PAYMENT_DISPUTED,
+        dispute_id=event.dispute_id,
+        amount=str(event.amount),
+        currency=event.currency,
+        reason=event.reason,
+        gateway=event.gateway,
+        status=str(saga.status),
+    )
+    held = _hold_unshipped_for_dispute(saga, event, amount, now, policy, decision)
+    decision.send(
+        OperatorAlert(
+            order_id=saga.order_id,
+            kind=PAYMENT_DISPUTED,
+            message=f"payment of order {saga.order_id} disputed at {event.gateway}:"
+            f" {amount}, reason {event.reason} (dispute {event.dispute_id}); {held}",
+        )
+    )
+
+
+def _hold_unshipped_for_dispute(
+    saga: OrderSaga,
+    event: PaymentDisputed,
+    amount: str,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> str:
+    """Hold what has not shipped; says what was done (for the finance alert)."""
+    status = saga.status  # underneath, while parked
+    if status in TERMINAL or status == Status.CANCELLING or saga.cancel_requested:
+        return f"the order is {status}{' (being cancelled)' if saga.cancel_requested else ''}"
+    if status not in _FULFILLING and not saga.fulfilments:
+        if saga.hold is not None:
+            decision.note("dispute_on_held_order", hold_reason=saga.hold.reason)
+            return (
+                f"it is on hold already ({saga.hold.reason}, by {saga.hold.by}):"
+                " do not release it before the dispute is settled"
+            )
+        _place(saga, PAYMENT_DISPUTED, f"dispute {event.dispute_id}", PAYMENT_PROVIDER, now, policy)
+        decision.note("hold_placed", reason=PAYMENT_DISPUTED, by=PAYMENT_PROVIDER)
+        return "it is held before fulfilment"
+    unshipped = [
+        f.fulfilment_id for f in saga.fulfilments.values() if not f.shipped and not f.cancelled
+    ]
+    waiting = saga.step in {Step.CREATE_FULFILMENT, Step.REALLOCATE_STOCK, Step.ADD_FULFILMENT}
+    if not unshipped and not waiting and not any(s.pending for s in saga.shorts.values()):
+        return "everything shipped already"
+    what = f"fulfilments {', '.join(unshipped)}" if unshipped else "fulfilments being created"
+    _needs_attention(
+        saga,
+        f"{PAYMENT_DISPUTED}: dispute {event.dispute_id} ({event.reason}, {amount});"
+        f" stop the unshipped {what} at the warehouse, then retry (ship) or compensate"
+        " (cancel the rest)",
+        decision,
+    )
+    return f"it is parked for an operator: {what} not shipped yet"
+
+
+def _on_payment_refunded_externally(
+    saga: OrderSaga,
+    event: PaymentRefundedExternally,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> None:
+    """Record a refund made at the provider; the status stays as it is."""
+    if event.gateway_refund_id in saga.external_refunds:
+        return
+    saga.external_refunds[event.gateway_refund_id] = SagaExternalRefund(
+        gateway_refund_id=event.gateway_refund_id,
+        amount=event.amount,
+        gateway=event.gateway,
+        refunded_at=now,
+    )
+    saga.refunded_externally += event.amount
+    decision.note(
+        "refunded_externally",
+        gateway_refund_id=event.gateway_refund_id,
+        amount=str(event.amount),
+        currency=event.currency,
+        refunded_total=str(event.refunded_total),
+        refunded_externally=str(saga.refunded_externally),
+        gateway=event.gateway,
+    )
+    refunded = max(event.refunded_total, saga.refunded_externally)
+    problems = []
+    if refunded > saga.captured_total:
+        problems.append(
+            f"refunds ({refunded} {event.currency}) exceed what was captured"
+            f" ({saga.captured_total} {saga.currency})"
+        )
+    if saga.status != Status.COMPLETED:
+        problems.append(f"the order is {saga.status}, not completed")
+    if problems:
+        decision.send(
+            OperatorAlert(
+                order_id=saga.order_id,
+                kind="refunded_externally",
+                message=f"{event.amount} {event.currency} of order {saga.order_id} refunded at"
+                f" {event.gateway} (refund {event.gateway_refund_id}): {'; '.join(problems)}",
+            )
+        )
+
+
 _EVENT_HANDLERS: dict[type[Contract], Any] = {
     StockReserved: _on_stock_reserved,
     StockReservationFailed: _on_stock_reservation_failed,
@@ -1830,6 +1998,8 @@ _EVENT_HANDLERS: dict[type[Contract], Any] = {
     StockReallocationFailed: _on_stock_reallocation_failed,
     FulfilmentsAdded: _on_fulfilments_added,
     ShortPickWrittenOff: _on_short_pick_written_off,
+    PaymentDisputed: _on_payment_disputed,
+    PaymentRefundedExternally: _on_payment_refunded_externally,
 }
 
 HANDLED_EVENTS: tuple[type[Contract], ...] = tuple(_EVENT_HANDLERS)

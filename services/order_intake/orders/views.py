@@ -68,7 +68,29 @@ def order_view(row: dict[str, Any]) -> dict[str, Any]:
             "capture_target": _money(saga_domain.capture_target(saga), row["currency"]),
             # What the shop front needs to let the customer authenticate (3-D Secure).
             "next_action": _next_action(saga),
+            # Refunded at the provider (its dashboard), not through a return.
+            "refunded_externally": _money(saga.refunded_externally, row["currency"]),
+            "external_refunds": [
+                {
+                    "gateway_refund_id": r.gateway_refund_id,
+                    "amount": _money(r.amount, row["currency"]),
+                    "gateway": r.gateway,
+                    "refunded_at": r.refunded_at.isoformat(),
+                }
+                for r in saga.external_refunds.values()
+            ],
         },
+        "disputes": [
+            {
+                "dispute_id": d.dispute_id,
+                "amount": _money(d.amount, d.currency),
+                "currency": d.currency,
+                "reason": d.reason,
+                "gateway": d.gateway,
+                "opened_at": d.opened_at.isoformat(),
+            }
+            for d in saga.disputes.values()
+        ],
         "fulfilment": {
             "fulfilments": [_fulfilment(f, row["currency"]) for f in saga.fulfilments.values()],
             "allocations": [a.model_dump() for a in saga.allocations],

@@ -138,6 +138,8 @@ async def test_the_customer_cancels_the_rest_applied_once_through_crashes_and_re
         "captured_total": str(shipped_share),
         "capture_target": str(shipped_share),
         "next_action": None,
+        "refunded_externally": "0.00",
+        "external_refunds": [],
     }
     [fulfilment] = view["fulfilment"]["fulfilments"]
     assert fulfilment["rest_cancelled"] is True and fulfilment["status"] == "delivered"
