@@ -44,6 +44,7 @@ class PaymentOut(BaseModel):
     currency: str
     captured_total: Decimal
     refunded_total: Decimal
+    gateway: str = Field(description="the gateway that authorised it (test, stripe, paypal)")
     gateway_reference: str | None
     decline_code: str | None
     decline_reason: str | None
@@ -79,6 +80,7 @@ async def list_payments(
                 currency=view.payment.currency,
                 captured_total=view.payment.captured_total,
                 refunded_total=view.payment.refunded_total,
+                gateway=view.payment.gateway,
                 gateway_reference=view.payment.gateway_reference,
                 decline_code=view.payment.decline_code,
                 decline_reason=view.payment.decline_reason,
