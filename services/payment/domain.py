@@ -98,6 +98,9 @@ class Payment:
     decline_reason: str | None = None
     # The gateway that authorised it (registry name): captures, voids, refunds go there too.
     gateway: str = "test"
+    # The gateway's fraud verdict on the authorisation (Stripe Radar), if it gave one.
+    risk_level: str | None = None
+    risk_score: int | None = None
 
     @property
     def holds_authorization(self) -> bool:

@@ -38,6 +38,7 @@ from shared.contracts.payment import (
     PaymentRefunded,
     PaymentRefundFailed,
     PaymentRequiresAction,
+    PaymentRisk,
     PaymentVoided,
 )
 from shared.envelope import Envelope, Event
@@ -92,6 +93,9 @@ def _authorized_event(payment: Payment) -> PaymentAuthorized:
         amount=payment.amount,
         currency=payment.currency,
         gateway_reference=payment.gateway_reference,
+        risk=PaymentRisk(level=payment.risk_level, score=payment.risk_score)
+        if payment.risk_level
+        else None,
     )
 
 
@@ -215,7 +219,13 @@ class PaymentHandlers:
             payment = domain.authorized(
                 payment_id, order_id, command.amount, command.currency, result.reference
             )
-            payment = replace(payment, gateway=gateway_name)
+            risk = result.risk
+            payment = replace(
+                payment,
+                gateway=gateway_name,
+                risk_level=risk.level if risk else None,
+                risk_score=risk.score if risk else None,
+            )
             answer = _authorized_event(payment)
         else:
             code = result.decline_code or "declined"

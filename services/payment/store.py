@@ -29,7 +29,7 @@ async def lock_order(conn: DbConnection, order_id: str) -> None:
 
 _PAYMENT_COLUMNS = (
     "payment_id, order_id, amount, currency, status, gateway_reference, captured_total,"
-    " refunded_total, decline_code, decline_reason, gateway"
+    " refunded_total, decline_code, decline_reason, gateway, risk_level, risk_score"
 )
 
 
@@ -46,6 +46,8 @@ def _payment(row: asyncpg.Record) -> Payment:
         decline_code=row["decline_code"],
         decline_reason=row["decline_reason"],
         gateway=row["gateway"],
+        risk_level=row["risk_level"],
+        risk_score=row["risk_score"],
     )
 
 
@@ -65,7 +67,8 @@ async def insert_payment(
     await conn.execute(
         "INSERT INTO payments (payment_id, order_id, idempotency_key, amount, currency, method,"
         " status, gateway_reference, decline_code, decline_reason, captured_total, refunded_total,"
-        " gateway) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        " gateway, risk_level, risk_score)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         uuid.UUID(payment.payment_id),
         payment.order_id,
         idempotency_key,
@@ -79,6 +82,8 @@ async def insert_payment(
         payment.captured_total,
         payment.refunded_total,
         payment.gateway,
+        payment.risk_level,
+        payment.risk_score,
     )
 
 

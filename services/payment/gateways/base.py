@@ -50,19 +50,29 @@ class CustomerAction:
 
 
 @dataclass(frozen=True)
+class GatewayRisk:
+    """A gateway's fraud verdict: `level` normal, elevated or highest; `score` 0-100 if given."""
+
+    level: str
+    score: int | None = None
+
+
+@dataclass(frozen=True)
 class GatewayResult:
     """The gateway's answer: approved with its reference, declined with a code and reason, or
-    (authorise only) waiting for the customer's action under its reference."""
+    (authorise only) waiting for the customer's action under its reference. `risk`: the
+    gateway's own fraud verdict on an approved authorisation, when it gives one."""
 
     approved: bool
     reference: str | None = None
     decline_code: str | None = None
     reason: str | None = None
     customer_action: CustomerAction | None = None
+    risk: GatewayRisk | None = None
 
     @classmethod
-    def approve(cls, reference: str) -> GatewayResult:
-        return cls(True, reference=reference)
+    def approve(cls, reference: str, risk: GatewayRisk | None = None) -> GatewayResult:
+        return cls(True, reference=reference, risk=risk)
 
     @classmethod
     def requires_customer_action(

@@ -34,7 +34,7 @@ from typing import Any
 import stripe
 
 from services.payment.gateways.amounts import AmountNotRepresentable, to_minor_units
-from services.payment.gateways.base import GatewayResult, GatewayTimeout
+from services.payment.gateways.base import GatewayResult, GatewayRisk, GatewayTimeout
 from services.payment.settings import PaymentSettings
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,8 @@ class StripeGateway:
             "payment_method_types": ["card"],
             # The shop front collects the card with Stripe.js / Elements: a PaymentMethod id.
             "payment_method": token,
+            # Radar's verdict is on the charge: read it with the answer.
+            "expand": ["latest_charge"],
         }
         if self._request_multicapture:
             params["payment_method_options"] = {"card": {"request_multicapture": "if_available"}}
@@ -256,11 +258,27 @@ class StripeGateway:
         return GatewayResult.approve(refund.id)
 
 
+RADAR_LEVELS = frozenset({"normal", "elevated", "highest"})
+
+
+def radar_risk(intent: dict[str, Any]) -> GatewayRisk | None:
+    """Stripe Radar's verdict on the PaymentIntent's charge (`latest_charge.outcome`), when the
+    charge was expanded and Radar assessed it (`not_assessed` / `unknown` tell nothing)."""
+    charge = intent.get("latest_charge")
+    outcome = charge.get("outcome") if isinstance(charge, dict) else None
+    if not isinstance(outcome, dict) or outcome.get("risk_level") not in RADAR_LEVELS:
+        return None
+    score = outcome.get("risk_score")
+    return GatewayRisk(
+        str(outcome["risk_level"]), score if isinstance(score, int) and 0 <= score <= 100 else None
+    )
+
+
 def _authorization_result(intent: dict[str, Any]) -> GatewayResult:
     """What a confirmed manual-capture PaymentIntent's status means for the authorisation."""
     status = intent.get("status")
     if status in ("requires_capture", "succeeded"):
-        return GatewayResult.approve(str(intent["id"]))
+        return GatewayResult.approve(str(intent["id"]), radar_risk(intent))
     secret = intent.get("client_secret")
     if status == "requires_action" and isinstance(secret, str) and secret:
         next_action = (intent.get("next_action") or {}).get("type") or "use_stripe_sdk"

@@ -182,3 +182,18 @@ def test_a_cancelled_payment_intent_is_a_decline() -> None:
 def test_other_payment_intent_events_are_ignored() -> None:
     intent = {"id": "pi_3ds", "status": "succeeded"}
     assert stripe_actions(_intent_event("payment_intent.succeeded", intent)) == []
+
+
+def test_radar_verdict_on_the_charge_comes_with_the_authorisation() -> None:
+    from services.payment.gateways.base import GatewayRisk
+
+    intent = {
+        "id": "pi_1",
+        "status": "requires_capture",
+        "latest_charge": {"id": "ch_1", "outcome": {"risk_level": "elevated", "risk_score": 67}},
+    }
+    assert _authorization_result(intent).risk == GatewayRisk("elevated", 67)
+    not_assessed = {**intent, "latest_charge": {"outcome": {"risk_level": "not_assessed"}}}
+    assert _authorization_result(not_assessed).risk is None
+    unexpanded = {**intent, "latest_charge": "ch_1"}
+    assert _authorization_result(unexpanded).risk is None
