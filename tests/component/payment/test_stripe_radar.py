@@ -64,7 +64,7 @@ async def test_radar_verdict_comes_with_the_authorisation_and_its_repeats(
         ),
         correlation_id="o-radar",
     )
-    first_again, second = await harness.emitted_contracts("PaymentAuthorized")
+    _, second = await harness.emitted_contracts("PaymentAuthorized")
     assert second.risk == first.risk
     posted = [path for method, path, _ in double.requests if method == "POST"]
     assert posted == ["/v1/payment_intents"], "Stripe asked once"
