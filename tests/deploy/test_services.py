@@ -276,7 +276,7 @@ def _policies_selecting(
 
 
 @pytest.mark.parametrize("overlay", support.OVERLAYS)
-def test_services_reach_only_kafka_postgres_the_collector_and_dns_and_fulfilment_https(
+def test_services_reach_only_kafka_postgres_the_collector_dns_and_payment_fulfilment_https(
     overlays: Objects, overlay: str
 ) -> None:
     objects = overlays[overlay]
@@ -302,9 +302,9 @@ def test_services_reach_only_kafka_postgres_the_collector_and_dns_and_fulfilment
             for peer in rule["to"]:
                 selected = peer.get("podSelector", {}).get("matchLabels", {})
                 if "ipBlock" in peer:
-                    # Fulfilment alone calls out: carriers' and partners' HTTPS APIs, never an
-                    # address inside the cluster's private ranges.
-                    assert service == "fulfilment", f"{service} may reach {peer}"
+                    # Fulfilment (carriers', partners' APIs) and payment (Stripe, PayPal) alone
+                    # call out, over HTTPS, never to an address in the private ranges.
+                    assert service in CALLS_OUT, f"{service} may reach {peer}"
                     assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"
                     assert set(peer["ipBlock"]["except"]) >= {
                         "10.0.0.0/8",
@@ -331,10 +331,13 @@ def test_services_reach_only_kafka_postgres_the_collector_and_dns_and_fulfilment
                     reached.add("collector")
                 else:
                     pytest.fail(f"{service} may reach {peer}")
-        outside = {"https"} if service == "fulfilment" else set()
+        outside = {"https"} if service in CALLS_OUT else set()
         assert reached == {"kafka", "postgres", "collector", "dns", *outside}
         # The clients' labels that Kafka and Postgres admit.
         assert labels["oms/kafka-client"] == labels["oms/postgres-client"] == "true"
+
+
+CALLS_OUT = frozenset({"fulfilment", "payment"})
 
 
 def _infrastructure_pod_labels(
