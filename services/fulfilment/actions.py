@@ -18,6 +18,7 @@ from services.fulfilment.domain import (
     Status,
     TrackingStatus,
     action_for_tracking,
+    check_not_held,
     choose_carrier,
     decide_ship,
     failure_reason,
@@ -52,6 +53,8 @@ async def ship(
     """Ship; without a carrier one is chosen by destination, without a number one is issued
     (both deterministic, so a retried request with the same body is an idempotent repeat)."""
     fulfilment = await _lock(uow, fulfilment_id)
+    if fulfilment.status in (Status.CREATED, Status.PARTIALLY_SHIPPED):
+        check_not_held(fulfilment_id, fulfilment.hold_reason)
     chosen = normalise_carrier(carrier) if carrier else _default_carrier(fulfilment)
     requested = Shipment(chosen, tracking_number or issue_tracking_number(chosen, fulfilment_id))
     current = (

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +19,7 @@ from services.fulfilment.actions import (
     UnknownTrackingNumber,
 )
 from services.fulfilment.carriers.base import TrackingUpdate
-from services.fulfilment.domain import TrackingStatus, TransitionRefused
+from services.fulfilment.domain import FulfilmentOnHold, TrackingStatus, TransitionRefused
 from services.fulfilment.packing import service as packing
 from services.fulfilment.store import Fulfilment, FulfilmentFacts, TrackingNumberInUse
 from shared.platform.auth import (
@@ -127,6 +127,20 @@ def _refused(exc: TransitionRefused, fulfilment_id: str) -> ApiError:
     )
 
 
+def on_hold_error(exc: FulfilmentOnHold) -> ApiError:
+    return ApiError(
+        409, exc.code, str(exc), fulfilment_id=exc.fulfilment_id, hold_reason=exc.reason
+    )
+
+
+ON_HOLD_RESPONSE: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "`fulfilment_on_hold`: the order's hold stops the fulfilment (also the"
+        " other refusals of its state)"
+    }
+}
+
+
 def _tracking_refusal(
     status: int, code: str, exc: TrackingNumberInUse | UnknownTrackingNumber
 ) -> ApiError:
@@ -144,6 +158,8 @@ def _refusals(fulfilment_id: str) -> Iterator[None]:
         raise _not_found(fulfilment_id) from exc
     except TransitionRefused as exc:
         raise _refused(exc, fulfilment_id) from exc
+    except FulfilmentOnHold as exc:
+        raise on_hold_error(exc) from exc
     except TrackingNumberInUse as exc:
         raise _tracking_refusal(409, "tracking_number_in_use", exc) from exc
 
@@ -174,7 +190,9 @@ async def get_fulfilment(
     return _out(found, principal)
 
 
-@router.post("/fulfilments/{fulfilment_id}/ship", response_model=FulfilmentOut)
+@router.post(
+    "/fulfilments/{fulfilment_id}/ship", response_model=FulfilmentOut, responses=ON_HOLD_RESPONSE
+)
 async def ship_fulfilment(
     runtime: RuntimeDep,
     fulfilment_id: str,
@@ -183,7 +201,8 @@ async def ship_fulfilment(
 ) -> FulfilmentOut:
     """Ship. Shipping again with the same carrier and tracking number (or again without them,
     which resolves to the same ones) answers 200 with no second event; anything else on a
-    shipped fulfilment is 409 `already_shipped`."""
+    shipped fulfilment is 409 `already_shipped`; while the order's hold stops it, 409
+    `fulfilment_on_hold`."""
     body = body or ShipRequest()
     if body.tracking_number and not body.carrier:
         raise ApiError(

@@ -13,6 +13,10 @@ partially_shipped until the parcel that ships its last lines takes it to shipped
     created / partially_shipped --ship parcel--> partially_shipped | shipped
     partially_shipped           --fail-->        failed
 
+Holds (HoldFulfilments): a fulfilment not shipped yet (created, or partially shipped with parcels
+still to go) may be held; while held the floor may not pick, pack, label or ship it
+(`fulfilment_on_hold`). A cancel still applies. Holding does not change the status.
+
 Repeats that already hold are unchanged, not refused: delivering a delivered fulfilment,
 cancelling a cancelled one, failing a failed one. Shipping again with the same carrier and
 tracking number is an idempotent repeat too (see `decide_ship`).
@@ -315,6 +319,55 @@ def summarise_cancel(
         else:
             raise ValueError(f"fulfilment {fulfilment_id} is still {status.value} after a cancel")
     return CancelOutcome(tuple(cancelled), tuple(shipped), tuple(failed), tuple(partly))
+
+
+# --- holds ---------------------------------------------------------------------------------
+
+FULFILMENT_ON_HOLD = "fulfilment_on_hold"
+
+
+class FulfilmentOnHold(Exception):
+    """The floor may not go on with a held fulfilment (409 `fulfilment_on_hold`)."""
+
+    code = FULFILMENT_ON_HOLD
+
+    def __init__(self, fulfilment_id: str, reason: str) -> None:
+        super().__init__(
+            f"fulfilment {fulfilment_id} is on hold ({reason}): wait for the order's release"
+        )
+        self.fulfilment_id = fulfilment_id
+        self.reason = reason
+
+
+def check_not_held(fulfilment_id: str, hold_reason: str | None) -> None:
+    """Raises FulfilmentOnHold while the fulfilment is held."""
+    if hold_reason is not None:
+        raise FulfilmentOnHold(fulfilment_id, hold_reason)
+
+
+def can_hold(status: Status, *, rest_cancelled: bool = False) -> bool:
+    """Only what may still leave the floor is held: not shipped (or partly), not ended."""
+    return status in (Status.CREATED, Status.PARTIALLY_SHIPPED) and not rest_cancelled
+
+
+@dataclass(frozen=True)
+class HoldPlan:
+    to_hold: tuple[str, ...]  # not held yet: hold them now
+    held: tuple[str, ...]  # held once the plan is saved (the answer)
+
+
+def plan_hold(fulfilments: Iterable[tuple[str, Status, bool, bool]]) -> HoldPlan:
+    """`fulfilments`: (id, status, rest cancelled, held already). Holding again is a repeat:
+    nothing new to hold, the same answer."""
+    to_hold: list[str] = []
+    held: list[str] = []
+    for fulfilment_id, status, rest_cancelled, already in fulfilments:
+        if not can_hold(status, rest_cancelled=rest_cancelled):
+            continue
+        held.append(fulfilment_id)
+        if not already:
+            to_hold.append(fulfilment_id)
+    return HoldPlan(tuple(sorted(to_hold)), tuple(sorted(held)))
 
 
 # --- carrier tracking -----------------------------------------------------------------------

@@ -13,6 +13,12 @@ and both always answer:
 - CancelFulfilment cancels what has not shipped, remembers the order as cancelled, and answers
   FulfilmentCancelled with the order's cancelled, already shipped and failed fulfilments; a
   re-send or a cancel of an unknown order answers the same way.
+- HoldFulfilments holds the order's fulfilments not shipped yet and remembers the order as held
+  (fulfilments created for it while held are created held, and their partner requests wait);
+  it answers FulfilmentsHeld, naming the held ones whose partner request had gone out already
+  (not recalled). A re-send holds nothing new and answers the same (the first reason stays).
+- ReleaseFulfilments takes the hold off (partner requests held back go out now) and answers
+  FulfilmentsReleased; a re-send answers with the fulfilments the last release took it off.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from services.fulfilment.domain import (
     Status,
     TransitionRefused,
     plan_fulfilments,
+    plan_hold,
     summarise_cancel,
     transition,
 )
@@ -37,8 +44,16 @@ from shared.contracts.fulfilment import (
     FulfilmentCreated,
     FulfilmentRef,
     FulfilmentsAdded,
+    FulfilmentsHeld,
+    FulfilmentsReleased,
 )
-from shared.contracts.order_intake import AddFulfilment, CancelFulfilment, CreateFulfilment
+from shared.contracts.order_intake import (
+    AddFulfilment,
+    CancelFulfilment,
+    CreateFulfilment,
+    HoldFulfilments,
+    ReleaseFulfilments,
+)
 from shared.envelope import Envelope
 from shared.platform.handlers import HandlerRegistry
 from shared.platform.outbox import UnitOfWork
@@ -63,6 +78,7 @@ async def on_create_fulfilment(
             command.shipping_method,
             datetime.now(UTC),
             current_trace_headers(),
+            hold_reason=order.hold_reason,
         )
         existing = await _first_fulfilments(uow, command.order_id)
         await partners.dispatch_new(uow, existing)
@@ -119,6 +135,7 @@ async def on_add_fulfilment(uow: UnitOfWork, envelope: Envelope, command: AddFul
             datetime.now(UTC),
             current_trace_headers(),
             reallocated_for_short=command.short_id,
+            hold_reason=order.hold_reason,
         )
         existing = [
             f
@@ -181,9 +198,61 @@ async def _answer_cancelled(uow: UnitOfWork, order_id: str, reason: str) -> None
     )
 
 
+async def on_hold_fulfilments(
+    uow: UnitOfWork, envelope: Envelope, command: HoldFulfilments
+) -> None:
+    order = await store.lock_order(uow.conn, command.order_id)
+    reason = order.hold_reason or command.reason
+    now = datetime.now(UTC)
+    if order.hold_reason is None:
+        await store.save_order_held(uow.conn, command.order_id, reason, now)
+    fulfilments = await store.fulfilments_of_order(uow.conn, command.order_id, lock=True)
+    plan = plan_hold(
+        (f.fulfilment_id, f.status, f.rest_cancelled, f.hold_reason is not None)
+        for f in fulfilments
+    )
+    if plan.to_hold:
+        await store.save_held(uow.conn, plan.to_hold, reason, now)
+    not_recalled = await partners.requests_gone_out(uow, plan.held)
+    uow.emit(
+        FulfilmentsHeld(
+            order_id=command.order_id,
+            reason=reason,
+            held=plan.held,
+            not_recalled=not_recalled,
+        ),
+        key=command.order_id,
+    )
+
+
+async def on_release_fulfilments(
+    uow: UnitOfWork, envelope: Envelope, command: ReleaseFulfilments
+) -> None:
+    order = await store.lock_order(uow.conn, command.order_id)
+    released: tuple[str, ...] = ()
+    if order.hold_reason is not None:
+        now = datetime.now(UTC)
+        fulfilments = await store.fulfilments_of_order(uow.conn, command.order_id, lock=True)
+        held = [f for f in fulfilments if f.hold_reason is not None]
+        released = tuple(sorted(f.fulfilment_id for f in held))
+        await store.save_released(uow.conn, released, now)
+        await store.save_order_released(uow.conn, command.order_id, now)
+        await partners.dispatch_released(uow, [f.fulfilment_id for f in held])
+    elif order.hold_released_at is not None:
+        released = tuple(
+            await store.released_with_order(uow.conn, command.order_id, order.hold_released_at)
+        )
+    uow.emit(
+        FulfilmentsReleased(order_id=command.order_id, released=released),
+        key=command.order_id,
+    )
+
+
 def handlers() -> HandlerRegistry:
     registry = HandlerRegistry()
     registry.register(on_create_fulfilment, CreateFulfilment)
     registry.register(on_add_fulfilment, AddFulfilment)
     registry.register(on_cancel_fulfilment, CancelFulfilment)
+    registry.register(on_hold_fulfilments, HoldFulfilments)
+    registry.register(on_release_fulfilments, ReleaseFulfilments)
     return registry

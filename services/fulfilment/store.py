@@ -20,6 +20,8 @@ class OrderRecord:
     order_id: str
     cancelled_at: datetime | None
     cancel_reason: str | None
+    hold_reason: str | None = None
+    hold_released_at: datetime | None = None
 
     @property
     def cancelled(self) -> bool:
@@ -58,6 +60,9 @@ class FulfilmentFacts:
     # The short pick whose re-allocated units it ships (AddFulfilment); None for the order's
     # first fulfilments.
     reallocated_for_short: str | None
+    # Set while the order's hold stops it on the floor (HoldFulfilments).
+    hold_reason: str | None
+    held_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ _COLUMNS = (
     "f.fulfilment_id, f.order_id, f.location, f.status, f.shipping_address, f.shipping_method,"
     " f.carrier, f.tracking_number, f.cancel_reason, f.failure_reason, f.created_at,"
     " f.updated_at, f.shipped_at, f.delivered_at, f.cancelled_at, f.failed_at, f.trace_context,"
-    " f.reallocated_for_short,"
+    " f.reallocated_for_short, f.hold_reason, f.held_at,"
     " (SELECT coalesce(jsonb_agg(jsonb_build_array(l.sku, l.quantity, l.short) ORDER BY l.sku),"
     "   '[]'::jsonb) FROM fulfilment_lines l WHERE l.fulfilment_id = f.fulfilment_id) AS lines"
 )
@@ -111,18 +116,71 @@ async def lock_order(conn: DbConnection, order_id: str) -> OrderRecord:
     """The order's row, created on first sight, locked until the transaction ends (one
     statement on first sight, the usual case for CreateFulfilment)."""
     row = await conn.fetchrow(
-        "INSERT INTO orders (order_id) VALUES ($1) ON CONFLICT (order_id) DO NOTHING"
-        " RETURNING order_id, cancelled_at, cancel_reason",
+        f"INSERT INTO orders (order_id) VALUES ($1) ON CONFLICT (order_id) DO NOTHING"
+        f" RETURNING {_ORDER_COLUMNS}",
         order_id,
     )
     if row is None:
         row = await conn.fetchrow(
-            "SELECT order_id, cancelled_at, cancel_reason FROM orders WHERE order_id = $1"
-            " FOR UPDATE",
-            order_id,
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_id = $1 FOR UPDATE", order_id
         )
     assert row is not None
-    return OrderRecord(row["order_id"], row["cancelled_at"], row["cancel_reason"])
+    return OrderRecord(**{name: row[name] for name in _ORDER_COLUMNS.split(", ")})
+
+
+_ORDER_COLUMNS = "order_id, cancelled_at, cancel_reason, hold_reason, hold_released_at"
+
+
+async def save_order_held(conn: DbConnection, order_id: str, reason: str, at: datetime) -> None:
+    """The order is on hold: fulfilments created for it from now on are created held."""
+    await conn.execute(
+        "UPDATE orders SET hold_reason = $2, held_at = $3, hold_released_at = NULL"
+        " WHERE order_id = $1",
+        order_id,
+        reason,
+        at,
+    )
+
+
+async def save_order_released(conn: DbConnection, order_id: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE orders SET hold_reason = NULL, held_at = NULL, hold_released_at = $2"
+        " WHERE order_id = $1",
+        order_id,
+        at,
+    )
+
+
+async def save_held(
+    conn: DbConnection, fulfilment_ids: Sequence[str], reason: str, at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE fulfilments SET hold_reason = $2, held_at = $3, hold_released_at = NULL,"
+        " updated_at = $3 WHERE fulfilment_id = ANY($1::text[])",
+        list(fulfilment_ids),
+        reason,
+        at,
+    )
+
+
+async def save_released(conn: DbConnection, fulfilment_ids: Sequence[str], at: datetime) -> None:
+    await conn.execute(
+        "UPDATE fulfilments SET hold_reason = NULL, held_at = NULL, hold_released_at = $2,"
+        " updated_at = $2 WHERE fulfilment_id = ANY($1::text[])",
+        list(fulfilment_ids),
+        at,
+    )
+
+
+async def released_with_order(conn: DbConnection, order_id: str, at: datetime) -> list[str]:
+    """The fulfilments the order's last release (at `at`) took the hold off."""
+    rows = await conn.fetch(
+        "SELECT fulfilment_id FROM fulfilments WHERE order_id = $1 AND hold_released_at = $2"
+        " ORDER BY fulfilment_id",
+        order_id,
+        at,
+    )
+    return [r["fulfilment_id"] for r in rows]
 
 
 async def mark_order_cancelled(
@@ -149,14 +207,18 @@ async def insert_fulfilments(
     at: datetime,
     trace_context: dict[str, str] | None = None,
     reallocated_for_short: str | None = None,
+    hold_reason: str | None = None,
 ) -> None:
+    """`hold_reason`: the order is on hold, so they are created held."""
     lines = [(p.fulfilment_id, line.sku, line.quantity) for p in planned for line in p.lines]
     # The fulfilments and their lines in one statement.
     await conn.execute(
         "WITH created AS ("
         "  INSERT INTO fulfilments (fulfilment_id, order_id, location, status, shipping_address,"
-        "    shipping_method, created_at, updated_at, trace_context, reallocated_for_short)"
-        "  SELECT f.fulfilment_id, $1, f.location, 'created', $2, $3, $4, $4, $5, $11"
+        "    shipping_method, created_at, updated_at, trace_context, reallocated_for_short,"
+        "    hold_reason, held_at)"
+        "  SELECT f.fulfilment_id, $1, f.location, 'created', $2, $3, $4, $4, $5, $11, $12,"
+        "    CASE WHEN $12::text IS NULL THEN NULL ELSE $4::timestamptz END"
         "  FROM unnest($6::text[], $7::text[]) AS f(fulfilment_id, location)"
         "  RETURNING fulfilment_id"
         ")"
@@ -175,6 +237,7 @@ async def insert_fulfilments(
         [sku for _, sku, _ in lines],
         [quantity for _, _, quantity in lines],
         reallocated_for_short,
+        hold_reason,
     )
 
 

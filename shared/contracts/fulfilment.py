@@ -96,6 +96,31 @@ class FulfilmentCancelled(Event):
 
 
 @register
+class FulfilmentsHeld(Event):
+    """The answer to HoldFulfilments (a re-send answers the same): `held`, the order's
+    fulfilments not shipped yet, now held; `not_recalled`, those of them whose request had
+    already gone to a partner (3PL / dropship supplier), which the hold cannot recall."""
+
+    TYPE = "FulfilmentsHeld"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    reason: str
+    held: tuple[str, ...] = ()
+    not_recalled: tuple[str, ...] = ()
+
+
+@register
+class FulfilmentsReleased(Event):
+    """The answer to ReleaseFulfilments (a re-send answers the same): `released`, the order's
+    fulfilments no longer held (the ones the hold had stopped)."""
+
+    TYPE = "FulfilmentsReleased"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    released: tuple[str, ...] = ()
+
+
+@register
 class FulfilmentFailed(Event):
     TYPE = "FulfilmentFailed"
     TOPIC = FULFILMENT_EVENTS

@@ -179,6 +179,29 @@ class CancelFulfilment(Command):
     reason: str
 
 
+@register
+class HoldFulfilments(Command):
+    """Stop the order's unshipped fulfilments on the floor (an operator's hold, a payment
+    dispute): nothing of them is picked, packed, labelled or shipped until ReleaseFulfilments.
+    Fulfilments created for the order while it is held are created held. Parcels that already
+    left are not affected. Idempotent; answered by FulfilmentsHeld."""
+
+    TYPE = "HoldFulfilments"
+    TOPIC = FULFILMENT_COMMANDS
+    order_id: str
+    reason: str
+
+
+@register
+class ReleaseFulfilments(Command):
+    """Take the order's hold off: its held fulfilments go on. Idempotent; answered by
+    FulfilmentsReleased."""
+
+    TYPE = "ReleaseFulfilments"
+    TOPIC = FULFILMENT_COMMANDS
+    order_id: str
+
+
 # --- order events -------------------------------------------------------------------------
 
 

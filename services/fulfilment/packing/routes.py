@@ -16,7 +16,7 @@ from services.fulfilment.actions import FulfilmentNotFound, TrackingOutcome, Unk
 from services.fulfilment.carriers.base import CarrierError, InvalidWebhookSignature
 from services.fulfilment.carriers.rate_shopping import NoRateMeetsPromise
 from services.fulfilment.carriers.registry import CarriersDep, UnknownCarrier
-from services.fulfilment.domain import TransitionRefused
+from services.fulfilment.domain import FulfilmentOnHold, TransitionRefused
 from services.fulfilment.packing import service, store
 from services.fulfilment.packing.boxes import PackingRefused
 from services.fulfilment.packing.lifecycle import ParcelRefused, ParcelStatus
@@ -125,6 +125,10 @@ def _refusals() -> Iterator[None]:
         raise ApiError(409, exc.code, str(exc), current_status=exc.status.value) from exc
     except TransitionRefused as exc:
         raise ApiError(409, exc.code.value, str(exc), current_status=exc.status.value) from exc
+    except FulfilmentOnHold as exc:
+        raise ApiError(
+            409, exc.code, str(exc), fulfilment_id=exc.fulfilment_id, hold_reason=exc.reason
+        ) from exc
     except ScanRefused as exc:
         missing = [{"sku": m.sku, "missing": m.missing} for m in exc.missing]
         raise ApiError(
@@ -169,7 +173,7 @@ def _tolerance(runtime: RuntimeDep) -> WeightTolerance:
     "/fulfilments/{fulfilment_id}/parcels",
     responses={
         409: {
-            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, fulfilment_on_hold, not_picked, wrong_barcode, over_scan, items_missing, ...)"
         }
     },
     response_model=ParcelList,
@@ -217,7 +221,7 @@ async def get_parcel(runtime: RuntimeDep, parcel_id: str) -> ParcelOut:
     "/parcels/{parcel_id}/scan",
     responses={
         409: {
-            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, fulfilment_on_hold, not_picked, wrong_barcode, over_scan, items_missing, ...)"
         }
     },
     response_model=ParcelOut,
@@ -236,7 +240,7 @@ async def scan(runtime: RuntimeDep, parcel_id: str, body: ScanRequest) -> Parcel
     "/parcels/{parcel_id}/close",
     responses={
         409: {
-            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, fulfilment_on_hold, not_picked, wrong_barcode, over_scan, items_missing, ...)"
         }
     },
     response_model=ParcelOut,
@@ -256,7 +260,7 @@ async def close(runtime: RuntimeDep, parcel_id: str, body: CloseRequest | None =
     "/parcels/{parcel_id}/release",
     responses={
         409: {
-            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, fulfilment_on_hold, not_picked, wrong_barcode, over_scan, items_missing, ...)"
         }
     },
     response_model=ParcelOut,
@@ -273,7 +277,10 @@ async def release(runtime: RuntimeDep, parcel_id: str) -> ParcelOut:
 @router.post(
     "/parcels/{parcel_id}/label",
     responses={
-        409: {"description": "the parcel refuses in its state, or the floor is not set up"},
+        409: {
+            "description": "the parcel refuses in its state (or `fulfilment_on_hold`), or the"
+            " floor is not set up"
+        },
         502: {"description": "the carrier refused"},
     },
     response_model=ParcelOut,
@@ -297,7 +304,10 @@ async def label(
 @router.post(
     "/parcels/{parcel_id}/void",
     responses={
-        409: {"description": "the parcel refuses in its state, or the floor is not set up"},
+        409: {
+            "description": "the parcel refuses in its state (or `fulfilment_on_hold`), or the"
+            " floor is not set up"
+        },
         502: {"description": "the carrier refused"},
     },
     response_model=ParcelOut,
@@ -315,7 +325,7 @@ async def void(runtime: RuntimeDep, carriers: CarriersDep, parcel_id: str) -> Pa
     "/parcels/{parcel_id}/ship",
     responses={
         409: {
-            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, fulfilment_on_hold, not_picked, wrong_barcode, over_scan, items_missing, ...)"
         }
     },
     response_model=ParcelOut,

@@ -38,6 +38,7 @@ from services.fulfilment.domain import (
     Status,
     TrackingStatus,
     action_for_tracking,
+    check_not_held,
     decide_ship_parcel,
     failure_reason,
     normalise_carrier,
@@ -95,6 +96,7 @@ async def ship_parcel(uow: UnitOfWork, parcel_id: str) -> Parcel:
     fulfilment, parcel = await lock_parcel(uow, parcel_id)
     if parcel.status in SHIPPED:
         return parcel
+    check_not_held(fulfilment.fulfilment_id, fulfilment.hold_reason)
     check(parcel.status, ParcelAction.SHIP, ParcelStatus.SHIPPED)
     assert parcel.carrier and parcel.tracking_number
     shipped = _units(parcel.lines)
@@ -242,6 +244,7 @@ async def pack(
     fulfilment = await fulfilments.get_fulfilment(uow.conn, fulfilment_id, lock=True)
     if fulfilment is None:
         raise FulfilmentNotFound(fulfilment_id)
+    check_not_held(fulfilment_id, fulfilment.hold_reason)
     picked = await picking.picked_for(uow.conn, fulfilment_id)
     if not picked.finished:
         reason = "its pick lists are not finished" if picked.on_lists else "it is on no pick list"
@@ -450,6 +453,7 @@ async def buy_label(
     check(parcel.status, ParcelAction.LABEL, ParcelStatus.LABELLED)
     fulfilment = await fulfilments.get_fulfilment(pool, parcel.fulfilment_id)
     assert fulfilment is not None
+    check_not_held(fulfilment.fulfilment_id, fulfilment.hold_reason)
     spec = await parcel_spec(pool, fulfilment, parcel)
     quotes = await carriers.quotes(carrier, spec)
     currencies = sorted({q.rate.currency for q in quotes})

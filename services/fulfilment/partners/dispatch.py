@@ -36,6 +36,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from services.fulfilment import store as fulfilments_store
+from services.fulfilment.domain import Status
 from services.fulfilment.partners import store
 from services.fulfilment.partners.model import (
     Connector,
@@ -81,7 +83,9 @@ NO_CONNECTOR = (
 
 async def dispatch_new(uow: UnitOfWork, fulfilments: Sequence[Fulfilment]) -> None:
     """Record (and for kafka connectors publish) the partner request of each fulfilment at a
-    partner location; fulfilments on our own floor are left alone (one statement finds them)."""
+    partner location; fulfilments on our own floor are left alone (one statement finds them).
+    Held fulfilments wait: their requests go out when the hold is released."""
+    fulfilments = [f for f in fulfilments if f.hold_reason is None]
     if not fulfilments:
         return
     partners = await store.partner_locations(uow.conn, sorted({f.location for f in fulfilments}))
@@ -89,6 +93,26 @@ async def dispatch_new(uow: UnitOfWork, fulfilments: Sequence[Fulfilment]) -> No
         location = partners.get(fulfilment.location)
         if location is not None:
             await _dispatch(uow, fulfilment, location)
+
+
+async def dispatch_released(uow: UnitOfWork, fulfilment_ids: Sequence[str]) -> None:
+    """Released from a hold: the partner requests held back (none recorded yet) go out now."""
+    requested = {d.fulfilment_id for d in await store.requests_of(uow.conn, fulfilment_ids)}
+    waiting = []
+    for fulfilment_id in fulfilment_ids:
+        if fulfilment_id not in requested:
+            found = await fulfilments_store.get_fulfilment(uow.conn, fulfilment_id)
+            if found is not None and found.status is Status.CREATED:
+                waiting.append(found)
+    await dispatch_new(uow, waiting)
+
+
+async def requests_gone_out(uow: UnitOfWork, fulfilment_ids: Sequence[str]) -> tuple[str, ...]:
+    """Of these held fulfilments, the ones whose request a partner has already received (sent
+    or published): a hold does not recall it."""
+    gone = {DispatchStatus.SENT, DispatchStatus.PUBLISHED}
+    found = await store.requests_of(uow.conn, fulfilment_ids)
+    return tuple(sorted({d.fulfilment_id for d in found if d.status in gone}))
 
 
 async def _dispatch(

@@ -204,6 +204,8 @@ async def claim_due(conn: DbConnection, now: datetime, limit: int) -> list[DueDi
         " JOIN fulfilments f ON f.fulfilment_id = d.fulfilment_id"
         " LEFT JOIN partner_connectors c ON c.location = d.location"
         " WHERE d.status = 'pending' AND d.next_attempt_at <= $1"
+        # A held fulfilment's request waits for the release; its cancellation does not.
+        " AND (f.hold_reason IS NULL OR d.request_kind = 'cancellation')"
         " ORDER BY d.next_attempt_at, d.dispatch_id LIMIT $2"
         " FOR UPDATE OF d SKIP LOCKED",
         now,

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.fulfilment.domain import FulfilmentOnHold
 from services.fulfilment.picking import service
 from services.fulfilment.picking.lifecycle import PickRefused, Status
 from services.fulfilment.picking.service import PickListNotFound
@@ -149,6 +150,15 @@ def _refusals(pick_list_id: str) -> Iterator[None]:
         raise ApiError(404, "pick_list_not_found", str(exc), pick_list_id=pick_list_id) from exc
     except PickRefused as exc:
         raise ApiError(409, exc.code.value, exc.message, pick_list_id=pick_list_id) from exc
+    except FulfilmentOnHold as exc:
+        raise ApiError(
+            409,
+            exc.code,
+            str(exc),
+            pick_list_id=pick_list_id,
+            fulfilment_id=exc.fulfilment_id,
+            hold_reason=exc.reason,
+        ) from exc
 
 
 async def _floor(runtime: RuntimeDep, code: str) -> None:

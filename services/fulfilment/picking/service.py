@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from services.fulfilment import store as fulfilments
-from services.fulfilment.domain import nothing_to_ship, record_short
+from services.fulfilment.domain import check_not_held, nothing_to_ship, record_short
 from services.fulfilment.picking import lifecycle, store
 from services.fulfilment.picking.lifecycle import PickDecision, Shortage
 from services.fulfilment.picking.store import StoredPickList
@@ -212,6 +212,8 @@ async def claim(uow: UnitOfWork, pick_list_id: str, picker: str) -> StoredPickLi
     decision = lifecycle.claim(pick_list.state, picker)
     if decision.outcome is lifecycle.Outcome.UNCHANGED:
         return pick_list
+    for fulfilment_id, reason in await store.held_on_list(uow.conn, pick_list_id):
+        check_not_held(fulfilment_id, reason)
     return await _apply(uow, pick_list, decision, datetime.now(UTC))
 
 

@@ -38,12 +38,23 @@ async def lock_fulfilments_to_pick(conn: DbConnection, location: str, limit: int
     release is planning are skipped."""
     rows = await conn.fetch(
         "SELECT fulfilment_id FROM fulfilments WHERE location = $1 AND status = 'created'"
-        " AND picking_released_at IS NULL ORDER BY created_at, fulfilment_id LIMIT $2"
+        " AND picking_released_at IS NULL AND hold_reason IS NULL ORDER BY created_at, fulfilment_id LIMIT $2"
         " FOR UPDATE SKIP LOCKED",
         location,
         limit,
     )
     return [r["fulfilment_id"] for r in rows]
+
+
+async def held_on_list(db: Db, pick_list_id: str) -> list[tuple[str, str]]:
+    """The held fulfilments on the pick list: (fulfilment id, hold reason)."""
+    rows = await db.fetch(
+        "SELECT f.fulfilment_id, f.hold_reason FROM pick_list_fulfilments p"
+        " JOIN fulfilments f ON f.fulfilment_id = p.fulfilment_id"
+        " WHERE p.pick_list_id = $1 AND f.hold_reason IS NOT NULL ORDER BY f.fulfilment_id",
+        pick_list_id,
+    )
+    return [(r["fulfilment_id"], r["hold_reason"]) for r in rows]
 
 
 async def mark_released(conn: DbConnection, fulfilment_ids: Sequence[str], at: datetime) -> None:

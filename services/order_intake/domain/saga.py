@@ -79,8 +79,11 @@ human-paced state with no step in flight and its stock reserved and payment auth
 Releasing (`release_hold`) sends CreateFulfilment from ON_HOLD, or, held earlier, only takes
 the mark off so the saga confirms when it gets there. A cancel works as for any order before
 fulfilment: from ON_HOLD at once (void, release), earlier when the step in flight answers. A
-review's reject (`reject_held`) is such a cancel. An order that went to fulfilment (CONFIRMED
-and later) cannot be held. A hold older than `SagaPolicy.hold_sla` alerts an operator once; it
+review's reject (`reject_held`) is such a cancel. An order at fulfilment with units still to
+ship (CONFIRMED, FULFILLING, PARTIALLY_SHIPPED) is held at the warehouse: the saga records the
+hold (its status unchanged) and sends HoldFulfilments, so the floor stops the fulfilments not
+shipped yet; the release sends ReleaseFulfilments. Facts keep applying while held (a parcel that
+had left already is shipped as usual). Once everything shipped there is nothing to hold. A hold older than `SagaPolicy.hold_sla` alerts an operator once; it
 never ends by itself.
 
 3-D Secure: payment may answer AuthorizePayment with PaymentRequiresAction (the customer must
@@ -106,9 +109,8 @@ changes nothing), alerts finance (`payment_disputed`) and holds what has not shi
 not yet sent to fulfilment gets a hold (`payment_disputed`, the hold above: it stops in ON_HOLD
 before CreateFulfilment; an order held already keeps its hold); an order at fulfilment with units
 still to ship (CreateFulfilment in flight, an unshipped fulfilment, a short pick being decided)
-is parked for an operator (reason `payment_disputed`): fulfilment cannot hold a fulfilment on
-the floor, so the operator stops it there, then resumes (retry) or cancels the rest
-(compensate). Shipped, closed or cancelling orders are only flagged. A dispute never cancels.
+gets the same hold at the warehouse (HoldFulfilments, reason `payment_disputed`); an operator
+releases it or cancels the rest. Shipped, closed or cancelling orders are only flagged. A dispute never cancels.
 A refund made at the provider (PaymentRefundedExternally, e.g. in Stripe's dashboard) is
 recorded (`external_refunds` by the gateway's refund id, `refunded_externally` their total) and
 never changes the status; it alerts an operator when the provider's refunds now exceed what was
@@ -141,7 +143,9 @@ from shared.contracts.fulfilment import (
     FulfilmentDelivered,
     FulfilmentFailed,
     FulfilmentsAdded,
+    FulfilmentsHeld,
     FulfilmentShipped,
+    FulfilmentsReleased,
     ShortPick,
 )
 from shared.contracts.inventory import (
@@ -162,8 +166,10 @@ from shared.contracts.order_intake import (
     CommitStock,
     CreateFulfilment,
     CustomerNotification,
+    HoldFulfilments,
     OperatorAlert,
     ReallocateStock,
+    ReleaseFulfilments,
     ReleaseStock,
     ReserveStock,
     ShipTo,
@@ -425,6 +431,8 @@ class SagaHold(BaseModel):
     placed_at: datetime
     alert_at: datetime
     alerted: bool = False
+    # The order was at fulfilment: HoldFulfilments was sent; the release sends ReleaseFulfilments.
+    fulfilments_held: bool = False
 
 
 class SagaCustomerAction(BaseModel):
@@ -1920,14 +1928,45 @@ def _hold_unshipped_for_dispute(
     if not unshipped and not waiting and not any(s.pending for s in saga.shorts.values()):
         return "everything shipped already"
     what = f"fulfilments {', '.join(unshipped)}" if unshipped else "fulfilments being created"
-    _needs_attention(
-        saga,
-        f"{PAYMENT_DISPUTED}: dispute {event.dispute_id} ({event.reason}, {amount});"
-        f" stop the unshipped {what} at the warehouse, then retry (ship) or compensate"
-        " (cancel the rest)",
-        decision,
-    )
-    return f"it is parked for an operator: {what} not shipped yet"
+    if saga.hold is not None and saga.hold.fulfilments_held:
+        decision.note("dispute_on_held_order", hold_reason=saga.hold.reason)
+        return (
+            f"its {what} are on hold already ({saga.hold.reason}, by {saga.hold.by}):"
+            " do not release it before the dispute is settled"
+        )
+    if saga.hold is None:
+        _place(saga, PAYMENT_DISPUTED, f"dispute {event.dispute_id}", PAYMENT_PROVIDER, now, policy)
+        decision.note("hold_placed", reason=PAYMENT_DISPUTED, by=PAYMENT_PROVIDER)
+    _hold_fulfilments(saga, PAYMENT_DISPUTED, decision)
+    return f"its unshipped {what} are held at the warehouse"
+
+
+def _on_fulfilments_held(
+    saga: OrderSaga, event: FulfilmentsHeld, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    """Fulfilment's answer to HoldFulfilments: noted (a partner that had the request already
+    is not recalled: an operator is told)."""
+    decision.note("fulfilments_held", held=list(event.held), reason=event.reason)
+    if event.not_recalled:
+        decision.send(
+            OperatorAlert(
+                order_id=saga.order_id,
+                kind="hold_not_recalled",
+                message=f"order {saga.order_id} is on hold ({event.reason}) but the partner"
+                f" requests of fulfilments {', '.join(event.not_recalled)} went out already:"
+                " ask the partner to stop them",
+            )
+        )
+
+
+def _on_fulfilments_released(
+    saga: OrderSaga,
+    event: FulfilmentsReleased,
+    now: datetime,
+    policy: SagaPolicy,
+    decision: Decision,
+) -> None:
+    decision.note("fulfilments_released", released=list(event.released))
 
 
 def _on_payment_refunded_externally(
@@ -2000,6 +2039,8 @@ _EVENT_HANDLERS: dict[type[Contract], Any] = {
     ShortPickWrittenOff: _on_short_pick_written_off,
     PaymentDisputed: _on_payment_disputed,
     PaymentRefundedExternally: _on_payment_refunded_externally,
+    FulfilmentsHeld: _on_fulfilments_held,
+    FulfilmentsReleased: _on_fulfilments_released,
 }
 
 HANDLED_EVENTS: tuple[type[Contract], ...] = tuple(_EVENT_HANDLERS)
@@ -2560,19 +2601,21 @@ def place_hold(
     saga: OrderSaga, reason: str, note: str | None, by: str, now: datetime, policy: SagaPolicy
 ) -> Decision:
     """Hold the order from fulfilment. Before the order is confirmed the saga goes on and stops
-    in ON_HOLD where it would send CreateFulfilment. Refused once it went to fulfilment
-    (`already_fulfilling`: holding fulfilments on the warehouse floor is not supported), when
-    it is closed or being cancelled (`order_closed`) or held already (`already_on_hold`)."""
+    in ON_HOLD where it would send CreateFulfilment. At fulfilment with units still to ship
+    (CONFIRMED, FULFILLING, PARTIALLY_SHIPPED) it sends HoldFulfilments: the floor stops what
+    has not shipped. Refused once everything shipped (`already_fulfilling`), when it is closed
+    or being cancelled (`order_closed`) or held already (`already_on_hold`)."""
     underneath = saga.parked_from if saga.status == Status.NEEDS_ATTENTION else saga.status
     if underneath in TERMINAL or underneath == Status.CANCELLING or saga.cancel_requested:
         raise OperatorActionRefused(
             "order_closed", f"order {saga.order_id} is {saga.status} (or being cancelled)"
         )
-    if underneath in _FULFILLING or saga.fulfilments:
+    at_fulfilment = underneath in _FULFILLING or bool(saga.fulfilments)
+    if at_fulfilment and underneath not in _UNSHIPPED_AT_FULFILMENT:
         raise OperatorActionRefused(
             "already_fulfilling",
-            f"order {saga.order_id} went to fulfilment ({saga.status}); holding its fulfilments"
-            " on the warehouse floor is not supported yet: cancel it instead",
+            f"order {saga.order_id} went to fulfilment and has nothing left to ship"
+            f" ({saga.status}): there is nothing to hold",
         )
     if saga.hold is not None:
         raise OperatorActionRefused(
@@ -2582,7 +2625,22 @@ def place_hold(
     decision = Decision()
     _place(saga, reason, note, by, now, policy)
     decision.note("hold_placed", reason=reason, note=note, by=by, status=str(saga.status))
+    if at_fulfilment:
+        _hold_fulfilments(saga, reason, decision)
     return decision
+
+
+_UNSHIPPED_AT_FULFILMENT = frozenset(
+    {Status.CONFIRMED, Status.FULFILLING, Status.PARTIALLY_SHIPPED}
+)
+
+
+def _hold_fulfilments(saga: OrderSaga, reason: str, decision: Decision) -> None:
+    """The order is at fulfilment: the floor stops its unshipped fulfilments (facts keep
+    applying: a parcel that had left already is shipped as usual)."""
+    assert saga.hold is not None
+    saga.hold.fulfilments_held = True
+    decision.send(HoldFulfilments(order_id=saga.order_id, reason=reason))
 
 
 def release_hold(
@@ -2594,6 +2652,8 @@ def release_hold(
     decision = Decision()
     _note_release(saga, hold, "released", by, note, now, decision)
     saga.hold = None
+    if hold.fulfilments_held:
+        decision.send(ReleaseFulfilments(order_id=saga.order_id))
     if saga.status == Status.ON_HOLD:
         _confirm(saga, now, policy, decision)
     return decision

@@ -240,9 +240,8 @@ class HoldActionOut(BaseModel):
 _HOLD_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "`order_not_found`"},
     409: {
-        "description": "refused by the saga: `already_fulfilling` (the order went to"
-        " fulfilment: holding fulfilments on the warehouse floor is not supported yet),"
-        " `already_on_hold`, `not_on_hold`, `order_closed`"
+        "description": "refused by the saga: `already_fulfilling` (everything shipped"
+        " already: nothing to hold), `already_on_hold`, `not_on_hold`, `order_closed`"
     },
     422: {"description": "`validation_failed`, naming the field"},
 }
@@ -283,8 +282,10 @@ async def hold_order(
 ) -> HoldActionOut:
     """Hold the order from fulfilment. The saga goes on up to and including the payment
     authorisation, then waits in ON_HOLD instead of sending the order to fulfilment; every fact
-    that arrives meanwhile is applied, and a cancel works as usual. Refused once the order went
-    to fulfilment (409 `already_fulfilling`). A hold older than `OMS_SAGA_HOLD_SLA_S` alerts an
+    that arrives meanwhile is applied, and a cancel works as usual. At fulfilment (units still
+    to ship) it sends HoldFulfilments: the warehouse stops the unshipped fulfilments; the
+    release sends ReleaseFulfilments. Refused once everything shipped (409
+    `already_fulfilling`). A hold older than `OMS_SAGA_HOLD_SLA_S` alerts an
     operator once; it never ends by itself."""
     acted = await orders.hold_action(
         order_id,

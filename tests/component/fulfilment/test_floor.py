@@ -14,7 +14,12 @@ from services.fulfilment.carriers.table_rate import webhook_body, webhook_header
 from services.fulfilment.settings import FulfilmentSettings
 from shared.contracts.common import Address, Allocation
 from shared.contracts.fulfilment import FulfilmentShipped
-from shared.contracts.order_intake import CancelFulfilment, CreateFulfilment
+from shared.contracts.order_intake import (
+    CancelFulfilment,
+    CreateFulfilment,
+    HoldFulfilments,
+    ReleaseFulfilments,
+)
 from tests.support.component import ComponentHarness, start_harness
 from tests.support.env import Infra
 from tests.support.floor import ITEMS, LAYOUT, pack_and_label, pick_everything, set_up_floor
@@ -267,3 +272,73 @@ async def test_a_list_keeps_its_stops_when_the_floor_is_laid_out_again(
     again = (await client.get(f"/v1/pick-lists/{pick_list['pick_list_id']}")).json()
     assert [s["bin"] for s in again["stops"]] == ["A-02"]
     assert (await pick_everything(client, again))["status"] == "picked"
+
+
+async def test_a_hold_stops_the_floor_and_its_release_lets_it_go_on(
+    h: ComponentHarness, client: httpx.AsyncClient
+) -> None:
+    # Held before picking: releasing pick lists skips it, so nothing is planned.
+    waiting = await create(h, "o-floor-hold-1", ("MUG-1", 1))
+    await h.deliver(
+        HoldFulfilments(order_id="o-floor-hold-1", reason="address_check"),
+        correlation_id="o-floor-hold-1",
+    )
+    released = await client.post(
+        "/v1/locations/berlin/pick-lists", json={"strategy": "single_order"}
+    )
+    assert released.json()["pick_lists"] == []
+
+    # Held on the floor: one parcel left already; the other may not be shipped, nor may the
+    # picked units be packed again.
+    fulfilment_id = await create(h, "o-floor-hold-2", ("MUG-1", 1), ("LAMP-1", 1))
+    [pick_list] = (
+        await client.post("/v1/locations/berlin/pick-lists", json={"strategy": "single_order"})
+    ).json()["pick_lists"]
+    await pick_everything(client, pick_list)
+    parcels = await pack_and_label(client, fulfilment_id)
+    first, second = (p["parcel_id"] for p in parcels)
+    assert (await client.post(f"/v1/parcels/{first}/ship")).status_code == 200
+    hold = HoldFulfilments(order_id="o-floor-hold-2", reason="payment_disputed")
+    await h.deliver(hold, correlation_id="o-floor-hold-2")
+    [answer] = [
+        a for a in await h.emitted_contracts("FulfilmentsHeld") if a.order_id == "o-floor-hold-2"
+    ]
+    assert answer.held == (fulfilment_id,), "partly shipped: the rest is held"
+    refused = await client.post(f"/v1/parcels/{second}/ship")
+    assert refused.status_code == 409 and error(refused) == "fulfilment_on_hold"
+    assert refused.json()["error"]["details"]["fulfilment_id"] == fulfilment_id
+    assert error(await client.post(f"/v1/fulfilments/{fulfilment_id}/parcels")) == (
+        "fulfilment_on_hold"
+    )
+    assert len(await h.emitted("FulfilmentShipped")) == 1
+
+    await h.deliver(ReleaseFulfilments(order_id="o-floor-hold-2"), correlation_id="o-floor-hold-2")
+    assert (await client.post(f"/v1/parcels/{second}/ship")).status_code == 200
+    shipped = await h.emitted_contracts("FulfilmentShipped")
+    assert [s.fulfilment_complete for s in shipped] == [False, True]
+
+    await h.deliver(ReleaseFulfilments(order_id="o-floor-hold-1"), correlation_id="o-floor-hold-1")
+    [planned] = (
+        await client.post("/v1/locations/berlin/pick-lists", json={"strategy": "single_order"})
+    ).json()["pick_lists"]
+    assert waiting in {p["fulfilment_id"] for s in planned["stops"] for p in s["puts"]}
+
+
+async def test_a_pick_list_holding_a_held_fulfilment_cannot_be_claimed(
+    h: ComponentHarness, client: httpx.AsyncClient
+) -> None:
+    fulfilment_id = await create(h, "o-floor-hold-3", ("MUG-1", 1))
+    [pick_list] = (
+        await client.post("/v1/locations/berlin/pick-lists", json={"strategy": "single_order"})
+    ).json()["pick_lists"]
+    await h.deliver(
+        HoldFulfilments(order_id="o-floor-hold-3", reason="customer_request"),
+        correlation_id="o-floor-hold-3",
+    )
+    list_id = pick_list["pick_list_id"]
+    refused = await client.post(f"/v1/pick-lists/{list_id}/claim")
+    assert refused.status_code == 409 and error(refused) == "fulfilment_on_hold"
+    assert refused.json()["error"]["details"]["fulfilment_id"] == fulfilment_id
+
+    await h.deliver(ReleaseFulfilments(order_id="o-floor-hold-3"), correlation_id="o-floor-hold-3")
+    assert (await client.post(f"/v1/pick-lists/{list_id}/claim")).status_code == 200

@@ -35,7 +35,12 @@ from shared.contracts.fulfilment import (
     PartnerFulfilmentOverdue,
     PartnerFulfilmentRequested,
 )
-from shared.contracts.order_intake import CancelFulfilment, CreateFulfilment
+from shared.contracts.order_intake import (
+    CancelFulfilment,
+    CreateFulfilment,
+    HoldFulfilments,
+    ReleaseFulfilments,
+)
 from tests.support.component import ComponentHarness, start_harness
 from tests.support.env import Infra
 from tests.support.partner_receiver import PartnerReceiver
@@ -797,3 +802,46 @@ async def test_connector_setup(h: ComponentHarness, receiver: PartnerReceiver) -
     async with h.http("viewer") as client:
         forbidden = await client.put(f"/v1/locations/{THREE_PL}/connector", json={"kind": "kafka"})
         assert forbidden.status_code == 403
+
+
+async def test_a_held_order_sends_its_partner_request_only_once_released(
+    h: ComponentHarness, receiver: PartnerReceiver, http: httpx.AsyncClient
+) -> None:
+    await add_partner(h, THREE_PL, "3pl", webhook_connector(receiver))
+    await h.deliver(
+        HoldFulfilments(order_id="o-held", reason="address_check"), correlation_id="o-held"
+    )
+    await h.deliver(create_command("o-held", ("SKU-A", THREE_PL, 1)), correlation_id="o-held")
+    assert await send(h, http) == 0
+    assert receiver.received == [] and await h.fetch("SELECT 1 FROM partner_dispatches") == []
+
+    await h.deliver(ReleaseFulfilments(order_id="o-held"), correlation_id="o-held")
+    await h.deliver(ReleaseFulfilments(order_id="o-held"), correlation_id="o-held")  # re-sent
+    assert await send(h, http) == 1
+    assert len(receiver.received) == 1
+    assert len(await h.fetch("SELECT 1 FROM partner_dispatches")) == 1
+
+
+async def test_a_request_already_sent_is_not_recalled_by_a_hold(
+    h: ComponentHarness, receiver: PartnerReceiver, http: httpx.AsyncClient
+) -> None:
+    await add_partner(h, THREE_PL, "3pl", webhook_connector(receiver))
+    await h.deliver(create_command("o-sent", ("SKU-A", THREE_PL, 1)), correlation_id="o-sent")
+    assert await send(h, http) == 1
+    await h.deliver(HoldFulfilments(order_id="o-sent", reason="fraud"), correlation_id="o-sent")
+    [held] = await h.emitted_contracts("FulfilmentsHeld")
+    fid = fulfilment_id_for("o-sent", THREE_PL)
+    assert held.held == (fid,) and held.not_recalled == (fid,)
+
+
+async def test_a_pending_request_waits_while_held(
+    h: ComponentHarness, receiver: PartnerReceiver, http: httpx.AsyncClient
+) -> None:
+    await add_partner(h, THREE_PL, "3pl", webhook_connector(receiver))
+    await h.deliver(create_command("o-wait", ("SKU-A", THREE_PL, 1)), correlation_id="o-wait")
+    await h.deliver(HoldFulfilments(order_id="o-wait", reason="fraud"), correlation_id="o-wait")
+    [held] = await h.emitted_contracts("FulfilmentsHeld")
+    assert held.not_recalled == (), "not sent yet: it waits"
+    assert await send(h, http) == 0 and receiver.received == []
+    await h.deliver(ReleaseFulfilments(order_id="o-wait"), correlation_id="o-wait")
+    assert await send(h, http) == 1 and len(receiver.received) == 1

@@ -15,7 +15,7 @@ import pytest
 from services.order_intake.app import build
 from shared.contracts.common import Allocation
 from shared.contracts.inventory import StockReserved
-from shared.contracts.order_intake import CreateFulfilment, OperatorAlert
+from shared.contracts.order_intake import CreateFulfilment, HoldFulfilments, OperatorAlert
 from shared.contracts.payment import PaymentAuthorized, PaymentDisputed, PaymentRefundedExternally
 from tests.component.order_intake.test_parcels import fulfilling_order, order_body
 from tests.component.order_intake.test_short_picks import saga_of, sent, timeline
@@ -65,7 +65,7 @@ async def _alerts(intake: ComponentHarness, kind: str) -> list[Any]:
     return [a for a in await sent(intake, OperatorAlert) if a.kind == kind]
 
 
-async def test_a_dispute_at_fulfilment_parks_the_order_once_through_crashes_and_redeliveries(
+async def test_a_dispute_at_fulfilment_holds_its_fulfilments_once_through_crashes_and_redeliveries(
     intake: ComponentHarness, crash_once: CrashOnce
 ):
     order_id, total = await fulfilling_order(intake)
@@ -81,14 +81,15 @@ async def test_a_dispute_at_fulfilment_parks_the_order_once_through_crashes_and_
     assert crash_once.crashed == ["before_db_commit", "after_db_commit"]
 
     saga = await saga_of(intake, order_id)
-    assert saga["status"] == "NEEDS_ATTENTION" and saga["parked_from"] == "FULFILLING"
+    assert saga["status"] == "FULFILLING", "held at the warehouse, not parked"
+    assert saga["hold"]["reason"] == "payment_disputed" and saga["hold"]["fulfilments_held"]
     assert list(saga["disputes"]) == ["dp_1"]
-    [reason] = saga["attention_reasons"]
-    assert reason.startswith("payment_disputed: dispute dp_1") and "ful-1" in reason
+    [hold] = await sent(intake, HoldFulfilments)
+    assert hold == HoldFulfilments(order_id=order_id, reason="payment_disputed")
     [alert] = await _alerts(intake, "payment_disputed")
     assert order_id in alert.message and f"{total} EUR" in alert.message
-    assert "fraudulent" in alert.message
-    assert len(await _alerts(intake, "needs_attention")) == 1
+    assert "fraudulent" in alert.message and "ful-1" in alert.message
+    assert await _alerts(intake, "needs_attention") == []
     assert (await timeline(intake, order_id)).count("payment_disputed") == 1
 
     # A refund made in the dashboard while the order still ships: recorded once, alerted once.
@@ -97,7 +98,7 @@ async def test_a_dispute_at_fulfilment_parks_the_order_once_through_crashes_and_
     await intake.deliver(refunded(order_id), correlation_id=order_id, envelope=refund)
     await intake.deliver(refunded(order_id), correlation_id=order_id)  # reported once more
     saga = await saga_of(intake, order_id)
-    assert saga["status"] == "NEEDS_ATTENTION", "a refund does not change the status"
+    assert saga["status"] == "FULFILLING", "a refund does not change the status"
     assert Decimal(saga["refunded_externally"]) == Decimal("5.00")
     assert list(saga["external_refunds"]) == ["re_1"]
     [refund_alert] = await _alerts(intake, "refunded_externally")
@@ -106,7 +107,7 @@ async def test_a_dispute_at_fulfilment_parks_the_order_once_through_crashes_and_
 
     async with intake.http() as client:
         view = (await client.get(f"/v1/orders/{order_id}")).json()
-    assert view["status"] == "NEEDS_ATTENTION"
+    assert view["status"] == "FULFILLING"
     assert view["disputes"] == [
         {
             "dispute_id": "dp_1",

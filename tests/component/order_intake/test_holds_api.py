@@ -22,7 +22,9 @@ from shared.contracts.order_intake import (
     AuthorizePayment,
     CreateFulfilment,
     CustomerNotification,
+    HoldFulfilments,
     OperatorAlert,
+    ReleaseFulfilments,
     ReleaseStock,
     VoidPayment,
 )
@@ -205,7 +207,7 @@ async def test_hold_routes_need_the_operate_permission_and_name_the_invalid_fiel
     assert (await saga_of(intake, order_id))["hold"] is None, "nothing refused changed it"
 
 
-async def test_hold_is_refused_once_the_order_went_to_fulfilment_and_when_already_held(
+async def test_a_hold_at_fulfilment_sends_hold_fulfilments_and_its_release_releases_them(
     intake: ComponentHarness,
 ):
     async with intake.http("operator") as client:
@@ -213,13 +215,28 @@ async def test_hold_is_refused_once_the_order_went_to_fulfilment_and_when_alread
         await intake.deliver(_reserved(confirmed), correlation_id=confirmed)
         await intake.deliver(_authorized(confirmed), correlation_id=confirmed)
         assert (await saga_of(intake, confirmed))["status"] == "CONFIRMED"
-        refused = await client.post(
+        held = await client.post(
             f"/v1/ops/orders/{confirmed}/hold", json={"reason": "address_check"}
         )
-        assert refused.status_code == 409
-        assert refused.json()["error"]["code"] == "already_fulfilling"
-        assert "not supported yet" in refused.json()["error"]["message"]
+        assert held.status_code == 202, held.text
+        assert held.json()["sent"] == ["HoldFulfilments"]
+        assert held.json()["status"] == "CONFIRMED"
+        [hold] = await sent(intake, HoldFulfilments)
+        assert hold == HoldFulfilments(order_id=confirmed, reason="address_check")
+        again = await client.post(f"/v1/ops/orders/{confirmed}/hold", json={"reason": "other"})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "already_on_hold"
+        assert len(await sent(intake, HoldFulfilments)) == 1
 
+        released = await client.post(f"/v1/ops/orders/{confirmed}/release")
+        assert released.status_code == 202, released.text
+        assert released.json()["sent"] == ["ReleaseFulfilments"]
+        assert await sent(intake, ReleaseFulfilments) == [ReleaseFulfilments(order_id=confirmed)]
+
+
+async def test_hold_is_refused_when_already_held(
+    intake: ComponentHarness,
+):
+    async with intake.http("operator") as client:
         early = await _place(intake, email="early@example.com")
         held = await client.post(
             f"/v1/ops/orders/{early}/hold",

@@ -1,6 +1,6 @@
 """The order saga with disputes (chargebacks) and refunds made at the provider: a dispute flags
-the order, alerts finance and holds what has not shipped (a hold before fulfilment, parked for an
-operator at fulfilment, only flagged once shipped or closed); a refund made at the provider is
+the order, alerts finance and holds what has not shipped (a hold before fulfilment, HoldFulfilments
+at fulfilment, only flagged once shipped or closed); a refund made at the provider is
 recorded without changing the status. Both are facts: applied while parked, and the same one
 again changes nothing."""
 
@@ -14,7 +14,13 @@ import pytest
 from services.order_intake.domain import saga as s
 from services.order_intake.domain.saga import OrderSaga, Status
 from shared.contracts.fulfilment import FulfilmentCreated, FulfilmentDelivered
-from shared.contracts.order_intake import CapturePayment, CreateFulfilment, OperatorAlert
+from shared.contracts.order_intake import (
+    CapturePayment,
+    CreateFulfilment,
+    HoldFulfilments,
+    OperatorAlert,
+    ReleaseFulfilments,
+)
 from shared.contracts.payment import PaymentDisputed, PaymentRefundedExternally
 from tests.unit.order_intake.test_saga import (
     ORDER,
@@ -133,35 +139,42 @@ def test_a_dispute_on_an_order_held_already_keeps_its_hold():
 @pytest.mark.parametrize(
     "status", [Status.CONFIRMED, Status.FULFILLING, Status.PARTIALLY_SHIPPED], ids=str
 )
-def test_a_dispute_at_fulfilment_parks_the_order_for_an_operator(status):
+def test_a_dispute_at_fulfilment_holds_the_unshipped_fulfilments(status):
     saga = at(new_saga(), status)
     decision = s.handle(saga, disputed(), LATER, POLICY)
 
-    assert saga.status == Status.NEEDS_ATTENTION
-    assert saga.parked_from == status
-    assert saga.hold is None
-    [reason] = saga.attention_reasons
-    assert reason.startswith("payment_disputed: dispute dp_1")
+    assert saga.status == status, "not parked: the warehouse holds what has not shipped"
+    assert saga.hold is not None and saga.hold.reason == "payment_disputed"
+    assert saga.hold.fulfilments_held
+    [hold] = [m for m in decision.messages if isinstance(m, HoldFulfilments)]
+    assert hold == HoldFulfilments(order_id=ORDER, reason="payment_disputed")
     unshipped = {
         Status.CONFIRMED: "being created",
         Status.FULFILLING: "f1, f2",
         Status.PARTIALLY_SHIPPED: "f2",
     }[status]
-    assert unshipped in reason
-    assert sorted(a.kind for a in alerts(decision)) == ["needs_attention", "payment_disputed"]
+    [alert] = alerts(decision)
+    assert alert.kind == "payment_disputed" and unshipped in alert.message
     assert "dp_1" in saga.disputes
 
 
-def test_a_parked_disputed_order_still_applies_its_shipments_and_resumes_on_retry():
+def test_a_held_disputed_order_still_applies_its_shipments_and_releases_on_review():
     saga = at(new_saga(), Status.FULFILLING)
     s.handle(saga, disputed(), LATER, POLICY)
     decision = s.handle(saga, shipped("f1", "berlin", "A", 2), LATER, POLICY)
-    assert saga.status == Status.NEEDS_ATTENTION
-    assert CapturePayment in kinds(decision), "a parcel that left anyway is captured"
-    assert saga.parked_from == Status.PARTIALLY_SHIPPED
-    s.operator_retry(saga, LATER, POLICY)
     assert saga.status == Status.PARTIALLY_SHIPPED
-    assert "dp_1" in saga.disputes, "resuming keeps the dispute"
+    assert CapturePayment in kinds(decision), "a parcel that had left is applied as usual"
+    released = s.release_hold(saga, "finance", "dispute won", LATER, POLICY)
+    assert kinds(released) == [ReleaseFulfilments]
+    assert saga.hold is None and "dp_1" in saga.disputes, "releasing keeps the dispute"
+
+
+def test_a_second_dispute_on_a_held_order_sends_nothing_new():
+    saga = at(new_saga(), Status.FULFILLING)
+    s.handle(saga, disputed("dp_1"), LATER, POLICY)
+    decision = s.handle(saga, disputed("dp_2"), LATER, POLICY)
+    assert HoldFulfilments not in kinds(decision)
+    assert "on hold already" in alerts(decision)[0].message
 
 
 def test_a_dispute_after_compensate_is_a_cancel_of_the_rest():
@@ -203,8 +216,8 @@ def test_a_dispute_while_parked_before_fulfilment_is_applied_underneath():
     assert saga.status == Status.NEEDS_ATTENTION
     assert saga.parked_from == Status.CONFIRMED
     assert saga.parked_step == s.Step.CREATE_FULFILMENT
-    assert len(saga.attention_reasons) == 2, "every reason for parking is kept"
-    assert saga.attention_reasons[1].startswith("payment_disputed")
+    assert len(saga.attention_reasons) == 1, "held, not parked a second time"
+    assert HoldFulfilments in kinds(decision), "fulfilments created later are created held"
     assert "payment_disputed" in [a.kind for a in alerts(decision)]
     assert "dp_1" in saga.disputes
 

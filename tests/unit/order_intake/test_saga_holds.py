@@ -23,8 +23,11 @@ from services.order_intake.risk.domain import (
 from shared.contracts.inventory import StockReleased
 from shared.contracts.order_intake import (
     AuthorizePayment,
+    CancelFulfilment,
     CreateFulfilment,
+    HoldFulfilments,
     OperatorAlert,
+    ReleaseFulfilments,
     ReleaseStock,
     VoidPayment,
 )
@@ -39,6 +42,7 @@ from tests.unit.order_intake.test_saga import (
     new_saga,
     notices,
     reserved,
+    shipped,
 )
 from tests.unit.order_intake.test_saga_backorders import backordered
 
@@ -175,13 +179,66 @@ def test_operator_compensate_of_a_held_order_cancels_it():
     assert saga.status == Status.CANCELLING and VoidPayment in kinds(decision)
 
 
-@pytest.mark.parametrize("status", [Status.CONFIRMED, Status.FULFILLING, Status.SHIPPED])
-def test_an_order_that_went_to_fulfilment_cannot_be_held(status: Status):
+@pytest.mark.parametrize("status", [Status.SHIPPED])
+def test_an_order_that_shipped_everything_cannot_be_held(status: Status):
     saga = at(new_saga(), status)
     with pytest.raises(OperatorActionRefused) as refused:
         s.place_hold(saga, "address_check", None, "oncall", T0, POLICY)
     assert refused.value.code == "already_fulfilling"
     assert saga.hold is None
+
+
+@pytest.mark.parametrize(
+    "status", [Status.CONFIRMED, Status.FULFILLING, Status.PARTIALLY_SHIPPED], ids=str
+)
+def test_a_hold_at_fulfilment_holds_the_unshipped_fulfilments(status: Status):
+    saga = at(new_saga(), status)
+    decision = s.place_hold(saga, "address_check", "call back", "oncall", T0, POLICY)
+    assert kinds(decision) == [HoldFulfilments]
+    assert decision.messages[0] == HoldFulfilments(order_id=saga.order_id, reason="address_check")
+    assert saga.status == status, "the status is unchanged: the warehouse holds"
+    assert saga.hold is not None and saga.hold.fulfilments_held
+
+
+def test_releasing_a_hold_at_fulfilment_sends_release_fulfilments():
+    saga = at(new_saga(), Status.FULFILLING)
+    s.place_hold(saga, "address_check", None, "oncall", T0, POLICY)
+    decision = s.release_hold(saga, "oncall", "address fine", T0, POLICY)
+    assert kinds(decision) == [ReleaseFulfilments]
+    assert saga.hold is None and saga.status == Status.FULFILLING
+    with pytest.raises(OperatorActionRefused) as again:
+        s.release_hold(saga, "oncall", None, T0, POLICY)
+    assert again.value.code == "not_on_hold"
+
+
+def test_a_second_hold_at_fulfilment_is_refused_and_sends_nothing():
+    saga = at(new_saga(), Status.FULFILLING)
+    s.place_hold(saga, "address_check", None, "oncall", T0, POLICY)
+    with pytest.raises(OperatorActionRefused) as twice:
+        s.place_hold(saga, "customer_request", None, "other", T0, POLICY)
+    assert twice.value.code == "already_on_hold"
+
+
+def test_a_release_of_a_hold_placed_before_fulfilment_sends_no_release_fulfilments():
+    saga = held_at(Status.RESERVING_STOCK)
+    decision = s.release_hold(saga, "oncall", None, T0, POLICY)
+    assert ReleaseFulfilments not in kinds(decision)
+
+
+def test_shipments_apply_while_held_at_fulfilment():
+    saga = at(new_saga(), Status.FULFILLING)
+    s.place_hold(saga, "address_check", None, "oncall", T0, POLICY)
+    s.handle(saga, shipped("f1", "berlin", "A", 2), T0, POLICY)
+    assert saga.status == Status.PARTIALLY_SHIPPED
+    assert saga.hold is not None
+
+
+def test_rejecting_a_hold_at_fulfilment_cancels_the_rest():
+    saga = at(new_saga(), Status.FULFILLING)
+    s.place_hold(saga, "address_check", None, "oncall", T0, POLICY)
+    decision = s.reject_held(saga, "oncall", None, T0, POLICY)
+    assert saga.status == Status.CANCELLING
+    assert CancelFulfilment in kinds(decision)
 
 
 def test_hold_refusals_closed_already_held_and_release_or_reject_without_a_hold():
