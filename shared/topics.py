@@ -19,6 +19,9 @@ class TopicSpec:
     key: str
     partitions: int = DEFAULT_PARTITIONS
     config: dict[str, str] = field(default_factory=dict)
+    # Services that also write to it though another owns it (returns' operator alerts go out on
+    # order-intake's notifications topic).
+    also_written_by: tuple[str, ...] = ()
 
 
 CHANNEL_ORDERS = "oms.channel.orders.v1"
@@ -68,7 +71,13 @@ TOPICS: tuple[TopicSpec, ...] = (
         "location",
     ),
     TopicSpec(RETURNS_EVENTS, "returns", "returns lifecycle events", "return id"),
-    TopicSpec(NOTIFICATIONS, "order_intake", "customer notifications to send", "order id"),
+    TopicSpec(
+        NOTIFICATIONS,
+        "order_intake",
+        "customer notifications to send",
+        "order id",
+        also_written_by=("returns",),
+    ),
     *(
         TopicSpec(
             dead_letter_topic(service),

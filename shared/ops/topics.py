@@ -119,7 +119,7 @@ def service_acls(service: str, consumed: Iterable[str], prefix: str = "") -> lis
     consumer group. Nothing else."""
     operations: dict[str, set[str]] = {}
     for spec in TOPICS:
-        if spec.owner == service:
+        if spec.owner == service or service in spec.also_written_by:
             operations.setdefault(spec.name, set()).update({"Write", "Describe"})
     for name in consumed:
         operations.setdefault(name, set()).update({"Read", "Describe"})

@@ -28,3 +28,19 @@ def test_design_topics_are_registered():
         "oms.notifications.v1",
     ]:
         assert name in TOPIC_NAMES
+
+
+def test_returns_may_write_the_operator_alerts_it_sends_on_the_notifications_topic():
+    from shared.ops.topics import service_acls
+    from shared.topics import NOTIFICATIONS
+
+    def writes(service: str) -> set[str]:
+        return {
+            acl["resource"]["name"]
+            for acl in service_acls(service, consumed=())
+            if "Write" in acl.get("operations", ())
+        }
+
+    assert NOTIFICATIONS in writes("returns")
+    assert NOTIFICATIONS in writes("order_intake")
+    assert NOTIFICATIONS not in writes("payment")
