@@ -87,11 +87,14 @@ class StockCommands:
         lines = expansion.lines
         skus = {line.sku for line in lines}
         stock, known = await store.lock_stock_of_known_skus(skus)
+        demand = await backorders.demand(uow, skus)
         # Kits are not backordered: a kit short of a component is refused as before.
-        demand = deny_kit_components(await backorders.demand(uow, skus), expansion.component_skus)
-        incoming = await backorders.incoming_for(uow, demand) if demand_may_queue(demand) else []
+        policies = deny_kit_components(demand, expansion.component_skus)
+        incoming = (
+            await backorders.incoming_for(uow, policies) if demand_may_queue(policies) else []
+        )
         allocator = await self._router.allocator(uow.conn, command, stock)
-        decision = reserve_or_queue(lines, stock, known, demand, incoming, allocator)
+        decision = reserve_or_queue(lines, stock, known, policies, incoming, allocator)
         if not isinstance(decision, Backordered):
             decision = expansion.answer(decision)
         if isinstance(decision, Refused):
