@@ -4,6 +4,8 @@ reviewer's release sends an order to fulfilment, a reject voids it and releases 
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -103,12 +105,19 @@ async def test_an_operator_hold_waits_after_authorisation_and_a_cancel_still_wor
     await system.stock_up("HOLD-1", ("berlin", 5))
     body = order_body([("HOLD-1", 1, "9.90")], customer={"email": "ann@example.com"})
     order_id = await system.place(body)
-    await system.wait_status(order_id, "FULFILLING")  # too late to hold
-    r = await system.client.post(
-        f"{system.url('order_intake')}/v1/ops/orders/{order_id}/hold",
-        json={"reason": "address_check"},
-    )
-    assert r.status_code == 409 and r.json()["error"]["code"] == "already_fulfilling"
+    await system.wait_status(order_id, "FULFILLING")
+    # Held at the warehouse: its unshipped fulfilment refuses to ship until released.
+    await _ops(system, order_id, "hold", reason="address_check")
+    deadline = time.monotonic() + 30
+    [fulfilment] = await system.fulfilments(order_id)
+    while fulfilment.get("hold_reason") is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        [fulfilment] = await system.fulfilments(order_id)
+    assert fulfilment["hold_reason"] == "address_check", fulfilment
+    refused = await system.ship(fulfilment["fulfilment_id"])
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "fulfilment_on_hold"
+    await _ops(system, order_id, "release")
 
     # Held before its authorisation answered (payment is down meanwhile): once payment is
     # back it is authorised, then waits.
