@@ -48,7 +48,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -58,6 +57,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from devtools.gobuild import go_env, run_go
 from devtools.processes import (
     LOCAL_DIR,
     LOGS_DIR,
@@ -76,7 +76,6 @@ GO_MOD = BUILD_MODULE_DIR / "go.mod"
 GO_SUM = BUILD_MODULE_DIR / "go.sum"
 CONFIG_FILE = BUILD_MODULE_DIR / "config.yaml"
 
-GO_DIR = LOCAL_DIR / "go"
 JAEGER_DIR = LOCAL_DIR / "jaeger"
 BIN_DIR = JAEGER_DIR / "bin"
 BINARY = BIN_DIR / "jaeger"
@@ -153,48 +152,16 @@ def available() -> bool:
     return _is_current()
 
 
-def _go_env() -> dict[str, str]:
-    env = dict(os.environ)
-    flags = env.get("GOFLAGS", "").split()
-    if "-modcacherw" not in flags:
-        flags.append("-modcacherw")
-    env.update(
-        GOPATH=str(GO_DIR),
-        GOMODCACHE=str(GO_DIR / "pkg" / "mod"),
-        GOCACHE=str(GO_DIR / "cache"),
-        GOFLAGS=" ".join(flags),
-        CGO_ENABLED="0",
-    )
-    return env
-
-
-def _go() -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise JaegerError(
-            "Go is not on PATH: install Go (the version go.mod names or newer) to build Jaeger"
-        )
-    return go
-
-
 def _run_go(args: list[str], env: dict[str, str], log: Any, timeout: float) -> str:
-    log.write(f"$ go {' '.join(args)}\n")
-    log.flush()
-    proc = subprocess.run(
-        [_go(), *args],
+    return run_go(
+        args,
         cwd=BUILD_MODULE_DIR,
         env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
+        log=log,
         timeout=timeout,
+        error=JaegerError,
+        missing="Go is not on PATH: install Go (the version go.mod names or newer) to build Jaeger",
     )
-    log.write(proc.stderr)
-    log.flush()
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        raise JaegerError(f"`go {args[0]}` failed (exit {proc.returncode}):\n{tail}")
-    return proc.stdout
 
 
 def _release_name(module_dir: Path, version: str) -> str:
@@ -215,7 +182,7 @@ def build(force: bool = False) -> Path:
         if not force and _is_current():
             return BINARY
         version = pinned_version()
-        env = _go_env()
+        env = go_env()
         started = time.monotonic()
         with BUILD_LOG.open("a") as log:
             log.write(f"\n=== {_now()} building {JAEGER_PACKAGE} {version}\n")

@@ -46,6 +46,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from devtools.gobuild import go_env, run_go
 from devtools.processes import LOCAL_DIR, LOGS_DIR, InfraError, json_command, locked, port_open
 
 STRIPE_MOCK_MODULE = "github.com/stripe/stripe-mock"
@@ -53,7 +54,6 @@ STRIPE_MOCK_VERSION = "v0.203.0"
 # Bump when the build command or the fixture changes, so existing builds are redone.
 RECIPE_VERSION = "1"
 
-GO_DIR = LOCAL_DIR / "go"
 HOME = LOCAL_DIR / "stripe-mock"
 BIN_DIR = HOME / "bin"
 BINARY = BIN_DIR / "stripe-mock"
@@ -101,43 +101,16 @@ def go_missing_reason() -> str | None:
     return None
 
 
-def _go_env() -> dict[str, str]:
-    env = dict(os.environ)
-    flags = env.get("GOFLAGS", "").split()
-    if "-modcacherw" not in flags:
-        flags.append("-modcacherw")
-    env.update(
-        GOPATH=str(GO_DIR),
-        GOMODCACHE=str(GO_DIR / "pkg" / "mod"),
-        GOCACHE=str(GO_DIR / "cache"),
-        GOBIN=str(BIN_DIR),
-        GOFLAGS=" ".join(flags),
-        CGO_ENABLED="0",
-    )
-    return env
-
-
 def _run_go(args: list[str], log: Any) -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise StripeMockError(go_missing_reason() or "Go is not on PATH")
-    log.write(f"$ go {' '.join(args)}\n")
-    log.flush()
-    proc = subprocess.run(
-        [go, *args],
+    return run_go(
+        args,
         cwd=HOME,
-        env=_go_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
+        env=go_env(gobin=BIN_DIR),
+        log=log,
         timeout=BUILD_TIMEOUT,
+        error=StripeMockError,
+        missing=go_missing_reason() or "Go is not on PATH",
     )
-    log.write(proc.stderr)
-    log.flush()
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        raise StripeMockError(f"`go {args[0]}` failed (exit {proc.returncode}):\n{tail}")
-    return proc.stdout
 
 
 def authorisation_fixtures(bundled: dict[str, Any]) -> dict[str, Any]:

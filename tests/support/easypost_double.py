@@ -51,13 +51,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from reportlab.lib.units import inch
 from reportlab.pdfgen import canvas
 
-from tests.support.services import free_port
+from tests.support.served_app import ServedApp
 
 TEST_API_KEY = "EZTK_test_double_0123456789abcdef"
 
@@ -102,7 +101,6 @@ def _now() -> str:
 class EasyPostDouble:
     def __init__(self, api_key: str = TEST_API_KEY) -> None:
         self.api_key = api_key
-        self.port = free_port()
         self.shipments: dict[str, dict[str, Any]] = {}
         self.files: dict[str, bytes] = {}
         self.requests: list[tuple[str, str]] = []
@@ -113,9 +111,9 @@ class EasyPostDouble:
         self.png_labels = False  # True: ignore label_format, label as EasyPost's default PNG
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self.app = self._build_app()
+        self._served = ServedApp(self.app, "EasyPost double")
+        self.port = self._served.port
 
     # --- for tests -----------------------------------------------------------------------------
 
@@ -185,36 +183,10 @@ class EasyPostDouble:
             self.stop()
 
     def start(self) -> None:
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, name="easypost-double", daemon=True
-        )
-        self._thread.start()
-        started = threading.Event()
-        for _ in range(400):
-            if self._server.started:
-                started.set()
-                break
-            if not self._thread.is_alive():
-                break
-            started.wait(0.025)
-        if not started.is_set():
-            raise RuntimeError(f"the EasyPost double did not start on port {self.port}")
+        self._served.start()
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(10)
-        self._server = None
-        self._thread = None
+        self._served.stop()
 
     # --- the app -------------------------------------------------------------------------------
 

@@ -53,11 +53,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.support.services import free_port
+from tests.support.served_app import ServedApp
 
 CLIENT_ID = "AYdoubleClientId0123456789"
 CLIENT_SECRET = "EDdoubleClientSecret0123456789"
@@ -181,7 +180,6 @@ class PayPalDouble:
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_ttl_s = token_ttl_s
-        self.port = free_port()
         self.orders: dict[str, Order] = {}
         self.authorizations: dict[str, Authorization] = {}
         self.captures: dict[str, Capture] = {}
@@ -192,9 +190,9 @@ class PayPalDouble:
         self._answers: dict[str, tuple[int, Any]] = {}
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self.app = self._build_app()
+        self._served = ServedApp(self.app, "PayPal double")
+        self.port = self._served.port
 
     # --- for tests ----------------------------------------------------------------------------
 
@@ -278,29 +276,10 @@ class PayPalDouble:
             self.stop()
 
     def start(self) -> None:
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="paypal-double", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the PayPal double did not start on port {self.port}")
-            time.sleep(0.025)
+        self._served.start()
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(10)
-        self._server = None
-        self._thread = None
+        self._served.stop()
 
     # --- the app ------------------------------------------------------------------------------
 
