@@ -34,6 +34,7 @@ PORTS = {
     "payment": 8003,
     "fulfilment": 8004,
     "returns": 8005,
+    "channel_connector": 8006,
 }
 
 DEV_WEBHOOK_SECRETS = {

@@ -38,7 +38,14 @@ FULFILMENT_PARTNERS = "oms.fulfilment.partners.v1"
 RETURNS_EVENTS = "oms.returns.events.v1"
 NOTIFICATIONS = "oms.notifications.v1"
 
-SERVICES: tuple[str, ...] = ("order_intake", "inventory", "payment", "fulfilment", "returns")
+SERVICES: tuple[str, ...] = (
+    "order_intake",
+    "inventory",
+    "payment",
+    "fulfilment",
+    "returns",
+    "channel_connector",
+)
 
 
 def dead_letter_topic(consumer_group: str) -> str:
@@ -49,7 +56,13 @@ def dead_letter_topic(consumer_group: str) -> str:
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(CHANNEL_ORDERS, "channels", "orders emitted by sales channels", "channel order id"),
+    TopicSpec(
+        CHANNEL_ORDERS,
+        "channels",
+        "orders emitted by sales channels (and polled by the channel connector)",
+        "channel order id",
+        also_written_by=("channel_connector",),
+    ),
     TopicSpec(CHANNEL_AVAILABILITY, "inventory", "available stock per channel for channels", "sku"),
     TopicSpec(ORDERS_EVENTS, "order_intake", "order lifecycle events", "order id"),
     TopicSpec(
@@ -76,7 +89,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         "order_intake",
         "customer notifications to send",
         "order id",
-        also_written_by=("returns",),
+        also_written_by=("returns", "channel_connector"),
     ),
     *(
         TopicSpec(

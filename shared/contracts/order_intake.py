@@ -241,6 +241,8 @@ class OrderStatusChanged(Event):
     # Units per SKU that left in shipments so far: less than the lines when part of the order
     # was cancelled after other parts shipped. Absent from older producers (every line counts).
     shipped: tuple[SkuQuantity, ...] | None = None
+    # The sales channel's own id of the order (channel orders only; absent from older producers).
+    external_id: str | None = None
 
 
 @register

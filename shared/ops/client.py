@@ -55,6 +55,7 @@ def service_urls(settings: OpsSettings) -> dict[str, str]:
         "payment": settings.payment_url,
         "fulfilment": settings.fulfilment_url,
         "returns": settings.returns_url,
+        "channel_connector": settings.channel_connector_url,
     }
 
 

@@ -167,15 +167,17 @@ def strimzi_users(
 
 
 def consumers_from_code() -> dict[str, list[str]]:
-    """The topics each service's consumer reads, from its own wiring (its ServiceSpec)."""
+    """The topics each service's consumer reads, from its own wiring (its ServiceSpec, or
+    what it reads once configured: the channel connector reads nothing without accounts)."""
     import importlib
 
     from shared.topics import SERVICES
 
-    return {
-        service: list(importlib.import_module(f"services.{service}.app").build().topics)
-        for service in SERVICES
-    }
+    consumed = {}
+    for service in SERVICES:
+        app = importlib.import_module(f"services.{service}.app")
+        consumed[service] = list(getattr(app, "SUBSCRIBES_WHEN_CONFIGURED", app.build().topics))
+    return consumed
 
 
 def render_strimzi_users_yaml(*, cluster: str = DEFAULT_CLUSTER, prefix: str = "") -> str:

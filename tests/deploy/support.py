@@ -27,7 +27,14 @@ OVERLAYS = ("dev", "prod")
 _LATEST_SCHEMAS = kubernetes_validate.utils.latest_version()  # e.g. "1.37.0"
 K8S_VERSIONS = ("1.33", kubernetes_validate.utils.major_minor(_LATEST_SCHEMAS))
 
-SERVICES = ("order_intake", "inventory", "payment", "fulfilment", "returns")
+SERVICES = (
+    "order_intake",
+    "inventory",
+    "payment",
+    "fulfilment",
+    "returns",
+    "channel_connector",
+)
 
 
 def k8s_name(service: str) -> str:

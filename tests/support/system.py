@@ -15,6 +15,10 @@ from tests.support import auth
 from tests.support.env import Infra, TestEnv, new_env
 from tests.support.services import ServiceProcess
 
+CONNECTOR = "channel_connector"
+CORE_SERVICES = tuple(name for name in SERVICES if name != CONNECTOR)
+"""What a test system starts unless told: the connector only when a test gives it accounts."""
+
 TERMINAL = {"COMPLETED", "REJECTED", "CANCELLED", "NEEDS_ATTENTION"}
 
 
@@ -50,7 +54,7 @@ class System:
         return self.processes[service].url
 
     async def start(self, *services: str) -> None:
-        names = services or SERVICES
+        names = services or CORE_SERVICES
         for name in names:
             process = self.processes.get(name) or ServiceProcess(
                 name,

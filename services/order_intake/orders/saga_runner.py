@@ -154,6 +154,7 @@ def status_changed(
         paid_externally=saga.paid_externally,
         linked_return_id=facts.get("linked_return_id"),
         original_order_id=facts.get("original_order_id"),
+        external_id=facts.get("external_id"),
         shipped=tuple(
             SkuQuantity(sku=sku, quantity=quantity)
             for sku, quantity in sorted(saga_domain.shipped_units(saga).items())

@@ -138,13 +138,16 @@ async def start_order(
         if rules is not None:
             await risk_store.forget(uow.conn, saga.order_id)
         return None
-    await persist(uow, saga, Status.RECEIVED, decision, stored_facts=_new_order_facts(totals))
+    await persist(
+        uow, saga, Status.RECEIVED, decision, stored_facts=_new_order_facts(order, totals)
+    )
     return saga
 
 
-def _new_order_facts(totals: Totals) -> dict[str, Any]:
+def _new_order_facts(order: CanonicalOrder, totals: Totals) -> dict[str, Any]:
     """The facts of a new order's status event (see store.save_saga_with_timeline)."""
     return {
+        "external_id": order.external_id,
         "subtotal": totals.subtotal,
         "discount": totals.discount,
         "shipping": totals.shipping,

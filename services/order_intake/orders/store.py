@@ -114,6 +114,7 @@ async def lock_sagas(
     the facts its status events carry (see save_saga_with_timeline)."""
     rows = await conn.fetch(
         "SELECT o.order_id, o.saga::text AS saga, o.subtotal, o.discount, o.shipping, o.tax,"
+        " o.external_id,"
         " r.return_id AS linked_return_id, r.original_order_id"
         " FROM orders o LEFT JOIN replacement_orders r ON r.order_id = o.order_id"
         " WHERE o.order_id = ANY($1::text[]) ORDER BY o.order_id FOR UPDATE OF o",
@@ -130,7 +131,15 @@ async def lock_sagas(
     }
 
 
-_FACTS = ("subtotal", "discount", "shipping", "tax", "linked_return_id", "original_order_id")
+_FACTS = (
+    "subtotal",
+    "discount",
+    "shipping",
+    "tax",
+    "external_id",
+    "linked_return_id",
+    "original_order_id",
+)
 
 
 async def save_sagas(
@@ -174,14 +183,15 @@ async def save_saga_with_timeline(
         "WITH saved AS ("
         "  UPDATE orders SET status = $2, saga = $3::text::jsonb, next_deadline_at = $4,"
         "    updated_at = clock_timestamp() WHERE order_id = $1"
-        "  RETURNING subtotal, discount, shipping, tax"
+        "  RETURNING subtotal, discount, shipping, tax, external_id"
         "), timeline AS ("
         "  INSERT INTO order_timeline (order_id, status, event, detail)"
         "  SELECT $1, $2, t.event, t.detail"
         "  FROM unnest($5::text[], $6::jsonb[]) WITH ORDINALITY AS t(event, detail, n)"
         "  ORDER BY t.n"
         ")"
-        " SELECT s.subtotal, s.discount, s.shipping, s.tax, r.return_id AS linked_return_id,"
+        " SELECT s.subtotal, s.discount, s.shipping, s.tax, s.external_id,"
+        " r.return_id AS linked_return_id,"
         " r.original_order_id FROM saved s LEFT JOIN replacement_orders r ON r.order_id = $1",
         saga.order_id,
         saga.status.value,

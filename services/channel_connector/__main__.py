@@ -1,0 +1,4 @@
+from services.channel_connector.app import build
+from shared.platform.service import run
+
+run(build())
