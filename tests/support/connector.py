@@ -5,6 +5,7 @@ one pass at a time (`run_pushes`, `run_stock`, `run_poll`)."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,7 @@ from services.channel_connector.settings import AccountSettings, ConnectorSettin
 from shared.platform.service import Runtime
 from tests.support.component import ComponentHarness, start_harness
 from tests.support.env import Infra
+from tests.support.system import CONNECTOR, CORE_SERVICES, System, start_system
 
 
 @dataclass
@@ -128,3 +130,23 @@ async def start_connector(
         yield ConnectorHarness(
             harness, served, spec.settings_as(ConnectorSettings), harness.runtime
         )
+
+
+async def start_system_with_connector(
+    infra: Infra,
+    accounts: Sequence[dict[str, Any]],
+    overrides: dict[str, dict[str, str]] | None = None,
+) -> System:
+    """Every service as a real process, the channel connector among them serving `accounts`
+    (each as in OMS_CONNECTOR_ACCOUNTS, its `api_base` a local double), sending every 0.2 s."""
+    merged = {name: dict(values) for name, values in (overrides or {}).items()}
+    merged.setdefault(CONNECTOR, {}).update(
+        {
+            "OMS_CONNECTOR_ACCOUNTS": json.dumps(list(accounts)),
+            "OMS_CONNECTOR_SEND_INTERVAL_S": "0.2",
+            "OMS_CONNECTOR_RETRY_INITIAL_S": "0.2",
+            "OMS_CONNECTOR_RETRY_MAX_S": "1",
+            **merged.get(CONNECTOR, {}),
+        }
+    )
+    return await start_system(infra, merged, *CORE_SERVICES, CONNECTOR)
