@@ -12,15 +12,7 @@ class InventorySettings(ServiceSettings):
     # Units of each SKU held back from each channel's availability (OMS_CHANNEL_SAFETY_STOCK, a
     # JSON object); a channel listed here gets ChannelAvailabilityChanged messages.
     channel_safety_stock: dict[str, int] = Field(
-        default_factory=lambda: {
-            "shopify": 0,
-            "woocommerce": 0,
-            "amazon": 2,
-            "ebay": 1,
-            "bigcommerce": 0,
-            "magento": 0,
-            "otto": 1,
-        }
+        default_factory=lambda: {"shopify": 0, "woocommerce": 0, "amazon": 2, "ebay": 1}
     )
 
     # Replenishment (services/inventory/replenishment): the lead time and the days of cover to
