@@ -59,6 +59,18 @@ class StockLevelView(BaseModel):
     last_error: str | None
 
 
+class AccountList(BaseModel):
+    accounts: list[AccountView]
+
+
+class PushList(BaseModel):
+    pushes: list[PushView]
+
+
+class StockLevelList(BaseModel):
+    levels: list[StockLevelView]
+
+
 class PollAnswer(BaseModel):
     account: str
     handed_on: int
@@ -100,10 +112,10 @@ def router_for(accounts: Accounts, settings: ConnectorSettings) -> APIRouter:
 
     @router.get(
         "/connectors",
-        response_model=list[AccountView],
+        response_model=AccountList,
         dependencies=[requires(Permission.ORDERS_READ)],
     )
-    async def list_accounts(runtime: RuntimeDep) -> list[AccountView]:
+    async def list_accounts(runtime: RuntimeDep) -> AccountList:
         """The accounts this connector serves, what each does, and where each poll is."""
         async with runtime.pool.acquire() as conn:
             by_account = {c.account: c for c in await store.cursors(conn)}
@@ -121,11 +133,11 @@ def router_for(accounts: Accounts, settings: ConnectorSettings) -> APIRouter:
                     last_poll_error=cursor.last_error if cursor else None,
                 )
             )
-        return views
+        return AccountList(accounts=views)
 
     @router.get(
         "/connectors/pushes",
-        response_model=list[PushView],
+        response_model=PushList,
         dependencies=[requires(Permission.ORDERS_READ)],
     )
     async def list_pushes(
@@ -136,13 +148,13 @@ def router_for(accounts: Accounts, settings: ConnectorSettings) -> APIRouter:
         ] = None,
         order_id: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    ) -> list[PushView]:
+    ) -> PushList:
         """Shipments, cancellations, refunds and order fetches for the channels, newest first."""
         async with runtime.pool.acquire() as conn:
             found = await store.list_pushes(
                 conn, status=status, kind=kind, order_id=order_id, limit=limit
             )
-        return [_push_view(push) for push in found]
+        return PushList(pushes=[_push_view(push) for push in found])
 
     @router.post(
         "/connectors/pushes/{push_id}/retry",
@@ -166,7 +178,7 @@ def router_for(accounts: Accounts, settings: ConnectorSettings) -> APIRouter:
 
     @router.get(
         "/connectors/stock",
-        response_model=list[StockLevelView],
+        response_model=StockLevelList,
         dependencies=[requires(Permission.STOCK_READ)],
     )
     async def list_stock(
@@ -174,11 +186,11 @@ def router_for(accounts: Accounts, settings: ConnectorSettings) -> APIRouter:
         account: Annotated[str | None, Query(max_length=64)] = None,
         sku: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    ) -> list[StockLevelView]:
+    ) -> StockLevelList:
         """The stock level of each SKU per account, what the channel was last told and when."""
         async with runtime.pool.acquire() as conn:
             rows = await store.stock_levels(conn, account, sku, limit)
-        return [StockLevelView(**row.__dict__) for row in rows]
+        return StockLevelList(levels=[StockLevelView(**row.__dict__) for row in rows])
 
     @router.post(
         "/connectors/{account}/poll",
