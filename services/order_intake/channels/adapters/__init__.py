@@ -7,16 +7,22 @@ the same adapters, looked up here by channel name.
 
 from __future__ import annotations
 
-from services.order_intake.channels.adapters import amazon, ebay, shopify, woocommerce
+from services.order_intake.channels.adapters import amazon, ebay, otto, shopify, woocommerce
 from services.order_intake.channels.adapters.base import ChannelAdapter
 
 ADAPTERS: dict[str, ChannelAdapter] = {
     adapter.name: adapter
-    for adapter in (shopify.ADAPTER, woocommerce.ADAPTER, amazon.ADAPTER, ebay.ADAPTER)
+    for adapter in (
+        shopify.ADAPTER,
+        woocommerce.ADAPTER,
+        amazon.ADAPTER,
+        ebay.ADAPTER,
+        otto.ADAPTER,
+    )
 }
 
 
-RESERVED_CHANNELS: frozenset[str] = frozenset(ADAPTERS) | {"bigcommerce", "magento", "otto"}
+RESERVED_CHANNELS: frozenset[str] = frozenset(ADAPTERS) | {"bigcommerce", "magento"}
 """Channel names only their own adapter may create orders for (the native API refuses them, or
 a forged order could take a real channel order's (channel, external id) first). Includes the
 channels whose adapters are planned."""

@@ -1,0 +1,580 @@
+"""OTTO Market (api.otto.market): orders polled, shipments, cancellations and stock pushed.
+
+Settings (an `AccountSettings` with `channel: "otto"`):
+
+- `api_base`: default `https://api.otto.market` (the sandbox is `https://sandbox.api.otto.market`).
+- `credentials`: `client_id` and `client_secret` of the seller's API app (OTTO Partner Connect,
+  "API-Zugriff"): an OAuth 2 client-credentials grant, `POST /v1/token` (form
+  `grant_type=client_credentials`, `client_id`, `client_secret`, `scope`). Older API users
+  with `username` and `password` get a password grant instead (`client_id` defaults to
+  `token-otto-api` there). Access tokens live 30 minutes (`expires_in`); they are fetched again
+  shortly before they expire and when the API answers 401.
+- `options`: `scope` (default `orders shipments availability`); `ship_from_city`,
+  `ship_from_zip_code`, `ship_from_country_code` (ISO 3166-1 alpha-3, default `DEU`): the
+  shipments' `shipFromAddress`, required to push shipments; `carriers`: how the OMS's carrier
+  names map to OTTO's (`dhl=DHL,dhl-express=DHL_EXPRESS`), else the name upper-cased with `-`
+  and spaces as `_` (`ups` -> `UPS`).
+- `requests_per_second`: default 10 (OTTO allows 1200 requests a minute per partner; 429 above).
+
+What it does:
+
+- POLL_ORDERS: `GET /v4/orders?fromDate=<since>&limit=128` (orders changed since then, every
+  fulfilment state), following the `links` `next` href (its `nextcursor`) to the last page.
+  Each order is handed on as OTTO sent it (amounts kept exact), `updated_at` its
+  `lastModifiedDate`.
+- SHIPMENTS: one `POST /v1/shipments` per parcel: `trackingKey` {carrier, trackingNumber},
+  `shipDate`, `shipFromAddress`, and one `positionItems` entry {positionItemId, salesOrderId}
+  per unit shipped, chosen among the order's PROCESSABLE position items of the shipped SKUs
+  (`GET /v4/orders/{salesOrderId}` first). Repeat-safe: position items already SENT under the
+  parcel's tracking number (or, without tracking info, more SENT items than earlier parcels
+  account for) count as done; a parcel with nothing left to send succeeds without a request; a
+  parcel partly sent is completed with `POST /v1/shipments/carriers/{carrier}/trackingnumbers/
+  {trackingNumber}/positionitems`. OTTO takes no idempotency key.
+- CANCELLATIONS: `POST /v4/orders/{salesOrderId}/positionItems/{ids}/cancellation` for
+  PROCESSABLE position items of the unshipped SKUs (OTTO cancels only PROCESSABLE items).
+  Items already cancelled count as done; units OTTO no longer lets cancel (sent) fail the push
+  for good (an operator alert).
+- STOCK: `POST /v1/availability/quantities` with [{sku, quantity}], up to 200 per request. A
+  207 naming SKUs OTTO does not know is logged, not retried.
+- REFUNDS: not pushed. OTTO holds the money and refunds the customer itself when the seller
+  accepts a return (Returns interface); there is no refund call for partners.
+
+The choices (which position items a parcel or a cancellation names) are the pure functions
+`position_items`, `plan_shipment` and `plan_cancellation` below.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import httpx
+
+from services.channel_connector.clients.base import (
+    BaseClient,
+    CancellationPush,
+    Capability,
+    NotSupported,
+    RefundPush,
+    ShipmentPush,
+    StockPush,
+)
+from services.channel_connector.domain import (
+    ChannelLine,
+    PolledOrder,
+    Quantity,
+    assign_to_channel_lines,
+)
+from services.channel_connector.http import (
+    ChannelApiError,
+    ChannelHttp,
+    OAuthToken,
+    form_token_grant,
+)
+from services.channel_connector.settings import AccountSettings, ConnectorSettings
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "otto"
+DEFAULT_API_BASE = "https://api.otto.market"
+TOKEN_PATH = "/v1/token"
+DEFAULT_SCOPE = "orders shipments availability"
+PASSWORD_GRANT_CLIENT_ID = "token-otto-api"
+DEFAULT_RATE = 10.0
+ORDERS_PAGE = 128
+STOCK_BATCH = 200
+MAX_PAGES = 1000
+
+PROCESSABLE = "PROCESSABLE"
+SENT = "SENT"
+RETURNED = "RETURNED"
+CANCELLED = frozenset({"CANCELLED_BY_PARTNER", "CANCELLED_BY_MARKETPLACE"})
+
+
+# --- exact JSON ------------------------------------------------------------------------------
+
+
+def loads(raw: bytes | str) -> Any:
+    """OTTO's JSON with every number with a fraction as an exact Decimal."""
+    return json.loads(raw, parse_float=Decimal)
+
+
+def dumps(value: Any) -> str:
+    """JSON text of what `loads` read, Decimals written as the numbers they are."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        return str(value)
+    if isinstance(value, Mapping):
+        return (
+            "{"
+            + ",".join(
+                f"{json.dumps(str(k), ensure_ascii=False)}:{dumps(v)}" for k, v in value.items()
+            )
+            + "}"
+        )
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(dumps(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def parse_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a timestamp")
+    parsed = datetime.fromisoformat(value.strip())
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def otto_time(when: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds (`2026-12-01T10:00:00.000Z`)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- the pure choices ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PositionItem:
+    """One unit of an OTTO order."""
+
+    position_item_id: str
+    sku: str
+    status: str
+    tracking_number: str | None = None
+
+
+def position_items(order: Mapping[str, Any]) -> list[PositionItem]:
+    """The position items of an Orders v4 order; ValueError naming the field when malformed."""
+    raw = order.get("positionItems")
+    if not isinstance(raw, list):
+        raise ValueError("positionItems: is required (a list)")
+    found: list[PositionItem] = []
+    for index, item in enumerate(raw):
+        field = f"positionItems.{index}"
+        if not isinstance(item, Mapping):
+            raise ValueError(f"{field}: must be an object")
+        product = item.get("product")
+        item_id = item.get("positionItemId")
+        status = item.get("fulfillmentStatus")
+        sku = product.get("sku") if isinstance(product, Mapping) else None
+        if not isinstance(item_id, str) or not item_id:
+            raise ValueError(f"{field}.positionItemId: is required")
+        if not isinstance(status, str) or not status:
+            raise ValueError(f"{field}.fulfillmentStatus: is required")
+        if not isinstance(sku, str) or not sku:
+            raise ValueError(f"{field}.product.sku: is required")
+        tracking = item.get("trackingInfo")
+        number = tracking.get("trackingNumber") if isinstance(tracking, Mapping) else None
+        found.append(
+            PositionItem(item_id, sku, status, number if isinstance(number, str) else None)
+        )
+    return found
+
+
+def _totals(quantities: Iterable[Quantity]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for item in quantities:
+        totals[item.sku] = totals.get(item.sku, 0) + item.quantity
+    return totals
+
+
+@dataclass(frozen=True)
+class ShipmentPlan:
+    send: tuple[str, ...]  # position item ids to mark sent now
+    already_sent: int  # units of the parcel OTTO already has as sent
+    under_tracking_number: bool  # some of them under this parcel's tracking number
+
+
+def plan_shipment(
+    items: Sequence[PositionItem],
+    shipped: Iterable[Quantity],
+    earlier: Iterable[Quantity],
+    tracking_number: str,
+) -> ShipmentPlan:
+    """Which position items a parcel marks sent: per SKU, the units OTTO already has as sent for
+    this parcel count as done (SENT or RETURNED items under its tracking number; at least the
+    SENT items beyond what earlier parcels sent), the rest fill the PROCESSABLE items in the
+    order's order. Raises UnmatchedShipment when too few are PROCESSABLE."""
+    before = _totals(earlier)
+    done_by_sku: dict[str, int] = {}
+    need: list[Quantity] = []
+    matched_any = False
+    for sku, quantity in _totals(shipped).items():
+        sent = [i for i in items if i.sku == sku and i.status in (SENT, RETURNED)]
+        matched = sum(1 for i in sent if i.tracking_number == tracking_number)
+        matched_any = matched_any or matched > 0
+        beyond_earlier = max(0, len(sent) - before.get(sku, 0))
+        done = min(quantity, max(matched, beyond_earlier))
+        done_by_sku[sku] = done
+        if quantity > done:
+            need.append(Quantity(sku, quantity - done))
+    open_lines = [
+        ChannelLine(i.position_item_id, i.sku, 1) for i in items if i.status == PROCESSABLE
+    ]
+    send = [line_id for line_id, _ in assign_to_channel_lines(need, open_lines)]
+    return ShipmentPlan(tuple(send), sum(done_by_sku.values()), matched_any)
+
+
+@dataclass(frozen=True)
+class CancellationPlan:
+    cancel: tuple[str, ...]  # PROCESSABLE position item ids to cancel now
+    already_cancelled: int
+    not_cancellable: tuple[Quantity, ...]  # units OTTO has in another state (sent, returned)
+
+
+def plan_cancellation(items: Sequence[PositionItem], lines: Iterable[Quantity]) -> CancellationPlan:
+    """Which position items a cancellation names: per SKU the PROCESSABLE items first (in the
+    order's order), then items already cancelled count as done; what is left cannot be
+    cancelled on OTTO any more."""
+    cancel: list[str] = []
+    already = 0
+    missing: list[Quantity] = []
+    for sku, quantity in _totals(lines).items():
+        processable = [
+            i.position_item_id for i in items if i.sku == sku and i.status == PROCESSABLE
+        ]
+        take = processable[:quantity]
+        cancel += take
+        rest = quantity - len(take)
+        cancelled = sum(1 for i in items if i.sku == sku and i.status in CANCELLED)
+        covered = min(rest, cancelled)
+        already += covered
+        if rest > covered:
+            missing.append(Quantity(sku, rest - covered))
+    return CancellationPlan(tuple(cancel), already, tuple(missing))
+
+
+def otto_carrier(carrier: str, mapping: Mapping[str, str]) -> str:
+    """OTTO's carrier code for the OMS's carrier name."""
+    key = carrier.strip().lower()
+    if key in mapping:
+        return mapping[key]
+    return key.upper().replace("-", "_").replace(" ", "_")
+
+
+def parse_mapping(value: str | None, option: str) -> dict[str, str]:
+    """`a=B,c=D` as {"a": "B", "c": "D"} (keys lower-cased)."""
+    found: dict[str, str] = {}
+    for part in (value or "").split(","):
+        if not part.strip():
+            continue
+        ours, sep, theirs = part.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise ValueError(f"options.{option}: {part.strip()!r} is not name=CODE")
+        found[ours.strip().lower()] = theirs.strip()
+    return found
+
+
+def next_link(page: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """The path and query of a list's `next` link, if there is one."""
+    links = page.get("links")
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, Mapping) and link.get("rel") == "next":
+            href = link.get("href")
+            if isinstance(href, str) and href:
+                split = urlsplit(href)
+                return split.path or "/v4/orders", dict(parse_qsl(split.query))
+    return None
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShipFrom:
+    city: str
+    zip_code: str
+    country_code: str
+
+    def json(self) -> dict[str, str]:
+        return {"city": self.city, "zipCode": self.zip_code, "countryCode": self.country_code}
+
+
+class OttoClient(BaseClient):
+    channel = CHANNEL
+    capabilities = frozenset(
+        {Capability.POLL_ORDERS, Capability.SHIPMENTS, Capability.CANCELLATIONS, Capability.STOCK}
+    )
+    stock_batch_size = STOCK_BATCH
+
+    def __init__(self, account: AccountSettings, settings: ConnectorSettings) -> None:
+        self.account = account.name
+        self._client_id = account.credential("client_id")
+        self._client_secret = account.credential("client_secret")
+        self._username = account.credential("username")
+        self._password = account.credential("password")
+        if self._username or self._password:
+            if not (self._username and self._password):
+                raise ValueError(
+                    f"account {account.name}: credentials.username and credentials.password"
+                    " go together (OTTO's password grant)"
+                )
+        elif not (self._client_id and self._client_secret):
+            raise ValueError(
+                f"account {account.name}: credentials.client_id and credentials.client_secret"
+                " are required (the seller's OTTO API app)"
+            )
+        options = account.options
+        self.scope = options.get("scope", DEFAULT_SCOPE).strip()
+        self.carriers = parse_mapping(options.get("carriers"), "carriers")
+        city = options.get("ship_from_city", "").strip()
+        zip_code = options.get("ship_from_zip_code", "").strip()
+        country = options.get("ship_from_country_code", "DEU").strip().upper()
+        if account.push_shipments and not (city and zip_code):
+            raise ValueError(
+                f"account {account.name}: options.ship_from_city and options.ship_from_zip_code"
+                " are required to push shipments to OTTO (their shipFromAddress)"
+            )
+        if len(country) != 3 or not country.isalpha():
+            raise ValueError(
+                f"account {account.name}: options.ship_from_country_code must be ISO 3166-1"
+                f" alpha-3 (DEU), not {country!r}"
+            )
+        self.ship_from = ShipFrom(city, zip_code, country)
+        self.http = ChannelHttp(
+            account.name,
+            account.api_base or DEFAULT_API_BASE,
+            timeout_s=settings.connector_http_timeout_s,
+            rate=account.requests_per_second or DEFAULT_RATE,
+            burst=5,
+            token=OAuthToken(account.name, self._fetch_token),
+            max_inline_wait_s=settings.connector_max_inline_wait_s,
+            headers={"Accept": "application/json"},
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def _fetch_token(self, client: httpx.AsyncClient) -> tuple[str, float]:
+        if self._username and self._password:
+            form = {
+                "grant_type": "password",
+                "client_id": self._client_id or PASSWORD_GRANT_CLIENT_ID,
+                "username": self._username,
+                "password": self._password,
+            }
+        else:
+            assert self._client_id and self._client_secret
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": self._client_id,
+                "client_secret": self._client_secret,
+                "scope": self.scope,
+            }
+        return await form_token_grant(client, TOKEN_PATH, form)
+
+    # --- orders ------------------------------------------------------------------------------
+
+    async def poll_orders(self, since: datetime) -> list[PolledOrder]:
+        path = "/v4/orders"
+        params: dict[str, str] = {"fromDate": otto_time(since), "limit": str(ORDERS_PAGE)}
+        polled: list[PolledOrder] = []
+        cursors: set[str] = set()
+        for _ in range(MAX_PAGES):
+            response = await self.http.request("GET", path, params=params)
+            page = self._json(response, path)
+            resources = page.get("resources") or []
+            if not isinstance(resources, list):
+                raise ValueError(f"GET {path}: resources is not a list")
+            for order in resources:
+                found = self._polled(order)
+                if found is not None:
+                    polled.append(found)
+            following = next_link(page)
+            if following is None:
+                return polled
+            path, params = following
+            cursor = params.get("nextcursor", path + repr(sorted(params.items())))
+            if cursor in cursors:
+                raise ValueError(f"GET {path}: OTTO sent the same next cursor twice")
+            cursors.add(cursor)
+        raise ValueError(f"GET /v4/orders: more than {MAX_PAGES} pages")
+
+    def _polled(self, order: Any) -> PolledOrder | None:
+        if not isinstance(order, Mapping) or not isinstance(order.get("salesOrderId"), str):
+            log.error("%s: an OTTO order without a salesOrderId is skipped", self.account)
+            return None
+        external_id = order["salesOrderId"]
+        changed = order.get("lastModifiedDate") or order.get("orderDate")
+        try:
+            updated_at = parse_time(changed)
+        except ValueError:
+            log.error("%s: OTTO order %s has no valid lastModifiedDate", self.account, external_id)
+            return None
+        return PolledOrder(external_id, updated_at, dumps(order))
+
+    async def fetch_order(self, external_id: str) -> PolledOrder:
+        order = await self._order(external_id)
+        found = self._polled(order)
+        if found is None:
+            raise ValueError(f"OTTO order {external_id} is malformed")
+        return found
+
+    async def _order(self, sales_order_id: str) -> dict[str, Any]:
+        path = f"/v4/orders/{quote(sales_order_id, safe='')}"
+        response = await self.http.request("GET", path)
+        return self._json(response, path)
+
+    @staticmethod
+    def _json(response: httpx.Response, path: str) -> dict[str, Any]:
+        try:
+            body = loads(response.content)
+        except ValueError as exc:
+            raise ChannelApiError(
+                f"{path}: OTTO answered with no JSON ({exc})", retryable=True
+            ) from exc
+        if not isinstance(body, dict):
+            raise ChannelApiError(f"{path}: OTTO answered with no JSON object", retryable=True)
+        return body
+
+    # --- shipments ---------------------------------------------------------------------------
+
+    async def push_shipment(self, shipment: ShipmentPush) -> str | None:
+        carrier = otto_carrier(shipment.carrier, self.carriers)
+        for attempt in range(2):
+            order = await self._order(shipment.external_id)
+            plan = plan_shipment(
+                position_items(order), shipment.lines, shipment.earlier, shipment.tracking_number
+            )
+            if not plan.send:
+                log.info(
+                    "%s: parcel %s of OTTO order %s is already sent (%d unit(s))",
+                    self.account,
+                    shipment.key,
+                    shipment.external_id,
+                    plan.already_sent,
+                )
+                return None
+            entries = [
+                {"positionItemId": item_id, "salesOrderId": shipment.external_id}
+                for item_id in plan.send
+            ]
+            if plan.under_tracking_number:
+                path = (
+                    f"/v1/shipments/carriers/{quote(carrier, safe='')}"
+                    f"/trackingnumbers/{quote(shipment.tracking_number, safe='')}/positionitems"
+                )
+                response = await self.http.request("POST", path, json=entries, accept=(409,))
+            else:
+                path = "/v1/shipments"
+                body = {
+                    "trackingKey": {
+                        "carrier": carrier,
+                        "trackingNumber": shipment.tracking_number,
+                    },
+                    "shipDate": otto_time(shipment.shipped_at),
+                    "shipFromAddress": self.ship_from.json(),
+                    "positionItems": entries,
+                }
+                response = await self.http.request("POST", path, json=body, accept=(409,))
+            if response.status_code != 409:
+                return _shipment_id(response)
+            # A conflict: the items changed state meanwhile (another push, the OTTO portal).
+            # Look again; what is sent now counts as done.
+            log.warning(
+                "%s: OTTO refused parcel %s as a conflict (%s); looking at the order again",
+                self.account,
+                shipment.key,
+                response.text[:300],
+            )
+            if attempt:
+                raise ChannelApiError(
+                    f"POST {path}: 409 {response.text[:500]}", retryable=False, status=409
+                )
+        raise AssertionError("unreachable")
+
+    # --- cancellations -----------------------------------------------------------------------
+
+    async def cancel_order(self, cancellation: CancellationPush) -> str | None:
+        sales_order_id = cancellation.external_id
+        for attempt in range(2):
+            order = await self._order(sales_order_id)
+            plan = plan_cancellation(position_items(order), cancellation.lines)
+            if plan.cancel:
+                ids = ",".join(quote(item_id, safe="") for item_id in plan.cancel)
+                path = (
+                    f"/v4/orders/{quote(sales_order_id, safe='')}/positionItems/{ids}/cancellation"
+                )
+                response = await self.http.request("POST", path, accept=(409,))
+                if response.status_code == 409:
+                    log.warning(
+                        "%s: OTTO refused the cancellation of %s as a conflict (%s)",
+                        self.account,
+                        sales_order_id,
+                        response.text[:300],
+                    )
+                    if attempt:
+                        raise ChannelApiError(
+                            f"POST {path}: 409 {response.text[:500]}", retryable=False, status=409
+                        )
+                    continue
+            if plan.not_cancellable:
+                missing = ", ".join(f"{q.quantity} x {q.sku}" for q in plan.not_cancellable)
+                raise ChannelApiError(
+                    f"OTTO order {sales_order_id}: {missing} can no longer be cancelled on OTTO"
+                    " (not PROCESSABLE there: sent or returned)",
+                    retryable=False,
+                )
+            return None
+        raise AssertionError("unreachable")
+
+    async def refund_order(self, refund: RefundPush) -> str | None:
+        raise NotSupported(
+            "OTTO Market refunds the customer itself when a return is accepted; partners have"
+            " no refund call"
+        )
+
+    # --- stock -------------------------------------------------------------------------------
+
+    async def push_stock(self, levels: Sequence[StockPush]) -> None:
+        for start in range(0, len(levels), STOCK_BATCH):
+            batch = levels[start : start + STOCK_BATCH]
+            body = [{"sku": level.sku, "quantity": max(0, level.quantity)} for level in batch]
+            path = "/v1/availability/quantities"
+            response = await self.http.request("POST", path, json=body)
+            if response.status_code == 207:
+                self._multi_status(path, response)
+
+    def _multi_status(self, path: str, response: httpx.Response) -> None:
+        """A 207: some SKUs were refused. Unknown SKUs (not listed on OTTO) are logged; a
+        server-side failure of some is retried."""
+        body = self._json(response, path)
+        errors = body.get("errors") or []
+        if not isinstance(errors, list):
+            return
+        for error in errors:
+            if not isinstance(error, Mapping):
+                continue
+            code = error.get("code")
+            detail = str(error.get("detail") or error.get("title") or "")[:300]
+            if isinstance(code, int) and code >= 500:
+                raise ChannelApiError(
+                    f"POST {path}: some quantities failed at OTTO ({code}: {detail})",
+                    retryable=True,
+                    status=code,
+                )
+            log.warning("%s: OTTO refused a quantity: %s %s", self.account, code, detail)
+
+
+def _shipment_id(response: httpx.Response) -> str | None:
+    try:
+        body = loads(response.content) if response.content else None
+    except ValueError:
+        return None
+    if isinstance(body, Mapping) and isinstance(body.get("shipmentId"), str):
+        return str(body["shipmentId"])
+    return None
+
+
+def create(account: AccountSettings, settings: ConnectorSettings) -> OttoClient:
+    return OttoClient(account, settings)
