@@ -254,6 +254,6 @@ class ChannelHttp:
                 )
             raise ChannelApiError(
                 f"{method} {path}: {status} {response.text[:500]}",
-                retryable=status >= 500 or status in (408, 409, 425),
+                retryable=status >= 500 or status in (408, 425),
                 status=status,
             )

@@ -1,5 +1,6 @@
 """One client per channel API: the module `<channel>.py` here, with a
-`create(account, settings) -> ChannelClient` (see base.py), found by the account's `channel`.
+`create(account, settings) -> ChannelClient` (see base.py), found by the account's `channel`;
+modules named `_*.py` are a client's own helpers, not channels.
 Tests register their own factories with `register`.
 """
 
@@ -24,7 +25,11 @@ def register(channel: str, factory: ClientFactory) -> None:
 
 def channels() -> list[str]:
     """The channels a client exists for."""
-    modules = {m.name for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_CHANNELS}
+    modules = {
+        m.name
+        for m in pkgutil.iter_modules(__path__)
+        if m.name not in _NOT_CHANNELS and not m.name.startswith("_")
+    }
     return sorted(modules | set(_REGISTERED))
 
 
