@@ -348,6 +348,11 @@ class EbayDouble:
                     },
                     status_code=400,
                 )
+            if not form.get("scope"):
+                return JSONResponse(
+                    {"error": "invalid_scope", "error_description": "scope is required"},
+                    status_code=400,
+                )
             if form.get("refresh_token") != self.refresh_token:
                 return JSONResponse(
                     {

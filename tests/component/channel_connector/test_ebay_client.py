@@ -402,14 +402,21 @@ async def test_through_the_connector_each_parcel_is_one_fulfillment_even_after_a
         [push] = await h.pushes(kind="shipment")
         assert (push["status"], push["attempts"]) == ("done", 2)
         await h.harness.deliver(shipped("p2", "JD0146000039", ("MUG-1", 1)), correlation_id="o-1")
+        double.fail_next("/shipping_fulfillment", 429, method="POST")  # no Retry-After: backoff
         await h.run_pushes()
+        await h.harness.pool.execute("UPDATE pushes SET next_attempt_at = now()")
+        await h.run_pushes()
+        [throttled] = await h.pushes(kind="shipment", key="p2")
+        assert (throttled["status"], throttled["attempts"]) == ("done", 2)
 
         fulfillments = double.fulfillments_of(ORDER_ID)
         assert [f.lines for f in fulfillments] == [
             [("10000000001", 2), ("10000000002", 2)],
             [("10000000001", 1)],
         ]
-        assert len(double.fulfillment_posts) == 2
+        # p1 posted once (its answer lost, found by its tracking number after); p2 throttled
+        # once (refused before eBay acted), then posted.
+        assert len(double.fulfillment_posts) == 3
         pushes = await h.pushes(kind="shipment")
         assert [(p["status"], p["channel_reference"]) for p in pushes] == [
             ("done", fulfillments[0].id),
