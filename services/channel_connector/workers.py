@@ -30,6 +30,7 @@ from services.channel_connector.clients.base import (
     RefundPush,
     ShipmentPush,
     StockPush,
+    StockRefused,
 )
 from services.channel_connector.domain import (
     PolledOrder,
@@ -237,8 +238,20 @@ async def push_due_stock(runtime: Runtime, account: Account, settings: Connector
             )
         if not changed:
             return len(due)
+        refused: dict[str, str] = {}
         try:
             await client.push_stock([StockPush(level.sku, level.quantity) for level in changed])
+        except StockRefused as exc:
+            log.warning("%s: %s", account.name, exc)
+            refused = exc.refused
+            wait = interval.total_seconds() if exc.retryable else 3600.0
+            await store.record_levels_failed(
+                uow.conn,
+                account.name,
+                sorted(refused),
+                error=str(exc),
+                not_before=now + timedelta(seconds=max(wait, settings.connector_retry_initial_s)),
+            )
         except ChannelApiError as exc:
             wait = max(
                 interval.total_seconds(),
@@ -264,8 +277,9 @@ async def push_due_stock(runtime: Runtime, account: Account, settings: Connector
             )
             return len(due)
         done = datetime.now(UTC)
+        taken = [level for level in changed if level.sku not in refused]
         await store.record_levels_pushed(
-            uow.conn, account.name, changed, pushed_at=done, not_before=done + interval, sent=True
+            uow.conn, account.name, taken, pushed_at=done, not_before=done + interval, sent=True
         )
     return len(due)
 

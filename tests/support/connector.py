@@ -118,9 +118,7 @@ async def start_connector(
     """A connector serving these (account settings, client) pairs."""
     connector_settings = ConnectorSettings(
         connector_accounts=[account for account, _ in accounts],
-        connector_retry_initial_s=0.01,
-        connector_retry_max_s=0.05,
-        **settings,
+        **{"connector_retry_initial_s": 0.01, "connector_retry_max_s": 0.05, **settings},
     )
     served = Accounts([Account(account, client) for account, client in accounts])
     spec = build(connector_settings, served)

@@ -75,6 +75,17 @@ class RefundPush:
     lines: tuple[Quantity, ...] = ()
 
 
+class StockRefused(Exception):
+    """The channel took a stock batch except these SKUs (SKU → the channel's reason): the rest
+    count as pushed. `retryable`: a later push of them may succeed."""
+
+    def __init__(self, refused: Mapping[str, str], *, retryable: bool) -> None:
+        detail = "; ".join(f"{sku}: {reason}" for sku, reason in sorted(refused.items()))
+        super().__init__(f"the channel refused {len(refused)} SKU(s): {detail}")
+        self.refused = dict(refused)
+        self.retryable = retryable
+
+
 class WebhookRefused(Exception):
     """A webhook delivery that is not the channel's (its signature or secret does not match)."""
 
@@ -88,7 +99,8 @@ class ChannelClient(Protocol):
     capabilities: frozenset[Capability]
     stock_batch_size: int
 
-    async def push_stock(self, levels: Sequence[StockPush]) -> None: ...
+    async def push_stock(self, levels: Sequence[StockPush]) -> None:
+        """Set these levels on the channel; raises StockRefused when it took all but some."""
 
     async def push_shipment(self, shipment: ShipmentPush) -> str | None:
         """Tell the channel; returns the channel's reference (a fulfilment id) if it gives one."""

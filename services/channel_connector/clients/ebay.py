@@ -36,6 +36,7 @@ from services.channel_connector.clients.base import (
     RefundPush,
     ShipmentPush,
     StockPush,
+    StockRefused,
 )
 from services.channel_connector.domain import PolledOrder, assign_to_channel_lines
 from services.channel_connector.http import (
@@ -182,6 +183,8 @@ class EbayClient(BaseClient):
     # --- stock -------------------------------------------------------------------------------
 
     async def push_stock(self, levels: Sequence[StockPush]) -> None:
+        refused: dict[str, str] = {}
+        retryable = False
         for start in range(0, len(levels), rules.STOCK_BATCH):
             batch = levels[start : start + rules.STOCK_BATCH]
             response = await self.http.request(
@@ -190,14 +193,10 @@ class EbayClient(BaseClient):
                 json=rules.stock_request((level.sku, level.quantity) for level in batch),
             )
             rejected = rules.stock_rejections(_json(response), [level.sku for level in batch])
-            if rejected:
-                detail = "; ".join(f"{r.sku}: {r.message}" for r in rejected)
-                raise ChannelApiError(
-                    f"eBay did not take the quantity of {len(rejected)} of {len(batch)}"
-                    f" SKU(s): {detail}",
-                    retryable=any(r.retryable for r in rejected),
-                    status=response.status_code,
-                )
+            refused.update({r.sku: r.message for r in rejected})
+            retryable = retryable or any(r.retryable for r in rejected)
+        if refused:
+            raise StockRefused(refused, retryable=retryable)
 
     # --- cancellations -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from services.channel_connector.clients.base import StockRefused
 from services.channel_connector.domain import PolledOrder
 from services.channel_connector.http import ChannelApiError
 from services.channel_connector.settings import AccountSettings
@@ -240,3 +241,24 @@ async def test_duplicate_envelopes_change_nothing(
     await h.harness.deliver(status("o6", "RECEIVED"), correlation_id="o6", envelope=envelope)
     await h.harness.deliver(status("o6", "RECEIVED"), correlation_id="o6", envelope=envelope)
     assert len(await h.harness.fetch("SELECT * FROM channel_orders")) == 1
+
+
+async def test_skus_the_channel_refuses_wait_and_the_rest_of_the_batch_counts_as_pushed(
+    connector: tuple[ConnectorHarness, RecordingClient],
+) -> None:
+    h, client = connector
+    for sku in ("MUG", "GHOST"):
+        await h.harness.deliver(
+            ChannelAvailabilityChanged(
+                channel="shopify", sku=sku, available=4, safety_stock=0, warehouse_available=4
+            ),
+            correlation_id=sku,
+        )
+    client.failures = [StockRefused({"GHOST": "unknown SKU"}, retryable=False)]
+    await h.run_stock("shop")
+    rows = {
+        r["sku"]: (r["pushed_quantity"], r["last_error"])
+        for r in await h.harness.fetch("SELECT * FROM stock_levels")
+    }
+    assert rows["MUG"] == (4, None)
+    assert rows["GHOST"][0] is None and "unknown SKU" in rows["GHOST"][1]

@@ -20,6 +20,7 @@ from services.channel_connector.clients.base import (
     RefundPush,
     ShipmentPush,
     StockPush,
+    StockRefused,
 )
 from services.channel_connector.clients.ebay import EbayClient, create
 from services.channel_connector.domain import Quantity
@@ -255,12 +256,11 @@ async def test_bulk_quantities_go_25_a_call_and_a_sku_ebay_refuses_is_reported(
     assert [len(p.body["requests"]) for p in double.stock_posts] == [25, 5]
     assert double.quantities["SKU-29"] == 29
 
-    with pytest.raises(ChannelApiError, match="NO-SUCH-SKU: 25702") as refused:
+    with pytest.raises(StockRefused, match="NO-SUCH-SKU: 25702") as refused:
         await client.push_stock(
             [StockPush("SKU-00", 7), StockPush("NO-SUCH-SKU", 3), StockPush("SKU-01", 0)]
         )
-    assert (refused.value.status, refused.value.retryable) == (207, False)
-    assert "1 of 3" in str(refused.value)
+    assert list(refused.value.refused) == ["NO-SUCH-SKU"] and not refused.value.retryable
     assert (double.quantities["SKU-00"], double.quantities["SKU-01"]) == (7, 0)
     assert "NO-SUCH-SKU" not in double.quantities
 
