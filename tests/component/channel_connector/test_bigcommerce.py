@@ -292,3 +292,33 @@ async def test_a_webhook_delivered_twice_is_fetched_at_most_twice_and_makes_one_
             await intake.deliver(message, correlation_id="bigcommerce:250")
         orders = await intake.fetch("SELECT channel, external_id FROM orders")
         assert [(o["channel"], o["external_id"]) for o in orders] == [("bigcommerce", "250")]
+
+
+async def test_a_fetch_the_store_fails_is_tried_again_and_a_refused_token_goes_dead(
+    infra: Infra, double: BigCommerceDouble
+):
+    double.add_order(250)
+    double.add_order(251)
+    settings = account_settings(double)
+    client = client_for(settings, ConnectorSettings())
+    async with start_connector(infra, [(settings, client)]) as h:
+        double.fail_next("/v2/orders/250/products", 500, method="GET")
+        body = webhook_body("store/order/created", 250)
+        headers = delivery_headers(body, secret=SECRET, client_secret=CLIENT_SECRET)
+        assert (await post_webhook(h, body, headers)).status_code == 200
+        await h.run_pushes()  # the harness backs off 0.01 s: the retry comes in the same run
+        [push] = await h.pushes(kind="fetch_order")
+        assert (push["status"], push["attempts"]) == ("done", 2)
+        assert calls(double, "GET", "/v2/orders/250/products") == 2
+        assert len(await h.harness.emitted_contracts("ChannelOrderReceived")) == 1
+
+        double.token = "rotated"  # the store revoked the connector's token
+        other = webhook_body("store/order/created", 251)
+        headers = delivery_headers(other, secret=SECRET, client_secret=CLIENT_SECRET)
+        assert (await post_webhook(h, other, headers)).status_code == 200
+        await h.run_pushes()
+        [dead] = [p for p in await h.pushes(kind="fetch_order") if p["key"].startswith("251:")]
+        assert dead["status"] == "dead" and "401" in dead["last_error"]
+        [alert] = await h.harness.emitted_contracts("OperatorAlert")
+        assert alert.kind == "channel_push_failed"
+    await client.aclose()
