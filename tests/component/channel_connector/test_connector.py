@@ -32,7 +32,9 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 async def connector(infra: Infra) -> AsyncIterator[tuple[ConnectorHarness, RecordingClient]]:
     client = RecordingClient(channel="shopify")
     account = AccountSettings(name="shop", channel="shopify", stock_push_interval_s=3600)
-    async with start_connector(infra, [(account, client)]) as found:
+    async with start_connector(
+        infra, [(account, client)], connector_retry_initial_s=30, connector_retry_max_s=60
+    ) as found:
         yield found, client
 
 

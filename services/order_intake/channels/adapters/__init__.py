@@ -7,7 +7,14 @@ the same adapters, looked up here by channel name.
 
 from __future__ import annotations
 
-from services.order_intake.channels.adapters import amazon, ebay, otto, shopify, woocommerce
+from services.order_intake.channels.adapters import (
+    amazon,
+    bigcommerce,
+    ebay,
+    otto,
+    shopify,
+    woocommerce,
+)
 from services.order_intake.channels.adapters.base import ChannelAdapter
 
 ADAPTERS: dict[str, ChannelAdapter] = {
@@ -18,6 +25,7 @@ ADAPTERS: dict[str, ChannelAdapter] = {
         amazon.ADAPTER,
         ebay.ADAPTER,
         otto.ADAPTER,
+        bigcommerce.ADAPTER,
     )
 }
 
