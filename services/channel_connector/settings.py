@@ -59,3 +59,9 @@ class ConnectorSettings(ServiceSettings):
     connector_max_inline_wait_s: float = Field(default=5.0, ge=0)
     # Polls ask from the cursor less this overlap (orders seen again are not handed on twice).
     connector_poll_overlap_s: float = Field(default=120.0, ge=0)
+
+
+# The name `shared.ops.migrate` looks up (`<Service>Settings`, the convention of every
+# services/<name>/settings.py): the Kubernetes init container runs
+# `python -m shared.ops.migrate channel_connector`.
+ChannelConnectorSettings = ConnectorSettings

@@ -1,6 +1,7 @@
 """Prints, as JSON, what each service declares in code: the topics it consumes (its
-ServiceSpec), the operations of its HTTP API (its OpenAPI document) and the status code each
-of the given paths answers to a GET, called in-process without starting the service (no
+ServiceSpec, or what it reads once configured: the channel connector reads nothing without
+accounts), the operations of its HTTP API (its OpenAPI document) and the status code each of
+the given paths answers to a GET, called in-process without starting the service (no
 database, no Kafka). Run in a child process by the deploy tests, because building an app
 installs process-wide logging and tracing.
 
@@ -41,7 +42,7 @@ def describe(service: str, probe_paths: list[str]) -> dict[str, Any]:
     return {
         "service_name": spec.settings.service_name,
         "consumer_group": spec.settings.consumer_group or spec.settings.service_name,
-        "topics": list(spec.topics),
+        "topics": list(getattr(app_module, "SUBSCRIBES_WHEN_CONFIGURED", spec.topics)),
         "operations": operations,
         "get_status": asyncio.run(_get_statuses(app, probe_paths)),
     }

@@ -36,6 +36,11 @@ SERVICES = (
     "channel_connector",
 )
 
+# Services that run exactly one replica per Deployment, without an autoscaler: the channel
+# connector (per-account pollers, stock pusher and rate limiters live in its process; several
+# accounts are several Deployments, see deploy/README.md).
+SINGLE_REPLICA = frozenset({"channel_connector"})
+
 
 def k8s_name(service: str) -> str:
     return service.replace("_", "-")

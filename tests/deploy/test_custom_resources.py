@@ -157,7 +157,11 @@ def test_services_trust_the_cluster_ca_and_fit_in_its_connections(
         secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
         assert f"{name}-ca" in secrets, f"{k8s} does not mount CloudNativePG's CA"
         # Every replica plus the rollout's surge pod: its pool, and its migrate init container.
-        pods = support.one(prod, "HorizontalPodAutoscaler", k8s)["spec"]["maxReplicas"] + 1
+        if service in support.SINGLE_REPLICA:
+            replicas = support.one(prod, "Deployment", k8s)["spec"]["replicas"]
+        else:
+            replicas = support.one(prod, "HorizontalPodAutoscaler", k8s)["spec"]["maxReplicas"]
+        pods = replicas + 1
         connections += pods * (pool_max + 1)
     max_connections = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
     assert connections <= max_connections - 10, (connections, max_connections)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic import SecretStr
 from services.payment.app import refuse_unsafe_gateway
 from services.payment.settings import PaymentSettings
 from shared.platform.settings import ServiceSettings
+from shared.topics import dead_letter_topic
 from tests.deploy import support
 
 Objects = dict[str, list[dict[str, Any]]]
@@ -174,6 +176,35 @@ def test_order_intake_gets_the_webhook_secrets_from_a_secret(overlays: Objects) 
             assert "OMS_SHOPIFY_WEBHOOK_SECRET" not in names
 
 
+def test_channel_connector_takes_its_accounts_from_an_optional_secret(overlays: Objects) -> None:
+    from services.channel_connector.settings import ConnectorSettings
+
+    assert "connector_accounts" in ConnectorSettings.model_fields
+    for overlay, objects in overlays.items():
+        env = {e["name"]: e for e in _main_container(objects, "channel_connector")["env"]}
+        reference = env["OMS_CONNECTOR_ACCOUNTS"]["valueFrom"]["secretKeyRef"]
+        # Optional: with no Secret the connector starts with no account.
+        assert reference["key"] == "accounts.json" and reference["optional"] is True, overlay
+        assert re.fullmatch("oms-channel-accounts(-[a-z0-9]+)?", reference["name"]), overlay
+        pod = _pod(support.one(objects, "Deployment", "channel-connector"))
+        (migrate,) = pod["initContainers"]
+        assert "OMS_CONNECTOR_ACCOUNTS" not in {e["name"] for e in migrate["env"]}, overlay
+        for service in set(support.SERVICES) - {"channel_connector"}:
+            names = {e["name"] for e in _main_container(objects, service)["env"]}
+            assert "OMS_CONNECTOR_ACCOUNTS" not in names, (overlay, service)
+        if overlay == "dev":
+            (secret,) = [
+                s
+                for s in support.find(objects, "Secret")
+                if s["metadata"]["name"] == reference["name"]
+            ]
+            assert base64.b64decode(secret["data"]["accounts.json"]) == b"[]"
+        else:
+            assert not support.find(objects, "Secret", reference["name"]), (
+                "prod Secrets are not in git"
+            )
+
+
 def test_config_keys_are_settings_and_point_at_the_infrastructure(overlays: Objects) -> None:
     fields = set(ServiceSettings.model_fields)
     for overlay, objects in overlays.items():
@@ -276,7 +307,7 @@ def _policies_selecting(
 
 
 @pytest.mark.parametrize("overlay", support.OVERLAYS)
-def test_services_reach_only_kafka_postgres_the_collector_dns_and_payment_fulfilment_https(
+def test_services_reach_only_kafka_postgres_the_collector_dns_and_https_if_they_call_out(
     overlays: Objects, overlay: str
 ) -> None:
     objects = overlays[overlay]
@@ -302,8 +333,9 @@ def test_services_reach_only_kafka_postgres_the_collector_dns_and_payment_fulfil
             for peer in rule["to"]:
                 selected = peer.get("podSelector", {}).get("matchLabels", {})
                 if "ipBlock" in peer:
-                    # Fulfilment (carriers', partners' APIs) and payment (Stripe, PayPal) alone
-                    # call out, over HTTPS, never to an address in the private ranges.
+                    # Fulfilment (carriers', partners' APIs), payment (Stripe, PayPal) and the
+                    # channel connector (the channels' APIs) alone call out, over HTTPS, never
+                    # to an address in the private ranges.
                     assert service in CALLS_OUT, f"{service} may reach {peer}"
                     assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"
                     assert set(peer["ipBlock"]["except"]) >= {
@@ -337,7 +369,7 @@ def test_services_reach_only_kafka_postgres_the_collector_dns_and_payment_fulfil
         assert labels["oms/kafka-client"] == labels["oms/postgres-client"] == "true"
 
 
-CALLS_OUT = frozenset({"fulfilment", "payment"})
+CALLS_OUT = frozenset({"fulfilment", "payment", "channel_connector"})
 
 
 def _infrastructure_pod_labels(
@@ -399,6 +431,7 @@ PUBLIC = [
     ("payment", "/v1/payments"),
     ("payment", "/v1/payments/webhooks/stripe"),
     ("returns", "/v1/returns/{return_id}"),
+    ("channel-connector", "/v1/connectors/{account}/webhooks"),
 ]
 PRIVATE = [
     "/v1/stock/adjustments",
@@ -407,12 +440,21 @@ PRIVATE = [
     "/v1/fulfilments/{id}/deliver",
     "/v1/returns",
     "/v1/returns/{return_id}/receive",
+    "/v1/connectors",
+    "/v1/connectors/stock",
+    "/v1/connectors/pushes",
+    "/v1/connectors/pushes/{push_id}/retry",
+    "/v1/connectors/{account}/poll",
     "/health/live",
     "/health/ready",
     "/metrics",
     "/openapi.json",
     "/docs",
 ]
+
+
+# The channel connector's only public route: id-only order webhooks (BigCommerce's).
+CONNECTOR_WEBHOOKS = frozenset({"/v1/connectors/{account}/webhooks"})
 
 
 def test_ingress_exposes_order_intake_carrier_webhooks_and_read_apis_only(
@@ -425,7 +467,8 @@ def test_ingress_exposes_order_intake_carrier_webhooks_and_read_apis_only(
         for path in PRIVATE:
             assert not _reached(routes, _sample(path)), f"{path} is exposed"
         # Every operation the services actually serve: reachable only if it is order-intake's,
-        # a carrier webhook, or a path that answers nothing but reads, and always to its owner.
+        # a carrier, Stripe or channel connector webhook, or a path that answers nothing but
+        # reads, and always to its owner.
         for service in support.SERVICES:
             owner = support.k8s_name(service)
             for path, methods in code[service]["operations"].items():
@@ -437,6 +480,7 @@ def test_ingress_exposes_order_intake_carrier_webhooks_and_read_apis_only(
                     service == "order_intake"
                     or path.startswith("/v1/carriers/")
                     or path.startswith("/v1/payments/webhooks/")
+                    or (service == "channel_connector" and path in CONNECTOR_WEBHOOKS)
                     or set(methods) <= {"GET", "HEAD"}
                 )
                 assert allowed, f"{methods} {path} of {service} is exposed by the Ingress"
@@ -449,3 +493,62 @@ def test_migrate_command_uses_each_service_own_settings_and_migrations() -> None
         settings = load_settings(service)
         assert settings.service_name == settings.db_schema == service
         assert (migrations_folder(service) / "0001_init.sql").is_file()
+
+
+def _readme_yaml_block(first_line: str) -> str:
+    readme = (support.REPO / "deploy" / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL)
+    (block,) = [b for b in blocks if b.startswith(first_line)]
+    return block
+
+
+def test_readme_per_account_connector_selects_its_own_pod_only(
+    overlays: Objects, tmp_path: Any
+) -> None:
+    """The documented per-account copy of the connector (deploy/README.md) renders, with its own
+    Secret and consumer group, and its Service and PodDisruptionBudget select its pod only."""
+    import subprocess
+
+    import yaml
+
+    folder = "deploy/k8s/overlays/prod/connector-bigcommerce-us"
+    kustomization = _readme_yaml_block(f"# {folder}/kustomization.yaml").replace(
+        "../../../base/services/channel-connector",
+        # kustomize takes relative paths only
+        os.path.relpath(support.K8S / "base" / "services" / "channel-connector", tmp_path),
+    )
+    (tmp_path / "kustomization.yaml").write_text(kustomization)
+    (tmp_path / "dead-letter-topic.yaml").write_text(
+        _readme_yaml_block(f"# {folder}/dead-letter-topic.yaml")
+    )
+    result = subprocess.run(
+        [support.kubectl(), "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    copy = [d for d in yaml.safe_load_all(result.stdout) if d]
+    name = "channel-connector-bigcommerce-us"
+    deployment = support.one(copy, "Deployment", name)
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    group = env["OMS_CONSUMER_GROUP"]["value"]
+    assert group != "channel_connector"
+    accounts = env["OMS_CONNECTOR_ACCOUNTS"]["valueFrom"]["secretKeyRef"]
+    assert accounts["name"] == "oms-channel-accounts-bigcommerce-us"
+    (topic,) = support.find(copy, "KafkaTopic")
+    assert topic["spec"]["topicName"] == dead_letter_topic(group)
+    assert support.one(copy, "Deployment", name)["spec"]["replicas"] == 1
+    copy_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    base = overlays["prod"]
+    base_labels = support.one(base, "Deployment", "channel-connector")["spec"]["template"][
+        "metadata"
+    ]["labels"]
+    for kind in ("Service", "PodDisruptionBudget"):
+        own = support.one(copy, kind, name)["spec"]["selector"]
+        other = support.one(base, kind, "channel-connector")["spec"]["selector"]
+        own, other = own.get("matchLabels", own), other.get("matchLabels", other)
+        assert own.items() <= copy_labels.items() and not own.items() <= base_labels.items()
+        assert other.items() <= base_labels.items() and not other.items() <= copy_labels.items()
+    # The base's network policy (the connector's egress) covers the copy.
+    policies = _policies_selecting(base, copy_labels)
+    assert [p["metadata"]["name"] for p in policies if "Egress" in p["spec"]["policyTypes"]] == [
+        "channel-connector"
+    ]

@@ -79,6 +79,11 @@ def test_autoscaling_is_bounded_by_the_partitions_consumed(
     for overlay, objects in overlays.items():
         for service in support.SERVICES:
             name = support.k8s_name(service)
+            if service in support.SINGLE_REPLICA:
+                # No autoscaler: one replica, set on the Deployment.
+                assert not support.find(objects, "HorizontalPodAutoscaler", name), name
+                assert support.one(objects, "Deployment", name)["spec"]["replicas"] == 1, name
+                continue
             hpa = support.one(objects, "HorizontalPodAutoscaler", name)
             assert hpa["spec"]["scaleTargetRef"] == {
                 "apiVersion": "apps/v1",
