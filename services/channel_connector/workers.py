@@ -30,6 +30,7 @@ from services.channel_connector.clients.base import (
     RefundPush,
     ShipmentPush,
     StockPush,
+    StockRefused,
 )
 from services.channel_connector.domain import (
     PolledOrder,
@@ -263,6 +264,19 @@ async def push_due_stock(runtime: Runtime, account: Account, settings: Connector
                 not_before=now + timedelta(days=1),
             )
             return len(due)
+        except StockRefused as exc:
+            # The others went through; the refused SKUs are tried again in an hour.
+            refused = [level for level in changed if level.sku in exc.refused]
+            log.warning("%s: the channel refused %d SKU(s): %s", account.name, len(refused), exc)
+            for level in refused:
+                await store.record_levels_failed(
+                    uow.conn,
+                    account.name,
+                    [level.sku],
+                    error=exc.refused[level.sku][:1000],
+                    not_before=now + timedelta(hours=1),
+                )
+            changed = [level for level in changed if level.sku not in exc.refused]
         done = datetime.now(UTC)
         await store.record_levels_pushed(
             uow.conn, account.name, changed, pushed_at=done, not_before=done + interval, sent=True

@@ -83,6 +83,15 @@ class NotSupported(Exception):
     """The channel's API has no such operation for this account."""
 
 
+class StockRefused(Exception):
+    """Raised by `push_stock` when the channel refused some SKUs (unknown there, not stocked at
+    the location...) after the others were pushed: `refused` maps each refused SKU to why."""
+
+    def __init__(self, refused: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{sku}: {why}" for sku, why in sorted(refused.items())))
+        self.refused = dict(refused)
+
+
 class ChannelClient(Protocol):
     channel: str
     capabilities: frozenset[Capability]
