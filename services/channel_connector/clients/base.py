@@ -79,7 +79,7 @@ class StockRefused(Exception):
     """The channel took a stock batch except these SKUs (SKU → the channel's reason): the rest
     count as pushed. `retryable`: a later push of them may succeed."""
 
-    def __init__(self, refused: Mapping[str, str], *, retryable: bool) -> None:
+    def __init__(self, refused: Mapping[str, str], *, retryable: bool = False) -> None:
         detail = "; ".join(f"{sku}: {reason}" for sku, reason in sorted(refused.items()))
         super().__init__(f"the channel refused {len(refused)} SKU(s): {detail}")
         self.refused = dict(refused)

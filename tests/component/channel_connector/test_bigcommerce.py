@@ -6,6 +6,8 @@ on, the same delivery twice fetched at most twice and made into one order by ord
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -301,12 +303,17 @@ async def test_a_fetch_the_store_fails_is_tried_again_and_a_refused_token_goes_d
     double.add_order(251)
     settings = account_settings(double)
     client = client_for(settings, ConnectorSettings())
-    async with start_connector(infra, [(settings, client)]) as h:
+    timings = {"connector_retry_initial_s": 0.3, "connector_retry_max_s": 0.3}
+    async with start_connector(infra, [(settings, client)], **timings) as h:
         double.fail_next("/v2/orders/250/products", 500, method="GET")
         body = webhook_body("store/order/created", 250)
         headers = delivery_headers(body, secret=SECRET, client_secret=CLIENT_SECRET)
         assert (await post_webhook(h, body, headers)).status_code == 200
-        await h.run_pushes()  # the harness backs off 0.01 s: the retry comes in the same run
+        await h.run_pushes()
+        [push] = await h.pushes(kind="fetch_order")
+        assert (push["status"], push["attempts"]) == ("pending", 1)
+        await asyncio.sleep(0.4)  # past the backoff
+        await h.run_pushes()
         [push] = await h.pushes(kind="fetch_order")
         assert (push["status"], push["attempts"]) == ("done", 2)
         assert calls(double, "GET", "/v2/orders/250/products") == 2
