@@ -7,12 +7,18 @@ the same adapters, looked up here by channel name.
 
 from __future__ import annotations
 
-from services.order_intake.channels.adapters import amazon, ebay, shopify, woocommerce
+from services.order_intake.channels.adapters import amazon, ebay, magento, shopify, woocommerce
 from services.order_intake.channels.adapters.base import ChannelAdapter
 
 ADAPTERS: dict[str, ChannelAdapter] = {
     adapter.name: adapter
-    for adapter in (shopify.ADAPTER, woocommerce.ADAPTER, amazon.ADAPTER, ebay.ADAPTER)
+    for adapter in (
+        shopify.ADAPTER,
+        woocommerce.ADAPTER,
+        amazon.ADAPTER,
+        ebay.ADAPTER,
+        magento.ADAPTER,
+    )
 }
 
 
