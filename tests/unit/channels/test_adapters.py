@@ -352,7 +352,15 @@ def test_ebay_missing_ship_to_is_named():
 
 
 def test_every_channel_is_registered_and_only_webhook_channels_are_signed():
-    assert set(ADAPTERS) == {"shopify", "woocommerce", "amazon", "ebay", "otto", "bigcommerce"}
+    assert set(ADAPTERS) == {
+        "shopify",
+        "woocommerce",
+        "amazon",
+        "ebay",
+        "otto",
+        "bigcommerce",
+        "magento",
+    }
     assert {name for name, adapter in ADAPTERS.items() if adapter.signed} == {
         "shopify",
         "woocommerce",

@@ -11,6 +11,7 @@ from services.order_intake.channels.adapters import (
     amazon,
     bigcommerce,
     ebay,
+    magento,
     otto,
     shopify,
     woocommerce,
@@ -26,14 +27,14 @@ ADAPTERS: dict[str, ChannelAdapter] = {
         ebay.ADAPTER,
         otto.ADAPTER,
         bigcommerce.ADAPTER,
+        magento.ADAPTER,
     )
 }
 
 
-RESERVED_CHANNELS: frozenset[str] = frozenset(ADAPTERS) | {"bigcommerce", "magento"}
+RESERVED_CHANNELS: frozenset[str] = frozenset(ADAPTERS)
 """Channel names only their own adapter may create orders for (the native API refuses them, or
-a forged order could take a real channel order's (channel, external id) first). Includes the
-channels whose adapters are planned."""
+a forged order could take a real channel order's (channel, external id) first)."""
 
 
 def adapter_for(channel: str) -> ChannelAdapter | None:
