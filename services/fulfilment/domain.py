@@ -17,6 +17,11 @@ Holds (HoldFulfilments): a fulfilment not shipped yet (created, or partially shi
 still to go) may be held; while held the floor may not pick, pack, label or ship it
 (`fulfilment_on_hold`). A cancel still applies. Holding does not change the status.
 
+Address changes (UpdateShippingAddress, an order edit from the sales channel): all of the
+order's open fulfilments take the new address, or none does — refused once any of them is on a
+released pick list or has parcels that left (`picking_started`), or a partner has its request
+(`partner_notified`). See `plan_address_change`.
+
 Repeats that already hold are unchanged, not refused: delivering a delivered fulfilment,
 cancelling a cancelled one, failing a failed one. Shipping again with the same carrier and
 tracking number is an idempotent repeat too (see `decide_ship`).
