@@ -15,7 +15,7 @@ from typing import Any
 from services.order_intake.channels import store
 from services.order_intake.channels.adapters.base import NewOrder
 from services.order_intake.domain import edits
-from services.order_intake.domain.saga import OrderSaga
+from services.order_intake.domain.saga import Decision, OrderSaga
 from services.order_intake.orders import store as order_store
 from services.order_intake.orders.saga_runner import now, persist
 from shared.envelope import Envelope
@@ -32,6 +32,7 @@ def channel_update(channel: str, result: NewOrder) -> edits.ChannelUpdate:
         external_id=result.external_id,
         shipping_address=order.shipping_address,
         lines=edits.units((line.sku, line.quantity) for line in order.lines),
+        changed_at=order.channel_changed_at,
     )
 
 
@@ -44,7 +45,11 @@ async def take_edit(
     saga = await order_store.load_saga(conn, order_id, lock=True)
     assert saga is not None
     update = channel_update(channel, result)
+    if edits.is_stale(saga, update):
+        return "duplicate", saga, None
     if not edits.wants_change(saga, update):
+        if edits.note_version(saga, update):  # a newer version, the same order: remember it
+            await persist(uow, saga, saga.status, Decision())
         return "duplicate", saga, None
     started = await store.picking_started(conn, order_id)
     address_before = saga.shipping_address

@@ -18,6 +18,9 @@ never changes the order's status.
   own totals) is not done automatically; an operator handles it with the customer.
 - Anything else that differs (prices, customer, notes, payment status) is not applied: the
   update is a duplicate unless its address or lines differ.
+- A version older than one received before (the channel's `changed_at`, e.g. Shopify's
+  `updated_at`: webhooks are not ordered) is no edit at all: a late `orders/create` does not
+  put the old address back.
 
 Every refusal is on the timeline (`channel_edit_refused`) with an OperatorAlert of that kind,
 once per change: the same change again — a redelivery with a new delivery id, or the same
@@ -76,6 +79,7 @@ class ChannelUpdate:
     external_id: str
     shipping_address: Address
     lines: tuple[SkuQuantity, ...]
+    changed_at: datetime | None = None  # the channel's last change of this version
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,26 @@ def ordered(saga: OrderSaga) -> tuple[SkuQuantity, ...]:
     return units((line.sku, line.quantity) for line in saga.lines)
 
 
+def is_stale(saga: OrderSaga, update: ChannelUpdate) -> bool:
+    """An older version of the order than one received before (the channel's webhooks are not
+    ordered): not an edit, whatever it says."""
+    return (
+        update.changed_at is not None
+        and saga.channel_changed_at is not None
+        and update.changed_at < saga.channel_changed_at
+    )
+
+
+def note_version(saga: OrderSaga, update: ChannelUpdate) -> bool:
+    """Remember the update's version when it is the newest received; True when it was."""
+    if update.changed_at is None or is_stale(saga, update):
+        return False
+    if saga.channel_changed_at is not None and update.changed_at <= saga.channel_changed_at:
+        return False
+    saga.channel_changed_at = update.changed_at
+    return True
+
+
 def wants_change(saga: OrderSaga, update: ChannelUpdate) -> bool:
     """The update asks for an edit (its address or lines differ from what the order has and
     was last asked for): a cheap check before anything is looked up for `request_edit`."""
@@ -125,9 +149,13 @@ def request_edit(
     saga: OrderSaga, update: ChannelUpdate, now: datetime, *, picking_started: bool
 ) -> EditResult:
     """Compare the channel's update with the order and decide (see the module's doc).
-    `picking_started`: order-intake saw the warehouse start picking the order."""
+    `picking_started`: order-intake saw the warehouse start picking the order. A stale
+    version (`is_stale`) makes no edit."""
     decision = Decision()
     made: list[ChannelEdit] = []
+    if is_stale(saga, update):
+        return EditResult(decision, ())
+    note_version(saga, update)
     if _address_wanted(saga, update.shipping_address):
         made.append(_change_address(saga, update, now, picking_started, decision))
     wanted = units((line.sku, line.quantity) for line in update.lines)

@@ -553,8 +553,10 @@ class OrderSaga(BaseModel):
     # Refunds made at the provider, by the gateway's refund id, and their total.
     external_refunds: dict[str, SagaExternalRefund] = Field(default_factory=dict)
     refunded_externally: Decimal = Decimal(0)
-    # Edits the sales channel made to the order, by edit id, oldest first.
+    # Edits the sales channel made to the order, by edit id, oldest first, and when the channel
+    # last changed the newest version of the order received (if it says).
     channel_edits: dict[str, ChannelEdit] = Field(default_factory=dict)
+    channel_changed_at: datetime | None = None
 
     @property
     def next_deadline(self) -> datetime | None:

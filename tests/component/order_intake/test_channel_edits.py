@@ -316,6 +316,33 @@ async def test_fulfilments_update_applies_once_through_a_crash(
     assert len(events(order, "shipping_address_changed")) == 1
 
 
+async def test_a_late_older_version_does_not_put_the_old_address_back(
+    intake: ComponentHarness, client: httpx.AsyncClient
+):
+    """Shopify's webhooks are not ordered: the `orders/updated` of 12:40 came first (it made
+    the order), the `orders/create` of 12:30 comes after it."""
+    created = payloads.shopify_order()
+    created["updated_at"] = "2024-07-10T12:30:00+02:00"
+    edited = moved(created)
+    edited["updated_at"] = "2024-07-10T12:40:00+02:00"
+    first = await update(client, edited, "update-first")
+    assert first.status_code == 202 and first.json()["outcome"] == "created"
+    order_id = first.json()["order_id"]
+    late = await post_shopify(client, created, webhook_id="create-late")
+    assert late.status_code == 200, late.text
+    assert late.json()["outcome"] == "duplicate"
+    order = await view(client, order_id)
+    assert order["shipping_address"]["city"] == "Hamburg"
+    assert events(order, "channel_edit_refused") == []
+    assert events(order, "shipping_address_changed") == []
+    # A newer version with another address is still an edit.
+    newest = moved(created, address1="Ballindamm 1", zip="20095")
+    newest["updated_at"] = "2024-07-10T12:50:00Z"
+    answer = await update(client, newest, "update-newest")
+    assert answer.json()["outcome"] == "edit_applied"
+    assert (await view(client, order_id))["shipping_address"]["line1"] == "Ballindamm 1"
+
+
 async def test_a_line_change_is_refused_with_an_alert(
     intake: ComponentHarness, client: httpx.AsyncClient
 ):

@@ -217,3 +217,42 @@ def test_a_saga_stored_before_edits_loads_without_any():
     stored = at(new_saga(), Status.FULFILLING).model_dump(mode="json")
     stored.pop("channel_edits")
     assert OrderSaga.model_validate(stored).channel_edits == {}
+
+
+def test_an_older_version_arriving_late_is_no_edit():
+    saga = at(new_saga(channel_changed_at=T0), Status.FULFILLING)
+    newer = edits.ChannelUpdate(
+        channel="shopify",
+        external_id="5940",
+        shipping_address=NEW,
+        lines=LINES,
+        changed_at=T0 + timedelta(minutes=5),
+    )
+    assert edit(saga, newer).outcome == "edit_requested"
+    assert saga.channel_changed_at == T0 + timedelta(minutes=5)
+    late = edits.ChannelUpdate(
+        channel="shopify",
+        external_id="5940",
+        shipping_address=OTHER,
+        lines=(SkuQuantity(sku="A", quantity=9),),
+        changed_at=T0 + timedelta(minutes=1),
+    )
+    assert edits.is_stale(saga, late)
+    result = edit(saga, late)
+    assert result.outcome == "duplicate" and result.decision.messages == []
+    assert len(saga.channel_edits) == 1
+
+
+def test_a_newer_version_without_changes_is_remembered():
+    saga = at(new_saga(channel_changed_at=T0), Status.FULFILLING)
+    same = update()
+    newer = edits.ChannelUpdate(
+        channel=same.channel,
+        external_id=same.external_id,
+        shipping_address=same.shipping_address,
+        lines=same.lines,
+        changed_at=T0 + timedelta(hours=1),
+    )
+    assert not edits.wants_change(saga, newer)
+    assert edits.note_version(saga, newer) and saga.channel_changed_at == T0 + timedelta(hours=1)
+    assert not edits.note_version(saga, newer), "the same version again is nothing new"
