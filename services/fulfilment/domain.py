@@ -17,6 +17,11 @@ Holds (HoldFulfilments): a fulfilment not shipped yet (created, or partially shi
 still to go) may be held; while held the floor may not pick, pack, label or ship it
 (`fulfilment_on_hold`). A cancel still applies. Holding does not change the status.
 
+Address changes (UpdateShippingAddress, an order edit from the sales channel): all of the
+order's open fulfilments take the new address, or none does — refused once any of them is on a
+released pick list or has parcels that left (`picking_started`), or a partner has its request
+(`partner_notified`). See `plan_address_change`.
+
 Repeats that already hold are unchanged, not refused: delivering a delivered fulfilment,
 cancelling a cancelled one, failing a failed one. Shipping again with the same carrier and
 tracking number is an idempotent repeat too (see `decide_ship`).
@@ -27,10 +32,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Status(StrEnum):
@@ -368,6 +373,76 @@ def plan_hold(fulfilments: Iterable[tuple[str, Status, bool, bool]]) -> HoldPlan
         if not already:
             to_hold.append(fulfilment_id)
     return HoldPlan(tuple(sorted(to_hold)), tuple(sorted(held)))
+
+
+# --- shipping address changes (UpdateShippingAddress) ---------------------------------------
+
+PICKING_STARTED = "picking_started"
+PARTNER_NOTIFIED = "partner_notified"
+_LEFT_THE_FLOOR = frozenset(
+    {Status.PARTIALLY_SHIPPED, Status.SHIPPED, Status.DELIVERED, Status.FAILED}
+)
+
+
+@dataclass(frozen=True)
+class AddressFacts:
+    """What an address change needs to know of one of the order's fulfilments."""
+
+    fulfilment_id: str
+    status: Status
+    picking_released: bool  # put on a pick list (released) at some point
+    partner_requested: bool  # its request to a 3PL / supplier is recorded
+    ships_to: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class AddressChangePlan:
+    """`code` None: the change is taken; `updated` are the open fulfilments that ship to the
+    new address once `to_update` (those not already there) are saved. Else refused: `code`,
+    `reason` and the fulfilments that stop it (`blocking`); nothing changes."""
+
+    code: str | None = None
+    reason: str | None = None
+    blocking: tuple[str, ...] = ()
+    to_update: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        return self.code is not None
+
+
+def plan_address_change(
+    fulfilments: Iterable[AddressFacts], ships_to: Mapping[str, Any]
+) -> AddressChangePlan:
+    """All or nothing. Picking has started once a fulfilment (not cancelled) is on a released
+    pick list, or has parcels that left: the change is refused (`picking_started`). A partner
+    fulfilment whose request is recorded has the old address already (`partner_notified`).
+    Otherwise every open (created) fulfilment takes the address; one already shipping to it
+    is not saved again, so a repeat changes nothing."""
+    found = [f for f in fulfilments if f.status is not Status.CANCELLED]
+    started = sorted(
+        f.fulfilment_id for f in found if f.picking_released or f.status in _LEFT_THE_FLOOR
+    )
+    if started:
+        return AddressChangePlan(
+            PICKING_STARTED,
+            "picking has started for fulfilment(s) " + ", ".join(started),
+            tuple(started),
+        )
+    notified = sorted(f.fulfilment_id for f in found if f.partner_requested)
+    if notified:
+        return AddressChangePlan(
+            PARTNER_NOTIFIED,
+            "the request of fulfilment(s) " + ", ".join(notified) + " went to the partner"
+            " with the old address",
+            tuple(notified),
+        )
+    open_ = sorted(found, key=lambda f: f.fulfilment_id)
+    return AddressChangePlan(
+        to_update=tuple(f.fulfilment_id for f in open_ if dict(f.ships_to) != dict(ships_to)),
+        updated=tuple(f.fulfilment_id for f in open_),
+    )
 
 
 # --- carrier tracking -----------------------------------------------------------------------

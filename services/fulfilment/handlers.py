@@ -19,6 +19,7 @@ and both always answer:
   (not recalled). A re-send holds nothing new and answers the same (the first reason stays).
 - ReleaseFulfilments takes the hold off (partner requests held back go out now) and answers
   FulfilmentsReleased; a re-send answers with the fulfilments the last release took it off.
+- UpdateShippingAddress (a channel's order edit) is in `address_changes`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.fulfilment import store
+from services.fulfilment.address_changes import on_update_shipping_address
 from services.fulfilment.domain import (
     Action,
     Status,
@@ -53,6 +55,7 @@ from shared.contracts.order_intake import (
     CreateFulfilment,
     HoldFulfilments,
     ReleaseFulfilments,
+    UpdateShippingAddress,
 )
 from shared.envelope import Envelope
 from shared.platform.handlers import HandlerRegistry
@@ -255,4 +258,5 @@ def handlers() -> HandlerRegistry:
     registry.register(on_cancel_fulfilment, CancelFulfilment)
     registry.register(on_hold_fulfilments, HoldFulfilments)
     registry.register(on_release_fulfilments, ReleaseFulfilments)
+    registry.register(on_update_shipping_address, UpdateShippingAddress)
     return registry

@@ -419,3 +419,78 @@ async def save_parcel_shipped(
         status.value,
         at,
     )
+
+
+# --- shipping address changes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddressChangeRecord:
+    """An UpdateShippingAddress decided: `outcome` updated or refused (with `code`, `reason`)."""
+
+    change_id: str
+    order_id: str
+    outcome: str
+    code: str | None
+    reason: str | None
+    fulfilments: tuple[str, ...]
+
+
+async def address_change(conn: DbConnection, change_id: str) -> AddressChangeRecord | None:
+    row = await conn.fetchrow(
+        "SELECT change_id, order_id, outcome, code, reason, fulfilments FROM address_changes"
+        " WHERE change_id = $1",
+        change_id,
+    )
+    if row is None:
+        return None
+    return AddressChangeRecord(
+        row["change_id"],
+        row["order_id"],
+        row["outcome"],
+        row["code"],
+        row["reason"],
+        tuple(row["fulfilments"]),
+    )
+
+
+async def insert_address_change(conn: DbConnection, record: AddressChangeRecord) -> None:
+    await conn.execute(
+        "INSERT INTO address_changes (change_id, order_id, outcome, code, reason, fulfilments)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (change_id) DO NOTHING",
+        record.change_id,
+        record.order_id,
+        record.outcome,
+        record.code,
+        record.reason,
+        list(record.fulfilments),
+    )
+
+
+async def lock_for_address_change(
+    conn: DbConnection, order_id: str
+) -> list[tuple[str, Status, bool, dict[str, Any]]]:
+    """The order's fulfilments, locked (a pick list release skips locked ones): (id, status,
+    put on a pick list, shipping address)."""
+    rows = await conn.fetch(
+        "SELECT fulfilment_id, status, picking_released_at IS NOT NULL AS released,"
+        " shipping_address FROM fulfilments WHERE order_id = $1"
+        " ORDER BY fulfilment_id FOR UPDATE",
+        order_id,
+    )
+    return [
+        (r["fulfilment_id"], Status(r["status"]), r["released"], r["shipping_address"])
+        for r in rows
+    ]
+
+
+async def save_shipping_address(
+    conn: DbConnection, fulfilment_ids: Sequence[str], address: dict[str, Any], at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE fulfilments SET shipping_address = $2, updated_at = $3"
+        " WHERE fulfilment_id = ANY($1::text[])",
+        list(fulfilment_ids),
+        address,
+        at,
+    )

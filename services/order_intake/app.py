@@ -16,6 +16,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.order_intake.channels import webhook_routes
+from services.order_intake.channels.edits import edit_answer_handlers
 from services.order_intake.channels.kafka_ingress import channel_order_handlers
 from services.order_intake.domain.saga import SagaPolicy
 from services.order_intake.exchanges.consumers import exchange_handlers
@@ -55,6 +56,7 @@ def handlers(settings: OrderIntakeSettings, policy: SagaPolicy) -> HandlerRegist
         notification_handlers(),
         exchange_handlers(policy),
         warehouse_progress_handlers(),
+        edit_answer_handlers(),
     ):
         registry.include(found, after=write_pending_sagas)
     registry.include(stock_alert_handlers())

@@ -121,6 +121,35 @@ class FulfilmentsReleased(Event):
 
 
 @register
+class ShippingAddressUpdated(Event):
+    """The answer to UpdateShippingAddress when fulfilment took the change: `updated`, the
+    order's unpicked fulfilments that now ship to the new address (none: the order has no open
+    fulfilment). A re-send answers the same."""
+
+    TYPE = "ShippingAddressUpdated"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    change_id: str
+    updated: tuple[str, ...] = ()
+
+
+@register
+class ShippingAddressChangeRefused(Event):
+    """The answer to UpdateShippingAddress when the change came too late: `code`
+    `picking_started` (a fulfilment is on a released pick list, or packed, or shipped) or
+    `partner_notified` (its request went to a 3PL / dropship supplier); `fulfilments` names
+    them. Nothing was changed. A re-send answers the same."""
+
+    TYPE = "ShippingAddressChangeRefused"
+    TOPIC = FULFILMENT_EVENTS
+    order_id: str
+    change_id: str
+    code: str
+    reason: str
+    fulfilments: tuple[str, ...] = ()
+
+
+@register
 class FulfilmentFailed(Event):
     TYPE = "FulfilmentFailed"
     TOPIC = FULFILMENT_EVENTS

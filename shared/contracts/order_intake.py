@@ -202,6 +202,23 @@ class ReleaseFulfilments(Command):
     order_id: str
 
 
+@register
+class UpdateShippingAddress(Command):
+    """The channel changed the order's shipping address (an order edit): fulfilment gives it to
+    the order's fulfilments whose picking has not started, so labels printed later use it.
+    All or nothing: once any fulfilment of the order is on a released pick list (or later), or
+    its request went to a partner, the change is refused. `change_id` names the change; a re-send
+    answers what the first answered. Answered by ShippingAddressUpdated or
+    ShippingAddressChangeRefused."""
+
+    TYPE = "UpdateShippingAddress"
+    TOPIC = FULFILMENT_COMMANDS
+    order_id: str
+    change_id: str
+    shipping_address: Address
+    recipient_name: str | None = None
+
+
 # --- order events -------------------------------------------------------------------------
 
 

@@ -11,7 +11,10 @@ Both ingress paths call this module: the webhook endpoint (`webhook_routes`) and
 3. `take_in` (`ingest`), inside the caller's transaction, under a lock on (channel, external
    order id):
    - a delivery id already answered is answered again the same way (never applied twice);
-   - an order already known by (channel, external id) is answered with its order id;
+   - an order already known by (channel, external id) is answered with its order id, unless
+     the channel changed it (Shopify `orders/updated`, a polled order seen again with another
+     address or other lines): then it is an order edit (`channels/edits.py`, rules in
+     domain/edits.py), applied or refused through the saga;
    - a new order is stored and its saga started like a native order; a cancellation that
      arrived before it (webhooks are not ordered) is applied to it at once;
    - a cancellation goes through the saga like `POST /v1/orders/{id}/cancel`; when the saga
@@ -37,6 +40,7 @@ from services.order_intake.channels.adapters.base import (
     parse_json,
     verify_signature,
 )
+from services.order_intake.channels.edits import take_edit
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.order import price
 from services.order_intake.domain.pricing import PricingError
@@ -59,7 +63,9 @@ CANCEL_REFUSED_EVENT = "channel_cancel_refused"
 class Outcome:
     """What a delivery did. `duplicate`: it repeated one already applied (nothing changed)."""
 
-    kind: str  # created | duplicate | cancel_requested | cancel_recorded | cancel_refused | ignored
+    # created | duplicate | cancel_requested | cancel_recorded | cancel_refused | ignored |
+    # edit_applied | edit_requested | edit_refused
+    kind: str
     external_id: str | None = None
     order_id: str | None = None
     status: str | None = None
@@ -255,7 +261,15 @@ async def _new_order(
     if saga is None:
         existing = await order_store.order_id_for_external_id(conn, channel, result.external_id)
         assert existing is not None
-        return await _known_order(conn, "duplicate", result.external_id, existing)
+        kind, known, reason = await take_edit(uow, channel, result, existing)
+        return Outcome(
+            kind,
+            result.external_id,
+            existing,
+            known.status.value,
+            duplicate=kind == "duplicate",
+            reason=reason,
+        )
     return Outcome("created", result.external_id, saga.order_id, saga.status.value)
 
 

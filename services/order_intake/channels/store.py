@@ -71,3 +71,29 @@ async def take_pending_cancel(conn: DbConnection, channel: str, external_id: str
         external_id,
     )
     return reason
+
+
+# The warehouse floor's steps on the order timeline (orders/warehouse_progress.py) that mean
+# picking has started: an order edit from the channel comes too late.
+PICKING_PROGRESS = ("pick_list_released", "line_picked", "parcel_packed", "label_created")
+
+
+async def picking_started(conn: DbConnection, order_id: str) -> bool:
+    """The order's timeline shows the floor has put it on a pick list (or gone further)."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM order_timeline WHERE order_id = $1"
+        " AND event = ANY($2::text[]))",
+        order_id,
+        list(PICKING_PROGRESS),
+    )
+    return found
+
+
+async def save_shipping_address(conn: DbConnection, order_id: str, address: dict[str, Any]) -> None:
+    """The order's shipping address after a channel's edit was applied (the saga has it too)."""
+    await conn.execute(
+        "UPDATE orders SET shipping_address = $2, updated_at = clock_timestamp()"
+        " WHERE order_id = $1",
+        order_id,
+        address,
+    )

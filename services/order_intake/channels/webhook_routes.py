@@ -2,7 +2,11 @@
 order, in the channel's own payload (DESIGN.md §9).
 
 Answers (JSON):
-- 202 a new order (`outcome` created) or a cancellation applied / recorded before its order;
+- 202 a new order (`outcome` created) or a cancellation applied / recorded before its order,
+  or an order edit applied (`edit_applied`) or asked of fulfilment (`edit_requested`);
+- 200 an order edit refused (`edit_refused`, `reason` says why: picking started, shipped, a
+  line change): recorded on the order's timeline with an operator alert, and not worth a
+  retry by the channel;
 - 200 a repeat of a delivery or of an order already received (`duplicate` true, same
   `order_id`), an ignored delivery (a status the OMS does not act on), a WooCommerce ping;
 - 400 malformed JSON, 422 a payload that does not map (the error names the field), 401 a bad
@@ -140,6 +144,8 @@ def _answer(channel: str, outcome: Outcome) -> JSONResponse:
         "created",
         "cancel_requested",
         "cancel_recorded",
+        "edit_applied",
+        "edit_requested",
     }
     body: dict[str, Any] = ChannelOrderAnswer(
         channel=channel,

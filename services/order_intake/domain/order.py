@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,6 +39,8 @@ class CanonicalOrder(BaseModel):
     # Channels that priced shipping and tax themselves (marketplaces) pass them through.
     shipping_override: Decimal | None = None
     tax_override: Decimal | None = None
+    # When the channel last changed the order (the version received), if the channel says.
+    channel_changed_at: datetime | None = None
 
 
 def new_order_id() -> str:
@@ -82,4 +85,5 @@ def new_saga(order_id: str, order: CanonicalOrder, totals: Totals) -> OrderSaga:
         payment_method=order.payment_method,
         payment_token=order.payment_token,
         paid_externally=order.paid_externally,
+        channel_changed_at=order.channel_changed_at,
     )

@@ -116,6 +116,12 @@ recorded (`external_refunds` by the gateway's refund id, `refunded_externally` t
 never changes the status; it alerts an operator when the provider's refunds now exceed what was
 captured or the order is not completed (refunded by hand while it still ships).
 
+Channel edits: a sales channel that changes an order it sent (a new shipping address, changed
+lines) is recorded in `channel_edits` by services/order_intake/domain/edits.py, the pure rules of
+order edits: an address before picking is applied (at fulfilment, through UpdateShippingAddress
+and fulfilment's answer); after picking, and any line change, it is refused with an operator
+alert. An edit never changes the status.
+
 Deadlines: every machine-paced waiting state has a deadline. When it passes, the same command is
 re-sent (same idempotency key) up to `max_attempts` times; after the last try the saga
 compensates, or parks the order in NEEDS_ATTENTION where undoing is not safe. Human-paced steps
@@ -470,6 +476,23 @@ class SagaExternalRefund(BaseModel):
     refunded_at: datetime
 
 
+class ChannelEdit(BaseModel):
+    """An order edit from the sales channel (see domain/edits.py): a new shipping address
+    (`kind` address) or changed lines (`kind` lines), and what became of it (`state`
+    requested: fulfilment was asked; applied; refused, with `code` and `message`)."""
+
+    edit_id: str
+    kind: str
+    channel: str
+    state: str
+    requested_at: datetime
+    address: Address | None = None
+    previous_address: Address | None = None
+    lines: tuple[SkuQuantity, ...] = ()
+    code: str | None = None
+    message: str | None = None
+
+
 class OrderSaga(BaseModel):
     """Everything the saga needs to decide, persisted as one JSON document per order."""
 
@@ -530,6 +553,10 @@ class OrderSaga(BaseModel):
     # Refunds made at the provider, by the gateway's refund id, and their total.
     external_refunds: dict[str, SagaExternalRefund] = Field(default_factory=dict)
     refunded_externally: Decimal = Decimal(0)
+    # Edits the sales channel made to the order, by edit id, oldest first, and when the channel
+    # last changed the newest version of the order received (if it says).
+    channel_edits: dict[str, ChannelEdit] = Field(default_factory=dict)
+    channel_changed_at: datetime | None = None
 
     @property
     def next_deadline(self) -> datetime | None:

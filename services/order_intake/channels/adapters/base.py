@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -168,6 +169,17 @@ class Reader:
             return None
         return Reader(value, self.field(key))
 
+    def optional_timestamp(self, key: str) -> datetime | None:
+        """An ISO 8601 date-time (without an offset: UTC), or None when absent."""
+        text = self.optional_text(key, max_length=64)
+        if text is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise ChannelPayloadError(self.field(key), "must be an ISO 8601 date-time") from exc
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
     def objects(self, key: str, *, required: bool = True) -> list[Reader]:
         value = self.data.get(key)
         if value is None:
@@ -310,10 +322,13 @@ def new_order(
     shipping_method: str,
     shipping: Decimal,
     tax: Decimal,
+    changed_at: datetime | None = None,
 ) -> NewOrder:
     """A channel order to create, with the channel's own shipping and tax. `paid`: the channel
     took the money (paid externally); otherwise the payment service authorises it with method
-    `<channel>` and token `<channel>:<external id>`."""
+    `<channel>` and token `<channel>:<external id>`. `changed_at`: when the channel last
+    changed the order (this version of it), so an older version arriving late is not taken for
+    an edit."""
     return NewOrder(
         external_id,
         CanonicalOrder(
@@ -330,6 +345,7 @@ def new_order(
             shipping_method=shipping_method,
             shipping_override=shipping,
             tax_override=tax,
+            channel_changed_at=changed_at,
         ),
     )
 

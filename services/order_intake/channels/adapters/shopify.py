@@ -8,6 +8,8 @@
   `taxes_included` is true the line's `tax_lines[].price` come off too, since canonical prices
   are tax-exclusive and `total_tax` is passed through as the order's tax.
 - Shipping: `shipping_lines[]` (`discounted_price`, else `price`), less their included tax.
+- `updated_at`: this version of the order; an older one arriving after a newer one (webhooks
+  are not ordered) is not taken for an order edit.
 - `financial_status` `paid` (or `partially_refunded`): Shopify already took the money, so the
   order is paid externally and skips the gateway. Any other status is authorised through the
   payment service with method `shopify` and token `shopify:<order id>` (a gateway plug-in for
@@ -101,6 +103,7 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
         shipping_method=_shipping_method(order),
         shipping=shipping,
         tax=not_negative(tax, order.field("total_tax")),
+        changed_at=order.optional_timestamp("updated_at"),
     )
 
 
