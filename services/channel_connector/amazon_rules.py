@@ -37,7 +37,28 @@ GET_ORDER = UsagePlan("getOrder", 0.5, 30)
 GET_ORDER_ITEMS = UsagePlan("getOrderItems", 0.5, 30)
 CONFIRM_SHIPMENT = UsagePlan("confirmShipment", 2.0, 10)
 PATCH_LISTINGS_ITEM = UsagePlan("patchListingsItem", 5.0, 10)
-USAGE_PLANS = (GET_ORDERS, GET_ORDER, GET_ORDER_ITEMS, CONFIRM_SHIPMENT, PATCH_LISTINGS_ITEM)
+CREATE_RDT = UsagePlan("createRestrictedDataToken", 1.0, 10)
+USAGE_PLANS = (
+    GET_ORDERS,
+    GET_ORDER,
+    GET_ORDER_ITEMS,
+    CONFIRM_SHIPMENT,
+    PATCH_LISTINGS_ITEM,
+    CREATE_RDT,
+)
+
+ORDERS_PATH = "/orders/v0/orders"
+
+
+def restricted_data_request() -> dict[str, Any]:
+    """createRestrictedDataToken for getOrders with the buyer's details and shipping address
+    (the PII order-intake needs: getOrders returns them only to such a token)."""
+    return {
+        "restrictedResources": [
+            {"method": "GET", "path": ORDERS_PATH, "dataElements": ["buyerInfo", "shippingAddress"]}
+        ]
+    }
+
 
 RATE_LIMIT_HEADER = "x-amzn-RateLimit-Limit"
 

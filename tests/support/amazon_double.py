@@ -25,6 +25,11 @@ Listings Items API 2021-08-01, "Connecting to the SP-API" for LWA, "Usage Plans 
   packageReferenceId again edits that package; more units than are open -> 400 InvalidInput
   "... order already fulfilled". Shipped units move `QuantityShipped`, the order's status and
   `LastUpdateDate`.
+- `POST /tokens/2021-03-01/restrictedDataToken` (createRestrictedDataToken):
+  `restrictedResources` [{method, path, dataElements}] -> `{"restrictedDataToken", "expiresIn"}`.
+  getOrders / getOrder show the buyer's details and full shipping address only to a restricted
+  data token granting `buyerInfo` / `shippingAddress` for their path (an RDT is good only for
+  the paths it names); to an LWA token the address is city, region, postal code and country.
 - `PATCH /listings/2021-08-01/items/{sellerId}/{sku}?marketplaceIds=` (patchListingsItem):
   `productType` and `patches` required -> `{"sku", "status": "ACCEPTED", "submissionId",
   "issues": []}`; a fulfillment_availability quantity becomes the listing's quantity.
@@ -72,12 +77,16 @@ USAGE_PLANS = {
     "getOrderItems": (0.5, 30),
     "confirmShipment": (2.0, 10),
     "patchListingsItem": (5.0, 10),
+    "createRestrictedDataToken": (1.0, 10),
 }
 
 DENIED = "Access to requested resource is denied."
 EXPIRED = "The access token you provided has expired."
 INVALID = "The access token you provided is revoked, malformed or invalid."
 MISSING = "Access token is missing in the request header."
+RDT_METHODS = {"GET", "PUT", "POST", "DELETE"}
+RDT_DATA_ELEMENTS = {"buyerInfo", "shippingAddress", "buyerTaxInformation"}
+ADDRESS_WITHOUT_PII = ("City", "StateOrRegion", "PostalCode", "CountryCode")
 ALREADY_FULFILLED = (
     "Failed to create package due to not finding a matching package or order already fulfilled."
 )
@@ -146,6 +155,9 @@ class AmazonDouble:
         self.items: dict[str, list[dict[str, Any]]] = {}
         self.packages: dict[str, dict[str, dict[str, Any]]] = {}  # order -> reference -> body
         self.tokens: dict[str, float] = {}  # access token -> expires at (monotonic)
+        # restricted data token -> (expires at, path -> the data elements it grants)
+        self.rdts: dict[str, tuple[float, dict[str, set[str]]]] = {}
+        self.rdt_grants = 0
         self.requests: list[tuple[str, str, str]] = []
         self.token_grants = 0
         self.confirmations: list[tuple[str, dict[str, Any]]] = []
@@ -216,6 +228,8 @@ class AmazonDouble:
         with self._lock:
             for token in self.tokens:
                 self.tokens[token] = 0.0
+            for rdt, (_expires, grants) in self.rdts.items():
+                self.rdts[rdt] = (0.0, grants)
 
     def throttle_next(self, operation: str, times: int = 1) -> None:
         with self._lock:
@@ -248,14 +262,48 @@ class AmazonDouble:
 
     # --- the rules -----------------------------------------------------------------------------
 
-    def _authenticate(self, token: str | None) -> None:
+    def _authenticate(self, token: str | None, path: str) -> set[str]:
+        """The restricted data elements the token grants on `path` (none for an LWA token);
+        raises the 403 SP-API answers a missing, unknown or expired token with. A restricted
+        data token is good only for the operations it names."""
         if not token:
             raise SpApiError(403, "Unauthorized", DENIED, MISSING)
-        expires_at = self.tokens.get(token)
-        if expires_at is None:
+        if token in self.rdts:
+            expires_at, grants = self.rdts[token]
+            if path not in grants:
+                raise SpApiError(403, "Unauthorized", DENIED, INVALID)
+            if time.monotonic() >= expires_at:
+                raise SpApiError(403, "Unauthorized", DENIED, EXPIRED)
+            return grants[path]
+        expires_at = self.tokens.get(token, -1.0)
+        if expires_at < 0:
             raise SpApiError(403, "Unauthorized", DENIED, INVALID)
         if time.monotonic() >= expires_at:
             raise SpApiError(403, "Unauthorized", DENIED, EXPIRED)
+        return set()
+
+    def _create_rdt(self, body: Any) -> dict[str, Any]:
+        resources = body.get("restrictedResources") if isinstance(body, dict) else None
+        if not isinstance(resources, list) or not resources:
+            raise SpApiError(400, "InvalidInput", "restrictedResources is required.")
+        grants: dict[str, set[str]] = {}
+        for resource in resources:
+            if not isinstance(resource, dict) or resource.get("method") not in RDT_METHODS:
+                raise SpApiError(400, "InvalidInput", "restrictedResources[].method is invalid.")
+            path = resource.get("path")
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise SpApiError(400, "InvalidInput", "restrictedResources[].path is invalid.")
+            elements = resource.get("dataElements") or []
+            unknown = set(elements) - RDT_DATA_ELEMENTS
+            if unknown:
+                raise SpApiError(
+                    400, "InvalidInput", f"Invalid dataElements: {', '.join(sorted(unknown))}."
+                )
+            grants[path] = set(elements)
+        rdt = f"Atz.sprdt|{uuid.uuid4().hex}"
+        self.rdts[rdt] = (time.monotonic() + self.token_lifetime_s, grants)
+        self.rdt_grants += 1
+        return {"restrictedDataToken": rdt, "expiresIn": self.token_lifetime_s}
 
     def _admit(self, operation: str) -> JSONResponse | None:
         """A forced failure or throttle, or the token bucket's 429; None to go on."""
@@ -308,7 +356,7 @@ class AmazonDouble:
             raise SpApiError(400, "InvalidInput", "Invalid NextToken.", token)
         return rows
 
-    def _get_orders(self, query: dict[str, str]) -> dict[str, Any]:
+    def _get_orders(self, query: dict[str, str], granted: set[str]) -> dict[str, Any]:
         marketplaces = [m for m in query.get("MarketplaceIds", "").split(",") if m]
         if not marketplaces:
             raise SpApiError(400, "InvalidInput", "Missing required MarketplaceIds.")
@@ -345,7 +393,7 @@ class AmazonDouble:
             rows.sort(key=lambda o: (o["LastUpdateDate"], o["AmazonOrderId"]))
             page, token = self._page([copy.deepcopy(o) for o in rows], size)
         payload: dict[str, Any] = {
-            "Orders": page,
+            "Orders": [_restricted(order, granted) for order in page],
             "LastUpdatedBefore": _iso(datetime.now(UTC) - timedelta(minutes=2)),
         }
         if token:
@@ -486,7 +534,9 @@ class AmazonDouble:
             with self._lock:
                 self.requests.append((name, request.method, request.url.path))
             try:
-                self._authenticate(request.headers.get("x-amz-access-token"))
+                granted = self._authenticate(
+                    request.headers.get("x-amz-access-token"), request.url.path
+                )
             except SpApiError as exc:
                 return _errors(exc.status, exc.code, exc.message, exc.details)
             refused = self._admit(name)
@@ -504,7 +554,7 @@ class AmazonDouble:
             query = dict(request.query_params)
             try:
                 with self._lock:
-                    answer = handle(query, body)
+                    answer = handle(query, body, granted)
             except SpApiError as exc:
                 response = _errors(exc.status, exc.code, exc.message, exc.details)
                 if exc.status not in (401, 403):
@@ -561,20 +611,22 @@ class AmazonDouble:
 
         @app.get("/orders/v0/orders")
         async def get_orders(request: Request) -> Response:
-            return await operation(request, "getOrders", lambda q, _b: self._get_orders(q))
+            return await operation(
+                request, "getOrders", lambda q, _b, granted: self._get_orders(q, granted)
+            )
 
         @app.get("/orders/v0/orders/{order_id}")
         async def get_order(order_id: str, request: Request) -> Response:
             return await operation(
                 request,
                 "getOrder",
-                lambda _q, _b: {"payload": copy.deepcopy(self._order(order_id))},
+                lambda _q, _b, granted: {"payload": _restricted(self._order(order_id), granted)},
             )
 
         @app.get("/orders/v0/orders/{order_id}/orderItems")
         async def get_order_items(order_id: str, request: Request) -> Response:
             return await operation(
-                request, "getOrderItems", lambda q, _b: self._get_order_items(order_id, q)
+                request, "getOrderItems", lambda q, _b, _g: self._get_order_items(order_id, q)
             )
 
         @app.post("/orders/v0/orders/{order_id}/shipmentConfirmation")
@@ -582,7 +634,7 @@ class AmazonDouble:
             return await operation(
                 request,
                 "confirmShipment",
-                lambda _q, body: self._confirm(order_id, body),
+                lambda _q, body, _g: self._confirm(order_id, body),
                 success=204,
             )
 
@@ -591,10 +643,28 @@ class AmazonDouble:
             return await operation(
                 request,
                 "patchListingsItem",
-                lambda q, body: self._patch_listing(seller_id, sku, q, body),
+                lambda q, body, _g: self._patch_listing(seller_id, sku, q, body),
+            )
+
+        @app.post("/tokens/2021-03-01/restrictedDataToken")
+        async def create_rdt(request: Request) -> Response:
+            return await operation(
+                request, "createRestrictedDataToken", lambda _q, body, _g: self._create_rdt(body)
             )
 
         return app
+
+
+def _restricted(order: dict[str, Any], granted: set[str]) -> dict[str, Any]:
+    """The order as a caller without a restricted data token for its PII sees it: the
+    shipping address down to city, region, postal code and country, no buyer details."""
+    order = copy.deepcopy(order)
+    address = order.get("ShippingAddress")
+    if "shippingAddress" not in granted and isinstance(address, dict):
+        order["ShippingAddress"] = {k: address[k] for k in ADDRESS_WITHOUT_PII if k in address}
+    if "buyerInfo" not in granted and "BuyerInfo" in order:
+        order["BuyerInfo"] = {}
+    return order
 
 
 def _package_units(body: dict[str, Any]) -> dict[str, int]:

@@ -4,7 +4,9 @@
   `x-amz-access-token`, is fetched again shortly before it expires, on a 401, and on the 403
   `Unauthorized` SP-API answers an expired (or revoked) token with.
 - Polls (Orders v0): `getOrders` by `LastUpdatedAfter` for the account's marketplaces (seller
-  fulfilled orders only: `FulfillmentChannels=MFN`), every page by `NextToken`, then each
+  fulfilled orders only: `FulfillmentChannels=MFN`), every page by `NextToken`, with a
+  Restricted Data Token for the buyer's details and shipping address (Tokens API; kept until
+  shortly before it expires; `restricted_data=false` polls with the LWA token), then each
   order's `getOrderItems` (every page): the payload order-intake's Amazon adapter reads is the
   order with its items under `OrderItems`. Pending orders are not handed on (no prices yet).
 - Shipments: `confirmShipment` per parcel, its items mapped onto the order's open items
@@ -26,7 +28,7 @@ longer waits go back to the connector's queue with that wait.
 
 Credentials: `client_id`, `client_secret`, `refresh_token`. Options: `marketplace_ids` (comma
 separated, required), `seller_id` (required for stock), `lwa_url`, `product_type` (the
-Listings patch's productType, default PRODUCT).
+Listings patch's productType, default PRODUCT), `restricted_data` (default true).
 """
 
 from __future__ import annotations
@@ -130,20 +132,36 @@ class AmazonClient(BaseClient):
             return await form_token_grant(client, lwa_url, form)
 
         self.token = OAuthToken(account.name, fetch)
+
+        async def fetch_restricted(_client: httpx.AsyncClient) -> tuple[str, float]:
+            return await self._restricted_data_token()
+
+        self.restricted_token = OAuthToken(account.name, fetch_restricted)
         # The per-operation buckets do the limiting; the account-wide one only caps the total.
         overall = account.requests_per_second or 50.0
-        self.http = ChannelHttp(
-            account.name,
-            account.api_base or DEFAULT_API_BASE,
-            timeout_s=timeout_s,
-            rate=overall,
-            burst=max(1.0, overall),
-            headers={"user-agent": USER_AGENT, "accept": "application/json"},
-            token=self.token,
-            token_header="x-amz-access-token",
-            token_prefix="",
-            max_inline_wait_s=max_inline_wait_s,
-        )
+
+        def http(token: OAuthToken) -> ChannelHttp:
+            return ChannelHttp(
+                account.name,
+                account.api_base or DEFAULT_API_BASE,
+                timeout_s=timeout_s,
+                rate=overall,
+                burst=max(1.0, overall),
+                headers={"user-agent": USER_AGENT, "accept": "application/json"},
+                token=token,
+                token_header="x-amz-access-token",
+                token_prefix="",
+                max_inline_wait_s=max_inline_wait_s,
+            )
+
+        self.http = http(self.token)
+        # getOrders with the buyer's PII: a Restricted Data Token in x-amz-access-token.
+        restricted = account.options.get("restricted_data", "true").strip().lower()
+        if restricted not in ("true", "false"):
+            raise ValueError(
+                f"account {account.name}: options.restricted_data must be true or false"
+            )
+        self.orders_http = http(self.restricted_token) if restricted == "true" else self.http
         self.max_inline_wait_s = max_inline_wait_s
         self.operations = {plan.operation: Operation(plan) for plan in rules.USAGE_PLANS}
         capabilities = {Capability.POLL_ORDERS, Capability.SHIPMENTS}
@@ -153,6 +171,8 @@ class AmazonClient(BaseClient):
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        if self.orders_http is not self.http:
+            await self.orders_http.aclose()
 
     # --- the wire ------------------------------------------------------------------------------
 
@@ -165,15 +185,17 @@ class AmazonClient(BaseClient):
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         accept: Collection[int] = (),
+        http: ChannelHttp | None = None,
     ) -> httpx.Response:
         """One SP-API operation: its rate limit kept, a refused (expired) token fetched again
         once, a 429 waited out while short. Returns a 2xx or a status in `accept`."""
         operation = self.operations[plan.operation]
+        http = http or self.http
         refreshed = False
         throttled = 0
         while True:
             await operation.limiter.acquire()
-            response = await self.http.request(
+            response = await http.request(
                 method, path, params=params, json=json_body, accept=(403, 429, *accept)
             )
             operation.observe(response.headers)
@@ -182,7 +204,8 @@ class AmazonClient(BaseClient):
                 errors = rules.errors_of(_json(response))
                 if rules.token_refused(errors) and not refreshed:
                     refreshed = True
-                    self.token.invalidate(response.request.headers.get("x-amz-access-token", ""))
+                    assert http.token is not None
+                    http.token.invalidate(response.request.headers.get("x-amz-access-token", ""))
                     log.info(
                         "%s: Amazon refused the access token, fetching a new one", self.account
                     )
@@ -244,7 +267,9 @@ class AmazonClient(BaseClient):
         }
         found: list[dict[str, Any]] = []
         for _ in range(MAX_PAGES):
-            response = await self._call(rules.GET_ORDERS, "GET", "/orders/v0/orders", params=params)
+            response = await self._call(
+                rules.GET_ORDERS, "GET", rules.ORDERS_PATH, params=params, http=self.orders_http
+            )
             payload = _payload(response, "getOrders")
             orders = payload.get("Orders") or []
             if not isinstance(orders, list):
@@ -255,6 +280,29 @@ class AmazonClient(BaseClient):
                 return found
             params = {"MarketplaceIds": ",".join(self.marketplace_ids), "NextToken": next_token}
         raise ValueError(f"getOrders: more than {MAX_PAGES} pages")
+
+    async def _restricted_data_token(self) -> tuple[str, float]:
+        response = await self._call(
+            rules.CREATE_RDT,
+            "POST",
+            "/tokens/2021-03-01/restrictedDataToken",
+            json_body=rules.restricted_data_request(),
+            accept=(400,),
+        )
+        body = _json(response)
+        if response.status_code == 400:
+            raise ChannelApiError(
+                "createRestrictedDataToken: 400"
+                f" {rules.describe(rules.errors_of(body)) or response.text[:300]}",
+                retryable=False,
+                status=400,
+            )
+        token = body.get("restrictedDataToken") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ChannelApiError(
+                "createRestrictedDataToken: no restrictedDataToken", retryable=False
+            )
+        return token, float(body.get("expiresIn") or 3600)
 
     async def _order_items(self, order_id: str) -> list[dict[str, Any]]:
         path = f"/orders/v0/orders/{quote(order_id, safe='')}/orderItems"

@@ -100,6 +100,7 @@ async def test_an_expired_token_is_refreshed_once_and_the_call_succeeds(
     polled = await client.poll_orders(SINCE)
     assert [p.external_id for p in polled] == ["111-0000001-0000001"]
     assert double.token_grants == 2
+    assert double.rdt_grants == 2  # the restricted data token had expired with it
     # The refused call, then the same call with the new token.
     assert double.calls("getOrders") == 3
 
@@ -134,6 +135,33 @@ async def test_wrong_credentials_fail_for_good(double: AmazonDouble) -> None:
 
 
 # --- polling ---------------------------------------------------------------------------------
+
+
+async def test_orders_are_fetched_with_a_restricted_data_token_for_the_address(
+    double: AmazonDouble, client: AmazonClient
+) -> None:
+    double.add_order(order("111-0000010-0000001"))
+    [polled] = await client.poll_orders(SINCE)
+    await client.poll_orders(SINCE)
+    assert double.rdt_grants == 1  # kept until shortly before it expires
+    full = json.loads(polled.payload)
+    assert full["ShippingAddress"]["AddressLine1"] == "410 Terry Ave N"
+    assert full["BuyerInfo"]["BuyerEmail"].endswith("@marketplace.amazon.com")
+
+    without = AmazonClient(
+        account(double, options={"restricted_data": "false"}), timeout_s=5, max_inline_wait_s=5
+    )
+    try:
+        [redacted] = await without.poll_orders(SINCE)
+    finally:
+        await without.aclose()
+    assert double.rdt_grants == 1
+    assert json.loads(redacted.payload)["ShippingAddress"] == {
+        "City": "Seattle",
+        "StateOrRegion": "WA",
+        "PostalCode": "98109-5210",
+        "CountryCode": "US",
+    }
 
 
 async def test_polling_follows_next_token_for_orders_and_items(
