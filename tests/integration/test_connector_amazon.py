@@ -106,7 +106,7 @@ async def test_a_polled_amazon_order_ships_and_amazon_gets_one_confirmation(
             params={"order_id": order_id, "kind": "shipment"},
         )
         assert response.status_code == 200, response.text
-        return [p for p in response.json() if p["status"] == "done"]
+        return [p for p in response.json()["pushes"] if p["status"] == "done"]
 
     [push] = await eventually(push_done, timeout_s=30, message="the shipment push done")
     assert push["attempts"] == 1

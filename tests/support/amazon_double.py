@@ -32,7 +32,9 @@ Listings Items API 2021-08-01, "Connecting to the SP-API" for LWA, "Usage Plans 
   the paths it names); to an LWA token the address is city, region, postal code and country.
 - `PATCH /listings/2021-08-01/items/{sellerId}/{sku}?marketplaceIds=` (patchListingsItem):
   `productType` and `patches` required -> `{"sku", "status": "ACCEPTED", "submissionId",
-  "issues": []}`; a fulfillment_availability quantity becomes the listing's quantity.
+  "issues": []}`; a fulfillment_availability quantity becomes the listing's quantity. A SKU in
+  `unlisted` answers 200 with status INVALID and an ERROR issue (what the API does for a patch
+  it cannot apply).
 
 Errors use `{"errors": [{"code", "message", "details"}]}`. Every answer but 401/403 carries
 `x-amzn-RateLimit-Limit` (the operation's rate) and `x-amzn-RequestId`. With `enforce_rates`
@@ -165,6 +167,7 @@ class AmazonDouble:
         self.listing_patches: list[tuple[str, dict[str, Any]]] = []
         self.quantities: dict[str, int] = {}
         self.throttled: list[str] = []  # the operations answered 429
+        self.unlisted: set[str] = set()  # SKUs the seller has no offer for (patch INVALID)
         self.orders_page_size = 100
         self.items_page_size = 100
         self.enforce_rates = False
@@ -495,6 +498,20 @@ class AmazonDouble:
         patches = body.get("patches")
         if not isinstance(patches, list) or not patches:
             raise SpApiError(400, "InvalidInput", "patches is required.")
+        if sku in self.unlisted:
+            return {
+                "sku": sku,
+                "status": "INVALID",
+                "submissionId": uuid.uuid4().hex,
+                "issues": [
+                    {
+                        "code": "4000001",
+                        "message": f"The SKU {sku} does not match any listing of this seller.",
+                        "severity": "ERROR",
+                        "attributeNames": [],
+                    }
+                ],
+            }
         for patch in patches:
             if not isinstance(patch, dict) or patch.get("op") not in (
                 "add",

@@ -47,8 +47,10 @@ from services.channel_connector import amazon_rules as rules
 from services.channel_connector.clients.base import (
     BaseClient,
     Capability,
+    NotSupported,
     ShipmentPush,
     StockPush,
+    StockRefused,
 )
 from services.channel_connector.domain import PolledOrder
 from services.channel_connector.http import (
@@ -376,7 +378,8 @@ class AmazonClient(BaseClient):
 
     async def push_stock(self, levels: Sequence[StockPush]) -> None:
         if self.seller_id is None:  # not offered without one (capabilities)
-            raise ValueError(f"account {self.account}: options.seller_id is required for stock")
+            raise NotSupported(f"account {self.account}: stock needs options.seller_id")
+        refused: dict[str, str] = {}
         for level in levels:
             path = (
                 f"/listings/2021-08-01/items/{quote(self.seller_id, safe='')}"
@@ -392,20 +395,18 @@ class AmazonClient(BaseClient):
             )
             body = _json(response)
             if response.status_code in (400, 404):
-                raise ChannelApiError(
-                    f"patchListingsItem {level.sku}: {response.status_code}"
-                    f" {rules.describe(rules.errors_of(body)) or response.text[:300]}",
-                    retryable=False,
-                    status=response.status_code,
+                refused[level.sku] = (
+                    f"patchListingsItem {response.status_code}"
+                    f" {rules.describe(rules.errors_of(body)) or response.text[:300]}"
                 )
+                continue
             status, issues = rules.listing_issues(body)
             if status != "ACCEPTED":
-                raise ChannelApiError(
-                    f"patchListingsItem {level.sku}: {status or 'no status'}"
-                    f" {'; '.join(issues)}".rstrip(),
-                    retryable=False,
-                    status=response.status_code,
+                refused[level.sku] = (
+                    f"patchListingsItem {status or 'no status'} {'; '.join(issues)}".rstrip()
                 )
+        if refused:
+            raise StockRefused(refused, retryable=False)
 
 
 def _required(account: AccountSettings, where: str, name: str) -> str:

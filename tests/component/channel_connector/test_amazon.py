@@ -14,7 +14,12 @@ from decimal import Decimal
 import pytest
 
 from services.channel_connector.clients.amazon import AmazonClient, create
-from services.channel_connector.clients.base import Capability, ShipmentPush, StockPush
+from services.channel_connector.clients.base import (
+    Capability,
+    ShipmentPush,
+    StockPush,
+    StockRefused,
+)
 from services.channel_connector.domain import Quantity
 from services.channel_connector.http import ChannelApiError
 from services.channel_connector.settings import AccountSettings, ConnectorSettings
@@ -327,6 +332,17 @@ async def test_stock_patches_each_listing_at_the_documented_rate(
             }
         ],
     }
+
+
+async def test_a_sku_amazon_refuses_is_named_and_holds_up_no_other(
+    double: AmazonDouble, client: AmazonClient
+) -> None:
+    double.unlisted = {"NOT-LISTED"}
+    with pytest.raises(StockRefused) as refused:
+        await client.push_stock([StockPush("NOT-LISTED", 4), StockPush("LISTED", 2)])
+    assert set(refused.value.refused) == {"NOT-LISTED"} and not refused.value.retryable
+    assert "does not match any listing" in refused.value.refused["NOT-LISTED"]
+    assert double.quantities == {"LISTED": 2}
 
 
 # --- in the connector ------------------------------------------------------------------------
