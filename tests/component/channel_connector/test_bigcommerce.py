@@ -7,7 +7,6 @@ on, the same delivery twice fetched at most twice and made into one order by ord
 from __future__ import annotations
 
 import asyncio
-
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
