@@ -38,10 +38,13 @@ ROLES = [
 PATH_VALUES = {"channel": "amazon", "carrier": "dhl"}
 # Routes a partner proves itself on with its HMAC signature instead of a token: without either,
 # the refusal (its status and code) names the missing signature. Stripe's webhook answers 400,
-# as Stripe's documentation asks of an endpoint whose signature check fails.
+# as Stripe's documentation asks of an endpoint whose signature check fails. The connector's
+# id-only webhooks are verified by the account's client: an account it does not serve (none
+# here) is refused before anything is read (its signature check: test_bigcommerce.py).
 SIGNED_ROUTES = {
     "/v1/partners/{location}/shipments": (401, "invalid_signature"),
     "/v1/payments/webhooks/stripe": (400, "invalid_signature"),
+    "/v1/connectors/{account}/webhooks": (404, "unknown_account"),
 }
 
 
