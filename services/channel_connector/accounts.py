@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.channel_connector.clients import client_for
 from services.channel_connector.clients.base import Capability, ChannelClient
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 
 _ENABLED_BY = {
     Capability.POLL_ORDERS: "poll_orders",
@@ -48,7 +48,7 @@ class Accounts:
         self._by_name = {account.name: account for account in accounts}
 
     @classmethod
-    def from_settings(cls, settings: ConnectorSettings) -> Accounts:
+    def from_settings(cls, settings: ChannelConnectorSettings) -> Accounts:
         return cls([Account(a, client_for(a, settings)) for a in settings.connector_accounts])
 
     def __iter__(self) -> Iterator[Account]:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from services.channel_connector import routes, store
 from services.channel_connector.accounts import Accounts
 from services.channel_connector.handlers import connector_handlers
-from services.channel_connector.settings import ConnectorSettings
+from services.channel_connector.settings import ChannelConnectorSettings
 from services.channel_connector.workers import background_jobs
 from shared.platform.housekeeping import retention_job
 from shared.platform.service import ServiceSpec, create_app
@@ -29,9 +29,9 @@ POLLED_VERSION_RETENTION = timedelta(days=14)
 
 
 def build(
-    settings: ConnectorSettings | None = None, accounts: Accounts | None = None
+    settings: ChannelConnectorSettings | None = None, accounts: Accounts | None = None
 ) -> ServiceSpec:
-    settings = settings or ConnectorSettings()
+    settings = settings or ChannelConnectorSettings()
     accounts = accounts if accounts is not None else Accounts.from_settings(settings)
     return ServiceSpec(
         settings=settings,
@@ -63,5 +63,5 @@ def build(
     )
 
 
-def build_app(settings: ConnectorSettings | None = None) -> FastAPI:
+def build_app(settings: ChannelConnectorSettings | None = None) -> FastAPI:
     return create_app(build(settings))

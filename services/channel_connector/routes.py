@@ -15,7 +15,7 @@ from services.channel_connector import store, workers
 from services.channel_connector.accounts import Account, Accounts
 from services.channel_connector.clients.base import Capability, NotSupported, WebhookRefused
 from services.channel_connector.domain import PushKind
-from services.channel_connector.settings import ConnectorSettings
+from services.channel_connector.settings import ChannelConnectorSettings
 from shared.platform.auth import Permission, requires, token_if_present
 from shared.platform.errors import ApiError
 from shared.platform.service import RuntimeDep
@@ -99,7 +99,7 @@ def _push_view(push: store.Push) -> PushView:
     )
 
 
-def router_for(accounts: Accounts, settings: ConnectorSettings) -> APIRouter:
+def router_for(accounts: Accounts, settings: ChannelConnectorSettings) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["channel connector"])
 
     def account_named(name: str) -> Account:

@@ -41,7 +41,7 @@ class AccountSettings(BaseModel):
         return secret.get_secret_value() if secret is not None else None
 
 
-class ConnectorSettings(ServiceSettings):
+class ChannelConnectorSettings(ServiceSettings):
     service_name: str = "channel_connector"
     db_schema: str = "channel_connector"
     http_port: int = 8006
@@ -59,9 +59,3 @@ class ConnectorSettings(ServiceSettings):
     connector_max_inline_wait_s: float = Field(default=5.0, ge=0)
     # Polls ask from the cursor less this overlap (orders seen again are not handed on twice).
     connector_poll_overlap_s: float = Field(default=120.0, ge=0)
-
-
-# The name `shared.ops.migrate` looks up (`<Service>Settings`, the convention of every
-# services/<name>/settings.py): the Kubernetes init container runs
-# `python -m shared.ops.migrate channel_connector`.
-ChannelConnectorSettings = ConnectorSettings

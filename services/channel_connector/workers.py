@@ -45,7 +45,7 @@ from services.channel_connector.domain import (
     poll_from,
 )
 from services.channel_connector.http import ChannelApiError
-from services.channel_connector.settings import ConnectorSettings
+from services.channel_connector.settings import ChannelConnectorSettings
 from shared.contracts.channels import ChannelOrderReceived
 from shared.contracts.order_intake import OperatorAlert
 from shared.platform.outbox import UnitOfWork
@@ -58,7 +58,7 @@ PUSH_BATCH = 10
 POLLED_HEADER = "x-oms-polled-by"
 
 
-def retry_policy(settings: ConnectorSettings) -> RetryPolicy:
+def retry_policy(settings: ChannelConnectorSettings) -> RetryPolicy:
     return RetryPolicy(
         settings.connector_max_attempts,
         settings.connector_retry_initial_s,
@@ -220,7 +220,9 @@ async def send_due_pushes(
 # --- stock -----------------------------------------------------------------------------------
 
 
-async def push_due_stock(runtime: Runtime, account: Account, settings: ConnectorSettings) -> int:
+async def push_due_stock(
+    runtime: Runtime, account: Account, settings: ChannelConnectorSettings
+) -> int:
     """One batch of the account's due stock levels pushed; the number of levels handled."""
     client = account.client
     interval = timedelta(seconds=account.settings.stock_push_interval_s)
@@ -321,11 +323,11 @@ async def poll_account(runtime: Runtime, account: Account, overlap: timedelta) -
 # --- the jobs --------------------------------------------------------------------------------
 
 
-def poll_overlap(settings: ConnectorSettings) -> timedelta:
+def poll_overlap(settings: ChannelConnectorSettings) -> timedelta:
     return timedelta(seconds=settings.connector_poll_overlap_s)
 
 
-def background_jobs(settings: ConnectorSettings, accounts: Accounts) -> list[BackgroundJob]:
+def background_jobs(settings: ChannelConnectorSettings, accounts: Accounts) -> list[BackgroundJob]:
     policy = retry_policy(settings)
     overlap = poll_overlap(settings)
     jobs: list[BackgroundJob] = []
@@ -347,7 +349,7 @@ def background_jobs(settings: ConnectorSettings, accounts: Accounts) -> list[Bac
     return jobs
 
 
-def _stock_job(settings: ConnectorSettings, account: Account) -> BackgroundJob:
+def _stock_job(settings: ChannelConnectorSettings, account: Account) -> BackgroundJob:
     async def stock(runtime: Runtime) -> None:
         await repeat(
             lambda: push_due_stock(runtime, account, settings),

@@ -177,9 +177,9 @@ def test_order_intake_gets_the_webhook_secrets_from_a_secret(overlays: Objects) 
 
 
 def test_channel_connector_takes_its_accounts_from_an_optional_secret(overlays: Objects) -> None:
-    from services.channel_connector.settings import ConnectorSettings
+    from services.channel_connector.settings import ChannelConnectorSettings
 
-    assert "connector_accounts" in ConnectorSettings.model_fields
+    assert "connector_accounts" in ChannelConnectorSettings.model_fields
     for overlay, objects in overlays.items():
         env = {e["name"]: e for e in _main_container(objects, "channel_connector")["env"]}
         reference = env["OMS_CONNECTOR_ACCOUNTS"]["valueFrom"]["secretKeyRef"]

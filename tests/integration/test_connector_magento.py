@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.channel_connector.magento_rules import magento_time
+from services.channel_connector.rules.magento import magento_time
 from tests.support.connector import start_system_with_connector
 from tests.support.env import Infra
 from tests.support.magento_double import ACCESS_TOKEN, MagentoDouble

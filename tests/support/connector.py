@@ -23,7 +23,7 @@ from services.channel_connector.clients.base import (
     StockPush,
 )
 from services.channel_connector.domain import PolledOrder
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 from shared.platform.service import Runtime
 from tests.support.component import ComponentHarness, start_harness
 from tests.support.env import Infra
@@ -83,7 +83,7 @@ class RecordingClient(BaseClient):
 class ConnectorHarness:
     harness: ComponentHarness
     accounts: Accounts
-    settings: ConnectorSettings
+    settings: ChannelConnectorSettings
     runtime: Runtime
 
     def account(self, name: str) -> Account:
@@ -116,7 +116,7 @@ async def start_connector(
     **settings: Any,
 ) -> AsyncIterator[ConnectorHarness]:
     """A connector serving these (account settings, client) pairs."""
-    connector_settings = ConnectorSettings(
+    connector_settings = ChannelConnectorSettings(
         connector_accounts=[account for account, _ in accounts],
         **{"connector_retry_initial_s": 0.01, "connector_retry_max_s": 0.05, **settings},
     )
@@ -126,7 +126,7 @@ async def start_connector(
         async with harness.http():
             pass
         yield ConnectorHarness(
-            harness, served, spec.settings_as(ConnectorSettings), harness.runtime
+            harness, served, spec.settings_as(ChannelConnectorSettings), harness.runtime
         )
 
 

@@ -11,9 +11,9 @@ import pkgutil
 from collections.abc import Callable
 
 from services.channel_connector.clients.base import ChannelClient
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 
-ClientFactory = Callable[[AccountSettings, ConnectorSettings], ChannelClient]
+ClientFactory = Callable[[AccountSettings, ChannelConnectorSettings], ChannelClient]
 
 _REGISTERED: dict[str, ClientFactory] = {}
 _NOT_CHANNELS = frozenset({"base"})
@@ -33,7 +33,7 @@ def channels() -> list[str]:
     return sorted(modules | set(_REGISTERED))
 
 
-def client_for(account: AccountSettings, settings: ConnectorSettings) -> ChannelClient:
+def client_for(account: AccountSettings, settings: ChannelConnectorSettings) -> ChannelClient:
     factory = _REGISTERED.get(account.channel)
     if factory is None:
         if account.channel not in channels():

@@ -10,8 +10,8 @@
   order's `getOrderItems` (every page): the payload order-intake's Amazon adapter reads is the
   order with its items under `OrderItems`. Pending orders are not handed on (no prices yet).
 - Shipments: `confirmShipment` per parcel, its items mapped onto the order's open items
-  (`amazon_rules.plan_shipment`), the parcel's id as `packageReferenceId` (numeric: see
-  `amazon_rules.package_reference_id`). A parcel whose units Amazon already counts as shipped,
+  (`rules.amazon.plan_shipment`), the parcel's id as `packageReferenceId` (numeric: see
+  `rules.amazon.package_reference_id`). A parcel whose units Amazon already counts as shipped,
   or Amazon's "already fulfilled" answer, is done; a confirmation sent again under the same
   packageReferenceId edits that package on Amazon's side.
 - Stock: Listings Items `patchListingsItem`, the seller-fulfilled quantity
@@ -43,7 +43,6 @@ from urllib.parse import quote
 
 import httpx
 
-from services.channel_connector import amazon_rules as rules
 from services.channel_connector.clients.base import (
     BaseClient,
     Capability,
@@ -61,7 +60,8 @@ from services.channel_connector.http import (
     form_token_grant,
     retry_after_seconds,
 )
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.rules import amazon as rules
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 
 log = logging.getLogger(__name__)
 
@@ -431,7 +431,7 @@ def _payload(response: httpx.Response, operation: str) -> dict[str, Any]:
     return payload
 
 
-def create(account: AccountSettings, settings: ConnectorSettings) -> AmazonClient:
+def create(account: AccountSettings, settings: ChannelConnectorSettings) -> AmazonClient:
     return AmazonClient(
         account,
         timeout_s=settings.connector_http_timeout_s,

@@ -64,7 +64,7 @@ from services.channel_connector.clients.base import (
 )
 from services.channel_connector.domain import ChannelLine, PolledOrder, assign_to_channel_lines
 from services.channel_connector.http import ChannelApiError, ChannelHttp
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 
 CHANNEL = "bigcommerce"
 DEFAULT_API_BASE = "https://api.bigcommerce.com"
@@ -318,7 +318,7 @@ class BigCommerceClient(BaseClient):
     )
     stock_batch_size = 100
 
-    def __init__(self, account: AccountSettings, settings: ConnectorSettings) -> None:
+    def __init__(self, account: AccountSettings, settings: ChannelConnectorSettings) -> None:
         self.account = account.name
         store_hash = account.options.get("store_hash", "").strip()
         if not _STORE_HASH.match(store_hash):
@@ -468,5 +468,5 @@ def _checked_id(external_id: str) -> str:
     return text
 
 
-def create(account: AccountSettings, settings: ConnectorSettings) -> ChannelClient:
+def create(account: AccountSettings, settings: ChannelConnectorSettings) -> ChannelClient:
     return BigCommerceClient(account, settings)

@@ -1,4 +1,4 @@
-"""eBay's Sell APIs for one seller account (what is sent and read: `ebay_rules.py`).
+"""eBay's Sell APIs for one seller account (what is sent and read: `rules/ebay.py`).
 
 Credentials: `client_id`, `client_secret` (the application's keys) and `refresh_token` (the
 seller's consent): a user access token is fetched with the refresh-token grant at
@@ -28,7 +28,6 @@ from urllib.parse import quote
 
 import httpx
 
-from services.channel_connector import ebay_rules as rules
 from services.channel_connector.clients.base import (
     BaseClient,
     CancellationPush,
@@ -45,7 +44,8 @@ from services.channel_connector.http import (
     OAuthToken,
     form_token_grant,
 )
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.rules import ebay as rules
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class EbayClient(BaseClient):
     )
     stock_batch_size = rules.STOCK_BATCH
 
-    def __init__(self, account: AccountSettings, settings: ConnectorSettings) -> None:
+    def __init__(self, account: AccountSettings, settings: ChannelConnectorSettings) -> None:
         missing = [
             name
             for name in ("client_id", "client_secret", "refresh_token")
@@ -285,5 +285,5 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
-def create(account: AccountSettings, settings: ConnectorSettings) -> EbayClient:
+def create(account: AccountSettings, settings: ChannelConnectorSettings) -> EbayClient:
     return EbayClient(account, settings)

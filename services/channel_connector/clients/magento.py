@@ -66,7 +66,7 @@ from services.channel_connector.domain import (
     assign_to_channel_lines,
 )
 from services.channel_connector.http import ChannelApiError, ChannelHttp
-from services.channel_connector.magento_rules import (
+from services.channel_connector.rules.magento import (
     channel_lines,
     creditmemo_with_key,
     dump_json,
@@ -79,7 +79,7 @@ from services.channel_connector.magento_rules import (
     ship_body,
     shipment_with_track,
 )
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ class MagentoClient(BaseClient):
         return str(created)
 
 
-def create(account: AccountSettings, settings: ConnectorSettings) -> MagentoClient:
+def create(account: AccountSettings, settings: ChannelConnectorSettings) -> MagentoClient:
     if not account.api_base:
         raise ValueError(
             f"account {account.name}: api_base (the store's REST root, …/rest/default) is required"

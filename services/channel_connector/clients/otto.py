@@ -77,7 +77,7 @@ from services.channel_connector.http import (
     OAuthToken,
     form_token_grant,
 )
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +307,7 @@ class OttoClient(BaseClient):
     )
     stock_batch_size = STOCK_BATCH
 
-    def __init__(self, account: AccountSettings, settings: ConnectorSettings) -> None:
+    def __init__(self, account: AccountSettings, settings: ChannelConnectorSettings) -> None:
         self.account = account.name
         self._client_id = account.credential("client_id")
         self._client_secret = account.credential("client_secret")
@@ -576,5 +576,5 @@ def _shipment_id(response: httpx.Response) -> str | None:
     return None
 
 
-def create(account: AccountSettings, settings: ConnectorSettings) -> OttoClient:
+def create(account: AccountSettings, settings: ChannelConnectorSettings) -> OttoClient:
     return OttoClient(account, settings)

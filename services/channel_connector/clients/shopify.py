@@ -40,7 +40,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.channel_connector import shopify_rules as rules
 from services.channel_connector.clients.base import (
     BaseClient,
     CancellationPush,
@@ -52,7 +51,8 @@ from services.channel_connector.clients.base import (
 )
 from services.channel_connector.domain import assign_to_channel_lines
 from services.channel_connector.http import ChannelApiError, ChannelHttp
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.rules import shopify as rules
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class ShopifyClient(BaseClient):
     )
     stock_batch_size = MAX_SET_QUANTITIES
 
-    def __init__(self, account: AccountSettings, settings: ConnectorSettings) -> None:
+    def __init__(self, account: AccountSettings, settings: ChannelConnectorSettings) -> None:
         self.account = account.name
         token = account.credential("access_token")
         if not token:
@@ -490,5 +490,5 @@ def _stock_key() -> str:
     return f"oms-stock-{uuid.uuid4()}"
 
 
-def create(account: AccountSettings, settings: ConnectorSettings) -> ShopifyClient:
+def create(account: AccountSettings, settings: ChannelConnectorSettings) -> ShopifyClient:
     return ShopifyClient(account, settings)

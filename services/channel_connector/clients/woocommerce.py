@@ -49,8 +49,7 @@ from services.channel_connector.clients.base import (
     StockPush,
 )
 from services.channel_connector.http import ChannelApiError, ChannelHttp
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
-from services.channel_connector.woocommerce_rules import (
+from services.channel_connector.rules.woocommerce import (
     CANCELLED_ALREADY,
     REFUND_KEY_META,
     ProductRef,
@@ -64,6 +63,7 @@ from services.channel_connector.woocommerce_rules import (
     stock_batches,
     tracking_note,
 )
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class WooCommerceClient(BaseClient):
         return str(created.get("id") or "")
 
 
-def create(account: AccountSettings, settings: ConnectorSettings) -> WooCommerceClient:
+def create(account: AccountSettings, settings: ChannelConnectorSettings) -> WooCommerceClient:
     if not account.api_base:
         raise ValueError(f"account {account.name}: api_base (the store's address) is required")
     key = account.credential("consumer_key")

@@ -22,7 +22,7 @@ from services.channel_connector.clients.base import (
 )
 from services.channel_connector.domain import Quantity
 from services.channel_connector.http import ChannelApiError
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 from services.order_intake.channels.adapters import amazon as amazon_adapter
 from services.order_intake.channels.adapters.base import NewOrder
 from shared.contracts.common import SkuQuantity
@@ -78,7 +78,7 @@ def shipment(order_id: str, key: str, *lines: tuple[str, int], **extra: object) 
 
 
 def test_missing_credentials_and_options_are_named() -> None:
-    settings = ConnectorSettings()
+    settings = ChannelConnectorSettings()
     base = {"name": "amz", "channel": "amazon", "options": {"marketplace_ids": MARKETPLACE_US}}
     with pytest.raises(ValueError, match=r"credentials\.client_id"):
         create(AccountSettings.model_validate(base), settings)

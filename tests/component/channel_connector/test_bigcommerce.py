@@ -27,7 +27,7 @@ from services.channel_connector.clients.base import (
 from services.channel_connector.clients.bigcommerce import BigCommerceClient
 from services.channel_connector.domain import Quantity
 from services.channel_connector.http import ChannelApiError
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 from services.order_intake.app import build as build_order_intake
 from services.order_intake.channels.adapters import bigcommerce as adapter
 from services.order_intake.channels.adapters.base import NewOrder, parse_json
@@ -72,7 +72,9 @@ def double() -> Iterator[BigCommerceDouble]:
 
 @pytest.fixture
 async def client(double: BigCommerceDouble) -> AsyncIterator[BigCommerceClient]:
-    made = client_for(account_settings(double), ConnectorSettings(connector_max_inline_wait_s=2))
+    made = client_for(
+        account_settings(double), ChannelConnectorSettings(connector_max_inline_wait_s=2)
+    )
     assert isinstance(made, BigCommerceClient)
     yield made
     await made.aclose()
@@ -152,7 +154,7 @@ async def test_a_shipment_is_created_once_on_the_orders_products(
 
 
 async def test_stock_levels_are_set_at_the_location_in_one_request(double: BigCommerceDouble):
-    made = client_for(account_settings(double, location_id="3"), ConnectorSettings())
+    made = client_for(account_settings(double, location_id="3"), ChannelConnectorSettings())
     try:
         await made.push_stock([StockPush("BC-MUG", 7), StockPush("BC-TEE", 0)])
     finally:
@@ -214,7 +216,7 @@ async def test_a_refused_token_is_final_and_a_server_error_is_retryable(
     double: BigCommerceDouble, client: BigCommerceClient
 ):
     double.add_order(250)
-    wrong = client_for(account_settings(double, token="expired"), ConnectorSettings())
+    wrong = client_for(account_settings(double, token="expired"), ChannelConnectorSettings())
     try:
         with pytest.raises(ChannelApiError) as refused:
             await wrong.fetch_order("250")
@@ -242,7 +244,7 @@ async def test_the_webhook_route_refuses_a_wrong_secret_and_queues_a_verified_or
 ):
     double.add_order(250)
     settings = account_settings(double)
-    client = client_for(settings, ConnectorSettings())
+    client = client_for(settings, ChannelConnectorSettings())
     async with start_connector(infra, [(settings, client)]) as h:
         body = webhook_body("store/order/created", 250)
         refused = await post_webhook(h, body, delivery_headers(body, secret="guess"))
@@ -274,7 +276,7 @@ async def test_a_webhook_delivered_twice_is_fetched_at_most_twice_and_makes_one_
 ):
     double.add_order(250)
     settings = account_settings(double)
-    client = client_for(settings, ConnectorSettings())
+    client = client_for(settings, ChannelConnectorSettings())
     async with start_connector(infra, [(settings, client)]) as h:
         created = webhook_body("store/order/created", 250)
         status = webhook_body("store/order/statusUpdated", 250)
@@ -301,7 +303,7 @@ async def test_a_fetch_the_store_fails_is_tried_again_and_a_refused_token_goes_d
     double.add_order(250)
     double.add_order(251)
     settings = account_settings(double)
-    client = client_for(settings, ConnectorSettings())
+    client = client_for(settings, ChannelConnectorSettings())
     timings = {"connector_retry_initial_s": 0.3, "connector_retry_max_s": 0.3}
     async with start_connector(infra, [(settings, client)], **timings) as h:
         double.fail_next("/v2/orders/250/products", 500, method="GET")

@@ -25,7 +25,7 @@ from services.channel_connector.clients.base import (
 from services.channel_connector.clients.ebay import EbayClient, create
 from services.channel_connector.domain import Quantity
 from services.channel_connector.http import ChannelApiError
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 from shared.contracts.common import SkuQuantity
 from shared.contracts.fulfilment import FulfilmentShipped
 from shared.contracts.inventory import ChannelAvailabilityChanged
@@ -69,8 +69,8 @@ def ebay_account(
     )
 
 
-def settings(**values: Any) -> ConnectorSettings:
-    return ConnectorSettings(connector_max_inline_wait_s=2, **values)
+def settings(**values: Any) -> ChannelConnectorSettings:
+    return ChannelConnectorSettings(connector_max_inline_wait_s=2, **values)
 
 
 @pytest.fixture

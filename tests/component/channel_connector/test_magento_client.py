@@ -21,7 +21,7 @@ from services.channel_connector.clients.base import (
 from services.channel_connector.clients.magento import MagentoClient, create
 from services.channel_connector.domain import Quantity, UnmatchedShipment
 from services.channel_connector.http import ChannelApiError
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 from shared.contracts.common import SkuQuantity
 from shared.contracts.fulfilment import FulfilmentShipped
 from shared.contracts.order_intake import OrderLineSummary, OrderStatusChanged
@@ -56,7 +56,7 @@ def account(double: MagentoDouble, token: str = ACCESS_TOKEN, **options: str) ->
 
 @pytest.fixture
 async def client(double: MagentoDouble) -> AsyncIterator[MagentoClient]:
-    made = create(account(double), ConnectorSettings(connector_max_inline_wait_s=1.0))
+    made = create(account(double), ChannelConnectorSettings(connector_max_inline_wait_s=1.0))
     yield made
     await made.aclose()
 
@@ -96,7 +96,7 @@ async def test_stock_goes_to_the_source_and_an_unknown_sku_does_not_block_the_ot
     double: MagentoDouble,
 ) -> None:
     double.skus |= {"MB-01", "WS-TEE-M"}
-    made = create(account(double, source_code="berlin"), ConnectorSettings())
+    made = create(account(double, source_code="berlin"), ChannelConnectorSettings())
     try:
         await made.push_stock([StockPush("MB-01", 7), StockPush("WS-TEE-M", 0)])
         assert double.source_items == {
@@ -182,7 +182,7 @@ async def test_a_refund_is_one_offline_credit_memo_of_the_amount(
 
 async def test_the_apis_errors(double: MagentoDouble, client: MagentoClient) -> None:
     double.add_order(magento_order(41))
-    wrong = create(account(double, token="expired"), ConnectorSettings())
+    wrong = create(account(double, token="expired"), ChannelConnectorSettings())
     try:
         with pytest.raises(ChannelApiError) as refused:
             await wrong.poll_orders(NOW)
@@ -213,7 +213,7 @@ async def test_the_connector_polls_and_ships_through_the_magento_client(
     infra: Infra, double: MagentoDouble
 ) -> None:
     double.add_order(magento_order(41))
-    settings = ConnectorSettings()
+    settings = ChannelConnectorSettings()
     made = create(account(double), settings)
     async with start_connector(infra, [(account(double), made)]) as h:
         assert await h.run_poll("mage") == 1

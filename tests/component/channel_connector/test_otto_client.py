@@ -26,7 +26,7 @@ from services.channel_connector.clients.base import (
 from services.channel_connector.clients.otto import OttoClient
 from services.channel_connector.domain import Quantity, UnmatchedShipment
 from services.channel_connector.http import ChannelApiError
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 from services.order_intake.channels.adapters import otto as otto_adapter
 from services.order_intake.channels.adapters.base import NewOrder, parse_json
 from services.order_intake.domain.order import price
@@ -65,8 +65,8 @@ def account(double: OttoDouble, **changes: Any) -> AccountSettings:
     return AccountSettings(**fields)
 
 
-def settings(**changes: Any) -> ConnectorSettings:
-    return ConnectorSettings(connector_http_timeout_s=5, **changes)
+def settings(**changes: Any) -> ChannelConnectorSettings:
+    return ChannelConnectorSettings(connector_http_timeout_s=5, **changes)
 
 
 @pytest.fixture

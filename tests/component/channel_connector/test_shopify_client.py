@@ -21,7 +21,7 @@ from services.channel_connector.clients.base import (
 from services.channel_connector.clients.shopify import ShopifyClient, create
 from services.channel_connector.domain import Quantity
 from services.channel_connector.http import ChannelApiError
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 from shared.contracts.common import SkuQuantity
 from shared.contracts.fulfilment import FulfilmentShipped
 from shared.contracts.inventory import ChannelAvailabilityChanged
@@ -57,7 +57,7 @@ def account_settings(double: ShopifyDouble, **options: str) -> AccountSettings:
 def client_for(
     double: ShopifyDouble, *, inline_wait_s: float = 5.0, **options: str
 ) -> ShopifyClient:
-    settings = ConnectorSettings(
+    settings = ChannelConnectorSettings(
         connector_http_timeout_s=5, connector_max_inline_wait_s=inline_wait_s
     )
     return create(account_settings(double, **options), settings)

@@ -20,7 +20,7 @@ from services.channel_connector.clients.base import (
 from services.channel_connector.clients.woocommerce import WooCommerceClient, create
 from services.channel_connector.domain import Quantity
 from services.channel_connector.http import ChannelApiError
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 from tests.support.woocommerce_double import CONSUMER_KEY, CONSUMER_SECRET, WooCommerceDouble
 from tests.unit.channels import payloads
 
@@ -49,7 +49,7 @@ def account(double: WooCommerceDouble, **options: str) -> AccountSettings:
 
 @pytest.fixture
 async def client(double: WooCommerceDouble) -> AsyncIterator[WooCommerceClient]:
-    made = create(account(double), ConnectorSettings(connector_max_inline_wait_s=1.0))
+    made = create(account(double), ChannelConnectorSettings(connector_max_inline_wait_s=1.0))
     yield made
     await made.aclose()
 
@@ -168,7 +168,7 @@ async def test_a_refund_is_made_once_without_the_gateway_unless_configured(
     with pytest.raises(ChannelApiError, match="in USD"):
         await client.refund_order(wrong)
 
-    gateway = create(account(double, api_refund="true"), ConnectorSettings())
+    gateway = create(account(double, api_refund="true"), ChannelConnectorSettings())
     try:
         await gateway.refund_order(
             RefundPush("refund-r4", "ord_1", "727", "r4", Decimal("1.00"), "EUR", "x")
@@ -182,7 +182,7 @@ async def test_the_apis_errors(double: WooCommerceDouble, client: WooCommerceCli
     double.add_order(payloads.woocommerce_order(727))
     bad: dict[str, Any] = account(double).model_dump()
     bad["credentials"] = {"consumer_key": CONSUMER_KEY, "consumer_secret": "cs_wrong"}
-    wrong = create(AccountSettings.model_validate(bad), ConnectorSettings())
+    wrong = create(AccountSettings.model_validate(bad), ChannelConnectorSettings())
     try:
         with pytest.raises(ChannelApiError) as refused:
             await wrong.push_shipment(parcel("p1", ("SOCK-3", 1)))
@@ -213,4 +213,4 @@ async def test_the_apis_errors(double: WooCommerceDouble, client: WooCommerceCli
 def test_an_account_without_credentials_is_refused() -> None:
     settings = AccountSettings(name="woo", channel="woocommerce", api_base="https://shop.example")
     with pytest.raises(ValueError, match="consumer_key and consumer_secret"):
-        create(settings, ConnectorSettings())
+        create(settings, ChannelConnectorSettings())

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.channel_connector import amazon_rules as rules
 from services.channel_connector.domain import Quantity, UnmatchedShipment
+from services.channel_connector.rules import amazon as rules
 
 ITEMS = [
     rules.OrderItem("111", "MUG", ordered=3, shipped=0),

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from services.channel_connector.clients import bigcommerce, client_for
 from services.channel_connector.clients.base import Capability, ShipmentPush, WebhookRefused
 from services.channel_connector.domain import Quantity, UnmatchedShipment
-from services.channel_connector.settings import AccountSettings, ConnectorSettings
+from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 from tests.support.bigcommerce_double import delivery_headers, signature_headers, webhook_body
 from tests.unit.channels.bigcommerce_payloads import STORE_HASH, order_parts
 
@@ -33,7 +33,7 @@ def account(**credentials: str) -> AccountSettings:
 
 
 def client(**credentials: str) -> bigcommerce.BigCommerceClient:
-    made = client_for(account(**credentials), ConnectorSettings())
+    made = client_for(account(**credentials), ChannelConnectorSettings())
     assert isinstance(made, bigcommerce.BigCommerceClient)
     return made
 
@@ -72,7 +72,7 @@ def test_missing_settings_are_named(options: dict[str, str], credentials: Any, n
         name="bc", channel="bigcommerce", credentials=credentials, options=options
     )
     with pytest.raises(ValueError, match=named):
-        client_for(settings, ConnectorSettings())
+        client_for(settings, ChannelConnectorSettings())
 
 
 def test_a_delivery_with_the_subscriptions_secret_header_names_its_order():

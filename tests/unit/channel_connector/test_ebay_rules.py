@@ -9,13 +9,13 @@ from decimal import Decimal
 
 import pytest
 
-from services.channel_connector import ebay_rules as rules
 from services.channel_connector.domain import (
     ChannelLine,
     Quantity,
     UnmatchedShipment,
     assign_to_channel_lines,
 )
+from services.channel_connector.rules import ebay as rules
 from tests.unit.channels import payloads
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from services.channel_connector.domain import ChannelLine, Quantity, assign_to_channel_lines
-from services.channel_connector.magento_rules import (
+from services.channel_connector.rules.magento import (
     carrier_code,
     channel_lines,
     creditmemo_with_key,

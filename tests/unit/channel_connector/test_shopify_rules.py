@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from services.channel_connector import shopify_rules as rules
 from services.channel_connector.domain import ChannelLine, Quantity, assign_to_channel_lines
+from services.channel_connector.rules import shopify as rules
 
 
 def test_gids_from_numeric_ids() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.channel_connector.domain import Quantity
-from services.channel_connector.woocommerce_rules import (
+from services.channel_connector.rules.woocommerce import (
     ProductRef,
     batch_errors,
     covers_order,
