@@ -31,6 +31,11 @@ class Account:
     def channel(self) -> str:
         return self.settings.channel
 
+    def wants(self, capability: Capability) -> bool:
+        """The account's settings did not turn it off (whether the client can or not)."""
+        flag = _ENABLED_BY.get(capability)
+        return flag is None or bool(getattr(self.settings, flag))
+
     def does(self, capability: Capability) -> bool:
         """The client can, and the account's settings did not turn it off."""
         if capability not in self.client.capabilities:

@@ -77,7 +77,9 @@ def connector_handlers(accounts: Accounts) -> HandlerRegistry:
                 await _queue_shipment(uow, order, parked)
         if event.status == CANCELLED and previous != CANCELLED:
             left = unshipped(ordered, (Quantity(s.sku, s.quantity) for s in event.shipped or ()))
-            if left and account.does(Capability.CANCELLATIONS):
+            # Queued even where the channel's API cannot cancel: the sender then alerts an
+            # operator to cancel it on the channel by hand.
+            if left and account.wants(Capability.CANCELLATIONS):
                 await store.enqueue_push(
                     uow.conn,
                     account.name,
@@ -125,7 +127,7 @@ def connector_handlers(accounts: Accounts) -> HandlerRegistry:
                 )
             return
         account = accounts.get(order.account)
-        if account is None or not account.does(Capability.REFUNDS):
+        if account is None or not account.wants(Capability.REFUNDS):
             return
         await store.enqueue_push(
             uow.conn,

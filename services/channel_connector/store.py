@@ -279,12 +279,16 @@ async def get_push(conn: DbConnection, push_id: int) -> Push | None:
 async def set_stock_levels(
     conn: DbConnection, accounts: Sequence[str], sku: str, quantity: int
 ) -> None:
-    """The SKU's latest level for each account (a new version when it changed)."""
+    """The SKU's latest level for each account (a new version when it changed). A level the
+    channel refused last time is tried again within a minute of a change, not after the wait
+    the refusal set (the change may be what it needed)."""
     await conn.execute(
         "INSERT INTO stock_levels (account, sku, quantity)"
         " SELECT a, $2, $3 FROM unnest($1::text[]) AS a"
         " ON CONFLICT (account, sku) DO UPDATE SET quantity = EXCLUDED.quantity,"
-        "   version = stock_levels.version + 1, updated_at = now()"
+        "   version = stock_levels.version + 1, updated_at = now(),"
+        "   not_before = CASE WHEN stock_levels.last_error IS NULL THEN stock_levels.not_before"
+        "     ELSE LEAST(stock_levels.not_before, now() + interval '1 minute') END"
         " WHERE stock_levels.quantity <> EXCLUDED.quantity"
         "   OR stock_levels.pushed_version < stock_levels.version",
         list(accounts),
@@ -396,6 +400,13 @@ class PollCursor:
     polled_at: datetime | None
     orders_seen: int
     last_error: str | None
+
+
+async def cursor_of(conn: DbConnection, account: str) -> datetime | None:
+    """The account's cursor as it is (None: never polled), without a lock."""
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        "SELECT cursor_at FROM poll_cursors WHERE account = $1", account
+    )
 
 
 async def lock_cursor(conn: DbConnection, account: str) -> PollCursor:

@@ -55,6 +55,14 @@ from shared.platform.service import BackgroundJob, Runtime
 log = logging.getLogger(__name__)
 
 PUSH_BATCH = 10
+NEEDS = {
+    PushKind.SHIPMENT: Capability.SHIPMENTS,
+    PushKind.CANCELLATION: Capability.CANCELLATIONS,
+    PushKind.REFUND: Capability.REFUNDS,
+    PushKind.FETCH_ORDER: Capability.WEBHOOK_ORDERS,
+}
+BY_HAND = frozenset({PushKind.CANCELLATION, PushKind.REFUND})
+"""Pushes a channel's API cannot take are done by an operator on the channel (alerted)."""
 POLLED_HEADER = "x-oms-polled-by"
 
 
@@ -92,6 +100,8 @@ def hand_on(uow: UnitOfWork, account: Account, order: PolledOrder) -> None:
 
 async def _attempt(uow: UnitOfWork, account: Account, push: store.Push) -> str | None:
     """One attempt at a push; returns the channel's reference. Raises what the client raises."""
+    if not account.does(NEEDS[push.kind]):
+        raise NotSupported(f"{account.channel}'s API takes no {push.kind.value}s here")
     payload = push.payload
     client = account.client
     if push.kind is PushKind.SHIPMENT:
@@ -141,14 +151,21 @@ async def _attempt(uow: UnitOfWork, account: Account, push: store.Push) -> str |
     raise NotSupported(f"unknown push kind {push.kind}")
 
 
-def _alert(uow: UnitOfWork, push: store.Push, error: str) -> None:
+def _alert(
+    uow: UnitOfWork, push: store.Push, error: str, *, kind: str = "channel_push_failed"
+) -> None:
     subject = f"order {push.order_id}" if push.order_id else f"{push.kind.value} {push.key}"
+    retry = (
+        f"; retry it with POST /v1/connectors/pushes/{push.push_id}/retry"
+        if kind == "channel_push_failed"
+        else ""
+    )
     uow.emit(
         OperatorAlert(
-            kind="channel_push_failed",
+            kind=kind,
             message=(
                 f"{push.account}: the {push.kind.value} of {subject} could not be sent to the"
-                f" channel ({error}); retry it with POST /v1/connectors/pushes/{push.push_id}/retry"
+                f" channel ({error}){retry}"
             ),
             order_id=push.order_id or push.key,
         ),
@@ -169,6 +186,8 @@ async def send_push(
         await store.finish_push(
             uow.conn, push.push_id, PushStatus.SKIPPED, attempts=attempts, error=str(exc)
         )
+        if push.kind in BY_HAND:
+            _alert(uow, push, f"{exc}: do it on the channel by hand", kind="channel_action_needed")
         return PushStatus.SKIPPED
     except (ChannelApiError, UnmatchedShipment, ValueError, KeyError) as exc:
         retryable = isinstance(exc, ChannelApiError) and exc.retryable
@@ -290,23 +309,26 @@ async def push_due_stock(
 
 
 async def poll_account(runtime: Runtime, account: Account, overlap: timedelta) -> int:
-    """One poll of the account; the number of order versions handed to order-intake."""
+    """One poll of the account; the number of order versions handed to order-intake.
+
+    The channel is asked outside any transaction (a poll may take minutes at a channel's rate
+    limit); what it answered is then handed on and the cursor moved in one transaction, under
+    the cursor's lock. Another replica's poll in between only means versions seen twice, which
+    are not handed on twice."""
+    async with runtime.pool.acquire() as conn:
+        cursor_at = await store.cursor_of(conn, account.name)
+    started = datetime.now(UTC)
+    since = poll_from(
+        cursor_at, overlap, started - timedelta(seconds=account.settings.first_poll_lookback_s)
+    )
+    error: str | None = None
+    try:
+        polled = await account.client.poll_orders(since)
+    except (ChannelApiError, ValueError) as exc:
+        log.warning("%s: poll failed: %s", account.name, exc)
+        polled, error = [], str(exc)[:1000]
     async with runtime.uow() as uow:
         cursor = await store.lock_cursor(uow.conn, account.name)
-        now = datetime.now(UTC)
-        since = poll_from(
-            cursor.cursor_at,
-            overlap,
-            now - timedelta(seconds=account.settings.first_poll_lookback_s),
-        )
-        try:
-            polled = await account.client.poll_orders(since)
-        except (ChannelApiError, ValueError) as exc:
-            log.warning("%s: poll failed: %s", account.name, exc)
-            await store.save_cursor(
-                uow.conn, account.name, cursor.cursor_at, now, 0, str(exc)[:1000]
-            )
-            return 0
         fresh = new_versions(polled, await store.versions_seen(uow.conn, account.name, polled))
         for order in fresh:
             hand_on(uow, account, order)
@@ -315,7 +337,12 @@ async def poll_account(runtime: Runtime, account: Account, overlap: timedelta) -
             uow.conn, account.name, account.channel, sorted({o.external_id for o in fresh})
         )
         await store.save_cursor(
-            uow.conn, account.name, next_cursor(cursor.cursor_at, fresh), now, len(fresh), None
+            uow.conn,
+            account.name,
+            next_cursor(cursor.cursor_at, fresh),
+            started,
+            len(fresh),
+            error,
         )
     return len(fresh)
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.channel_connector.clients.base import StockRefused
+from services.channel_connector.clients.base import Capability, StockRefused
 from services.channel_connector.domain import PolledOrder
 from services.channel_connector.http import ChannelApiError
 from services.channel_connector.settings import AccountSettings
@@ -264,3 +264,37 @@ async def test_skus_the_channel_refuses_wait_and_the_rest_of_the_batch_counts_as
     }
     assert rows["MUG"] == (4, None)
     assert rows["GHOST"][0] is None and "unknown SKU" in rows["GHOST"][1]
+    [waits] = await h.harness.fetch(
+        "SELECT not_before - now() AS wait FROM stock_levels WHERE sku = 'GHOST'"
+    )
+    assert waits["wait"] > timedelta(minutes=30), "refused for good: tried again in an hour"
+    await h.harness.deliver(
+        ChannelAvailabilityChanged(
+            channel="shopify", sku="GHOST", available=5, safety_stock=0, warehouse_available=5
+        ),
+        correlation_id="GHOST",
+    )
+    [waits] = await h.harness.fetch(
+        "SELECT not_before - now() AS wait FROM stock_levels WHERE sku = 'GHOST'"
+    )
+    assert waits["wait"] <= timedelta(minutes=1), "a change is tried again within a minute"
+
+
+async def test_a_cancellation_the_channels_api_cannot_take_alerts_an_operator(
+    infra: Infra,
+) -> None:
+    client = RecordingClient(
+        channel="amazon", capabilities=frozenset({Capability.SHIPMENTS, Capability.POLL_ORDERS})
+    )
+    account = AccountSettings(name="amzn", channel="amazon")
+    async with start_connector(infra, [(account, client)]) as h:
+        placed = status("o7", "RECEIVED").model_copy(update={"channel": "amazon"})
+        await h.harness.deliver(placed, correlation_id="o7")
+        cancelled = placed.model_copy(update={"status": "CANCELLED"})
+        await h.harness.deliver(cancelled, correlation_id="o7")
+        await h.run_pushes()
+        [push] = await h.pushes(kind="cancellation")
+        assert push["status"] == "skipped"
+        [alert] = await h.harness.emitted_contracts("OperatorAlert")
+        assert (alert.kind, alert.order_id) == ("channel_action_needed", "o7")
+        assert "by hand" in alert.message
