@@ -109,7 +109,7 @@ async def test_an_ebay_order_is_polled_shipped_and_fulfilled_once_on_ebay(
         params={"order_id": order_id, "kind": "shipment"},
     )
     assert pushes.status_code == 200, pushes.text
-    [push] = pushes.json()
+    [push] = pushes.json()["pushes"]
     assert (push["status"], push["channel_reference"]) == ("done", on_ebay.id)
 
     # eBay's order changed (fulfilled): polled again, order-intake ignores the new version.

@@ -64,7 +64,7 @@ async def poll_now(system: System) -> int:
 async def the_account(system: System) -> dict[str, Any]:
     response = await system.client.get(f"{system.url(CONNECTOR)}/v1/connectors")
     assert response.status_code == 200, response.text
-    [account] = [a for a in response.json() if a["name"] == ACCOUNT]
+    [account] = [a for a in response.json()["accounts"] if a["name"] == ACCOUNT]
     return dict(account)
 
 

@@ -92,16 +92,18 @@ async def test_a_webhook_order_shipped_in_the_oms_is_noted_and_completed_once_on
     assert noted_order == ORDER_ID and customer_note is True
     assert "dhl" in note and "JJD000390009" in note
     assert woo.status_changes == [(ORDER_ID, "completed")]
-    [push] = await connector_get(
-        system, "/v1/connectors/pushes", kind="shipment", order_id=order_id
-    )
+    [push] = (
+        await connector_get(system, "/v1/connectors/pushes", kind="shipment", order_id=order_id)
+    )["pushes"]
     assert (push["status"], push["attempts"], push["account"]) == ("done", 1, "woo-main")
 
     # The stock the OMS has for the store reached the product and the variation.
     async def stock_pushed() -> list[tuple[int, int]]:
         levels = {
             level["sku"]: level
-            for level in await connector_get(system, "/v1/connectors/stock", account="woo-main")
+            for level in (await connector_get(system, "/v1/connectors/stock", account="woo-main"))[
+                "levels"
+            ]
         }
         pushed = [
             (product_id, levels[sku]["pushed_quantity"])
