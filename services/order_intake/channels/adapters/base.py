@@ -459,6 +459,28 @@ def customer(
     return Customer(email=email, name=name, phone=phone)
 
 
+def contact(
+    ship_to: Reader,
+    billing: Reader | None,
+    *,
+    first: str = "first_name",
+    last: str = "last_name",
+    phone: str = "phone",
+) -> tuple[str | None, str | None]:
+    """The recipient's name and phone: the ship-to address's, else the billing address's."""
+
+    def name_of(reader: Reader) -> str | None:
+        return full_name(reader.optional_text(first), reader.optional_text(last))
+
+    def phone_of(reader: Reader) -> str | None:
+        return reader.optional_text(phone, max_length=40)
+
+    return (
+        name_of(ship_to) or (name_of(billing) if billing else None),
+        phone_of(ship_to) or (phone_of(billing) if billing else None),
+    )
+
+
 def full_name(*parts: str | None) -> str | None:
     joined = " ".join(p.strip() for p in parts if p and p.strip())
     return joined or None

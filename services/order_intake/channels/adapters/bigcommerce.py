@@ -50,9 +50,9 @@ from services.order_intake.channels.adapters.base import (
     Ignored,
     Reader,
     address,
+    contact,
     currency_code,
     customer,
-    full_name,
     new_order,
     order_lines,
     sku_of,
@@ -118,14 +118,7 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     email = (billing.optional_text("email", max_length=254) if billing else None) or (
         ship_to.optional_text("email", max_length=254)
     )
-    name = full_name(ship_to.optional_text("first_name"), ship_to.optional_text("last_name")) or (
-        full_name(billing.optional_text("first_name"), billing.optional_text("last_name"))
-        if billing
-        else None
-    )
-    phone = ship_to.optional_text("phone", max_length=40) or (
-        billing.optional_text("phone", max_length=40) if billing else None
-    )
+    name, phone = contact(ship_to, billing)
     return new_order(
         NAME,
         external_id,

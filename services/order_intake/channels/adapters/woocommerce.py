@@ -29,9 +29,9 @@ from services.order_intake.channels.adapters.base import (
     Ignored,
     Reader,
     address,
+    contact,
     currency_code,
     customer,
-    full_name,
     new_order,
     not_negative,
     order_lines,
@@ -79,14 +79,7 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     ship = order.obj("shipping")
     paid = order.has("date_paid") or order.boolean("set_paid") or status == "processing"
     email = billing.optional_text("email", max_length=254) if billing else None
-    name = full_name(ship.optional_text("first_name"), ship.optional_text("last_name")) or (
-        full_name(billing.optional_text("first_name"), billing.optional_text("last_name"))
-        if billing
-        else None
-    )
-    phone = ship.optional_text("phone", max_length=40) or (
-        billing.optional_text("phone", max_length=40) if billing else None
-    )
+    name, phone = contact(ship, billing)
     return new_order(
         NAME,
         external_id,
