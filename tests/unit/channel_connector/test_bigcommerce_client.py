@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from services.channel_connector.clients import bigcommerce, client_for
 from services.channel_connector.clients.base import Capability, ShipmentPush, WebhookRefused
 from services.channel_connector.domain import Quantity, UnmatchedShipment
+from services.channel_connector.rules import bigcommerce as rules
 from services.channel_connector.settings import AccountSettings, ChannelConnectorSettings
 from tests.support.bigcommerce_double import delivery_headers, signature_headers, webhook_body
 from tests.unit.channels.bigcommerce_payloads import STORE_HASH, order_parts
@@ -119,14 +120,14 @@ def test_a_signature_is_checked_in_any_of_its_versions_and_only_when_fresh():
     key = CLIENT_SECRET.encode()
     now = float(headers["webhook-timestamp"])
     rotated = dict(headers, **{"webhook-signature": "v1,AAAA " + headers["webhook-signature"]})
-    assert bigcommerce.standard_webhook_matches(rotated, body, key, now)
-    assert not bigcommerce.standard_webhook_matches(headers, body, key, now + 301)
-    assert not bigcommerce.standard_webhook_matches(headers, body, key, now - 301)
+    assert rules.standard_webhook_matches(rotated, body, key, now)
+    assert not rules.standard_webhook_matches(headers, body, key, now + 301)
+    assert not rules.standard_webhook_matches(headers, body, key, now - 301)
     v2 = dict(headers, **{"webhook-signature": headers["webhook-signature"].replace("v1,", "v2,")})
-    assert not bigcommerce.standard_webhook_matches(v2, body, key, now)
+    assert not rules.standard_webhook_matches(v2, body, key, now)
     other_id = dict(headers, **{"webhook-id": "msg_2"})
-    assert not bigcommerce.standard_webhook_matches(other_id, body, key, now)
-    assert bigcommerce.standard_webhook_matches(headers, body, key, time.time())
+    assert not rules.standard_webhook_matches(other_id, body, key, now)
+    assert rules.standard_webhook_matches(headers, body, key, time.time())
 
 
 @pytest.mark.parametrize(
@@ -143,7 +144,7 @@ def test_a_signature_is_checked_in_any_of_its_versions_and_only_when_fresh():
 )
 def test_deliveries_naming_no_order_of_this_store_are_malformed(body: bytes, message: str):
     with pytest.raises(ValueError, match=message):
-        bigcommerce.webhook_order_ids(body, STORE_HASH)
+        rules.webhook_order_ids(body, STORE_HASH)
 
 
 def push(key: str, *lines: tuple[str, int], tracking: str = "1Z999") -> ShipmentPush:
@@ -161,7 +162,7 @@ def push(key: str, *lines: tuple[str, int], tracking: str = "1Z999") -> Shipment
 
 def test_a_parcel_becomes_a_shipment_of_the_orders_products_at_its_address():
     _, products, addresses = order_parts(250)
-    body = bigcommerce.shipment_body(push("p1", ("BC-MUG", 2), ("BC-TEE", 1)), products, addresses)
+    body = rules.shipment_body(push("p1", ("BC-MUG", 2), ("BC-TEE", 1)), products, addresses)
     assert body == {
         "order_address_id": 2501,
         "tracking_number": "1Z999",
@@ -178,10 +179,10 @@ def test_a_parcel_becomes_a_shipment_of_the_orders_products_at_its_address():
 def test_only_what_is_left_to_ship_can_be_shipped():
     _, products, addresses = order_parts(250)
     products[0]["quantity_shipped"] = 1
-    body = bigcommerce.shipment_body(push("p2", ("BC-MUG", 1)), products, addresses)
+    body = rules.shipment_body(push("p2", ("BC-MUG", 1)), products, addresses)
     assert body["items"] == [{"order_product_id": 2501, "quantity": 1}]
     with pytest.raises(UnmatchedShipment):
-        bigcommerce.shipment_body(push("p3", ("BC-MUG", 2)), products, addresses)
+        rules.shipment_body(push("p3", ("BC-MUG", 2)), products, addresses)
 
 
 def test_a_shipment_already_on_the_order_is_found_by_key_or_tracking_number():
@@ -189,28 +190,28 @@ def test_a_shipment_already_on_the_order_is_found_by_key_or_tracking_number():
         {"id": 7, "tracking_number": "OTHER", "comments": "OMS shipment p1"},
         {"id": 8, "tracking_number": "1Z999", "comments": ""},
     ]
-    assert bigcommerce.existing_shipment(shipments, push("p1", tracking="NEW")) == "7"
-    assert bigcommerce.existing_shipment(shipments, push("p9")) == "8"
-    assert bigcommerce.existing_shipment(shipments, push("p9", tracking="")) is None
-    assert bigcommerce.existing_shipment([], push("p1")) is None
+    assert rules.existing_shipment(shipments, push("p1", tracking="NEW")) == "7"
+    assert rules.existing_shipment(shipments, push("p9")) == "8"
+    assert rules.existing_shipment(shipments, push("p9", tracking="")) is None
+    assert rules.existing_shipment([], push("p1")) is None
 
 
 @pytest.mark.parametrize(
     ("carrier", "slug"), [("UPS", "ups"), ("DHL Express", "dhl"), ("dpd", "dpd"), ("Acme", "")]
 )
 def test_carriers_become_tracking_carriers(carrier: str, slug: str):
-    assert bigcommerce.tracking_carrier(carrier) == slug
+    assert rules.tracking_carrier(carrier) == slug
 
 
 def test_the_rate_limit_reset_is_the_wait_in_seconds():
-    assert bigcommerce.reset_wait_s("15000") == 15.0
-    assert bigcommerce.reset_wait_s("250") == 0.25
-    assert bigcommerce.reset_wait_s(None) is None
-    assert bigcommerce.reset_wait_s("soon") is None
+    assert rules.reset_wait_s("15000") == 15.0
+    assert rules.reset_wait_s("250") == 0.25
+    assert rules.reset_wait_s(None) is None
+    assert rules.reset_wait_s("soon") is None
 
 
 def test_the_orders_last_change_is_its_date_modified():
     order, _, _ = order_parts(250)
     fallback = datetime(2000, 1, 1, tzinfo=UTC)
-    assert bigcommerce.modified_at(order, fallback) == datetime(2026, 12, 1, 11, 41, 25, tzinfo=UTC)
-    assert bigcommerce.modified_at({"date_modified": "garbage"}, fallback) == fallback
+    assert rules.modified_at(order, fallback) == datetime(2026, 12, 1, 11, 41, 25, tzinfo=UTC)
+    assert rules.modified_at({"date_modified": "garbage"}, fallback) == fallback

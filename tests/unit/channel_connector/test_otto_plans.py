@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from services.channel_connector.clients.otto import (
+from services.channel_connector.domain import Quantity, UnmatchedShipment
+from services.channel_connector.rules.otto import (
     PositionItem,
     dumps,
     loads,
@@ -19,7 +20,6 @@ from services.channel_connector.clients.otto import (
     plan_shipment,
     position_items,
 )
-from services.channel_connector.domain import Quantity, UnmatchedShipment
 
 
 def item(item_id: str, sku: str, status: str = "PROCESSABLE", tracking: str | None = None):
