@@ -35,6 +35,7 @@ PORTS = {
     "fulfilment": 8004,
     "returns": 8005,
     "channel_connector": 8006,
+    "console": 8007,
 }
 
 DEV_WEBHOOK_SECRETS = {

@@ -45,6 +45,7 @@ SERVICES: tuple[str, ...] = (
     "fulfilment",
     "returns",
     "channel_connector",
+    "console",
 )
 
 

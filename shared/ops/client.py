@@ -56,6 +56,7 @@ def service_urls(settings: OpsSettings) -> dict[str, str]:
         "fulfilment": settings.fulfilment_url,
         "returns": settings.returns_url,
         "channel_connector": settings.channel_connector_url,
+        "console": settings.console_url,
     }
 
 

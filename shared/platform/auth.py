@@ -255,16 +255,28 @@ def _unauthenticated(message: str) -> ApiError:
     return ApiError(401, "unauthenticated", message, headers={"WWW-Authenticate": "Bearer"})
 
 
+SESSION_TOKEN = "access_token"
+
+
+def session_token(request: Request) -> str | None:
+    """The signed-in user's token from the session cookie, where the app keeps sessions (the
+    console's signed cookie: SessionMiddleware); None elsewhere."""
+    session = request.scope.get("session")
+    token = session.get(SESSION_TOKEN) if isinstance(session, dict) else None
+    return token if isinstance(token, str) and token else None
+
+
 async def authenticate(
     request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
     verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
     if verifier is None:
         raise ApiError(503, "auth_not_configured", "the service has no token verification set up")
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    token = credentials.credentials if credentials is not None else session_token(request)
+    if token is None or (credentials is not None and credentials.scheme.lower() != "bearer"):
         raise _unauthenticated("a bearer token is required")
     try:
-        principal = await verifier.verify_async(credentials.credentials)
+        principal = await verifier.verify_async(token)
     except (jwt.PyJWTError, ValueError, KeyError) as exc:
         raise _unauthenticated(f"the token was refused: {exc}") from exc
     request.state.principal = principal

@@ -66,6 +66,9 @@ class ServiceSpec:
     routers: Sequence[APIRouter] = ()
     background: Sequence[BackgroundJob] = ()
     on_start: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    # What a service adds to its app beyond routes (the console: its session middleware, its
+    # static files, sign-in redirects), applied after the routes.
+    configure_app: Sequence[Callable[[FastAPI], None]] = ()
 
     def settings_as(self, kind: type[SettingsT]) -> SettingsT:
         """The spec's settings as the service's own settings class."""
@@ -312,6 +315,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     app.include_router(_platform_router())
     for router in spec.routers:
         app.include_router(router)
+    for configure in spec.configure_app:
+        configure(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="health/.*,metrics")
     return app

@@ -118,6 +118,7 @@ class OpsSettings(BaseSettings):
     fulfilment_url: str = "http://127.0.0.1:8004"
     returns_url: str = "http://127.0.0.1:8005"
     channel_connector_url: str = "http://127.0.0.1:8006"
+    console_url: str = "http://127.0.0.1:8007"
     jaeger_ui_url: str = "http://127.0.0.1:16686"
     http_timeout_s: float = 10.0
     # The bearer token the `oms` command sends (default: the operator token `make run` wrote

@@ -22,6 +22,8 @@ from tests.support.env import Infra
 pytestmark = pytest.mark.component
 
 PUBLIC = {"/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs", "/redoc"}
+# The console's sign-in pages (a session is what they make) and its static files.
+PUBLIC |= {"/sign-in", "/sign-out", "/auth/login", "/auth/callback"}
 PUBLIC_PREFIXES = ("/docs/",)
 ROLES = [
     "admin",

@@ -34,6 +34,7 @@ SERVICES = (
     "fulfilment",
     "returns",
     "channel_connector",
+    "console",
 )
 
 # Services that run exactly one replica per Deployment, without an autoscaler: the channel

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from devtools import jaeger
-from shared.topics import SERVICES
 from tests.support.env import Infra
 from tests.support.services import eventually
+from tests.support.system import CORE_SERVICES as SERVICES
 from tests.support.system import order_body, start_system
 
 pytestmark = pytest.mark.integration

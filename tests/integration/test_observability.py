@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from shared.topics import SERVICES
 from tests.support.env import Infra
 from tests.support.otlp import otlp_receiver
 from tests.support.services import eventually
+from tests.support.system import CORE_SERVICES as SERVICES
 from tests.support.system import order_body, start_system
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,10 @@ from tests.support.env import Infra, TestEnv, new_env
 from tests.support.services import ServiceProcess
 
 CONNECTOR = "channel_connector"
-CORE_SERVICES = tuple(name for name in SERVICES if name != CONNECTOR)
-"""What a test system starts unless told: the connector only when a test gives it accounts."""
+CONSOLE = "console"
+CORE_SERVICES = tuple(name for name in SERVICES if name not in (CONNECTOR, CONSOLE))
+"""What a test system starts unless told: the connector only when a test gives it accounts, the
+console only for the tests of its pages."""
 
 TERMINAL = {"COMPLETED", "REJECTED", "CANCELLED", "NEEDS_ATTENTION"}
 

@@ -1,0 +1,4 @@
+from services.console.app import build
+from shared.platform.service import run
+
+run(build())

@@ -1,0 +1,33 @@
+"""Wires the console: its pages, sign-in, the reporting projection and its read model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.console.auth import routes as auth_routes
+from services.console.settings import ConsoleSettings
+from services.console.web import pages
+from shared.platform.handlers import HandlerRegistry
+from shared.platform.service import ServiceSpec, create_app
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def build(settings: ConsoleSettings | None = None) -> ServiceSpec:
+    settings = settings or ConsoleSettings()
+    return ServiceSpec(
+        settings=settings,
+        title="Operator console",
+        description="Web pages for operators and the KPI read model fed by the services' events.",
+        migrations=MIGRATIONS,
+        topics=(),
+        handlers=HandlerRegistry(),
+        routers=[auth_routes.router, pages.router],
+        configure_app=[pages.configure(settings)],
+    )
+
+
+def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
+    return create_app(build(settings))

@@ -1,0 +1,40 @@
+"""The console's settings: where the services are, who signs users in, its session."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from shared.platform.settings import ServiceSettings
+
+
+class ConsoleSettings(ServiceSettings):
+    service_name: str = "console"
+    db_schema: str = "console"
+    http_port: int = 8007
+
+    # The services' public APIs (the console calls them with the signed-in user's token).
+    order_intake_url: str = "http://127.0.0.1:8001"
+    inventory_url: str = "http://127.0.0.1:8002"
+    payment_url: str = "http://127.0.0.1:8003"
+    fulfilment_url: str = "http://127.0.0.1:8004"
+    returns_url: str = "http://127.0.0.1:8005"
+    channel_connector_url: str = "http://127.0.0.1:8006"
+    # Jaeger's query API (an order's trace as a waterfall); None: no trace on the order page.
+    jaeger_query_url: str | None = None
+    api_timeout_s: float = Field(default=10.0, gt=0)
+
+    # Sign-in: OIDC authorization code with PKCE against this provider (its discovery document
+    # at <issuer>/.well-known/openid-configuration); the access token it issues must be one the
+    # services accept (their JWKS). Without an issuer, sign-in takes a pasted bearer token (the
+    # ones `oms token issue` makes) — refused in production.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile"
+    # Where the provider sends the browser back (this console's /auth/callback as the provider
+    # knows it); None: derived from the request.
+    oidc_redirect_url: str | None = None
+    # Signs the session cookie (itsdangerous). Required in production; locally a fixed
+    # development value is used when unset.
+    session_secret: SecretStr | None = None
+    session_max_age_s: int = Field(default=8 * 3600, gt=0)
