@@ -271,6 +271,18 @@ def test_the_image_installs_the_lock_runtime_group(tmp_path: Path) -> None:
     assert {"shared", "services"} <= installed_packages
     assert not installed_packages & {"devtools", "bench", "tests"}
     assert not list(Path(site).glob("shared/ops/localinfra*"))
+    # Every data file the services read at run time (migrations, the console's templates and
+    # static files) is in the package: what git tracks under services/ and shared/.
+    tracked = subprocess.run(
+        ["git", "ls-files", "services", "shared"],
+        cwd=support.REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    data_files = [f for f in tracked if not f.endswith(".py") and not Path(f).name.startswith(".")]
+    missing = [f for f in data_files if not (Path(site) / f).is_file()]
+    assert data_files and not missing, f"not in the image: {missing}"
 
     image_env = {
         "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
