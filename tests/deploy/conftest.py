@@ -7,8 +7,17 @@ import pytest
 
 from tests.deploy import support
 
-# Paths every service is asked for in-process; the last one must not exist (control).
-PROBED_PATHS = ["/health/live", "/health/ready", "/metrics", "/openapi.json", "/no-such-path"]
+# Paths every service is asked for in-process; the last one must not exist (control). The
+# console's pages are not in its OpenAPI document: a few are probed to know they exist.
+CONSOLE_PAGES = ["/", "/sign-in", "/static/console.css"]
+PROBED_PATHS = [
+    "/health/live",
+    "/health/ready",
+    "/metrics",
+    "/openapi.json",
+    *CONSOLE_PAGES,
+    "/no-such-path",
+]
 
 
 @pytest.fixture(scope="session")

@@ -296,14 +296,57 @@ def test_every_pod_is_non_root_and_bounded(overlays: Objects, overlay: str) -> N
 # ------------------------------------------------------------------ network policies
 
 
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels and matchExpressions) selects these labels."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator = expression["key"], expression["operator"]
+        values = set(expression.get("values", []))
+        matched = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not matched:
+            return False
+    return True
+
+
 def _policies_selecting(
     objects: list[dict[str, Any]], labels: dict[str, str]
 ) -> list[dict[str, Any]]:
     return [
         p
         for p in support.find(objects, "NetworkPolicy")
-        if p["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
+        if _selects(p["spec"]["podSelector"], labels)
     ]
+
+
+def _pod_labels(objects: list[dict[str, Any]], deployment: str) -> dict[str, str]:
+    labels: dict[str, str] = support.one(objects, "Deployment", deployment)["spec"]["template"][
+        "metadata"
+    ]["labels"]
+    return labels
+
+
+def _admitted(
+    objects: list[dict[str, Any]], source: dict[str, str], target: dict[str, str], port: int
+) -> bool:
+    """Whether the target pod's ingress policies let a pod of this namespace with the source
+    labels in on this TCP port (podSelector peers only)."""
+    for policy in _policies_selecting(objects, target):
+        if "Ingress" not in policy["spec"]["policyTypes"]:
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            ports = {(p["protocol"], p["port"]) for p in rule.get("ports", [])}
+            if ("TCP", port) not in ports:
+                continue
+            for peer in rule.get("from", []):
+                if set(peer) == {"podSelector"} and _selects(peer["podSelector"], source):
+                    return True
+    return False
 
 
 @pytest.mark.parametrize("overlay", support.OVERLAYS)
@@ -316,9 +359,8 @@ def test_services_reach_only_kafka_postgres_the_collector_dns_and_https_if_they_
         for p in support.find(objects, "NetworkPolicy")
     ), "no default deny of ingress"
     kafka_labels, postgres_labels = _infrastructure_pod_labels(objects, overlay)
-    collector_labels = support.one(objects, "Deployment", "otel-collector")["spec"]["template"][
-        "metadata"
-    ]["labels"]
+    collector_labels = _pod_labels(objects, "otel-collector")
+    jaeger_labels = _pod_labels(objects, "jaeger")
     for service in support.SERVICES:
         labels = support.one(objects, "Deployment", support.k8s_name(service))["spec"]["template"][
             "metadata"
@@ -332,7 +374,27 @@ def test_services_reach_only_kafka_postgres_the_collector_dns_and_https_if_they_
             ports = {(p["protocol"], p["port"]) for p in rule["ports"]}
             for peer in rule["to"]:
                 selected = peer.get("podSelector", {}).get("matchLabels", {})
-                if "ipBlock" in peer:
+                if "matchExpressions" in peer.get("podSelector", {}):
+                    # The console alone calls the services' APIs (as the signed-in user): their
+                    # pods, all of them and nothing else, on the port they serve.
+                    assert service == "console", f"{service} may reach {peer}"
+                    others = [s for s in support.SERVICES if s != "console"]
+                    chosen = {
+                        s
+                        for s in support.SERVICES
+                        if _selects(peer["podSelector"], _pod_labels(objects, support.k8s_name(s)))
+                    }
+                    assert chosen == set(others), chosen
+                    assert not _selects(peer["podSelector"], kafka_labels)
+                    assert not _selects(peer["podSelector"], postgres_labels)
+                    assert ports == {("TCP", 8080)}
+                    reached.add("services")
+                elif selected and selected.items() <= jaeger_labels.items():
+                    # The console reads an order's trace from Jaeger's query API.
+                    assert service == "console", f"{service} may reach {peer}"
+                    assert ports == {("TCP", 16686)}
+                    reached.add("jaeger")
+                elif "ipBlock" in peer:
                     # Fulfilment (carriers', partners' APIs), payment (Stripe, PayPal) and the
                     # channel connector (the channels' APIs) alone call out, over HTTPS, never
                     # to an address in the private ranges.
@@ -364,12 +426,63 @@ def test_services_reach_only_kafka_postgres_the_collector_dns_and_https_if_they_
                 else:
                     pytest.fail(f"{service} may reach {peer}")
         outside = {"https"} if service in CALLS_OUT else set()
-        assert reached == {"kafka", "postgres", "collector", "dns", *outside}
+        inside = {"services", "jaeger"} if service == "console" else set()
+        assert reached == {"kafka", "postgres", "collector", "dns", *outside, *inside}
         # The clients' labels that Kafka and Postgres admit.
         assert labels["oms/kafka-client"] == labels["oms/postgres-client"] == "true"
 
 
-CALLS_OUT = frozenset({"fulfilment", "payment", "channel_connector"})
+# Who calls HTTPS outside the cluster: payment providers, carriers and partners, the sales
+# channels, and the console's identity provider.
+CALLS_OUT = frozenset({"fulfilment", "payment", "channel_connector", "console"})
+
+
+@pytest.mark.parametrize("overlay", support.OVERLAYS)
+def test_the_services_and_jaeger_take_the_console_calls_and_nobody_else_s(
+    overlays: Objects, overlay: str
+) -> None:
+    """Egress alone is not enough: each service's pods, and Jaeger's, admit the console's on
+    the port they serve; they admit no other pod of the namespace (the services do not call
+    each other over HTTP)."""
+    objects = overlays[overlay]
+    console = _pod_labels(objects, "console")
+    for service in support.SERVICES:
+        if service == "console":
+            continue
+        target = _pod_labels(objects, support.k8s_name(service))
+        assert _admitted(objects, console, target, 8080), f"{service} refuses the console"
+        for other in support.SERVICES:
+            if other != "console":
+                source = _pod_labels(objects, support.k8s_name(other))
+                assert not _admitted(objects, source, target, 8080), f"{other} -> {service}"
+    jaeger = _pod_labels(objects, "jaeger")
+    assert _admitted(objects, console, jaeger, 16686)
+    assert not _admitted(objects, _pod_labels(objects, "order-intake"), jaeger, 16686)
+    # The console's settings name those Services and the ports they listen on.
+    env = {e["name"]: e.get("value") for e in _main_container(objects, "console")["env"]}
+    from services.console.settings import ConsoleSettings
+
+    for service in support.SERVICES:
+        if service == "console":
+            continue
+        url = env[f"OMS_{service.upper()}_URL"]
+        assert f"{service}_url" in ConsoleSettings.model_fields
+        host, _, port = url.removeprefix("http://").partition(":")
+        svc = support.one(objects, "Service", host)
+        assert int(port or 80) in [p["port"] for p in svc["spec"]["ports"]], url
+        assert (
+            svc["spec"]["selector"].items()
+            <= _pod_labels(objects, support.k8s_name(service)).items()
+        ), url
+    host, _, port = env["OMS_JAEGER_QUERY_URL"].removeprefix("http://").partition(":")
+    svc = support.one(objects, "Service", host)
+    assert svc["spec"]["selector"].items() <= jaeger.items()
+    (query_port,) = [p for p in svc["spec"]["ports"] if p["port"] == int(port)]
+    jaeger_ports = {
+        p["name"]: p["containerPort"]
+        for p in _pod(support.one(objects, "Deployment", "jaeger"))["containers"][0]["ports"]
+    }
+    assert jaeger_ports[query_port["targetPort"]] == 16686
 
 
 def _infrastructure_pod_labels(
@@ -401,7 +514,10 @@ def _sample(path_template: str) -> str:
     return re.sub(r"\{[^}]+\}", "X-1", path_template)
 
 
-def _ingress_routes(objects: list[dict[str, Any]]) -> list[tuple[re.Pattern[str], str]]:
+Route = tuple[str, re.Pattern[str], str]  # host, path pattern, backend Service
+
+
+def _ingress_routes(objects: list[dict[str, Any]]) -> list[Route]:
     (ingress,) = support.find(objects, "Ingress")
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/use-regex"] == "true"
     routes = []
@@ -410,13 +526,30 @@ def _ingress_routes(objects: list[dict[str, Any]]) -> list[tuple[re.Pattern[str]
             assert path["backend"]["service"]["port"]["name"] == "http"
             # ingress-nginx: `location ~* "^<path>"` (case-insensitive, anchored at the start).
             routes.append(
-                (re.compile(path["path"], re.IGNORECASE), path["backend"]["service"]["name"])
+                (
+                    rule["host"],
+                    re.compile(path["path"], re.IGNORECASE),
+                    path["backend"]["service"]["name"],
+                )
             )
     return routes
 
 
-def _reached(routes: list[tuple[re.Pattern[str], str]], path: str) -> set[str]:
-    return {backend for pattern, backend in routes if pattern.match(path)}
+def _hosts(routes: list[Route]) -> tuple[str, str]:
+    """The API's host and the console's (the host whose every route goes to the console)."""
+    by_host: dict[str, set[str]] = {}
+    for host, _, backend in routes:
+        by_host.setdefault(host, set()).add(backend)
+    (console,) = [host for host, backends in by_host.items() if "console" in backends]
+    assert by_host[console] == {"console"}, "the console's host serves the console only"
+    (api,) = set(by_host) - {console}
+    return api, console
+
+
+def _reached(routes: list[Route], path: str, host: str | None = None) -> set[str]:
+    """The backends a request for this path reaches: on `host`, else on the API's host."""
+    host = host or _hosts(routes)[0]
+    return {backend for on, pattern, backend in routes if on == host and pattern.match(path)}
 
 
 # DESIGN.md §9: must be reachable from outside / must not be.
@@ -450,6 +583,10 @@ PRIVATE = [
     "/metrics",
     "/openapi.json",
     "/docs",
+    # The console's pages are on its own host only.
+    "/",
+    "/sign-in",
+    "/orders",
 ]
 
 
@@ -486,13 +623,115 @@ def test_ingress_exposes_order_intake_carrier_webhooks_and_read_apis_only(
                 assert allowed, f"{methods} {path} of {service} is exposed by the Ingress"
 
 
+# The console's host: its pages (and their forms, CSRF-checked, and static files), never the
+# platform's routes. Probed in-process (tests/deploy/conftest.py CONSOLE_PAGES) to exist.
+CONSOLE_PUBLIC = [
+    "/",
+    "/sign-in",
+    "/sign-out",
+    "/auth/login",
+    "/auth/callback",
+    "/static/console.css",
+    "/orders",
+    "/orders/{order_id}",
+    "/kpis",
+]
+CONSOLE_PRIVATE = [
+    "/health/live",
+    "/health/ready",
+    "/HEALTH/ready",
+    "/metrics",
+    "/Metrics",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+]
+
+
+def test_ingress_serves_the_console_pages_on_its_own_host_only(
+    overlays: Objects, code: dict[str, Any]
+) -> None:
+    from tests.deploy.conftest import CONSOLE_PAGES
+
+    for page in CONSOLE_PAGES:
+        assert code["console"]["get_status"][page] not in (404, 405), page
+        assert page in CONSOLE_PUBLIC
+    for overlay, objects in overlays.items():
+        routes = _ingress_routes(objects)
+        api, console = _hosts(routes)
+        assert api != console
+        for path in CONSOLE_PUBLIC:
+            assert _reached(routes, _sample(path), console) == {"console"}, (overlay, path)
+        for path in CONSOLE_PRIVATE:
+            assert not _reached(routes, _sample(path), console), (overlay, path)
+        # Whatever the console's OpenAPI document lists is the platform's (health): not exposed.
+        for path in code["console"]["operations"]:
+            assert not _reached(routes, _sample(path), console), (overlay, path)
+            assert not _reached(routes, _sample(path), api), (overlay, path)
+        if overlay == "prod":
+            (ingress,) = support.find(objects, "Ingress")
+            assert any(console in tls["hosts"] for tls in ingress["spec"]["tls"])
+            # The identity provider sends the browser back to the console's host, over HTTPS.
+            env = {e["name"]: e for e in _main_container(objects, "console")["env"]}
+            assert env["OMS_OIDC_REDIRECT_URL"]["value"] == f"https://{console}/auth/callback"
+
+
+def test_console_takes_its_session_key_and_identity_provider_from_a_secret(
+    overlays: Objects,
+) -> None:
+    from services.console.settings import ConsoleSettings
+
+    variables = {
+        "OMS_SESSION_SECRET": "session-secret",
+        "OMS_OIDC_ISSUER": "oidc-issuer",
+        "OMS_OIDC_CLIENT_ID": "oidc-client-id",
+        "OMS_OIDC_CLIENT_SECRET": "oidc-client-secret",
+    }
+    for overlay, objects in overlays.items():
+        container = _main_container(objects, "console")
+        env = {e["name"]: e for e in container["env"]}
+        for variable, key in variables.items():
+            assert variable.removeprefix("OMS_").lower() in ConsoleSettings.model_fields
+            reference = env[variable]["valueFrom"]["secretKeyRef"]
+            assert reference["key"] == key, variable
+            assert re.fullmatch("oms-console(-[a-z0-9]+)?", reference["name"]), variable
+        # The session key signs the cookies every replica must read: always required.
+        assert not env["OMS_SESSION_SECRET"]["valueFrom"]["secretKeyRef"].get("optional")
+        (migrate,) = _pod(support.one(objects, "Deployment", "console"))["initContainers"]
+        assert not set(variables) & {e["name"] for e in migrate["env"]}, overlay
+        for service in set(support.SERVICES) - {"console"}:
+            names = {e["name"] for e in _main_container(objects, service)["env"]}
+            assert not set(variables) & names, (overlay, service)
+        oidc_optional = {
+            env[v]["valueFrom"]["secretKeyRef"].get("optional", False)
+            for v in ("OMS_OIDC_ISSUER", "OMS_OIDC_CLIENT_ID")
+        }
+        if overlay == "dev":
+            # No identity provider in dev: sign-in with a token `oms token issue` makes.
+            assert oidc_optional == {True}
+            (secret,) = [
+                s
+                for s in support.find(objects, "Secret")
+                if s["metadata"]["name"]
+                == (env["OMS_SESSION_SECRET"]["valueFrom"]["secretKeyRef"]["name"])
+            ]
+            assert set(secret["data"]) == {"session-secret"}
+        else:
+            # Production signs in through the provider only: the pod does not start without.
+            assert oidc_optional == {False}
+            assert not support.find(objects, "Secret", "oms-console"), "prod Secrets not in git"
+            assert env["OMS_KAFKA_USERNAME"]["value"] == "oms-console"
+
+
 def test_migrate_command_uses_each_service_own_settings_and_migrations() -> None:
     from shared.ops.migrate import load_settings, migrations_folder
 
     for service in support.SERVICES:
         settings = load_settings(service)
         assert settings.service_name == settings.db_schema == service
-        assert (migrations_folder(service) / "0001_init.sql").is_file()
+        # Numbered from 0001 (the console's first is its KPI read model, not an "init").
+        assert sorted(migrations_folder(service).glob("0001_*.sql")), service
 
 
 def _readme_yaml_block(first_line: str) -> str:

@@ -90,6 +90,7 @@ def test_autoscaling_is_bounded_by_the_partitions_consumed(
                 "kind": "Deployment",
                 "name": name,
             }
+            assert code[service]["topics"], f"{service} consumes nothing: what bounds its HPA?"
             ceiling = min(topic(t).partitions for t in code[service]["topics"])
             assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"] <= ceiling, (
                 f"{overlay}: {name} may scale past the {ceiling} partitions it consumes"

@@ -12,7 +12,7 @@ REVOKE ALL ON DATABASE :"database" FROM PUBLIC;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 SQL
 
-for service in order_intake inventory payment fulfilment returns channel_connector; do
+for service in order_intake inventory payment fulfilment returns channel_connector console; do
   password_variable="${service^^}_PASSWORD"
   "${psql[@]}" -v database="$POSTGRES_DB" -v role="$service" -v password="${!password_variable}" <<'SQL'
 CREATE ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
