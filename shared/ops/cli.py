@@ -13,7 +13,7 @@ import contextlib
 import getpass
 import importlib.util
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from rich.text import Text
 
 from shared.ops.client import OpsClient, OpsClientError
 from shared.ops.connector_cli import connectors_app
+from shared.ops.layout import blocks, fit_columns
 from shared.ops.terminal import fail, ops_client, print_json
 from shared.ops.warehouse_cli import warehouse_app
 from shared.platform.settings import OpsSettings
@@ -236,6 +237,37 @@ def _text(value: object) -> Text:
     return Text("" if value is None else str(value))
 
 
+def _print_fitted(
+    out: Console,
+    title: str,
+    headers: tuple[str, ...],
+    rows: Sequence[Sequence[object]],
+    *,
+    keep: tuple[str, ...],
+    importance: tuple[str, ...],
+) -> None:
+    """A table that fits the terminal (shared/ops/layout.py): every column when they all fit;
+    else the `keep` columns in full and the others that fit, most important first; below the
+    width the `keep` columns need, one block per row. The key columns are never cut."""
+    cells = [tuple("" if value is None else str(value) for value in row) for row in rows]
+    fit = fit_columns(headers, cells, out.width, keep=keep, importance=importance)
+    if fit.columns is None:
+        out.print(Text(title, style="bold"))
+        for line in blocks(headers, cells, out.width, heading=keep[:2]):
+            out.print(Text(line), soft_wrap=True)
+        return
+    table = Table(title=title)
+    for i in fit.columns:
+        table.add_column(headers[i], no_wrap=headers[i] in keep)
+    for row in cells:
+        table.add_row(*(Text(row[i]) for i in fit.columns))
+    out.print(table)
+    if fit.dropped:
+        out.print(
+            Text(f"(not shown at {out.width} columns: {', '.join(fit.dropped)}; widen or --json)")
+        )
+
+
 def _when(value: str | None) -> str:
     """A timestamp from the APIs, in UTC to the millisecond."""
     if not value:
@@ -296,20 +328,25 @@ def orders_list(
         _print_json({"orders": orders, "more": more})
         return
     filters = ", ".join(f"{k} {v}" for k, v in (("status", status), ("channel", channel)) if v)
-    table = Table(title=f"orders{f' ({filters})' if filters else ''}")
-    for column in ("order", "status", "channel", "external id", "total", "created", "updated"):
-        table.add_column(column, no_wrap=column in {"order", "status"})
-    for order in orders:
-        table.add_row(
-            _text(order["order_id"]),
-            _text(order["status"]),
-            _text(order["channel"]),
-            _text(order.get("external_id")),
-            _text(f"{order['total']} {order['currency']}"),
-            _text(_when(order["created_at"])),
-            _text(_when(order["updated_at"])),
-        )
-    out.print(table)
+    _print_fitted(
+        out,
+        f"orders{f' ({filters})' if filters else ''}",
+        ("order", "status", "channel", "external id", "total", "created", "updated"),
+        [
+            (
+                order["order_id"],
+                order["status"],
+                order["channel"],
+                order.get("external_id"),
+                f"{order['total']} {order['currency']}",
+                _when(order["created_at"]),
+                _when(order["updated_at"]),
+            )
+            for order in orders
+        ],
+        keep=("order", "status"),
+        importance=("channel", "total", "created", "external id", "updated"),
+    )
     suffix = f"; more match (raise --limit above {limit})" if more else ""
     out.print(Text(f"{len(orders)} order(s){suffix}"))
 
@@ -514,36 +551,33 @@ def orders_stuck(
     if not orders:
         out.print(Text("no stuck orders"))
         return
-    table = Table(title=f"stuck orders ({len(orders)})")
-    for column in (
-        "order",
-        "status",
-        "why",
-        "step",
-        "attempt",
-        "deadline",
-        "overdue",
-        "reason",
-        "updated",
-    ):
-        table.add_column(column, no_wrap=column in {"order", "status", "why"})
+    rows = []
     for order in orders:
         step = order.get("step") or (
             f"{order['parked_step']} (parked)" if order.get("parked_step") else ""
         )
         overdue = order.get("overdue_s")
-        table.add_row(
-            _text(order["order_id"]),
-            _text(order["status"]),
-            _text(order["stuck_because"]),
-            _text(step),
-            _text(order["attempt"] or ""),
-            _text(_when(order.get("deadline_at"))),
-            _text(f"{overdue:.0f}s" if overdue is not None else ""),
-            _text(order.get("reason")),
-            _text(_when(order["updated_at"])),
+        rows.append(
+            (
+                order["order_id"],
+                order["status"],
+                order["stuck_because"],
+                step,
+                order["attempt"] or "",
+                _when(order.get("deadline_at")),
+                f"{overdue:.0f}s" if overdue is not None else "",
+                order.get("reason"),
+                _when(order["updated_at"]),
+            )
         )
-    out.print(table)
+    _print_fitted(
+        out,
+        f"stuck orders ({len(orders)})",
+        ("order", "status", "why", "step", "attempt", "deadline", "overdue", "reason", "updated"),
+        rows,
+        keep=("order", "status", "why", "reason"),
+        importance=("step", "overdue", "deadline", "updated", "attempt"),
+    )
     out.print(
         Text(
             "act with `oms orders retry ID` (re-send what it waits for) or "

@@ -462,3 +462,122 @@ def test_stock_tells_what_backorders_wait_for(api):
     result = invoke("stock", "LAMP")
     assert result.exit_code == 0, result.output
     assert "backorders wait for 8, incoming 6, available to promise -2" in result.stdout
+
+
+# --- an 80-column terminal ---------------------------------------------------------------------
+
+NARROW = {**ENV, "COLUMNS": "80"}
+OTHER_ID = "ord_fedcba9876543210fedcba9876543210"
+
+
+def _listed(status: str, channel: str, external_id: str | None) -> dict[str, Any]:
+    return {
+        "order_id": ORDER_ID if status == "AUTHORIZING_PAYMENT" else OTHER_ID,
+        "channel": channel,
+        "external_id": external_id,
+        "status": status,
+        "currency": "EUR",
+        "total": "1234.50",
+        "created_at": "2025-01-02T10:00:00+00:00",
+        "updated_at": "2025-01-02T10:00:05+00:00",
+    }
+
+
+def _fits_80(output: str) -> list[str]:
+    lines = output.splitlines()
+    too_wide = [line for line in lines if len(line) > 80]
+    assert not too_wide, too_wide
+    assert "…" not in output
+    return lines
+
+
+def test_list_at_80_columns_keeps_order_and_status_whole_and_drops_what_does_not_fit(api):
+    rows = [
+        _listed("AUTHORIZING_PAYMENT", "woocommerce", "#100234-woo"),
+        _listed("SHIPPED", "web", None),
+    ]
+    api["GET", "intake.test", "/v1/orders"] = answer({"orders": rows, "next_cursor": None})
+    result = CliRunner().invoke(cli.app, ["orders", "list"], env=NARROW)
+    assert result.exit_code == 0, result.output
+    lines = _fits_80(result.stdout)
+    row = next(line for line in lines if ORDER_ID in line)
+    assert "AUTHORIZING_PAYMENT" in row and "woocommerce" in row
+    assert any(OTHER_ID in line and "SHIPPED" in line for line in lines)
+    # The columns that did not fit are named, so the operator knows to widen or use --json.
+    assert "2025-01-02 10:00:05.000" not in result.stdout
+    assert any(line.startswith("(not shown at 80 columns:") and "updated" in line for line in lines)
+    # A wide terminal shows every column, as before.
+    wide = invoke("orders", "list")
+    for header in ("channel", "external id", "total", "created", "updated"):
+        assert header in wide.stdout
+    assert "1234.50 EUR" in wide.stdout and "not shown" not in wide.stdout
+
+
+def _stuck_rows(reason: str) -> dict[str, Any]:
+    return {
+        "orders": [
+            {
+                "order_id": ORDER_ID,
+                "channel": "web",
+                "status": "NEEDS_ATTENTION",
+                "stuck_because": "needs_attention",
+                "reason": reason,
+                "step": None,
+                "attempt": 0,
+                "deadline_at": None,
+                "overdue_s": None,
+                "parked_step": "compensate",
+                "created_at": "2025-01-02T10:00:00+00:00",
+                "updated_at": "2025-01-02T10:00:09+00:00",
+            },
+            {
+                "order_id": OTHER_ID,
+                "channel": "web",
+                "status": "AUTHORIZING_PAYMENT",
+                "stuck_because": "overdue",
+                "reason": None,
+                "step": "authorize_payment",
+                "attempt": 2,
+                "deadline_at": "2025-01-02T10:05:00+00:00",
+                "overdue_s": 312.4,
+                "parked_step": None,
+                "created_at": "2025-01-02T10:00:00+00:00",
+                "updated_at": "2025-01-02T10:00:09+00:00",
+            },
+        ]
+    }
+
+
+def test_stuck_at_80_columns_prints_one_block_per_order_with_the_reason_whole(api):
+    reason = "compensation not confirmed in time: payment"
+    api["GET", "intake.test", "/v1/ops/orders/stuck"] = answer(_stuck_rows(reason))
+    result = CliRunner().invoke(cli.app, ["orders", "stuck"], env=NARROW)
+    assert result.exit_code == 0, result.output
+    lines = _fits_80(result.stdout)
+    assert f"{ORDER_ID}  NEEDS_ATTENTION" in lines
+    assert f"{OTHER_ID}  AUTHORIZING_PAYMENT" in lines
+    assert f"  reason    {reason}" in lines
+    for field in ("  why       needs_attention", "  step      compensate (parked)"):
+        assert field in lines
+    assert "  overdue   312s" in lines and "  attempt   2" in lines
+    assert "oms orders retry ID" in result.stdout
+    # A wide terminal keeps the table.
+    wide = invoke("orders", "stuck")
+    assert any(ORDER_ID in line and reason in line for line in wide.stdout.splitlines())
+
+
+def test_stuck_at_80_columns_wraps_a_long_reason_under_itself(api):
+    reason = (
+        "payment provider answered 502 three times while voiding the authorisation; "
+        "compensation not confirmed in time: payment"
+    )
+    api["GET", "intake.test", "/v1/ops/orders/stuck"] = answer(_stuck_rows(reason))
+    result = CliRunner().invoke(cli.app, ["orders", "stuck"], env=NARROW)
+    assert result.exit_code == 0, result.output
+    lines = _fits_80(result.stdout)
+    start = lines.index(next(line for line in lines if line.startswith("  reason    ")))
+    end = lines.index("  updated   2025-01-02 10:00:09.000", start)
+    assert end - start >= 2, "the reason should have needed two lines at 80 columns"
+    assert all(line.startswith(" " * 12) for line in lines[start + 1 : end])
+    words = " ".join(line.strip() for line in lines[start:end]).split()
+    assert words == ["reason", *reason.split()]
