@@ -10,7 +10,8 @@ audience `oms` (the services' settings), the user's roles. Its ID tokens carry i
 issuer and the client id as audience, as the console checks.
 
 Served on a free local port (`ServedApp`), so the console takes its real HTTP path to it; what
-it was asked is recorded for the tests (`authorizations`, `token_requests`, `logouts`).
+it was asked and what it issued is recorded for the tests (`authorizations`, `token_requests`,
+`logouts`, `issued`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class OidcDouble:
         self.authorizations: list[dict[str, str]] = []
         self.token_requests: list[dict[str, str]] = []
         self.logouts: list[dict[str, str]] = []
+        self.issued: dict[str, str] = {}  # the last access token issued to each subject
         self.app = Starlette(
             routes=[
                 Route("/.well-known/openid-configuration", self.discovery),
@@ -198,6 +200,7 @@ class OidcDouble:
             extra=self.access_token_claims,
         )
         id_token = self._id_token(grant, access_token)
+        self.issued[grant.user.subject] = access_token
         return JSONResponse(
             {
                 "access_token": access_token,
