@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install lock run test lint unit component integration infra-up infra-down migrate clean help jaeger asyncapi
 .PHONY: stripe-mock
-.PHONY: bench chaos
+.PHONY: bench chaos bench-orders
 
 help:
 	@echo "make run        - start Kafka, Postgres and the five services (Ctrl-C stops the services)"
@@ -22,6 +22,7 @@ help:
 	@echo "make jaeger     - build Jaeger v2 from the Go module proxy into .local/jaeger (cached)"
 	@echo "make stripe-mock - build stripe-mock from the Go module proxy into .local/stripe-mock (cached)"
 	@echo "make chaos      - the bench under failure: kills, Kafka and Postgres crashes, invariants"
+	@echo "make bench-orders - GET /v1/orders over 100,000 orders, p50/p95 per query (BENCH_ORDERS_ARGS)"
 	@echo "make bench      - end-to-end benchmark (BENCH_ORDERS, BENCH_RATE, BENCH_REPLICAS, BENCH_INGRESS; see bench/run.py)"
 
 # uv installs exactly uv.lock (hashes checked; --locked refuses a lock that disagrees with
@@ -101,6 +102,11 @@ stripe-mock: install
 # BENCH_* variables (`make bench BENCH_ORDERS=10000 BENCH_RATE=200`) or BENCH_ARGS.
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# How fast the orders list answers over 100,000 orders (bench/orders_list.py): a fresh database,
+# order-intake as a process, p50/p95 per query. E.g. BENCH_ORDERS_ARGS="--explain --json x.json".
+bench-orders: install
+	$(BIN)/python -m bench.orders_list $(BENCH_ORDERS_ARGS)
 
 # The bench under failure (bench/chaos.py): services SIGKILLed every few seconds and restarted,
 # Kafka and Postgres crashed once each, then the invariants checked. CHAOS_ARGS adds options.
