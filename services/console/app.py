@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from services.console.auth import routes as auth_routes
 from services.console.settings import ConsoleSettings
-from services.console.web import pages
+from services.console.web import orders, pages
 from shared.platform.handlers import HandlerRegistry
 from shared.platform.service import ServiceSpec, create_app
 
@@ -24,7 +24,7 @@ def build(settings: ConsoleSettings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=(),
         handlers=HandlerRegistry(),
-        routers=[auth_routes.router, pages.router],
+        routers=[auth_routes.router, pages.router, orders.router],
         configure_app=[pages.configure(settings)],
     )
 
