@@ -120,6 +120,8 @@ def order_search(params: Mapping[str, str]) -> OrderSearch:
         if not _STATUS.match(status):
             raise BadInput("status", f"one of {', '.join(ORDER_STATUSES)}")
     date_from, date_to = _date(params, "date_from"), _date(params, "date_to")
+    if date_to is not None and date_to >= date.max:
+        raise BadInput("date_to", "a date before 9999-12-31")
     if date_from and date_to and date_to < date_from:
         raise BadInput("date_to", "must not be before date_from")
     raw_limit = (params.get("limit") or "").strip()

@@ -188,7 +188,8 @@ async def list_orders(
             "customer_email: searching by e-mail needs personal_data:read",
             permission=str(Permission.PERSONAL_DATA),
         )
-    created_from, created_to = _utc(created_from), _utc(created_to)
+    created_from = _utc("created_from", created_from)
+    created_to = _utc("created_to", created_to)
     if created_from is not None and created_to is not None and created_from >= created_to:
         raise ApiError(422, "invalid_date_range", "created_to: must be later than created_from")
     after = None
@@ -221,8 +222,14 @@ async def list_orders(
     }
 
 
-def _utc(at: datetime | None) -> datetime | None:
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+def _utc(field: str, at: datetime | None) -> datetime | None:
+    """The time in UTC (without a zone: taken as UTC); one that UTC cannot hold is refused."""
+    if at is None:
+        return None
+    try:
+        return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError as exc:
+        raise ApiError(422, "invalid_date", f"{field}: out of range") from exc
 
 
 @router.post(

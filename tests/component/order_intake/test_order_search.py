@@ -144,6 +144,9 @@ async def test_date_range_on_when_the_order_was_placed(intake: ComponentHarness)
             params={"created_from": "2025-03-03T00:00:00Z", "created_to": "2025-03-02T00:00:00Z"},
         )
         not_a_date = await client.get("/v1/orders", params={"created_from": "yesterday"})
+        out_of_range = await client.get(
+            "/v1/orders", params={"created_to": "0001-01-01T00:00:00+05:00"}
+        )
     assert ids(from_middle) == [new, middle]
     assert ids(before_middle) == [old]
     assert ids(window) == [middle]
@@ -153,6 +156,7 @@ async def test_date_range_on_when_the_order_was_placed(intake: ComponentHarness)
     assert "created_to" in backwards.json()["error"]["message"]
     assert not_a_date.status_code == 422
     assert "created_from" in not_a_date.text
+    assert out_of_range.status_code == 422 and "created_to" in out_of_range.text
 
 
 async def test_the_e_mail_search_uses_its_index(intake: ComponentHarness):
