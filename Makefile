@@ -76,11 +76,16 @@ integration: install
 
 # stripe-mock (the Stripe gateway's tests) is built first where Go is: about 35 s on a fresh
 # machine, cached after. Without Go, or if the build fails, those tests skip and say why.
+# Debian's Chromium (the console's browser tests, tests/browser) is installed where it is not
+# (needs root and apt); if that fails, those tests skip and say why.
 test: install lint
 	@if command -v go >/dev/null 2>&1; then \
 		$(BIN)/python -m devtools.stripe_mock build >/dev/null \
 		|| echo "stripe-mock did not build (.local/logs/stripe-mock-build.log): its tests skip"; \
 	else echo "Go is not on PATH: the stripe-mock tests skip"; fi
+	@command -v chromium >/dev/null 2>&1 \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "Chromium did not install (apt-get, as root): the browser tests skip"
 	$(BIN)/pytest tests
 
 asyncapi: install

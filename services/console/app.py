@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.console.auth import oidc
 from services.console.auth import routes as auth_routes
 from services.console.settings import ConsoleSettings
 from services.console.web import orders, pages
@@ -24,8 +25,8 @@ def build(settings: ConsoleSettings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=(),
         handlers=HandlerRegistry(),
-        routers=[auth_routes.router, pages.router, orders.router],
-        configure_app=[pages.configure(settings)],
+        routers=[auth_routes.router, oidc.router, pages.router, orders.router],
+        configure_app=[oidc.configure(settings), pages.configure(settings)],
     )
 
 
