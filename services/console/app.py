@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from services.console.auth import routes as auth_routes
 from services.console.settings import ConsoleSettings
-from services.console.web import pages
+from services.console.web import dead_letters, pages, returns, stock, warehouse
 from shared.platform.handlers import HandlerRegistry
 from shared.platform.service import ServiceSpec, create_app
 
@@ -24,7 +24,14 @@ def build(settings: ConsoleSettings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=(),
         handlers=HandlerRegistry(),
-        routers=[auth_routes.router, pages.router],
+        routers=[
+            auth_routes.router,
+            pages.router,
+            dead_letters.router,
+            stock.router,
+            warehouse.router,
+            returns.router,
+        ],
         configure_app=[pages.configure(settings)],
     )
 

@@ -38,6 +38,9 @@ ROLES = [
     "carrier:ups",
 ]
 PATH_VALUES = {"channel": "amazon", "carrier": "dhl"}
+# The console's pages call the services, which this test does not run: a 503 naming the service
+# that did not answer comes after authorisation.
+UPSTREAM_DOWN = {"console": "service_unavailable"}
 # Routes a partner proves itself on with its HMAC signature instead of a token: without either,
 # the refusal (its status and code) names the missing signature. Stripe's webhook answers 400,
 # as Stripe's documentation asks of an endpoint whose signature check fails. The connector's
@@ -115,7 +118,10 @@ async def test_every_route_x_role(infra: Infra, service: str) -> None:
                         answer = await client.request(method, path, **body)
                     expected = allowed(role, permission, route.path)
                     got = answer.status_code
-                    if expected and (got in (401, 403) or got >= 500):
+                    upstream_down = got == 503 and UPSTREAM_DOWN.get(service) == (
+                        answer.json().get("error", {}).get("code")
+                    )
+                    if expected and (got in (401, 403) or got >= 500) and not upstream_down:
                         problems.append(f"{method} {path} as {role}: {got} {answer.text[:200]}")
                     if not expected and got != 403:
                         problems.append(f"{method} {path} as {role}: {got}, expected 403")
