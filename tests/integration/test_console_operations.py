@@ -19,6 +19,7 @@ from shared.contracts.channels import ChannelOrderReceived
 from shared.topics import CHANNEL_ORDERS, dead_letter_topic
 from tests.support import auth
 from tests.support.env import Infra
+from tests.support.floor import set_up_floor
 from tests.support.kafka import read_topic, send, wait_for_records
 from tests.support.system import CORE_SERVICES, System, order_body, start_system
 
@@ -217,3 +218,36 @@ async def test_a_return_is_approved_and_received_from_the_page(system: System) -
     assert [(i["sku"], i["quantity"], i["condition"]) for i in r.json()["received"]] == [
         (sku, 1, "damaged")
     ]
+
+
+async def test_the_warehouse_queue_and_a_release_from_the_page(system: System) -> None:
+    async with httpx.AsyncClient(
+        base_url=system.url("fulfilment"), headers=auth.bearer("warehouse"), timeout=30
+    ) as fulfilment:
+        await set_up_floor(fulfilment, "wh-console")
+    await system.stock_up("MUG-1", ("wh-console", 5))
+    order_id = await system.place(order_body([("MUG-1", 1, "12.50")]))
+    await system.wait_status(order_id, "FULFILLING")
+
+    async with console(system, "viewer") as viewer:
+        shown = await viewer.get("/warehouse", params={"location": "wh-console"})
+        assert shown.status_code == 200, shown.text
+        assert "1 fulfilment(s) waiting" in text(shown.text)
+        assert "Release</button>" not in shown.text
+        refused = await viewer.post("/warehouse/wh-console/release", data={"strategy": "wave"})
+        assert refused.status_code == 403 and "forbidden" in refused.text
+
+    async with console(system, "warehouse") as floor:
+        shown = await floor.get("/warehouse", params={"location": "wh-console"})
+        assert "Release</button>" in shown.text
+        released = await floor.post(
+            "/warehouse/wh-console/release", data={"strategy": "wave", "orders_per_batch": "4"}
+        )
+        assert released.status_code == 200, released.text
+        after = text(released.text)
+        assert "1 pick list(s) released." in after
+        assert "0 fulfilment(s) waiting" in after and re.search(r"Wave \d+", after), after
+        [list_id] = re.findall(r'href="/warehouse/pick-lists/([^"]+)"', released.text)
+        pick_list = await floor.get(f"/warehouse/pick-lists/{list_id}")
+        assert pick_list.status_code == 200
+        assert "MUG-1" in pick_list.text and "released" in pick_list.text
