@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from services.console.auth import oidc
 from services.console.auth import routes as auth_routes
 from services.console.settings import ConsoleSettings
-from services.console.web import orders, pages
+from services.console.web import dead_letters, orders, pages, returns, stock, warehouse
 from shared.platform.handlers import HandlerRegistry
 from shared.platform.service import ServiceSpec, create_app
 
@@ -25,7 +25,16 @@ def build(settings: ConsoleSettings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=(),
         handlers=HandlerRegistry(),
-        routers=[auth_routes.router, oidc.router, pages.router, orders.router],
+        routers=[
+            auth_routes.router,
+            oidc.router,
+            pages.router,
+            orders.router,
+            dead_letters.router,
+            stock.router,
+            warehouse.router,
+            returns.router,
+        ],
         configure_app=[oidc.configure(settings), pages.configure(settings)],
     )
 
