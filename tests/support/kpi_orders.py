@@ -25,6 +25,7 @@ from shared.contracts.inventory import (
     BackorderedLine,
     LowStock,
     StockBackordered,
+    StockRecovered,
 )
 from shared.contracts.order_intake import OrderLineSummary, OrderStatusChanged
 from shared.contracts.payment import PaymentRefunded
@@ -338,6 +339,7 @@ def _stock(
         level = rng.randint(0, 40)
         at = start + timedelta(seconds=rng.randrange(3600))
         points: list[tuple[datetime, int]] = []
+        low_now = False
         while at < start + timedelta(seconds=window_s):
             points.append((at, level))
             add(
@@ -345,20 +347,27 @@ def _stock(
                 at,
                 sku,
             )
-            if 0 < level <= 5 and rng.random() < 0.5:
-                location = rng.choice(("WH1", "WH2"))
-                low.append((sku, location, at))
+            if level <= 5 and not low_now:
+                low_now = True
+                low.append((sku, "WH1", at))
                 add(
                     LowStock(
                         sku=sku,
-                        location=location,
-                        on_hand=level,
+                        location="WH1",
+                        on_hand=max(level, 0),
                         reserved=0,
                         available=level,
                         reorder_point=5,
                         reorder_point_source="explicit",
                         velocity_per_day=1.0,
                     ),
+                    at,
+                    sku,
+                )
+            elif level > 10 and low_now:
+                low_now = False
+                add(
+                    StockRecovered(sku=sku, location="WH1", available=level, reorder_point=5),
                     at,
                     sku,
                 )

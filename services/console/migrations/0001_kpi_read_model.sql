@@ -106,12 +106,15 @@ CREATE TABLE kpi_stock_outs (
 );
 CREATE INDEX kpi_stock_outs_started ON kpi_stock_outs (started_at);
 
--- Low-stock alerts (LowStock): once per crossing of a SKU's reorder point at a location.
+-- Low-stock alerts (LowStock): once per crossing of a SKU's reorder point at a location, open
+-- until the stock recovered (StockRecovered); an alert while one is open is the same crossing.
 CREATE TABLE kpi_low_stock (
     sku           text        NOT NULL,
     location      text        NOT NULL,
     alerted_at    timestamptz NOT NULL,
     available     integer     NOT NULL,
     reorder_point integer     NOT NULL,
+    recovered_at  timestamptz,
     PRIMARY KEY (sku, location, alerted_at)
 );
+CREATE INDEX kpi_low_stock_alerted ON kpi_low_stock (alerted_at);

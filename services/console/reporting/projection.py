@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from services.console.reporting import store
 from shared.contracts.fulfilment import FulfilmentDelivered, FulfilmentShipped
-from shared.contracts.inventory import AvailabilityChanged, LowStock, StockBackordered
+from shared.contracts.inventory import (
+    AvailabilityChanged,
+    LowStock,
+    StockBackordered,
+    StockRecovered,
+)
 from shared.contracts.order_intake import OrderStatusChanged
 from shared.contracts.payment import PaymentRefunded, PaymentRefundedExternally
 from shared.contracts.returns import ChannelRefundRequested, ReturnStatusChanged
@@ -150,6 +155,12 @@ async def on_low_stock(uow: UnitOfWork, envelope: Envelope, event: LowStock) -> 
     )
 
 
+async def on_stock_recovered(uow: UnitOfWork, envelope: Envelope, event: StockRecovered) -> None:
+    await store.record_stock_recovered(
+        uow.conn, sku=event.sku, location=event.location, at=envelope.occurred_at
+    )
+
+
 def reporting_handlers() -> HandlerRegistry:
     """The console's handlers: every event the KPIs read."""
     registry = HandlerRegistry()
@@ -163,4 +174,5 @@ def reporting_handlers() -> HandlerRegistry:
     registry.register(on_backordered, StockBackordered)
     registry.register(on_availability, AvailabilityChanged)
     registry.register(on_low_stock, LowStock)
+    registry.register(on_stock_recovered, StockRecovered)
     return registry

@@ -292,14 +292,30 @@ async def record_low_stock(
     reorder_point: int,
     at: datetime,
 ) -> None:
+    """A crossing of the reorder point; none while the last one is open (the same crossing
+    told again) or when it is older than the last recovery heard of."""
     await conn.execute(
         "INSERT INTO kpi_low_stock (sku, location, alerted_at, available, reorder_point)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sku, location, alerted_at) DO NOTHING",
+        " SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM kpi_low_stock"
+        "  WHERE sku = $1 AND location = $2 AND (recovered_at IS NULL OR recovered_at >= $3))"
+        " ON CONFLICT (sku, location, alerted_at) DO NOTHING",
         sku,
         location,
         at,
         available,
         reorder_point,
+    )
+
+
+async def record_stock_recovered(
+    conn: DbConnection, *, sku: str, location: str, at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE kpi_low_stock SET recovered_at = $3"
+        " WHERE sku = $1 AND location = $2 AND recovered_at IS NULL AND alerted_at <= $3",
+        sku,
+        location,
+        at,
     )
 
 
