@@ -97,3 +97,10 @@ async def test_an_operators_journey_through_the_console(
     await check_page(page, "dead-letters")
     await letter.get_by_role("button", name="Replay").click()
     await expect(letter).to_contain_text("Replayed", timeout=30_000)
+
+    # The day's numbers: the KPI page (the read model has the orders placed above).
+    await page.get_by_role("link", name="KPIs").click()
+    await expect(page.get_by_role("heading", level=1)).to_be_visible()
+    await expect(page.get_by_text("Orders placed")).to_be_visible()
+    await expect(page.locator("svg").first).to_be_visible()
+    await check_page(page, "kpis")
