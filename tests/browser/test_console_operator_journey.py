@@ -13,7 +13,7 @@ from playwright.async_api import expect
 from shared.contracts.channels import ChannelOrderReceived
 from shared.topics import CHANNEL_ORDERS, dead_letter_topic
 from tests.browser.conftest import Console, SignIn
-from tests.browser.pages import check_page
+from tests.browser.pages import DESKTOP, TABLET, Viewport, action_buttons, check_page
 from tests.support.jaeger_query_double import JaegerQueryDouble, Span
 from tests.support.kafka import send, wait_for_records
 from tests.support.services import eventually
@@ -101,6 +101,24 @@ async def test_an_operators_journey_through_the_console(
     # The day's numbers: the KPI page (the read model has the orders placed above).
     await page.get_by_role("link", name="KPIs").click()
     await expect(page.get_by_role("heading", level=1)).to_be_visible()
-    await expect(page.get_by_text("Orders placed")).to_be_visible()
+    await expect(page.get_by_text("Orders placed", exact=True)).to_be_visible()
     await expect(page.locator("svg").first).to_be_visible()
     await check_page(page, "kpis")
+
+
+PAGES = ["/orders", "/attention", "/stock", "/warehouse", "/returns", "/dead-letters", "/kpis"]
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, TABLET], ids=lambda v: v.name)
+async def test_every_page_reads_at_1280_px_and_on_a_tablet_and_a_viewer_gets_no_actions(
+    signed_in_page: SignIn, console: Console, viewport: Viewport
+) -> None:
+    operator = await signed_in_page("operator", viewport=viewport)
+    for path in PAGES:
+        await operator.goto(console.url(path))
+        await check_page(operator, f"{path.strip('/')}-{viewport.name}")
+    viewer = await signed_in_page("viewer", viewport=viewport)
+    for path in PAGES:
+        await viewer.goto(console.url(path))
+        await check_page(viewer, f"{path.strip('/')}-{viewport.name}-viewer")
+        assert await action_buttons(viewer) == [], f"{path}: a viewer sees actions"
