@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from shared.platform.settings import ServiceSettings
 
@@ -38,3 +38,18 @@ class ConsoleSettings(ServiceSettings):
     # development value is used when unset.
     session_secret: SecretStr | None = None
     session_max_age_s: int = Field(default=8 * 3600, gt=0)
+
+    # --- KPIs (services/console/reporting/) ------------------------------------------------
+    # The shipping promise on-time shipping is measured against: a shipment is on time when it
+    # left within this many hours of its order's confirmation; a channel may promise otherwise
+    # (OMS_SHIP_PROMISE_HOURS_BY_CHANNEL='{"amazon": 24}').
+    ship_promise_hours: float = Field(default=48.0, gt=0)
+    ship_promise_hours_by_channel: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("ship_promise_hours_by_channel")
+    @classmethod
+    def _positive_promises(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = sorted(channel for channel, hours in value.items() if not hours > 0)
+        if bad:
+            raise ValueError(f"a channel's ship promise must be above 0 hours: {', '.join(bad)}")
+        return value

@@ -26,6 +26,7 @@ from rich.text import Text
 from shared.ops.client import OpsClient, OpsClientError
 from shared.ops.connector_cli import connectors_app
 from shared.ops.layout import blocks, fit_columns
+from shared.ops.report_cli import report
 from shared.ops.terminal import fail, ops_client, print_json
 from shared.ops.warehouse_cli import warehouse_app
 from shared.platform.settings import OpsSettings
@@ -50,6 +51,7 @@ orders_app = typer.Typer(
 app.add_typer(orders_app, name="orders")
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(connectors_app, name="connectors")
+app.command("report")(report)
 token_app = typer.Typer(no_args_is_help=True, help="Local bearer tokens (make run's signing key).")
 app.add_typer(token_app, name="token")
 # The local key only `make run`'s services trust: a cluster's services trust the provider's.

@@ -18,6 +18,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from tests.browser.pages import DESKTOP, Viewport
 from tests.support.env import Infra
+from tests.support.jaeger_query_double import JaegerQueryDouble
 from tests.support.oidc_double import CLIENT_ID, OidcDouble, OidcUser, running_oidc_double
 from tests.support.system import CORE_SERVICES, System, start_system
 
@@ -25,7 +26,15 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_INSTALLED = os.path.exists(CHROMIUM)  # at import: the fixtures below are async
 # Settings of the system's services for the browser tests (a page's test may add its own here
 # when it needs, e.g., short saga deadlines: the system is started once for all of them).
-SYSTEM_OVERRIDES: dict[str, dict[str, str]] = {}
+SYSTEM_OVERRIDES: dict[str, dict[str, str]] = {
+    # Short saga deadlines, so a journey can park an order in NEEDS_ATTENTION (payment stopped).
+    "order_intake": {
+        "OMS_DEADLINE_POLL_INTERVAL_S": "0.2",
+        "OMS_SAGA_PAYMENT_TIMEOUT_S": "2",
+        "OMS_SAGA_MAX_ATTEMPTS": "2",
+        "OMS_SAGA_COMPENSATION_TIMEOUT_S": "2",
+    },
+}
 
 SignIn = Callable[..., Awaitable[Page]]
 
@@ -63,7 +72,16 @@ class Console:
 
 
 @pytest.fixture(scope="session")
-async def console(infra: Infra, provider: OidcDouble, chromium: Browser) -> AsyncIterator[Console]:
+def jaeger() -> Iterator[JaegerQueryDouble]:
+    """Jaeger's query API as the console reads an order's trace (a local double)."""
+    with JaegerQueryDouble() as double:
+        yield double
+
+
+@pytest.fixture(scope="session")
+async def console(
+    infra: Infra, provider: OidcDouble, chromium: Browser, jaeger: JaegerQueryDouble
+) -> AsyncIterator[Console]:
     """The core services and the console as processes, the console signing in through the
     provider double (started after the browser, so a machine without one skips at once)."""
     overrides = {
@@ -73,6 +91,7 @@ async def console(infra: Infra, provider: OidcDouble, chromium: Browser) -> Asyn
             "OMS_OIDC_ISSUER": provider.issuer,
             "OMS_OIDC_CLIENT_ID": CLIENT_ID,
             "OMS_SESSION_SECRET": "browser-tests-session-secret-0123456789",
+            "OMS_JAEGER_QUERY_URL": jaeger.url,
         },
     }
     system = await start_system(infra, overrides, *CORE_SERVICES, "console")

@@ -36,9 +36,11 @@ CONTROLS = (
     "input:not([type=hidden]):not([type=submit]):not([type=button]):not([type=reset]),"
     " select, textarea"
 )
-# What acts: buttons and submit inputs, and links styled as buttons that post through htmx.
+# What acts (changes something): what posts — a form's buttons, htmx posts — not the buttons of
+# search forms (GET), which only read.
 ACTIONS = (
-    "main button, main input[type=submit], main input[type=button], main [role=button],"
+    "main form[method=post] button, main form[method=post] input[type=submit],"
+    " main form[hx-post] button, main form[hx-post] input[type=submit],"
     " main [hx-post], main [hx-put], main [hx-delete], main form[method=post] a"
 )
 

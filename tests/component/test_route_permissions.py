@@ -38,6 +38,15 @@ ROLES = [
     "carrier:ups",
 ]
 PATH_VALUES = {"channel": "amazon", "carrier": "dhl"}
+CONSOLE_NOWHERE = "http://127.0.0.1:9"  # nothing answers there
+CONSOLE_CALLS = (
+    "order_intake",
+    "inventory",
+    "payment",
+    "fulfilment",
+    "returns",
+    "channel_connector",
+)
 # Routes a partner proves itself on with its HMAC signature instead of a token: without either,
 # the refusal (its status and code) names the missing signature. Stripe's webhook answers 400,
 # as Stripe's documentation asks of an endpoint whose signature check fails. The connector's
@@ -90,7 +99,14 @@ def test_a_route_without_a_declared_permission_is_found() -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
-async def test_every_route_x_role(infra: Infra, service: str) -> None:
+async def test_every_route_x_role(
+    infra: Infra, service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if service == "console":
+        # Its pages call the services, none of which runs here: a call that gets through
+        # authorisation ends in the console's 503 `service_unavailable`.
+        for name in CONSOLE_CALLS:
+            monkeypatch.setenv(f"OMS_{name.upper()}_URL", CONSOLE_NOWHERE)
     spec = importlib.import_module(f"services.{service}.app").build()
     routes = protected_routes(create_app(spec))
     undeclared = [f"{sorted(r.methods)} {r.path}" for r, p in routes if p is None]
@@ -115,6 +131,10 @@ async def test_every_route_x_role(infra: Infra, service: str) -> None:
                         answer = await client.request(method, path, **body)
                     expected = allowed(role, permission, route.path)
                     got = answer.status_code
+                    if service == "console" and got == 503:
+                        got = (
+                            200 if answer.json()["error"]["code"] == "service_unavailable" else got
+                        )
                     if expected and (got in (401, 403) or got >= 500):
                         problems.append(f"{method} {path} as {role}: {got} {answer.text[:200]}")
                     if not expected and got != 403:

@@ -665,10 +665,17 @@ def test_ingress_serves_the_console_pages_on_its_own_host_only(
             assert _reached(routes, _sample(path), console) == {"console"}, (overlay, path)
         for path in CONSOLE_PRIVATE:
             assert not _reached(routes, _sample(path), console), (overlay, path)
-        # Whatever the console's OpenAPI document lists is the platform's (health): not exposed.
-        for path in code["console"]["operations"]:
-            assert not _reached(routes, _sample(path), console), (overlay, path)
+        # The console's API (its OpenAPI document; the pages are not in it): the platform's
+        # health routes never, its read-only JSON (`GET /v1/kpis`, what `oms report` reads) on
+        # its own host only; nothing of it on the API's host.
+        for path, methods in code["console"]["operations"].items():
+            reached = _reached(routes, _sample(path), console)
+            if path.startswith("/health/"):
+                assert not reached, (overlay, path)
+            elif reached:
+                assert set(methods) <= {"GET", "HEAD"}, (overlay, path, methods)
             assert not _reached(routes, _sample(path), api), (overlay, path)
+        assert _reached(routes, "/v1/kpis", console) == {"console"}
         if overlay == "prod":
             (ingress,) = support.find(objects, "Ingress")
             assert any(console in tls["hosts"] for tls in ingress["spec"]["tls"])

@@ -58,13 +58,19 @@ class System:
     async def start(self, *services: str) -> None:
         names = services or CORE_SERVICES
         for name in names:
-            process = self.processes.get(name) or ServiceProcess(
+            self.processes[name] = self.processes.get(name) or ServiceProcess(
                 name,
                 f"services.{name}",
                 {**self.env.service_env(name), **self.overrides.get(name, {})},
             )
-            self.processes[name] = process
-            process.start()
+        if CONSOLE in names:
+            # The console calls the services of this system (unless an override says where).
+            console = self.processes[CONSOLE].env
+            for other, process in self.processes.items():
+                if other != CONSOLE:
+                    console.setdefault(f"OMS_{other.upper()}_URL", process.url)
+        for name in names:
+            self.processes[name].start()
         await asyncio.gather(*(self.processes[n].wait_ready(timeout_s=90) for n in names))
 
     def stop(self, *services: str) -> None:

@@ -8,6 +8,7 @@ operator (`rejected_requests`).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -140,18 +141,57 @@ async def get_order(
     return view
 
 
-@router.get("/orders", dependencies=[requires(Permission.ORDERS_READ)])
+@router.get(
+    "/orders",
+    responses={
+        400: {"description": "`invalid_cursor`"},
+        403: {"description": "`forbidden`: customer_email without `personal_data:read`"},
+        422: {"description": "`invalid_status`, `invalid_date_range` or an invalid parameter"},
+    },
+)
 async def list_orders(
     runtime: RuntimeDep,
     status: Annotated[str | None, Query(description="filter by saga status")] = None,
     channel: Annotated[str | None, Query(description="filter by channel")] = None,
+    customer_email: Annotated[
+        str | None,
+        Query(
+            max_length=320,
+            description="the customer's e-mail, matched exactly (ignoring case); needs"
+            " `personal_data:read`",
+        ),
+    ] = None,
+    created_from: Annotated[
+        datetime | None,
+        Query(description="placed at or after this time (ISO 8601; without a zone: UTC)"),
+    ] = None,
+    created_to: Annotated[
+        datetime | None,
+        Query(description="placed before this time (ISO 8601; without a zone: UTC)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    principal: Principal = requires(Permission.ORDERS_READ),
 ) -> dict[str, Any]:
+    """Orders newest first, a page at a time (`next_cursor`). The customer is masked without
+    `personal_data:read`, and searching by e-mail needs it."""
     if status is not None and status not in saga_domain.Status.__members__:
         raise ApiError(
             422, "invalid_status", f"status must be one of {', '.join(saga_domain.Status)}"
         )
+    sees_personal_data = principal.can(Permission.PERSONAL_DATA)
+    customer_email = (customer_email or "").strip() or None
+    if customer_email is not None and not sees_personal_data:
+        raise ApiError(
+            403,
+            "forbidden",
+            "customer_email: searching by e-mail needs personal_data:read",
+            permission=str(Permission.PERSONAL_DATA),
+        )
+    created_from = _utc("created_from", created_from)
+    created_to = _utc("created_to", created_to)
+    if created_from is not None and created_to is not None and created_from >= created_to:
+        raise ApiError(422, "invalid_date_range", "created_to: must be later than created_from")
     after = None
     if cursor:
         try:
@@ -160,15 +200,36 @@ async def list_orders(
             raise ApiError(400, "invalid_cursor", "cursor is not one this API issued") from exc
     async with runtime.pool.acquire() as conn:
         rows = await store.list_orders(
-            conn, status=status, channel=channel, limit=limit + 1, after=after
+            conn,
+            status=status,
+            channel=channel,
+            customer_email=customer_email,
+            created_from=created_from,
+            created_to=created_to,
+            limit=limit + 1,
+            after=after,
         )
     page, more = rows[:limit], len(rows) > limit
+    orders = [order_row(r) for r in page]
+    if not sees_personal_data:
+        for order in orders:
+            order["customer"] = mask_personal_data(order["customer"])
     return {
-        "orders": [order_row(r) for r in page],
+        "orders": orders,
         "next_cursor": store.encode_cursor(page[-1]["created_at"], page[-1]["order_id"])
         if more
         else None,
     }
+
+
+def _utc(field: str, at: datetime | None) -> datetime | None:
+    """The time in UTC (without a zone: taken as UTC); one that UTC cannot hold is refused."""
+    if at is None:
+        return None
+    try:
+        return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError as exc:
+        raise ApiError(422, "invalid_date", f"{field}: out of range") from exc
 
 
 @router.post(

@@ -220,7 +220,7 @@ def cancel_answer(saga: saga_domain.OrderSaga, decision: saga_domain.Decision) -
 
 
 def order_row(row: dict[str, Any]) -> dict[str, Any]:
-    """One order of `GET /v1/orders`."""
+    """One order of `GET /v1/orders` (the customer as stored; the route masks it)."""
     return {
         "order_id": row["order_id"],
         "channel": row["channel"],
@@ -228,6 +228,7 @@ def order_row(row: dict[str, Any]) -> dict[str, Any]:
         "status": row["status"],
         "currency": row["currency"],
         "total": _money(row["total"], row["currency"]),
+        "customer": row["customer"],
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
     }
