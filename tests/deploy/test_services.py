@@ -395,9 +395,8 @@ def test_services_reach_only_kafka_postgres_the_collector_dns_and_https_if_they_
                     assert ports == {("TCP", 16686)}
                     reached.add("jaeger")
                 elif "ipBlock" in peer:
-                    # Fulfilment (carriers', partners' APIs), payment (Stripe, PayPal) and the
-                    # channel connector (the channels' APIs) alone call out, over HTTPS, never
-                    # to an address in the private ranges.
+                    # Calls out (the identity provider's JWKS; carriers, partners, payment
+                    # providers, channels) only over HTTPS, never to the private ranges.
                     assert service in CALLS_OUT, f"{service} may reach {peer}"
                     assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"
                     assert set(peer["ipBlock"]["except"]) >= {
@@ -432,9 +431,10 @@ def test_services_reach_only_kafka_postgres_the_collector_dns_and_https_if_they_
         assert labels["oms/kafka-client"] == labels["oms/postgres-client"] == "true"
 
 
-# Who calls HTTPS outside the cluster: payment providers, carriers and partners, the sales
-# channels, and the console's identity provider.
-CALLS_OUT = frozenset({"fulfilment", "payment", "channel_connector", "console"})
+# Who calls HTTPS outside the cluster: every service fetches the identity provider's JWKS in
+# production (OMS_AUTH_JWKS_URL); payment providers, carriers and partners, the sales channels
+# and the console's sign-in besides.
+CALLS_OUT = frozenset(support.SERVICES)
 
 
 @pytest.mark.parametrize("overlay", support.OVERLAYS)
