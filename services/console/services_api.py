@@ -86,8 +86,9 @@ def _refusal(service: str, response: httpx.Response) -> ApiError:
     return ApiError(status, code, f"{service}: {message}")
 
 
-def services_api(request: Request) -> ServicesApi:
-    """The APIs as the user of this request (their session's token, or the bearer header)."""
+async def services_api(request: Request) -> ServicesApi:
+    """The APIs as the user of this request (their session's token, or the bearer header): a
+    dependency, `api: ServicesApi = Depends(services_api)`."""
     header = request.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else session_token(request)
     if not token:

@@ -58,14 +58,15 @@ def _seg(value: str) -> str:
 
 @router.get("/orders", response_class=HTMLResponse)
 async def orders_page(
-    request: Request, principal: Principal = requires(Permission.ORDERS_READ)
+    request: Request,
+    principal: Principal = requires(Permission.ORDERS_READ),
+    api: ServicesApi = Depends(services_api),
 ) -> Response:
     """The order search and its results."""
     try:
         search = order_search(request.query_params)
     except BadInput as exc:
         raise _bad(exc) from exc
-    api = services_api(request)
     if search.order_id:
         try:
             await api.get("order_intake", f"/v1/orders/{_seg(search.order_id)}")
@@ -182,11 +183,13 @@ def _is_hex(value: str) -> bool:
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 async def order_page(
-    order_id: str, request: Request, principal: Principal = requires(Permission.ORDERS_READ)
+    order_id: str,
+    request: Request,
+    principal: Principal = requires(Permission.ORDERS_READ),
+    api: ServicesApi = Depends(services_api),
 ) -> Response:
     """One order with what the other services know of it; a service that cannot answer leaves
     its section saying so, the rest is shown."""
-    api = services_api(request)
     order = await api.get("order_intake", f"/v1/orders/{_seg(order_id)}")
     payments, fulfilments, returns, trace = await asyncio.gather(
         _section(api.get("payment", "/v1/payments", order_id=order_id)),
@@ -208,11 +211,12 @@ async def order_page(
 
 @router.get("/attention", response_class=HTMLResponse)
 async def attention_page(
-    request: Request, principal: Principal = requires(Permission.ORDERS_READ)
+    request: Request,
+    principal: Principal = requires(Permission.ORDERS_READ),
+    api: ServicesApi = Depends(services_api),
 ) -> Response:
     """Orders parked in NEEDS_ATTENTION, overdue deadlines (for users who may operate: the
     stuck list needs orders:operate) and orders waiting in ON_HOLD."""
-    api = services_api(request)
     operator = principal.can(Permission.ORDERS_OPERATE)
     held_call = api.get("order_intake", "/v1/orders", status="ON_HOLD", limit=QUEUE_LIMIT)
     if operator:
@@ -236,7 +240,8 @@ async def attention_action(
     action: str,
     request: Request,
     principal: Principal = requires(Permission.ORDERS_OPERATE),
-    _csrf: None = Depends(csrf_checked),  # after the token: anonymous is 401, not a stale form
+    _csrf: None = Depends(csrf_checked),  # after the token: anonymous is 401, not a stale form,
+    api: ServicesApi = Depends(services_api),
 ) -> Response:
     """Retry, compensate or release the order as the user (order-intake decides and records
     who); from htmx the answer is the row's progress, which polls until the action is over."""
@@ -244,7 +249,6 @@ async def attention_action(
         check_action(action)
     except BadInput as exc:
         raise _bad(exc) from exc
-    api = services_api(request)
     answer = await api.post(
         "order_intake",
         f"/v1/ops/orders/{_seg(order_id)}/{action}",
@@ -276,6 +280,7 @@ async def attention_progress(
     previous: str = Query(default="", max_length=40),
     since: float = Query(ge=0, description="when the action was taken (epoch seconds)"),
     principal: Principal = requires(Permission.ORDERS_READ),
+    api: ServicesApi = Depends(services_api),
 ) -> Response:
     """The row's progress while an action works: polled every second until it is over."""
     try:
@@ -285,7 +290,7 @@ async def attention_progress(
             check_status("previous", previous)
     except BadInput as exc:
         raise _bad(exc) from exc
-    order = await services_api(request).get("order_intake", f"/v1/orders/{_seg(order_id)}")
+    order = await api.get("order_intake", f"/v1/orders/{_seg(order_id)}")
     progress = action_progress(
         action,
         watch,
