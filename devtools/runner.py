@@ -106,6 +106,12 @@ def service_env(env: Environment, service: str) -> dict[str, str]:
         values["OMS_AUTH_JWKS_FILE"] = os.environ.get(
             "OMS_AUTH_JWKS_FILE", str(local_keys().jwks_file)
         )
+    started_jaeger = env.otlp_endpoint and not os.environ.get("OMS_OTLP_ENDPOINT")
+    if service == "console" and started_jaeger and "OMS_JAEGER_QUERY_URL" not in os.environ:
+        # The order page draws an order's trace from the local Jaeger's query API.
+        from devtools import jaeger
+
+        values["OMS_JAEGER_QUERY_URL"] = jaeger.UI_URL.rstrip("/")
     if service == "order_intake":
         # Local development secrets for the channel webhooks, unless the developer set their own.
         for variable, default in DEV_WEBHOOK_SECRETS.items():
@@ -154,6 +160,7 @@ def print_where(env: Environment, console: Console) -> None:
     token_file.chmod(0o600)
     console.print(
         f"Operator token (12 h, also in {token_file}, which the `oms` command uses):\n{token}\n"
+        f"Console: http://127.0.0.1:{PORTS['console']}/ (sign in with the token above)\n"
         "More: `oms token issue --role admin` (roles: see README, Security)."
     )
     console.print(
