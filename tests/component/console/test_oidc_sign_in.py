@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -207,11 +208,14 @@ async def test_tokens_the_console_must_not_trust_are_refused(
 async def test_the_session_ends_when_the_access_token_expires(
     console: ComponentHarness, provider: OidcDouble
 ) -> None:
-    provider.user = OidcUser("oidc:brief", ["viewer"], access_ttl_s=1)
+    # Long enough for the sign-in to finish on a loaded machine; then wait until it is over.
+    ttl_s = 6
+    provider.user = OidcUser("oidc:brief", ["viewer"], access_ttl_s=ttl_s)
+    issued_by = time.monotonic()
     async with browser(console) as client:
         home = await client.get("/auth/login")
         assert home.url.path == "/" and "oidc:brief" in home.text
-        await asyncio.sleep(2.1)
+        await asyncio.sleep(max(0.0, issued_by + ttl_s + 1.1 - time.monotonic()))
         # The services would still take the token within their 30 s leeway: the console does not.
         expired = await client.get("/", follow_redirects=False)
         assert expired.status_code == 303
