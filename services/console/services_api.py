@@ -13,15 +13,10 @@ from fastapi import Request
 from services.console.settings import ConsoleSettings
 from shared.platform.auth import session_token
 from shared.platform.errors import ApiError
+from shared.topics import SERVICES as ALL_SERVICES
 
-SERVICES = (
-    "order_intake",
-    "inventory",
-    "payment",
-    "fulfilment",
-    "returns",
-    "channel_connector",
-)
+SERVICES = tuple(name for name in ALL_SERVICES if name != "console")
+"""What the console calls (every service but itself)."""
 
 
 class ServicesApi:
