@@ -34,22 +34,6 @@ RETURNED = "RETURNED"
 CANCELLED = frozenset({"CANCELLED_BY_PARTNER", "CANCELLED_BY_MARKETPLACE"})
 
 
-CHANNEL = "otto"
-DEFAULT_API_BASE = "https://api.otto.market"
-TOKEN_PATH = "/v1/token"
-DEFAULT_SCOPE = "orders shipments availability"
-PASSWORD_GRANT_CLIENT_ID = "token-otto-api"
-DEFAULT_RATE = 10.0
-ORDERS_PAGE = 128
-STOCK_BATCH = 200
-MAX_PAGES = 1000
-
-PROCESSABLE = "PROCESSABLE"
-SENT = "SENT"
-RETURNED = "RETURNED"
-CANCELLED = frozenset({"CANCELLED_BY_PARTNER", "CANCELLED_BY_MARKETPLACE"})
-
-
 # --- exact JSON ------------------------------------------------------------------------------
 
 
