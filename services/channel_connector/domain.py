@@ -3,7 +3,7 @@ tried again, which polled orders are new, what a stock level pushes. No I/O here
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,6 +27,15 @@ class PushStatus(StrEnum):
 class Quantity:
     sku: str
     quantity: int
+
+
+def quantities_from(items: Iterable[Mapping[str, object]] | None) -> tuple[Quantity, ...]:
+    """Quantities as the connector keeps them in JSON (`[{"sku", "quantity"}]`)."""
+    return tuple(Quantity(str(item["sku"]), int(str(item["quantity"]))) for item in items or ())
+
+
+def quantities_json(items: Iterable[Quantity]) -> list[dict[str, object]]:
+    return [{"sku": item.sku, "quantity": item.quantity} for item in items]
 
 
 # --- shipments: our SKUs and quantities onto the channel's lines ---------------------------

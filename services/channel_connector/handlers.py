@@ -12,13 +12,12 @@ every push is unique by (account, kind, key), a stock level only moves to a newe
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from typing import Any
 
 from services.channel_connector import store
 from services.channel_connector.accounts import Accounts
 from services.channel_connector.clients.base import Capability
-from services.channel_connector.domain import PushKind, Quantity, unshipped
+from services.channel_connector.domain import PushKind, Quantity, quantities_json, unshipped
 from services.channel_connector.store import ChannelOrder
 from shared.contracts.fulfilment import FulfilmentShipped
 from shared.contracts.inventory import ChannelAvailabilityChanged
@@ -90,7 +89,7 @@ def connector_handlers(accounts: Accounts) -> HandlerRegistry:
                         "order_id": event.order_id,
                         "external_id": event.external_id,
                         "reason": event.reason or "cancelled",
-                        "lines": [asdict(item) for item in left],
+                        "lines": quantities_json(left),
                     },
                     order_id=event.order_id,
                 )

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.channel_connector.domain import PolledOrder, PushKind, PushStatus, Quantity
+from services.channel_connector.domain import (
+    PolledOrder,
+    PushKind,
+    PushStatus,
+    Quantity,
+    quantities_from,
+    quantities_json,
+)
 from shared.platform.db import DbConnection
 
 # --- channel orders --------------------------------------------------------------------------
@@ -21,15 +28,6 @@ class ChannelOrder:
     external_id: str
     status: str
     lines: tuple[Quantity, ...]
-
-
-def _quantities(value: Any) -> tuple[Quantity, ...]:
-    items = value or []
-    return tuple(Quantity(item["sku"], int(item["quantity"])) for item in items)
-
-
-def _json_quantities(items: Sequence[Quantity]) -> list[dict[str, Any]]:
-    return [{"sku": item.sku, "quantity": item.quantity} for item in items]
 
 
 async def account_of_order(conn: DbConnection, channel: str, external_id: str) -> str | None:
@@ -68,7 +66,7 @@ async def upsert_channel_order(conn: DbConnection, order: ChannelOrder) -> str |
         order.channel,
         order.external_id,
         order.status,
-        _json_quantities(order.lines),
+        quantities_json(order.lines),
     )
 
 
@@ -86,7 +84,7 @@ async def get_channel_order(conn: DbConnection, order_id: str) -> ChannelOrder |
         row["channel"],
         row["external_id"],
         row["status"],
-        _quantities(row["lines"]),
+        quantities_from(row["lines"]),
     )
 
 
@@ -234,7 +232,7 @@ async def shipped_before(conn: DbConnection, account: str, order_id: str) -> lis
         account,
         order_id,
     )
-    return [item for row in rows for item in _quantities(row["lines"])]
+    return [item for row in rows for item in quantities_from(row["lines"])]
 
 
 async def list_pushes(

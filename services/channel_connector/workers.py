@@ -36,13 +36,13 @@ from services.channel_connector.domain import (
     PolledOrder,
     PushKind,
     PushStatus,
-    Quantity,
     RetryPolicy,
     UnmatchedShipment,
     after_failure,
     new_versions,
     next_cursor,
     poll_from,
+    quantities_from,
 )
 from services.channel_connector.http import ChannelApiError
 from services.channel_connector.settings import ChannelConnectorSettings
@@ -72,10 +72,6 @@ def retry_policy(settings: ChannelConnectorSettings) -> RetryPolicy:
         settings.connector_retry_initial_s,
         settings.connector_retry_max_s,
     )
-
-
-def _quantities(items: list[dict[str, object]]) -> tuple[Quantity, ...]:
-    return tuple(Quantity(str(item["sku"]), int(str(item["quantity"]))) for item in items)
 
 
 def channel_order_received(account: Account, order: PolledOrder) -> ChannelOrderReceived:
@@ -115,7 +111,7 @@ async def _attempt(uow: UnitOfWork, account: Account, push: store.Push) -> str |
                 tracking_number=payload["tracking_number"],
                 tracking_url=payload.get("tracking_url"),
                 shipped_at=datetime.fromisoformat(payload["shipped_at"]),
-                lines=_quantities(payload["lines"]),
+                lines=quantities_from(payload["lines"]),
                 earlier=tuple(earlier),
             )
         )
@@ -126,7 +122,7 @@ async def _attempt(uow: UnitOfWork, account: Account, push: store.Push) -> str |
                 order_id=payload["order_id"],
                 external_id=payload["external_id"],
                 reason=payload["reason"],
-                lines=_quantities(payload["lines"]),
+                lines=quantities_from(payload["lines"]),
             )
         )
     if push.kind is PushKind.REFUND:
