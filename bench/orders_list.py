@@ -43,7 +43,7 @@ import asyncpg
 import httpx
 
 from bench.stats import percentile
-from bench.system import REPO, ServiceProcess, bearer, free_port
+from bench.system import REPO, ServiceProcess, bearer, drop_run, free_port
 from shared.ops.tokens import local_keys
 from shared.platform.settings import OpsSettings
 
@@ -512,7 +512,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if admin is not None:
             await admin.close()
         if not args.keep:
-            await _drop(infra, database, prefix)
+            await drop_run(infra.kafka_bootstrap, infra.admin_url, database, prefix)
 
 
 async def _wait_ready(process: ServiceProcess, timeout_s: float = 120) -> None:
@@ -526,26 +526,6 @@ async def _wait_ready(process: ServiceProcess, timeout_s: float = 120) -> None:
                     return
             await asyncio.sleep(0.3)
     raise RuntimeError(f"order-intake not ready after {timeout_s}s:\n{process.log_tail()}")
-
-
-async def _drop(infra: Infra, database: str, prefix: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await admin.start()
-    try:
-        names = [n for n in await admin.list_topics() if n.startswith(prefix)]
-        if names:
-            with contextlib.suppress(Exception):
-                await admin.delete_topics(names, timeout_ms=60_000)
-    finally:
-        await admin.close()
-    conn = await asyncpg.connect(infra.admin_url)
-    try:
-        with contextlib.suppress(Exception):
-            await conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def _line(summary: dict[str, Any]) -> str:

@@ -83,21 +83,26 @@ async def provision(infra: localinfra.Infra) -> BenchEnv:
 
 async def tear_down(env: BenchEnv) -> None:
     """Delete the run's topics and database (only this run's: named by its tag)."""
+    await drop_run(env.kafka_bootstrap, env.server_admin_url, env.database, env.prefix)
+
+
+async def drop_run(kafka_bootstrap: str, server_admin_url: str, database: str, prefix: str) -> None:
+    """Delete the topics named with this prefix and this database (errors ignored)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=env.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
-        names = [n for n in await admin.list_topics() if n.startswith(env.prefix)]
+        names = [n for n in await admin.list_topics() if n.startswith(prefix)]
         if names:
             with contextlib.suppress(Exception):
                 await admin.delete_topics(names, timeout_ms=60_000)
     finally:
         await admin.close()
-    conn = await asyncpg.connect(env.server_admin_url)
+    conn = await asyncpg.connect(server_admin_url)
     try:
         with contextlib.suppress(Exception):
-            await conn.execute(f'DROP DATABASE "{env.database}" WITH (FORCE)')
+            await conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
     finally:
         await conn.close()
 

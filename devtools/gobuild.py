@@ -1,8 +1,10 @@
 """Building tools from the Go module proxy (Jaeger, stripe-mock): one module and build cache
-under `.local/go`, and `go` commands run with their output logged."""
+under `.local/go`, `go` commands run with their output logged, and the stamp file that says
+what a built binary was built from."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -65,3 +67,16 @@ def run_go(
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         raise error(f"`go {args[0]}` failed (exit {proc.returncode}):\n{tail}")
     return proc.stdout
+
+
+def read_stamp(stamp: Path) -> dict[str, Any]:
+    """What the stamp file says the binary was built from ({} when missing or unreadable)."""
+    try:
+        found = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def write_stamp(stamp: Path, facts: dict[str, Any]) -> None:
+    stamp.write_text(json.dumps(facts, indent=2) + "\n")

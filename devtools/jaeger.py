@@ -57,7 +57,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devtools.gobuild import go_env, run_go
+from devtools.gobuild import go_env, read_stamp, run_go, write_stamp
 from devtools.processes import (
     LOCAL_DIR,
     LOGS_DIR,
@@ -131,19 +131,11 @@ def _expected_inputs() -> str:
     return digest.hexdigest()
 
 
-def _read_stamp() -> dict[str, Any]:
-    try:
-        stamp = json.loads(STAMP.read_text())
-    except (OSError, ValueError):
-        return {}
-    return stamp if isinstance(stamp, dict) else {}
-
-
 def _is_current() -> bool:
     return (
         BINARY.is_file()
         and os.access(BINARY, os.X_OK)
-        and _read_stamp().get("inputs") == _expected_inputs()
+        and read_stamp(STAMP).get("inputs") == _expected_inputs()
     )
 
 
@@ -203,20 +195,17 @@ def build(force: bool = False) -> Path:
             partial.replace(BINARY)
             seconds = round(time.monotonic() - started, 1)
             log.write(f"=== built {BINARY} ({release}) in {seconds} s\n")
-        STAMP.write_text(
-            json.dumps(
-                {
-                    "module": JAEGER_MODULE,
-                    "version": version,
-                    "release": release,
-                    "go": go_version,
-                    "inputs": _expected_inputs(),
-                    "built_at": _now(),
-                    "build_seconds": seconds,
-                },
-                indent=2,
-            )
-            + "\n"
+        write_stamp(
+            STAMP,
+            {
+                "module": JAEGER_MODULE,
+                "version": version,
+                "release": release,
+                "go": go_version,
+                "inputs": _expected_inputs(),
+                "built_at": _now(),
+                "build_seconds": seconds,
+            },
         )
         return BINARY
 
@@ -351,7 +340,7 @@ def stop() -> dict[str, Any]:
 
 
 def status() -> dict[str, Any]:
-    stamp = _read_stamp()
+    stamp = read_stamp(STAMP)
     pid = _running_pid()
     return {
         "built": BINARY.is_file(),
@@ -400,7 +389,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
     def command() -> dict[str, Any]:
         if args.command == "build":
-            return {"binary": str(build(force=args.force)), **_read_stamp()}
+            return {"binary": str(build(force=args.force)), **read_stamp(STAMP)}
         if args.command == "start":
             return start()
         if args.command == "stop":

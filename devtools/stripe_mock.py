@@ -46,7 +46,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from devtools.gobuild import go_env, run_go
+from devtools.gobuild import go_env, read_stamp, run_go, write_stamp
 from devtools.processes import LOCAL_DIR, LOGS_DIR, InfraError, json_command, locked, port_open
 
 STRIPE_MOCK_MODULE = "github.com/stripe/stripe-mock"
@@ -75,17 +75,9 @@ def _expected() -> dict[str, str]:
     return {"version": STRIPE_MOCK_VERSION, "recipe": RECIPE_VERSION}
 
 
-def _read_stamp() -> dict[str, Any]:
-    try:
-        stamp = json.loads(STAMP.read_text())
-    except (OSError, ValueError):
-        return {}
-    return stamp if isinstance(stamp, dict) else {}
-
-
 def available() -> bool:
     """True when the pinned version is built (with its fixtures)."""
-    stamp = _read_stamp()
+    stamp = read_stamp(STAMP)
     return (
         BINARY.is_file()
         and os.access(BINARY, os.X_OK)
@@ -150,9 +142,7 @@ def build(force: bool = False) -> Path:
             go_version = _run_go(["env", "GOVERSION"], log).strip()
             seconds = round(time.monotonic() - started, 1)
             log.write(f"=== built {BINARY} in {seconds} s\n")
-        STAMP.write_text(
-            json.dumps({**_expected(), "go": go_version, "build_seconds": seconds}, indent=2) + "\n"
-        )
+        write_stamp(STAMP, {**_expected(), "go": go_version, "build_seconds": seconds})
         return BINARY
 
 
@@ -204,7 +194,7 @@ def status() -> dict[str, Any]:
         "binary": str(BINARY),
         "fixtures": str(FIXTURES),
         "pinned": f"{STRIPE_MOCK_MODULE}@{STRIPE_MOCK_VERSION}",
-        **_read_stamp(),
+        **read_stamp(STAMP),
     }
 
 

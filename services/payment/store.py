@@ -87,26 +87,34 @@ async def insert_payment(
     )
 
 
-async def save_payment_state(conn: DbConnection, payment: Payment) -> None:
+async def _update_payment(conn: DbConnection, payment: Payment, **columns: object) -> None:
+    """Set these columns of the payment's row (and its updated_at)."""
+    assignments = "".join(f"{column} = ${n}, " for n, column in enumerate(columns, start=2))
     await conn.execute(
-        "UPDATE payments SET status = $2, captured_total = $3, refunded_total = $4,"
-        " updated_at = clock_timestamp() WHERE payment_id = $1",
+        f"UPDATE payments SET {assignments}updated_at = clock_timestamp() WHERE payment_id = $1",
         uuid.UUID(payment.payment_id),
-        payment.status.value,
-        payment.captured_total,
-        payment.refunded_total,
+        *columns.values(),
+    )
+
+
+async def save_payment_state(conn: DbConnection, payment: Payment) -> None:
+    await _update_payment(
+        conn,
+        payment,
+        status=payment.status.value,
+        captured_total=payment.captured_total,
+        refunded_total=payment.refunded_total,
     )
 
 
 async def save_customer_outcome(conn: DbConnection, payment: Payment) -> None:
     """A payment that waited for the customer, now authorised or declined."""
-    await conn.execute(
-        "UPDATE payments SET status = $2, decline_code = $3, decline_reason = $4,"
-        " updated_at = clock_timestamp() WHERE payment_id = $1",
-        uuid.UUID(payment.payment_id),
-        payment.status.value,
-        payment.decline_code,
-        payment.decline_reason,
+    await _update_payment(
+        conn,
+        payment,
+        status=payment.status.value,
+        decline_code=payment.decline_code,
+        decline_reason=payment.decline_reason,
     )
 
 
@@ -163,12 +171,12 @@ async def insert_operation(conn: DbConnection, op: Operation) -> None:
     )
 
 
-async def answered_operation(conn: DbConnection, idempotency_key: str) -> StoredAnswer | None:
-    """The answer already given under this key, if the gateway answered it (not a timeout)."""
+async def _stored_answer(conn: DbConnection, where: str, value: object) -> StoredAnswer | None:
+    """The answer of the operation `where` picks, if the gateway answered it (not a timeout)."""
     row = await conn.fetchrow(
         "SELECT kind, order_id, amount, answer_type, answer FROM payment_operations"
-        " WHERE idempotency_key = $1 AND outcome <> 'timed_out'",
-        idempotency_key,
+        f" WHERE {where} AND outcome <> 'timed_out'",
+        value,
     )
     if row is None:
         return None
@@ -177,21 +185,17 @@ async def answered_operation(conn: DbConnection, idempotency_key: str) -> Stored
         row["answer_type"],
         row["answer"],
     )
+
+
+async def answered_operation(conn: DbConnection, idempotency_key: str) -> StoredAnswer | None:
+    """The answer already given under this key, if the gateway answered it (not a timeout)."""
+    return await _stored_answer(conn, "idempotency_key = $1", idempotency_key)
 
 
 async def authorization_answer(conn: DbConnection, payment_id: str) -> StoredAnswer | None:
     """The answer the payment's authorisation gave (or, once the customer acted, its outcome)."""
-    row = await conn.fetchrow(
-        "SELECT kind, order_id, amount, answer_type, answer FROM payment_operations"
-        " WHERE payment_id = $1 AND kind = 'authorize' AND outcome <> 'timed_out'",
-        uuid.UUID(payment_id),
-    )
-    if row is None:
-        return None
-    return StoredAnswer(
-        AnsweredOperation(OperationKind(row["kind"]), row["order_id"], row["amount"]),
-        row["answer_type"],
-        row["answer"],
+    return await _stored_answer(
+        conn, "payment_id = $1 AND kind = 'authorize'", uuid.UUID(payment_id)
     )
 
 

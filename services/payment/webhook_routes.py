@@ -13,6 +13,7 @@ from services.payment import webhooks
 from services.payment.settings import PaymentSettings
 from shared.platform.auth import Permission, Principal, token_if_present
 from shared.platform.errors import ApiError
+from shared.platform.openapi import json_body
 from shared.platform.service import RuntimeDep, service_settings
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,7 @@ def _verified_event(raw: bytes, signature: str | None, settings: PaymentSettings
 @router.post(
     "/payments/webhooks/stripe",
     response_model=WebhookAnswer,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "a Stripe event, exactly as Stripe sends it, signed",
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        }
-    },
+    openapi_extra=json_body("a Stripe event, exactly as Stripe sends it, signed"),
     responses={
         400: {
             "description": "invalid_signature (Stripe-Signature missing, stale or wrong, or "

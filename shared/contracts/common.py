@@ -107,6 +107,17 @@ class ShortUnits(Contract):
     bin: str | None = None
 
 
+class ShortWrittenOff(Contract):
+    """Units of one SKU inventory wrote off at the `location` of a short pick (`short_id`):
+    what its answers to ReallocateStock and WriteOffShortPick open with."""
+
+    order_id: str
+    short_id: str
+    sku: str
+    location: str
+    written_off: int
+
+
 class OrderAmount(Contract):
     """An amount of money for an order (the payment commands, PaymentRefunded)."""
 

@@ -7,7 +7,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.contracts.common import Allocation, FulfilmentLines, ReturnedLines, ShortLine, Value
+from shared.contracts.common import (
+    Allocation,
+    FulfilmentLines,
+    ReturnedLines,
+    ShortLine,
+    ShortWrittenOff,
+    Value,
+)
 from shared.envelope import Event, register
 from shared.topics import CHANNEL_AVAILABILITY, INVENTORY_EVENTS
 
@@ -88,50 +95,35 @@ class StockCommitted(Event, FulfilmentLines):
 
 
 @register
-class StockReallocated(Event):
+class StockReallocated(Event, ShortWrittenOff):
     """Answer to ReallocateStock: `written_off` units of the SKU were written off at the short
     `location`, and the missing units are reserved again at other locations (`allocations`,
     under the order's line ids)."""
 
     TYPE = "StockReallocated"
     TOPIC = INVENTORY_EVENTS
-    order_id: str
-    short_id: str
-    sku: str
-    location: str
-    written_off: int
     allocations: tuple[Allocation, ...]
 
 
 @register
-class StockReallocationFailed(Event):
+class StockReallocationFailed(Event, ShortWrittenOff):
     """Answer to ReallocateStock when the other locations cannot take the missing units
     (`insufficient_stock`, `unknown_sku`), or the order's stock was released (`order_released`).
     The units were written off at the short `location` all the same; nothing was reserved."""
 
     TYPE = "StockReallocationFailed"
     TOPIC = INVENTORY_EVENTS
-    order_id: str
-    short_id: str
-    sku: str
-    location: str
-    written_off: int
     requested: int
     available: int
     reason: str
 
 
 @register
-class ShortPickWrittenOff(Event):
+class ShortPickWrittenOff(Event, ShortWrittenOff):
     """Answer to WriteOffShortPick: `written_off` units written off at `location`."""
 
     TYPE = "ShortPickWrittenOff"
     TOPIC = INVENTORY_EVENTS
-    order_id: str
-    short_id: str
-    sku: str
-    location: str
-    written_off: int
 
 
 @register

@@ -2,7 +2,9 @@
 body (`{"error": {"code", "message", "details"}}`, see errors.py) for every 4xx and 5xx, and the
 answers any route may give — 400 unreadable request, 422 invalid request, 503 dependency
 unavailable (with Retry-After), 404 for routes with path parameters, 413 for routes with a body.
-A route declares the rest itself (409, 429, ...). Schemathesis checks the services against it."""
+A route declares the rest itself (409, 429, ...). Schemathesis checks the services against it.
+A route that reads its JSON body itself (a webhook, a signed payload) states it with
+`json_body`."""
 
 from __future__ import annotations
 
@@ -66,6 +68,18 @@ def with_error_responses(spec: dict[str, Any]) -> dict[str, Any]:
                 {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
             )
     return spec
+
+
+def json_body(
+    description: str | None = None, schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The `openapi_extra` of a route that reads its JSON body itself: a required body, any
+    JSON object unless `schema` says more."""
+    body: dict[str, Any] = {"required": True}
+    if description is not None:
+        body["description"] = description
+    body["content"] = {"application/json": {"schema": schema or {"type": "object"}}}
+    return {"requestBody": body}
 
 
 def install_error_responses(app: FastAPI) -> None:

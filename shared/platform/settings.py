@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CrashPoint = Literal["before_db_commit", "after_db_commit", "relay_after_publish"]
@@ -96,7 +96,19 @@ class ServiceSettings(BaseSettings):
         return self.topic_prefix + (self.consumer_group or self.service_name)
 
 
-class OpsSettings(BaseSettings):
+class ServiceUrls(BaseModel):
+    """Where each service's HTTP API answers (OMS_<SERVICE>_URL): the ones the `oms` command and
+    the console call. A settings class inherits it next to BaseSettings."""
+
+    order_intake_url: str = "http://127.0.0.1:8001"
+    inventory_url: str = "http://127.0.0.1:8002"
+    payment_url: str = "http://127.0.0.1:8003"
+    fulfilment_url: str = "http://127.0.0.1:8004"
+    returns_url: str = "http://127.0.0.1:8005"
+    channel_connector_url: str = "http://127.0.0.1:8006"
+
+
+class OpsSettings(BaseSettings, ServiceUrls):
     """Settings of the `oms` operator command and the local runner."""
 
     model_config = SettingsConfigDict(env_prefix="OMS_", extra="ignore")
@@ -111,13 +123,8 @@ class OpsSettings(BaseSettings):
         validation_alias=AliasChoices("OMS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
 
-    # Where the `oms` command finds each service's HTTP API (DESIGN.md §9) and the Jaeger UI.
-    order_intake_url: str = "http://127.0.0.1:8001"
-    inventory_url: str = "http://127.0.0.1:8002"
-    payment_url: str = "http://127.0.0.1:8003"
-    fulfilment_url: str = "http://127.0.0.1:8004"
-    returns_url: str = "http://127.0.0.1:8005"
-    channel_connector_url: str = "http://127.0.0.1:8006"
+    # Where the `oms` command finds each service's HTTP API (DESIGN.md §9; the services' in
+    # ServiceUrls), the console and the Jaeger UI.
     console_url: str = "http://127.0.0.1:8007"
     jaeger_ui_url: str = "http://127.0.0.1:16686"
     http_timeout_s: float = 10.0

@@ -67,6 +67,7 @@ from shared.contracts.returns import (
 )
 from shared.envelope import Contract
 from shared.money import ZERO
+from shared.platform.saga import decisions
 
 
 class Status(StrEnum):
@@ -247,24 +248,14 @@ class TimelineEntry:
 
 
 @dataclass
-class Decision:
-    """What to send and record after one saga input."""
+class Decision(decisions.Decision[TimelineEntry]):
+    """What to send and record after one saga input, and the status transitions it made."""
 
-    messages: list[Contract] = field(default_factory=list)
-    timeline: list[TimelineEntry] = field(default_factory=list)
     transitions: list[tuple[Status | None, Status]] = field(default_factory=list)
 
-    def send(self, *messages: Contract) -> None:
-        self.messages.extend(messages)
 
-
-class ActionRefused(Exception):
+class ActionRefused(decisions.Refused):
     """An operator or API action the return's state does not allow."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 # --- entry points --------------------------------------------------------------------------
