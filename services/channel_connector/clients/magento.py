@@ -82,10 +82,6 @@ MAX_PAGES = 200
 NOT_SHIPPABLE = "does not allow a shipment"
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 class MagentoClient(base.BaseClient):
     channel = "magento"
     capabilities = frozenset(
@@ -103,7 +99,7 @@ class MagentoClient(base.BaseClient):
         self.account = account
         self.http = http
         self.source_code = account.options.get("source_code") or "default"
-        self.notify = _flag(account.options.get("notify"))
+        self.notify = account.option_on("notify")
 
     async def aclose(self) -> None:
         await self.http.aclose()

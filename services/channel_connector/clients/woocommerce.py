@@ -70,10 +70,6 @@ def api_root(api_base: str) -> str:
     return root if root.endswith(API_PATH) else f"{root}{API_PATH}"
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 class WooCommerceClient(base.BaseClient):
     channel = "woocommerce"
     capabilities = frozenset(
@@ -89,7 +85,7 @@ class WooCommerceClient(base.BaseClient):
     def __init__(self, account: AccountSettings, http: ChannelHttp) -> None:
         self.account = account
         self.http = http
-        self.api_refund = _flag(account.options.get("api_refund"))
+        self.api_refund = account.option_on("api_refund")
         self._products: dict[str, ProductRef] = {}
 
     async def aclose(self) -> None:
