@@ -79,19 +79,12 @@ def connector_handlers(accounts: Accounts) -> HandlerRegistry:
             # Queued even where the channel's API cannot cancel: the sender then alerts an
             # operator to cancel it on the channel by hand.
             if left and account.wants(Capability.CANCELLATIONS):
-                await store.enqueue_push(
-                    uow.conn,
-                    account.name,
+                await _queue_push(
+                    uow,
+                    order,
                     PushKind.CANCELLATION,
                     event.order_id,
-                    {
-                        "key": event.order_id,
-                        "order_id": event.order_id,
-                        "external_id": event.external_id,
-                        "reason": event.reason or "cancelled",
-                        "lines": quantities_json(left),
-                    },
-                    order_id=event.order_id,
+                    {"reason": event.reason or "cancelled", "lines": quantities_json(left)},
                 )
 
     async def on_shipped(uow: UnitOfWork, envelope: Envelope, event: FulfilmentShipped) -> None:
@@ -108,14 +101,7 @@ def connector_handlers(accounts: Accounts) -> HandlerRegistry:
         account = accounts.get(order.account)
         if account is None or not account.does(Capability.SHIPMENTS):
             return
-        await store.enqueue_push(
-            uow.conn,
-            account.name,
-            PushKind.SHIPMENT,
-            shipment["key"],
-            {**shipment, "external_id": order.external_id},
-            order_id=order.order_id,
-        )
+        await _queue_push(uow, order, PushKind.SHIPMENT, shipment["key"], shipment)
 
     async def on_refund(uow: UnitOfWork, envelope: Envelope, event: ChannelRefundRequested) -> None:
         order = await store.get_channel_order(uow.conn, event.order_id)
@@ -128,21 +114,32 @@ def connector_handlers(accounts: Accounts) -> HandlerRegistry:
         account = accounts.get(order.account)
         if account is None or not account.wants(Capability.REFUNDS):
             return
-        await store.enqueue_push(
-            uow.conn,
-            account.name,
+        await _queue_push(
+            uow,
+            order,
             PushKind.REFUND,
             event.idempotency_key,
             {
-                "key": event.idempotency_key,
-                "order_id": event.order_id,
-                "external_id": order.external_id,
                 "return_id": event.return_id,
                 "amount": str(event.amount),
                 "currency": event.currency,
                 "reason": event.reason,
             },
-            order_id=event.order_id,
+        )
+
+    async def _queue_push(
+        uow: UnitOfWork, order: ChannelOrder, kind: PushKind, key: str, details: dict[str, Any]
+    ) -> None:
+        """A push about a channel order for its account, unique by `key`: its payload names the
+        order by the OMS's id and the channel's (what the sender reads of every kind) and
+        carries the kind's `details`."""
+        await store.enqueue_push(
+            uow.conn,
+            order.account,
+            kind,
+            key,
+            {"key": key, "order_id": order.order_id, "external_id": order.external_id, **details},
+            order_id=order.order_id,
         )
 
     registry = HandlerRegistry()

@@ -40,6 +40,10 @@ class AccountSettings(BaseModel):
         secret = self.credentials.get(name)
         return secret.get_secret_value() if secret is not None else None
 
+    def option_on(self, name: str) -> bool:
+        """An on/off option: on when it says 1, true, yes or on (any case); off by default."""
+        return (self.options.get(name) or "").strip().lower() in {"1", "true", "yes", "on"}
+
 
 class ChannelConnectorSettings(ServiceSettings):
     service_name: str = "channel_connector"

@@ -400,6 +400,9 @@ class PollCursor:
     last_error: str | None
 
 
+_CURSOR_COLUMNS = "account, cursor_at, polled_at, orders_seen, last_error"
+
+
 async def cursor_of(conn: DbConnection, account: str) -> datetime | None:
     """The account's cursor as it is (None: never polled), without a lock."""
     return await conn.fetchval(  # type: ignore[no-any-return]
@@ -412,8 +415,7 @@ async def lock_cursor(conn: DbConnection, account: str) -> PollCursor:
         "INSERT INTO poll_cursors (account) VALUES ($1) ON CONFLICT DO NOTHING", account
     )
     row = await conn.fetchrow(
-        "SELECT account, cursor_at, polled_at, orders_seen, last_error FROM poll_cursors"
-        " WHERE account = $1 FOR UPDATE",
+        f"SELECT {_CURSOR_COLUMNS} FROM poll_cursors WHERE account = $1 FOR UPDATE",
         account,
     )
     assert row is not None
@@ -421,10 +423,7 @@ async def lock_cursor(conn: DbConnection, account: str) -> PollCursor:
 
 
 async def cursors(conn: DbConnection) -> list[PollCursor]:
-    rows = await conn.fetch(
-        "SELECT account, cursor_at, polled_at, orders_seen, last_error FROM poll_cursors"
-        " ORDER BY account"
-    )
+    rows = await conn.fetch(f"SELECT {_CURSOR_COLUMNS} FROM poll_cursors ORDER BY account")
     return [PollCursor(**dict(row)) for row in rows]
 
 

@@ -23,15 +23,7 @@ from decimal import Decimal
 
 from services.channel_connector import store
 from services.channel_connector.accounts import Account, Accounts
-from services.channel_connector.clients.base import (
-    CancellationPush,
-    Capability,
-    NotSupported,
-    RefundPush,
-    ShipmentPush,
-    StockPush,
-    StockRefused,
-)
+from services.channel_connector.clients import base
 from services.channel_connector.domain import (
     PolledOrder,
     PushKind,
@@ -56,10 +48,10 @@ log = logging.getLogger(__name__)
 
 PUSH_BATCH = 10
 NEEDS = {
-    PushKind.SHIPMENT: Capability.SHIPMENTS,
-    PushKind.CANCELLATION: Capability.CANCELLATIONS,
-    PushKind.REFUND: Capability.REFUNDS,
-    PushKind.FETCH_ORDER: Capability.WEBHOOK_ORDERS,
+    PushKind.SHIPMENT: base.Capability.SHIPMENTS,
+    PushKind.CANCELLATION: base.Capability.CANCELLATIONS,
+    PushKind.REFUND: base.Capability.REFUNDS,
+    PushKind.FETCH_ORDER: base.Capability.WEBHOOK_ORDERS,
 }
 BY_HAND = frozenset({PushKind.CANCELLATION, PushKind.REFUND})
 """Pushes a channel's API cannot take are done by an operator on the channel (alerted)."""
@@ -97,13 +89,13 @@ def hand_on(uow: UnitOfWork, account: Account, order: PolledOrder) -> None:
 async def _attempt(uow: UnitOfWork, account: Account, push: store.Push) -> str | None:
     """One attempt at a push; returns the channel's reference. Raises what the client raises."""
     if not account.does(NEEDS[push.kind]):
-        raise NotSupported(f"{account.channel}'s API takes no {push.kind.value}s here")
+        raise base.NotSupported(f"{account.channel}'s API takes no {push.kind.value}s here")
     payload = push.payload
     client = account.client
     if push.kind is PushKind.SHIPMENT:
         earlier = await store.shipped_before(uow.conn, account.name, str(push.order_id))
         return await client.push_shipment(
-            ShipmentPush(
+            base.ShipmentPush(
                 key=push.key,
                 order_id=payload["order_id"],
                 external_id=payload["external_id"],
@@ -117,7 +109,7 @@ async def _attempt(uow: UnitOfWork, account: Account, push: store.Push) -> str |
         )
     if push.kind is PushKind.CANCELLATION:
         return await client.cancel_order(
-            CancellationPush(
+            base.CancellationPush(
                 key=push.key,
                 order_id=payload["order_id"],
                 external_id=payload["external_id"],
@@ -127,7 +119,7 @@ async def _attempt(uow: UnitOfWork, account: Account, push: store.Push) -> str |
         )
     if push.kind is PushKind.REFUND:
         return await client.refund_order(
-            RefundPush(
+            base.RefundPush(
                 key=push.key,
                 order_id=payload["order_id"],
                 external_id=payload["external_id"],
@@ -144,7 +136,7 @@ async def _attempt(uow: UnitOfWork, account: Account, push: store.Push) -> str |
         )
         hand_on(uow, account, order)
         return order.external_id
-    raise NotSupported(f"unknown push kind {push.kind}")
+    raise base.NotSupported(f"unknown push kind {push.kind}")
 
 
 def _alert(
@@ -178,7 +170,7 @@ async def send_push(
     now = datetime.now(UTC)
     try:
         reference = await _attempt(uow, account, push)
-    except NotSupported as exc:
+    except base.NotSupported as exc:
         await store.finish_push(
             uow.conn, push.push_id, PushStatus.SKIPPED, attempts=attempts, error=str(exc)
         )
@@ -257,8 +249,10 @@ async def push_due_stock(
             return len(due)
         refused: dict[str, str] = {}
         try:
-            await client.push_stock([StockPush(level.sku, level.quantity) for level in changed])
-        except StockRefused as exc:
+            await client.push_stock(
+                [base.StockPush(level.sku, level.quantity) for level in changed]
+            )
+        except base.StockRefused as exc:
             log.warning("%s: %s", account.name, exc)
             refused = exc.refused
             wait = interval.total_seconds() if exc.retryable else 3600.0
@@ -284,7 +278,7 @@ async def push_due_stock(
                 not_before=now + timedelta(seconds=wait if exc.retryable else 3600),
             )
             return len(due)
-        except NotSupported as exc:
+        except base.NotSupported as exc:
             await store.record_levels_failed(
                 uow.conn,
                 account.name,
@@ -365,9 +359,9 @@ def background_jobs(settings: ChannelConnectorSettings, accounts: Accounts) -> l
 
     jobs.append(pushes)
     for account in accounts:
-        if account.does(Capability.STOCK):
+        if account.does(base.Capability.STOCK):
             jobs.append(_stock_job(settings, account))
-        if account.does(Capability.POLL_ORDERS):
+        if account.does(base.Capability.POLL_ORDERS):
             jobs.append(_poll_job(account, overlap))
     return jobs
 

@@ -43,14 +43,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services.channel_connector.clients.base import (
-    BaseClient,
-    Capability,
-    NotSupported,
-    ShipmentPush,
-    StockPush,
-    StockRefused,
-)
+from services.channel_connector.clients import base
 from services.channel_connector.domain import PolledOrder
 from services.channel_connector.http import (
     ChannelApiError,
@@ -96,7 +89,7 @@ class Operation:
             self.limiter.rate = rate * RATE_MARGIN
 
 
-class AmazonClient(BaseClient):
+class AmazonClient(base.BaseClient):
     channel = "amazon"
     stock_batch_size = 1  # one patchListingsItem per SKU: one refused SKU holds up no other
 
@@ -166,9 +159,9 @@ class AmazonClient(BaseClient):
         self.orders_http = http(self.restricted_token) if restricted == "true" else self.http
         self.max_inline_wait_s = max_inline_wait_s
         self.operations = {plan.operation: Operation(plan) for plan in rules.USAGE_PLANS}
-        capabilities = {Capability.POLL_ORDERS, Capability.SHIPMENTS}
+        capabilities = {base.Capability.POLL_ORDERS, base.Capability.SHIPMENTS}
         if self.seller_id:
-            capabilities.add(Capability.STOCK)
+            capabilities.add(base.Capability.STOCK)
         self.capabilities = frozenset(capabilities)
 
     async def aclose(self) -> None:
@@ -335,7 +328,7 @@ class AmazonClient(BaseClient):
 
     # --- shipments -----------------------------------------------------------------------------
 
-    async def push_shipment(self, shipment: ShipmentPush) -> str | None:
+    async def push_shipment(self, shipment: base.ShipmentPush) -> str | None:
         order_id = shipment.external_id
         package = rules.package_reference_id(shipment.key)
         items = rules.order_items(await self._order_items(order_id))
@@ -376,9 +369,9 @@ class AmazonClient(BaseClient):
 
     # --- stock ---------------------------------------------------------------------------------
 
-    async def push_stock(self, levels: Sequence[StockPush]) -> None:
+    async def push_stock(self, levels: Sequence[base.StockPush]) -> None:
         if self.seller_id is None:  # not offered without one (capabilities)
-            raise NotSupported(f"account {self.account}: stock needs options.seller_id")
+            raise base.NotSupported(f"account {self.account}: stock needs options.seller_id")
         refused: dict[str, str] = {}
         for level in levels:
             path = (
@@ -406,7 +399,7 @@ class AmazonClient(BaseClient):
                     f"patchListingsItem {status or 'no status'} {'; '.join(issues)}".rstrip()
                 )
         if refused:
-            raise StockRefused(refused, retryable=False)
+            raise base.StockRefused(refused, retryable=False)
 
 
 def _required(account: AccountSettings, where: str, name: str) -> str:

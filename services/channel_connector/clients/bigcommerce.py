@@ -46,16 +46,7 @@ from typing import Any
 
 import httpx
 
-from services.channel_connector.clients.base import (
-    BaseClient,
-    CancellationPush,
-    Capability,
-    ChannelClient,
-    NotSupported,
-    ShipmentPush,
-    StockPush,
-    WebhookRefused,
-)
+from services.channel_connector.clients import base
 from services.channel_connector.domain import PolledOrder
 from services.channel_connector.http import ChannelApiError, ChannelHttp
 from services.channel_connector.rules.bigcommerce import (
@@ -95,14 +86,14 @@ async def _reset_as_retry_after(response: httpx.Response) -> None:
 # --- the client --------------------------------------------------------------------------------
 
 
-class BigCommerceClient(BaseClient):
+class BigCommerceClient(base.BaseClient):
     channel = CHANNEL
     capabilities = frozenset(
         {
-            Capability.WEBHOOK_ORDERS,
-            Capability.STOCK,
-            Capability.SHIPMENTS,
-            Capability.CANCELLATIONS,
+            base.Capability.WEBHOOK_ORDERS,
+            base.Capability.STOCK,
+            base.Capability.SHIPMENTS,
+            base.Capability.CANCELLATIONS,
         }
     )
     stock_batch_size = 100
@@ -128,10 +119,10 @@ class BigCommerceClient(BaseClient):
         self.webhook_header = account.options.get("webhook_header", DEFAULT_WEBHOOK_HEADER).lower()
         self._webhook_secret = account.credential("webhook_secret") or None
         self._client_secret = account.credential("client_secret") or None
-        base = (account.api_base or DEFAULT_API_BASE).rstrip("/")
+        api_base = (account.api_base or DEFAULT_API_BASE).rstrip("/")
         self.http = ChannelHttp(
             account.name,
-            f"{base}/stores/{store_hash}",
+            f"{api_base}/stores/{store_hash}",
             timeout_s=settings.connector_http_timeout_s,
             rate=account.requests_per_second or DEFAULT_RATE,
             burst=5,
@@ -152,20 +143,20 @@ class BigCommerceClient(BaseClient):
     def webhook_order_ids(self, headers: Mapping[str, str], body: bytes) -> list[str]:
         headers = {k.lower(): v for k, v in headers.items()}
         if self._webhook_secret is None and self._client_secret is None:
-            raise WebhookRefused(
+            raise base.WebhookRefused(
                 f"account {self.account} has no webhook_secret (nor client_secret) to verify"
                 " BigCommerce webhooks with"
             )
         if self._webhook_secret is not None and not shared_secret_matches(
             headers, self.webhook_header, self._webhook_secret
         ):
-            raise WebhookRefused(
+            raise base.WebhookRefused(
                 f"the {self.webhook_header} header does not match the account's webhook_secret"
             )
         if self._client_secret is not None and not standard_webhook_matches(
             headers, body, self._client_secret.encode(), time.time()
         ):
-            raise WebhookRefused(
+            raise base.WebhookRefused(
                 "the webhook-signature is missing, stale or does not match the client_secret"
             )
         return webhook_order_ids(body, self.store_hash)
@@ -209,7 +200,7 @@ class BigCommerceClient(BaseClient):
 
     # --- pushes --------------------------------------------------------------------------------
 
-    async def push_stock(self, levels: Sequence[StockPush]) -> None:
+    async def push_stock(self, levels: Sequence[base.StockPush]) -> None:
         items = stock_items(levels, self.location_id)
         for start in range(0, len(items), MAX_ADJUSTMENT_ITEMS):
             await self.http.request(
@@ -221,7 +212,7 @@ class BigCommerceClient(BaseClient):
                 },
             )
 
-    async def push_shipment(self, shipment: ShipmentPush) -> str | None:
+    async def push_shipment(self, shipment: base.ShipmentPush) -> str | None:
         order_id = _checked_id(shipment.external_id)
         path = f"/v2/orders/{order_id}/shipments"
         done = existing_shipment(await self._get_all(path), shipment)
@@ -235,14 +226,14 @@ class BigCommerceClient(BaseClient):
         created = (await self.http.request("POST", path, json=body)).json()
         return str(created.get("id")) if isinstance(created, dict) else None
 
-    async def cancel_order(self, cancellation: CancellationPush) -> str | None:
+    async def cancel_order(self, cancellation: base.CancellationPush) -> str | None:
         order_id = _checked_id(cancellation.external_id)
         order = await self._order(order_id)
         status_id = order.get("status_id")
         if status_id == CANCELLED:
             return order_id
         if status_id in SHIPPED_STATUSES:
-            raise NotSupported(
+            raise base.NotSupported(
                 f"BigCommerce order {order_id} is {order.get('status') or status_id}: BigCommerce"
                 " cancels whole orders only, cancel the rest in its control panel"
             )
@@ -257,5 +248,5 @@ def _checked_id(external_id: str) -> str:
     return text
 
 
-def create(account: AccountSettings, settings: ChannelConnectorSettings) -> ChannelClient:
+def create(account: AccountSettings, settings: ChannelConnectorSettings) -> base.ChannelClient:
     return BigCommerceClient(account, settings)

@@ -28,15 +28,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services.channel_connector.clients.base import (
-    BaseClient,
-    CancellationPush,
-    Capability,
-    RefundPush,
-    ShipmentPush,
-    StockPush,
-    StockRefused,
-)
+from services.channel_connector.clients import base
 from services.channel_connector.domain import PolledOrder, assign_to_channel_lines
 from services.channel_connector.http import (
     ChannelApiError,
@@ -62,15 +54,15 @@ DEFAULT_RATE = 5.0
 MAX_PAGES = 500
 
 
-class EbayClient(BaseClient):
+class EbayClient(base.BaseClient):
     channel = "ebay"
     capabilities = frozenset(
         {
-            Capability.POLL_ORDERS,
-            Capability.SHIPMENTS,
-            Capability.STOCK,
-            Capability.CANCELLATIONS,
-            Capability.REFUNDS,
+            base.Capability.POLL_ORDERS,
+            base.Capability.SHIPMENTS,
+            base.Capability.STOCK,
+            base.Capability.CANCELLATIONS,
+            base.Capability.REFUNDS,
         }
     )
     stock_batch_size = rules.STOCK_BATCH
@@ -91,7 +83,7 @@ class EbayClient(BaseClient):
         self.marketplace = account.options.get("marketplace_id") or DEFAULT_MARKETPLACE
         self.carrier_codes = rules.parse_carrier_codes(account.options.get("carrier_codes"))
         self.page_size = _page_size(account.options.get("page_size"))
-        base = account.api_base or DEFAULT_API_BASE
+        api_base = account.api_base or DEFAULT_API_BASE
         rate = account.requests_per_second or DEFAULT_RATE
         self.token = OAuthToken(account.name, self._fetch_token)
         common: dict[str, Any] = {
@@ -102,9 +94,9 @@ class EbayClient(BaseClient):
             "max_inline_wait_s": settings.connector_max_inline_wait_s,
             "headers": {"Accept": "application/json"},
         }
-        self.http = ChannelHttp(account.name, base, **common)
+        self.http = ChannelHttp(account.name, api_base, **common)
         # The Post-Order API takes the same OAuth user token as `IAF <token>`.
-        self.post_order = ChannelHttp(account.name, base, token_prefix="IAF ", **common)
+        self.post_order = ChannelHttp(account.name, api_base, token_prefix="IAF ", **common)
 
     async def _fetch_token(self, client: httpx.AsyncClient) -> tuple[str, float]:
         return await form_token_grant(
@@ -151,7 +143,7 @@ class EbayClient(BaseClient):
 
     # --- shipments ---------------------------------------------------------------------------
 
-    async def push_shipment(self, shipment: ShipmentPush) -> str | None:
+    async def push_shipment(self, shipment: base.ShipmentPush) -> str | None:
         order_path = f"{rules.ORDERS_PATH}/{_seg(shipment.external_id)}"
         fulfillments = _json(await self.http.request("GET", f"{order_path}/shipping_fulfillment"))
         existing = rules.fulfillment_with_tracking(fulfillments, shipment.tracking_number)
@@ -182,7 +174,7 @@ class EbayClient(BaseClient):
 
     # --- stock -------------------------------------------------------------------------------
 
-    async def push_stock(self, levels: Sequence[StockPush]) -> None:
+    async def push_stock(self, levels: Sequence[base.StockPush]) -> None:
         refused: dict[str, str] = {}
         retryable = False
         for start in range(0, len(levels), rules.STOCK_BATCH):
@@ -196,11 +188,11 @@ class EbayClient(BaseClient):
             refused.update({r.sku: r.message for r in rejected})
             retryable = retryable or any(r.retryable for r in rejected)
         if refused:
-            raise StockRefused(refused, retryable=retryable)
+            raise base.StockRefused(refused, retryable=retryable)
 
     # --- cancellations -----------------------------------------------------------------------
 
-    async def cancel_order(self, cancellation: CancellationPush) -> str | None:
+    async def cancel_order(self, cancellation: base.CancellationPush) -> str | None:
         order = await self._order(cancellation.external_id)
         existing = rules.existing_cancellation(order)
         if existing is not None:
@@ -227,7 +219,7 @@ class EbayClient(BaseClient):
 
     # --- refunds -----------------------------------------------------------------------------
 
-    async def refund_order(self, refund: RefundPush) -> str | None:
+    async def refund_order(self, refund: base.RefundPush) -> str | None:
         order = await self._order(refund.external_id)
         existing = rules.existing_refund(order, refund.amount, refund.currency)
         if existing is not None:

@@ -52,14 +52,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from services.channel_connector.clients.base import (
-    BaseClient,
-    CancellationPush,
-    Capability,
-    RefundPush,
-    ShipmentPush,
-    StockPush,
-)
+from services.channel_connector.clients import base
 from services.channel_connector.domain import (
     PolledOrder,
     UnmatchedShipment,
@@ -89,19 +82,15 @@ MAX_PAGES = 200
 NOT_SHIPPABLE = "does not allow a shipment"
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-class MagentoClient(BaseClient):
+class MagentoClient(base.BaseClient):
     channel = "magento"
     capabilities = frozenset(
         {
-            Capability.POLL_ORDERS,
-            Capability.STOCK,
-            Capability.SHIPMENTS,
-            Capability.CANCELLATIONS,
-            Capability.REFUNDS,
+            base.Capability.POLL_ORDERS,
+            base.Capability.STOCK,
+            base.Capability.SHIPMENTS,
+            base.Capability.CANCELLATIONS,
+            base.Capability.REFUNDS,
         }
     )
     stock_batch_size = 50
@@ -110,7 +99,7 @@ class MagentoClient(BaseClient):
         self.account = account
         self.http = http
         self.source_code = account.options.get("source_code") or "default"
-        self.notify = _flag(account.options.get("notify"))
+        self.notify = account.option_on("notify")
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -176,7 +165,7 @@ class MagentoClient(BaseClient):
 
     # --- stock -----------------------------------------------------------------------------------
 
-    def _source_item(self, level: StockPush) -> dict[str, Any]:
+    def _source_item(self, level: base.StockPush) -> dict[str, Any]:
         quantity = max(0, level.quantity)
         return {
             "sku": level.sku,
@@ -188,7 +177,7 @@ class MagentoClient(BaseClient):
     def _skipped(self, item: Mapping[str, Any], exc: ChannelApiError) -> None:
         log.warning("%s: Magento refused the stock of %s: %s", self.account.name, item["sku"], exc)
 
-    async def push_stock(self, levels: Sequence[StockPush]) -> None:
+    async def push_stock(self, levels: Sequence[base.StockPush]) -> None:
         items = [self._source_item(level) for level in levels]
         try:
             await self._call("POST", "/V1/inventory/source-items", json={"sourceItems": items})
@@ -209,7 +198,7 @@ class MagentoClient(BaseClient):
 
     # --- shipments -------------------------------------------------------------------------------
 
-    async def push_shipment(self, shipment: ShipmentPush) -> str | None:
+    async def push_shipment(self, shipment: base.ShipmentPush) -> str | None:
         entity_id = shipment.external_id
         done = shipment_with_track(
             await self._search("/V1/shipments", "order_id", entity_id), shipment.tracking_number
@@ -243,7 +232,7 @@ class MagentoClient(BaseClient):
 
     # --- cancellations ---------------------------------------------------------------------------
 
-    async def cancel_order(self, cancellation: CancellationPush) -> str | None:
+    async def cancel_order(self, cancellation: base.CancellationPush) -> str | None:
         entity_id = cancellation.external_id
         order = await self._order(entity_id)
         if order.get("state") == "canceled":
@@ -261,7 +250,7 @@ class MagentoClient(BaseClient):
 
     # --- refunds ---------------------------------------------------------------------------------
 
-    async def refund_order(self, refund: RefundPush) -> str | None:
+    async def refund_order(self, refund: base.RefundPush) -> str | None:
         entity_id = refund.external_id
         order = await self._order(entity_id)
         currency = str(order.get("order_currency_code") or "").upper()

@@ -54,15 +54,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services.channel_connector.clients.base import (
-    BaseClient,
-    CancellationPush,
-    Capability,
-    NotSupported,
-    RefundPush,
-    ShipmentPush,
-    StockPush,
-)
+from services.channel_connector.clients import base
 from services.channel_connector.domain import (
     PolledOrder,
 )
@@ -110,10 +102,15 @@ class ShipFrom:
         return {"city": self.city, "zipCode": self.zip_code, "countryCode": self.country_code}
 
 
-class OttoClient(BaseClient):
+class OttoClient(base.BaseClient):
     channel = CHANNEL
     capabilities = frozenset(
-        {Capability.POLL_ORDERS, Capability.SHIPMENTS, Capability.CANCELLATIONS, Capability.STOCK}
+        {
+            base.Capability.POLL_ORDERS,
+            base.Capability.SHIPMENTS,
+            base.Capability.CANCELLATIONS,
+            base.Capability.STOCK,
+        }
     )
     stock_batch_size = STOCK_BATCH
 
@@ -249,7 +246,7 @@ class OttoClient(BaseClient):
 
     # --- shipments ---------------------------------------------------------------------------
 
-    async def push_shipment(self, shipment: ShipmentPush) -> str | None:
+    async def push_shipment(self, shipment: base.ShipmentPush) -> str | None:
         carrier = otto_carrier(shipment.carrier, self.carriers)
         for attempt in range(2):
             order = await self._order(shipment.external_id)
@@ -305,7 +302,7 @@ class OttoClient(BaseClient):
 
     # --- cancellations -----------------------------------------------------------------------
 
-    async def cancel_order(self, cancellation: CancellationPush) -> str | None:
+    async def cancel_order(self, cancellation: base.CancellationPush) -> str | None:
         sales_order_id = cancellation.external_id
         for attempt in range(2):
             order = await self._order(sales_order_id)
@@ -338,15 +335,15 @@ class OttoClient(BaseClient):
             return None
         raise AssertionError("unreachable")
 
-    async def refund_order(self, refund: RefundPush) -> str | None:
-        raise NotSupported(
+    async def refund_order(self, refund: base.RefundPush) -> str | None:
+        raise base.NotSupported(
             "OTTO Market refunds the customer itself when a return is accepted; partners have"
             " no refund call"
         )
 
     # --- stock -------------------------------------------------------------------------------
 
-    async def push_stock(self, levels: Sequence[StockPush]) -> None:
+    async def push_stock(self, levels: Sequence[base.StockPush]) -> None:
         for start in range(0, len(levels), STOCK_BATCH):
             batch = levels[start : start + STOCK_BATCH]
             body = [{"sku": level.sku, "quantity": max(0, level.quantity)} for level in batch]

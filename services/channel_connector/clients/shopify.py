@@ -40,15 +40,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.channel_connector.clients.base import (
-    BaseClient,
-    CancellationPush,
-    Capability,
-    RefundPush,
-    ShipmentPush,
-    StockPush,
-    StockRefused,
-)
+from services.channel_connector.clients import base
 from services.channel_connector.domain import assign_to_channel_lines
 from services.channel_connector.http import ChannelApiError, ChannelHttp
 from services.channel_connector.rules import shopify as rules
@@ -165,10 +157,15 @@ def _flag(options: Mapping[str, str], name: str, default: bool) -> bool:
     raise ValueError(f"options.{name} must be true or false, not {value!r}")
 
 
-class ShopifyClient(BaseClient):
+class ShopifyClient(base.BaseClient):
     channel = "shopify"
     capabilities = frozenset(
-        {Capability.STOCK, Capability.SHIPMENTS, Capability.CANCELLATIONS, Capability.REFUNDS}
+        {
+            base.Capability.STOCK,
+            base.Capability.SHIPMENTS,
+            base.Capability.CANCELLATIONS,
+            base.Capability.REFUNDS,
+        }
     )
     stock_batch_size = MAX_SET_QUANTITIES
 
@@ -308,7 +305,7 @@ class ShopifyClient(BaseClient):
                 self._inventory_items[sku] = tuple(items)
         return {sku: self._inventory_items[sku] for sku in skus if sku in self._inventory_items}
 
-    async def push_stock(self, levels: Sequence[StockPush]) -> None:
+    async def push_stock(self, levels: Sequence[base.StockPush]) -> None:
         if self.location_id is None:
             raise ChannelApiError("options.location_id is not set", retryable=False)
         items = await self.inventory_items([level.sku for level in levels])
@@ -350,11 +347,11 @@ class ShopifyClient(BaseClient):
                 self._inventory_items.pop(sku, None)  # looked up again next time
             rows = [row for i, row in enumerate(rows) if i not in bad and row[0] not in refused]
         if refused:
-            raise StockRefused(refused)
+            raise base.StockRefused(refused)
 
     # --- shipments ----------------------------------------------------------------------------
 
-    async def push_shipment(self, shipment: ShipmentPush) -> str | None:
+    async def push_shipment(self, shipment: base.ShipmentPush) -> str | None:
         order_id = self._order_gid(shipment.external_id)
         order = await self._order("OrderFulfillment", ORDER_FULFILLMENT, order_id)
         done = rules.fulfillment_with_tracking(
@@ -414,7 +411,7 @@ class ShopifyClient(BaseClient):
 
     # --- cancellations ------------------------------------------------------------------------
 
-    async def cancel_order(self, cancellation: CancellationPush) -> str | None:
+    async def cancel_order(self, cancellation: base.CancellationPush) -> str | None:
         order_id = self._order_gid(cancellation.external_id)
         order = await self._order("OrderState", ORDER_STATE, order_id)
         if order.get("cancelledAt"):
@@ -447,7 +444,7 @@ class ShopifyClient(BaseClient):
 
     # --- refunds ------------------------------------------------------------------------------
 
-    async def refund_order(self, refund: RefundPush) -> str | None:
+    async def refund_order(self, refund: base.RefundPush) -> str | None:
         order_id = self._order_gid(refund.external_id)
         order = await self._order("OrderPayments", ORDER_PAYMENTS, order_id)
         made = rules.refund_with_marker(order.get("refunds") or [], refund.key)

@@ -40,14 +40,7 @@ from typing import Any
 
 import httpx
 
-from services.channel_connector.clients.base import (
-    BaseClient,
-    CancellationPush,
-    Capability,
-    RefundPush,
-    ShipmentPush,
-    StockPush,
-)
+from services.channel_connector.clients import base
 from services.channel_connector.http import ChannelApiError, ChannelHttp
 from services.channel_connector.rules.woocommerce import (
     CANCELLED_ALREADY,
@@ -73,25 +66,26 @@ LOOKUP_CHUNK = 50
 
 
 def api_root(api_base: str) -> str:
-    base = api_base.rstrip("/")
-    return base if base.endswith(API_PATH) else f"{base}{API_PATH}"
+    root = api_base.rstrip("/")
+    return root if root.endswith(API_PATH) else f"{root}{API_PATH}"
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-class WooCommerceClient(BaseClient):
+class WooCommerceClient(base.BaseClient):
     channel = "woocommerce"
     capabilities = frozenset(
-        {Capability.STOCK, Capability.SHIPMENTS, Capability.CANCELLATIONS, Capability.REFUNDS}
+        {
+            base.Capability.STOCK,
+            base.Capability.SHIPMENTS,
+            base.Capability.CANCELLATIONS,
+            base.Capability.REFUNDS,
+        }
     )
     stock_batch_size = 50
 
     def __init__(self, account: AccountSettings, http: ChannelHttp) -> None:
         self.account = account
         self.http = http
-        self.api_refund = _flag(account.options.get("api_refund"))
+        self.api_refund = account.option_on("api_refund")
         self._products: dict[str, ProductRef] = {}
 
     async def aclose(self) -> None:
@@ -117,7 +111,7 @@ class WooCommerceClient(BaseClient):
                 raise ChannelApiError("GET /products: the answer is not a list", retryable=True)
             self._products.update(product_refs(found, chunk))
 
-    async def push_stock(self, levels: Sequence[StockPush]) -> None:
+    async def push_stock(self, levels: Sequence[base.StockPush]) -> None:
         await self._resolve([level.sku for level in levels])
         unknown = [level.sku for level in levels if level.sku not in self._products]
         if unknown:
@@ -148,7 +142,7 @@ class WooCommerceClient(BaseClient):
 
     # --- shipments -------------------------------------------------------------------------------
 
-    async def push_shipment(self, shipment: ShipmentPush) -> str | None:
+    async def push_shipment(self, shipment: base.ShipmentPush) -> str | None:
         order_id = shipment.external_id
         order = await self._json("GET", f"/orders/{order_id}")
         notes = await self._json("GET", f"/orders/{order_id}/notes")
@@ -172,7 +166,7 @@ class WooCommerceClient(BaseClient):
 
     # --- cancellations ---------------------------------------------------------------------------
 
-    async def cancel_order(self, cancellation: CancellationPush) -> str | None:
+    async def cancel_order(self, cancellation: base.CancellationPush) -> str | None:
         order_id = cancellation.external_id
         order = await self._json("GET", f"/orders/{order_id}")
         if str(order.get("status")) in CANCELLED_ALREADY:
@@ -191,7 +185,7 @@ class WooCommerceClient(BaseClient):
 
     # --- refunds ---------------------------------------------------------------------------------
 
-    async def refund_order(self, refund: RefundPush) -> str | None:
+    async def refund_order(self, refund: base.RefundPush) -> str | None:
         order_id = refund.external_id
         order = await self._json("GET", f"/orders/{order_id}")
         currency = str(order.get("currency") or "").upper()

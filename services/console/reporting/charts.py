@@ -17,6 +17,8 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 WIDTH = 720
 HEIGHT = 280
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 40, 44
+PLOT_WIDTH = WIDTH - LEFT - RIGHT
+PLOT_HEIGHT = HEIGHT - TOP - BOTTOM
 MAX_X_LABELS = 12
 
 
@@ -50,7 +52,6 @@ def _label_every(count: int) -> int:
 
 
 def _frame(chart_id: str, title: str, description: str, top: float, unit: str) -> list[str]:
-    plot_h = HEIGHT - TOP - BOTTOM
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img"'
         f' viewBox="0 0 {WIDTH} {HEIGHT}" width="100%"'
@@ -59,7 +60,7 @@ def _frame(chart_id: str, title: str, description: str, top: float, unit: str) -
         f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
     ]
     for tick in _ticks(top):
-        y = TOP + plot_h - (tick / top) * plot_h
+        y = TOP + PLOT_HEIGHT - (tick / top) * PLOT_HEIGHT
         parts.append(
             f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"'
             ' stroke="#ccc" stroke-width="1"/>'
@@ -93,6 +94,13 @@ def _x_labels(labels: Sequence[str], centre: Sequence[float]) -> list[str]:
     ]
 
 
+def _finish(
+    parts: list[str], labels: Sequence[str], centre: Sequence[float], series: Sequence[Series]
+) -> str:
+    """The chart's SVG: its parts, then the x labels and the legend."""
+    return "".join([*parts, *_x_labels(labels, centre), *_legend(series), "</svg>"])
+
+
 def bar_chart(
     chart_id: str,
     title: str,
@@ -108,21 +116,19 @@ def bar_chart(
         sum((s.values[i] or 0) for s in series if i < len(s.values)) for i in range(len(labels))
     ]
     top = nice_max(max(totals, default=0))
-    plot_w = WIDTH - LEFT - RIGHT
-    plot_h = HEIGHT - TOP - BOTTOM
-    slot = plot_w / count
+    slot = PLOT_WIDTH / count
     bar_w = max(1.0, slot * 0.7)
     parts = _frame(chart_id, title, description, top, unit)
     centres = []
     for i, label in enumerate(labels):
         x = LEFT + i * slot + (slot - bar_w) / 2
         centres.append(x + bar_w / 2)
-        base = float(TOP + plot_h)
+        base = float(TOP + PLOT_HEIGHT)
         for index, s in enumerate(series):
             value = (s.values[i] if i < len(s.values) else None) or 0
             if value <= 0:
                 continue
-            height = value / top * plot_h
+            height = value / top * PLOT_HEIGHT
             base -= height
             parts.append(
                 f'<rect class="bar" x="{x:.2f}" y="{base:.2f}" width="{bar_w:.2f}"'
@@ -130,10 +136,7 @@ def bar_chart(
                 f" data-value={quoteattr(_number(value))}>"
                 f"<title>{escape(f'{label}, {s.name}: {_number(value)}')}</title></rect>"
             )
-    parts += _x_labels(labels, centres)
-    parts += _legend(series)
-    parts.append("</svg>")
-    return "".join(parts)
+    return _finish(parts, labels, centres, series)
 
 
 def line_chart(
@@ -148,9 +151,7 @@ def line_chart(
     count = len(labels)
     values = [v for s in series for v in s.values if v is not None]
     top = nice_max(max(values, default=0))
-    plot_w = WIDTH - LEFT - RIGHT
-    plot_h = HEIGHT - TOP - BOTTOM
-    slot = plot_w / max(1, count)
+    slot = PLOT_WIDTH / max(1, count)
     centres = [LEFT + i * slot + slot / 2 for i in range(count)]
     parts = _frame(chart_id, title, description, top, unit)
     for index, s in enumerate(series):
@@ -161,7 +162,7 @@ def line_chart(
             if value is None:
                 runs.append([])
                 continue
-            y = TOP + plot_h - value / top * plot_h
+            y = TOP + PLOT_HEIGHT - value / top * PLOT_HEIGHT
             runs[-1].append((centres[i], y))
             points.append(
                 f'<circle class="point" cx="{centres[i]:.2f}" cy="{y:.2f}" r="3"'
@@ -176,7 +177,4 @@ def line_chart(
                     ' stroke-width="2"/>'
                 )
         parts += points
-    parts += _x_labels(labels, centres)
-    parts += _legend(series)
-    parts.append("</svg>")
-    return "".join(parts)
+    return _finish(parts, labels, centres, series)

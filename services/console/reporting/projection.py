@@ -87,42 +87,39 @@ async def on_return_status(uow: UnitOfWork, _: Envelope, event: ReturnStatusChan
 
 async def on_refunded(uow: UnitOfWork, envelope: Envelope, event: PaymentRefunded) -> None:
     # One refund of an order is named by the order's refunded total after it (it only grows).
-    await store.record_refund(
-        uow.conn,
-        refund_key=f"payment:{event.order_id}:{event.refunded_total.normalize():f}",
-        kind="payment",
-        order_id=event.order_id,
-        return_id=event.return_id,
-        currency=event.currency,
-        amount=event.amount,
-        at=envelope.occurred_at,
-    )
+    key = f"payment:{event.order_id}:{event.refunded_total.normalize():f}"
+    await _record_refund(uow, envelope, event, key, "payment", event.return_id)
 
 
 async def on_refunded_externally(
     uow: UnitOfWork, envelope: Envelope, event: PaymentRefundedExternally
 ) -> None:
-    await store.record_refund(
-        uow.conn,
-        refund_key=f"provider:{event.gateway}:{event.gateway_refund_id}",
-        kind="provider",
-        order_id=event.order_id,
-        return_id=None,
-        currency=event.currency,
-        amount=event.amount,
-        at=envelope.occurred_at,
-    )
+    key = f"provider:{event.gateway}:{event.gateway_refund_id}"
+    await _record_refund(uow, envelope, event, key, "provider", None)
 
 
 async def on_channel_refund(
     uow: UnitOfWork, envelope: Envelope, event: ChannelRefundRequested
 ) -> None:
+    key = f"channel:{event.idempotency_key}"
+    await _record_refund(uow, envelope, event, key, "channel", event.return_id)
+
+
+async def _record_refund(
+    uow: UnitOfWork,
+    envelope: Envelope,
+    event: PaymentRefunded | PaymentRefundedExternally | ChannelRefundRequested,
+    refund_key: str,
+    kind: str,
+    return_id: str | None,
+) -> None:
+    """A refund of any kind: its order, currency and amount, when the event happened."""
     await store.record_refund(
         uow.conn,
-        refund_key=f"channel:{event.idempotency_key}",
-        kind="channel",
+        refund_key=refund_key,
+        kind=kind,
         order_id=event.order_id,
-        return_id=event.return_id,
+        return_id=return_id,
         currency=event.currency,
         amount=event.amount,
         at=envelope.occurred_at,

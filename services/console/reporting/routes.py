@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.console.reporting import charts, domain, store
@@ -38,9 +38,13 @@ _CHANNEL = Query(default=None, description="one channel; default all")
 _BUCKET = Query(default=None, description="day (default) or hour (periods up to 14 days)")
 
 
-def _filter(
-    first: str | None, last: str | None, channel: str | None, bucket: str | None
+def kpi_filter_of(
+    first: str | None = _FROM,
+    last: str | None = _TO,
+    channel: str | None = _CHANNEL,
+    bucket: str | None = _BUCKET,
 ) -> KpiFilter:
+    """The KPI routes' filter from their query parameters (a 422 naming the one refused)."""
     try:
         return domain.parse_filter(
             first=first, last=last, channel=channel, bucket=bucket, today=datetime.now(UTC).date()
@@ -124,14 +128,10 @@ def volume_pivot(report: KpiReport) -> Table:
 async def kpis_page(
     request: Request,
     runtime: RuntimeDep,
-    first: str | None = _FROM,
-    last: str | None = _TO,
-    channel: str | None = _CHANNEL,
-    bucket: str | None = _BUCKET,
     principal: Principal = requires(Permission.ORDERS_READ),
+    kpi_filter: KpiFilter = Depends(kpi_filter_of),
 ) -> Response:
     """The KPI page: the period's figures, two charts with their tables, CSV links."""
-    kpi_filter = _filter(first, last, channel, bucket)
     report = await _report(request, runtime, kpi_filter)
     return render(
         request,
@@ -153,14 +153,10 @@ async def kpis_csv(
     request: Request,
     runtime: RuntimeDep,
     kpi: str | None = Query(default=None, description="the table: volume, shipping, ..."),
-    first: str | None = _FROM,
-    last: str | None = _TO,
-    channel: str | None = _CHANNEL,
-    bucket: str | None = _BUCKET,
     _: Principal = requires(Permission.ORDERS_READ),
+    kpi_filter: KpiFilter = Depends(kpi_filter_of),
 ) -> Response:
     """One table of the report as CSV (`kpi` names it; the page links each)."""
-    kpi_filter = _filter(first, last, channel, bucket)
     if kpi not in TABLE_NAMES:
         raise ApiError(422, "invalid_filter", f"kpi: one of {', '.join(TABLE_NAMES)}", field="kpi")
     report = await _report(request, runtime, kpi_filter)
@@ -177,12 +173,8 @@ async def kpis_csv(
 async def kpis_json(
     request: Request,
     runtime: RuntimeDep,
-    first: str | None = _FROM,
-    last: str | None = _TO,
-    channel: str | None = _CHANNEL,
-    bucket: str | None = _BUCKET,
     _: Principal = requires(Permission.ORDERS_READ),
+    kpi_filter: KpiFilter = Depends(kpi_filter_of),
 ) -> dict[str, Any]:
     """The KPIs of the period as JSON: amounts as strings per currency, rates 0..1, hours."""
-    kpi_filter = _filter(first, last, channel, bucket)
     return domain.report_json(await _report(request, runtime, kpi_filter))

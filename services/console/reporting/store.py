@@ -322,6 +322,32 @@ async def record_stock_recovered(
 # --- the KPI queries --------------------------------------------------------------------------
 
 _CHANNEL = "($3::text IS NULL OR o.channel = $3)"
+_ORDERS_PLACED = "FROM kpi_orders o WHERE o.placed_at >= $1 AND o.placed_at < $2 AND " + _CHANNEL
+"""Orders placed in the period (of the channel)."""
+_RETURN_KEPT = (
+    "r.requested_at >= $1 AND r.requested_at < $2 AND r.status <> 'REFUSED' AND " + _CHANNEL
+)
+"""Returns requested in the period and not refused, by their order's channel (an unknown
+order's return counts only without a channel filter): the condition on `r` and `o`."""
+_RETURN_LINES_KEPT = (
+    "FROM kpi_return_lines l JOIN kpi_returns r ON r.return_id = l.return_id"
+    " LEFT JOIN kpi_orders o ON o.order_id = r.order_id WHERE " + _RETURN_KEPT
+)
+
+
+async def _shipment_times(
+    conn: DbConnection, column: str, period: tuple[object, ...]
+) -> list[ShipmentTimes]:
+    """The shipments whose `column` (shipped_at, delivered_at) is in the period, with their
+    confirmed order's channel."""
+    rows = await conn.fetch(
+        f"SELECT o.channel, o.confirmed_at, s.{column} AS at"
+        " FROM kpi_shipments s JOIN kpi_orders o ON o.order_id = s.order_id"
+        f" WHERE s.{column} >= $1 AND s.{column} < $2 AND o.confirmed_at IS NOT NULL"
+        " AND " + _CHANNEL,
+        *period,
+    )
+    return [ShipmentTimes(r["channel"], r["confirmed_at"], r["at"]) for r in rows]
 
 
 async def kpi_facts(conn: DbConnection, kpi_filter: KpiFilter) -> KpiFacts:
@@ -331,49 +357,32 @@ async def kpi_facts(conn: DbConnection, kpi_filter: KpiFilter) -> KpiFacts:
         "SELECT date_trunc($4, o.placed_at, 'UTC') AS bucket, o.channel, o.currency,"
         " count(*) AS orders,"
         " coalesce(sum(o.total) FILTER (WHERE o.cancelled_at IS NULL AND o.rejected_at IS NULL),"
-        "  0) AS revenue"
-        " FROM kpi_orders o WHERE o.placed_at >= $1 AND o.placed_at < $2 AND " + _CHANNEL + ""
-        " GROUP BY 1, 2, 3",
+        "  0) AS revenue " + _ORDERS_PLACED + " GROUP BY 1, 2, 3",
         *period,
         kpi_filter.bucket,
     )
-    shipped = await conn.fetch(
-        "SELECT o.channel, o.confirmed_at, s.shipped_at AS at"
-        " FROM kpi_shipments s JOIN kpi_orders o ON o.order_id = s.order_id"
-        " WHERE s.shipped_at >= $1 AND s.shipped_at < $2 AND o.confirmed_at IS NOT NULL"
-        " AND " + _CHANNEL,
-        *period,
-    )
-    delivered = await conn.fetch(
-        "SELECT o.channel, o.confirmed_at, s.delivered_at AS at"
-        " FROM kpi_shipments s JOIN kpi_orders o ON o.order_id = s.order_id"
-        " WHERE s.delivered_at >= $1 AND s.delivered_at < $2 AND o.confirmed_at IS NOT NULL"
-        " AND " + _CHANNEL,
-        *period,
-    )
+    shipped = await _shipment_times(conn, "shipped_at", period)
+    delivered = await _shipment_times(conn, "delivered_at", period)
     by_channel = await conn.fetch(
         "SELECT o.channel, count(*) AS placed,"
         " count(*) FILTER (WHERE o.cancelled_at IS NOT NULL) AS cancelled,"
-        " count(*) FILTER (WHERE o.rejected_at IS NOT NULL) AS rejected"
-        " FROM kpi_orders o WHERE o.placed_at >= $1 AND o.placed_at < $2 AND " + _CHANNEL + ""
-        " GROUP BY o.channel",
+        " count(*) FILTER (WHERE o.rejected_at IS NOT NULL) AS rejected "
+        + _ORDERS_PLACED
+        + " GROUP BY o.channel",
         *period,
     )
     cancel_reasons = await conn.fetch(
-        "SELECT coalesce(nullif(o.cancel_reason, ''), $4) AS reason, count(*) AS count"
-        " FROM kpi_orders o WHERE o.placed_at >= $1 AND o.placed_at < $2 AND " + _CHANNEL + ""
-        " AND o.cancelled_at IS NOT NULL GROUP BY 1",
+        "SELECT coalesce(nullif(o.cancel_reason, ''), $4) AS reason, count(*) AS count "
+        + _ORDERS_PLACED
+        + " AND o.cancelled_at IS NOT NULL GROUP BY 1",
         *period,
         UNSPECIFIED,
     )
-    # Returns requested in the period and not refused; their order's channel (unknown order:
-    # counted only without a channel filter).
-    returns_in_period = (
-        "FROM kpi_returns r LEFT JOIN kpi_orders o ON o.order_id = r.order_id"
-        " WHERE r.requested_at >= $1 AND r.requested_at < $2 AND r.status <> 'REFUSED'"
-        " AND " + _CHANNEL
+    returns = await conn.fetchval(
+        "SELECT count(*) FROM kpi_returns r LEFT JOIN kpi_orders o ON o.order_id = r.order_id"
+        " WHERE " + _RETURN_KEPT,
+        *period,
     )
-    returns = await conn.fetchval("SELECT count(*) " + returns_in_period, *period)
     units = await conn.fetch(
         "WITH shipped AS ("
         " SELECT l.sku, sum(l.quantity) AS units FROM kpi_shipment_lines l"
@@ -381,22 +390,16 @@ async def kpi_facts(conn: DbConnection, kpi_filter: KpiFilter) -> KpiFacts:
         " JOIN kpi_orders o ON o.order_id = s.order_id"
         " WHERE s.shipped_at >= $1 AND s.shipped_at < $2 AND " + _CHANNEL + " GROUP BY l.sku),"
         " returned AS ("
-        " SELECT l.sku, sum(l.quantity) AS units FROM kpi_return_lines l"
-        " JOIN kpi_returns r ON r.return_id = l.return_id"
-        " LEFT JOIN kpi_orders o ON o.order_id = r.order_id"
-        " WHERE r.requested_at >= $1 AND r.requested_at < $2 AND r.status <> 'REFUSED'"
-        " AND " + _CHANNEL + " GROUP BY l.sku)"
+        " SELECT l.sku, sum(l.quantity) AS units " + _RETURN_LINES_KEPT + " GROUP BY l.sku)"
         " SELECT coalesce(s.sku, r.sku) AS sku, coalesce(s.units, 0) AS shipped,"
         " coalesce(r.units, 0) AS returned"
         " FROM shipped s FULL JOIN returned r ON r.sku = s.sku",
         *period,
     )
     return_reasons = await conn.fetch(
-        "SELECT coalesce(nullif(l.reason, ''), $4) AS reason, sum(l.quantity) AS count"
-        " FROM kpi_return_lines l JOIN kpi_returns r ON r.return_id = l.return_id"
-        " LEFT JOIN kpi_orders o ON o.order_id = r.order_id"
-        " WHERE r.requested_at >= $1 AND r.requested_at < $2 AND r.status <> 'REFUSED'"
-        " AND " + _CHANNEL + " GROUP BY 1",
+        "SELECT coalesce(nullif(l.reason, ''), $4) AS reason, sum(l.quantity) AS count "
+        + _RETURN_LINES_KEPT
+        + " GROUP BY 1",
         *period,
         UNSPECIFIED,
     )
@@ -439,8 +442,8 @@ async def kpi_facts(conn: DbConnection, kpi_filter: KpiFilter) -> KpiFacts:
             VolumeRow(r["bucket"], r["channel"], r["currency"], r["orders"], r["revenue"])
             for r in volume
         ],
-        shipped=[ShipmentTimes(r["channel"], r["confirmed_at"], r["at"]) for r in shipped],
-        delivered=[ShipmentTimes(r["channel"], r["confirmed_at"], r["at"]) for r in delivered],
+        shipped=shipped,
+        delivered=delivered,
         orders_by_channel=[
             ChannelOrders(r["channel"], r["placed"], r["cancelled"], r["rejected"])
             for r in by_channel

@@ -1,5 +1,5 @@
 """What the operations pages' actions share: the form as plain strings, a refused field as a 4xx
-naming it, and the answer — the whole page (a browser without htmx, a script) or, for htmx, the
+naming it, the pages' `location` filter, and the answer — the whole page (a browser without htmx, a script) or, for htmx, the
 outcome with the refreshed parts of the page swapped in out of band."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from services.console.operations import forms
 from services.console.operations.forms import FormError
 from services.console.web.pages import render
 from shared.platform.auth import Principal
@@ -30,6 +31,15 @@ async def form_of(request: Request) -> dict[str, str]:
 
 def refused_field(exc: FormError) -> ApiError:
     return ApiError(422, "invalid_form", str(exc), field=exc.field)
+
+
+def location_filter(location: str | None = None) -> str | None:
+    """The `location` query parameter of a page, checked (a route dependency: list it after the
+    principal, so that a request without a token is refused first)."""
+    try:
+        return forms.location_param(location)
+    except FormError as exc:
+        raise refused_field(exc) from exc
 
 
 def answer(

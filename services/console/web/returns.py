@@ -70,8 +70,7 @@ async def approve(
     principal: Principal = requires(Permission.RETURNS_DECIDE),
     _csrf: None = Depends(csrf_checked),
 ) -> Response:
-    done = await api.post("returns", f"/v1/returns/{quote(return_id, safe='')}/approve")
-    return _done(request, principal, done, "approved")
+    return await _act(request, principal, api, return_id, "approve", "approved")
 
 
 @router.post(
@@ -89,8 +88,7 @@ async def refuse(
         body = forms.refusal(await form_of(request))
     except FormError as exc:
         raise refused_field(exc) from exc
-    done = await api.post("returns", f"/v1/returns/{quote(return_id, safe='')}/refuse", body)
-    return _done(request, principal, done, "refused")
+    return await _act(request, principal, api, return_id, "refuse", "refused", body)
 
 
 @router.post(
@@ -112,13 +110,30 @@ async def receive(
         body = forms.receipt(form, lines)
     except FormError as exc:
         raise refused_field(exc) from exc
-    done = await api.post("returns", f"/v1/returns/{quote(return_id, safe='')}/receive", body)
-    return _done(request, principal, done, "received")
+    return await _act(request, principal, api, return_id, "receive", "received", body)
+
+
+def _path(return_id: str) -> str:
+    return f"/v1/returns/{quote(return_id, safe='')}"
 
 
 async def _return(api: ServicesApi, return_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = await api.get("returns", f"/v1/returns/{quote(return_id, safe='')}")
+    found: dict[str, Any] = await api.get("returns", _path(return_id))
     return found
+
+
+async def _act(
+    request: Request,
+    principal: Principal,
+    api: ServicesApi,
+    return_id: str,
+    action: str,
+    done_as: str,
+    body: dict[str, Any] | None = None,
+) -> Response:
+    """Post the action to returns' API; the answer is the return as it is now."""
+    done = await api.post("returns", f"{_path(return_id)}/{action}", body)
+    return _done(request, principal, done, done_as)
 
 
 def _context(found: dict[str, Any]) -> dict[str, Any]:

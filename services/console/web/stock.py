@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.console.operations import forms
 from services.console.operations.forms import FormError
 from services.console.services_api import ServicesApi, services_api
-from services.console.web.actions import answer, form_of, refused_field
+from services.console.web.actions import answer, form_of, location_filter, refused_field
 from services.console.web.pages import csrf_checked, render
 from shared.platform.auth import Permission, Principal, requires
 
@@ -48,15 +48,11 @@ async def stock_list(
 @router.get("/stock/low", response_class=HTMLResponse)
 async def low_stock(
     request: Request,
-    location: str | None = None,
     api: ServicesApi = Depends(services_api),
     principal: Principal = requires(Permission.STOCK_READ),
+    where: str | None = Depends(location_filter),
 ) -> Response:
     """What is low or about to run out: replenishment's suggestions, most urgent first."""
-    try:
-        where = forms.location_param(location)
-    except FormError as exc:
-        raise refused_field(exc) from exc
     found = await api.get("inventory", "/v1/replenishment/suggestions", location=where)
     return render(
         request, "stock/low.html", principal, suggestions=found["suggestions"], location=where
@@ -67,15 +63,11 @@ async def low_stock(
 async def stock_of(
     request: Request,
     sku: str,
-    location: str | None = None,
     api: ServicesApi = Depends(services_api),
     principal: Principal = requires(Permission.STOCK_READ),
+    where: str | None = Depends(location_filter),
 ) -> Response:
     """A SKU's stock per location, its ledger (newest first) and the adjustment form."""
-    try:
-        where = forms.location_param(location)
-    except FormError as exc:
-        raise refused_field(exc) from exc
     context = await _sku_context(api, sku, where)
     return render(request, "stock/sku.html", principal, **context)
 

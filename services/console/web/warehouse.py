@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from services.console.operations import forms
 from services.console.operations.forms import FormError
 from services.console.services_api import ServicesApi, services_api
-from services.console.web.actions import answer, form_of, refused_field
+from services.console.web.actions import answer, form_of, location_filter, refused_field
 from services.console.web.pages import csrf_checked, render
 from shared.platform.auth import Permission, Principal, requires
 
@@ -27,15 +27,11 @@ OPEN = ("released", "claimed", "picking")
 @router.get("/warehouse", response_class=HTMLResponse)
 async def queue(
     request: Request,
-    location: str | None = None,
     api: ServicesApi = Depends(services_api),
     principal: Principal = requires(Permission.FULFILMENTS_READ),
+    chosen: str | None = Depends(location_filter),
 ) -> Response:
     """The queue of one location (the first with a floor unless told)."""
-    try:
-        chosen = forms.location_param(location)
-    except FormError as exc:
-        raise refused_field(exc) from exc
     found = await api.get("fulfilment", "/v1/locations")
     floors = [loc for loc in found["locations"] if loc["kind"] in FLOORS]
     if chosen is None and floors:
