@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
-from shared.platform.settings import ServiceSettings
+from shared.platform.settings import ServiceSettings, ServiceUrls
 
 
-class ConsoleSettings(ServiceSettings):
+class ConsoleSettings(ServiceSettings, ServiceUrls):
+    """The services' public APIs come from ServiceUrls: the console calls them with the signed-in
+    user's token."""
+
     service_name: str = "console"
     db_schema: str = "console"
     http_port: int = 8007
 
-    # The services' public APIs (the console calls them with the signed-in user's token).
-    order_intake_url: str = "http://127.0.0.1:8001"
-    inventory_url: str = "http://127.0.0.1:8002"
-    payment_url: str = "http://127.0.0.1:8003"
-    fulfilment_url: str = "http://127.0.0.1:8004"
-    returns_url: str = "http://127.0.0.1:8005"
-    channel_connector_url: str = "http://127.0.0.1:8006"
     # Jaeger's query API (an order's trace as a waterfall); None: no trace on the order page.
     jaeger_query_url: str | None = None
     api_timeout_s: float = Field(default=10.0, gt=0)
