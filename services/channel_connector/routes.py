@@ -18,6 +18,7 @@ from services.channel_connector.domain import PushKind
 from services.channel_connector.settings import ChannelConnectorSettings
 from shared.platform.auth import Permission, requires, token_if_present
 from shared.platform.errors import ApiError
+from shared.platform.openapi import json_body
 from shared.platform.service import RuntimeDep
 
 MAX_WEBHOOK_BYTES = 256 * 1024
@@ -212,13 +213,7 @@ def router_for(accounts: Accounts, settings: ChannelConnectorSettings) -> APIRou
     @router.post(
         "/connectors/{account}/webhooks",
         response_model=WebhookAnswer,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "description": "the channel's webhook, exactly as the channel sends it",
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            }
-        },
+        openapi_extra=json_body("the channel's webhook, exactly as the channel sends it"),
         responses={
             400: {"description": "malformed: the delivery names no order"},
             401: {"description": "the delivery's signature or secret does not match"},
