@@ -240,8 +240,9 @@ class Reader:
             raise ChannelPayloadError(self.field(key), "is required")
         return value
 
-    def optional_amount(self, key: str, currency: str) -> Decimal | None:
-        """A money amount given as a decimal string or a JSON number, parsed exactly."""
+    def optional_decimal(self, key: str) -> Decimal | None:
+        """An amount given as a decimal string or a JSON number, parsed exactly, of any number
+        of decimal places; None when absent or empty."""
         value = self.data.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
@@ -255,6 +256,13 @@ class Reader:
             raise ChannelPayloadError(self.field(key), "must be a finite amount")
         if abs(amount) >= MAX_AMOUNT:
             raise ChannelPayloadError(self.field(key), "is too large")
+        return amount
+
+    def optional_amount(self, key: str, currency: str) -> Decimal | None:
+        """A money amount given as a decimal string or a JSON number, parsed exactly."""
+        amount = self.optional_decimal(key)
+        if amount is None:
+            return None
         if not fits_currency(amount, currency):
             raise ChannelPayloadError(
                 self.field(key), f"{amount} has more decimal places than {currency} allows"

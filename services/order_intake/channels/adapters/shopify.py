@@ -21,24 +21,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.adapters.base import (
-    CancelOrder,
-    ChannelAdapter,
-    ChannelResult,
-    Headers,
-    Ignored,
-    Reader,
-    address,
-    currency_code,
-    customer,
-    full_name,
-    line_from_unit_price,
-    new_order,
-    not_negative,
-    order_lines,
-    sku_of,
-    webhook_topic,
-)
+from services.order_intake.channels.adapters import base
 from services.order_intake.domain.order import CanonicalLine
 from shared.contracts.common import Address
 
@@ -50,10 +33,10 @@ PAID = frozenset({"paid", "partially_refunded"})
 NOT_PAYABLE = frozenset({"voided", "refunded"})
 
 
-def parse(payload: Any, headers: Headers) -> ChannelResult:
-    order = Reader.root(payload)
+def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
+    order = base.Reader.root(payload)
     external_id = order.identifier("id")
-    topic = webhook_topic(
+    topic = base.webhook_topic(
         headers,
         TOPIC_HEADER,
         CREATE_TOPICS | {CANCEL_TOPIC},
@@ -61,12 +44,12 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     )
     if topic == CANCEL_TOPIC or (topic is None and order.has("cancelled_at")):
         reason = order.optional_text("cancel_reason") or "no reason given"
-        return CancelOrder(external_id, f"cancelled on Shopify ({reason})")
+        return base.CancelOrder(external_id, f"cancelled on Shopify ({reason})")
     financial_status = (order.optional_text("financial_status") or "pending").lower()
     if financial_status in NOT_PAYABLE:
-        return Ignored(f"Shopify order is {financial_status}: nothing to fulfil", external_id)
+        return base.Ignored(f"Shopify order is {financial_status}: nothing to fulfil", external_id)
 
-    currency = currency_code(order.text("currency"), order.field("currency"))
+    currency = base.currency_code(order.text("currency"), order.field("currency"))
     taxes_included = order.boolean("taxes_included")
     lines = _lines(order, currency, taxes_included)
     shipping = _shipping(order, currency, taxes_included)
@@ -79,10 +62,10 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
         or order.optional_text("contact_email", max_length=254)
         or (buyer.optional_text("email", max_length=254) if buyer else None)
     )
-    name = full_name(
+    name = base.full_name(
         shipping_reader.optional_text("first_name"), shipping_reader.optional_text("last_name")
     ) or (
-        full_name(buyer.optional_text("first_name"), buyer.optional_text("last_name"))
+        base.full_name(buyer.optional_text("first_name"), buyer.optional_text("last_name"))
         if buyer
         else None
     )
@@ -91,10 +74,12 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
         or order.optional_text("phone", max_length=40)
         or (buyer.optional_text("phone", max_length=40) if buyer else None)
     )
-    return new_order(
+    return base.new_order(
         NAME,
         external_id,
-        customer=customer(email=email, name=name, phone=phone, email_field=order.field("email")),
+        customer=base.customer(
+            email=email, name=name, phone=phone, email_field=order.field("email")
+        ),
         shipping_address=ship_to,
         billing_address=_billing_address(order),
         currency=currency,
@@ -102,13 +87,13 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
         paid=financial_status in PAID,
         shipping_method=_shipping_method(order),
         shipping=shipping,
-        tax=not_negative(tax, order.field("total_tax")),
+        tax=base.not_negative(tax, order.field("total_tax")),
         changed_at=order.optional_timestamp("updated_at"),
     )
 
 
-def _lines(order: Reader, currency: str, taxes_included: bool) -> list[CanonicalLine]:
-    def line(item: Reader, quantity: int) -> list[CanonicalLine]:
+def _lines(order: base.Reader, currency: str, taxes_included: bool) -> list[CanonicalLine]:
+    def line(item: base.Reader, quantity: int) -> list[CanonicalLine]:
         price = item.amount("price", currency)
         off = sum(
             (
@@ -122,14 +107,14 @@ def _lines(order: Reader, currency: str, taxes_included: bool) -> list[Canonical
                 (t.amount("price", currency) for t in item.objects("tax_lines", required=False)),
                 Decimal(0),
             )
-        return line_from_unit_price(
-            sku_of(item, "sku"), quantity, price, off, currency, item.field("price")
+        return base.line_from_unit_price(
+            base.sku_of(item, "sku"), quantity, price, off, currency, item.field("price")
         )
 
-    return order_lines(order, "line_items", line)
+    return base.order_lines(order, "line_items", line)
 
 
-def _shipping(order: Reader, currency: str, taxes_included: bool) -> Decimal:
+def _shipping(order: base.Reader, currency: str, taxes_included: bool) -> Decimal:
     total = Decimal(0)
     for line in order.objects("shipping_lines", required=False):
         price = line.optional_amount("discounted_price", currency)
@@ -140,23 +125,23 @@ def _shipping(order: Reader, currency: str, taxes_included: bool) -> Decimal:
                 (t.amount("price", currency) for t in line.objects("tax_lines", required=False)),
                 Decimal(0),
             )
-        total += not_negative(price, line.field("price"))
+        total += base.not_negative(price, line.field("price"))
     return total
 
 
-def _shipping_address(order: Reader) -> Address:
+def _shipping_address(order: base.Reader) -> Address:
     return _address(order.obj("shipping_address"))
 
 
-def _billing_address(order: Reader) -> Address | None:
+def _billing_address(order: base.Reader) -> Address | None:
     billing = order.optional_obj("billing_address")
     if billing is None or not billing.has("address1"):
         return None
     return _address(billing)
 
 
-def _address(reader: Reader) -> Address:
-    return address(
+def _address(reader: base.Reader) -> Address:
+    return base.address(
         reader,
         line1="address1",
         line2=("address2",),
@@ -167,7 +152,7 @@ def _address(reader: Reader) -> Address:
     )
 
 
-def _shipping_method(order: Reader) -> str:
+def _shipping_method(order: base.Reader) -> str:
     for line in order.objects("shipping_lines", required=False):
         label = f"{line.optional_text('code') or ''} {line.optional_text('title') or ''}".lower()
         if "express" in label or "overnight" in label:
@@ -175,7 +160,7 @@ def _shipping_method(order: Reader) -> str:
     return "standard"
 
 
-ADAPTER = ChannelAdapter(
+ADAPTER = base.ChannelAdapter(
     name=NAME,
     parse=parse,
     signature_header="x-shopify-hmac-sha256",
