@@ -32,6 +32,14 @@ from services.order_intake.domain.order import CanonicalLine
 NAME = "amazon"
 CREATABLE = frozenset({"Unshipped", "PartiallyShipped"})
 EXPRESS = frozenset({"Expedited", "NextDay", "SecondDay", "Priority", "SameDay"})
+ADDRESS = base.AddressKeys(
+    "AddressLine1",
+    ("AddressLine2", "AddressLine3"),
+    "City",
+    ("StateOrRegion",),
+    "PostalCode",
+    "CountryCode",
+)
 
 
 def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
@@ -91,15 +99,7 @@ def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
             phone=ship.optional_text("Phone", max_length=40),
             email_field=buyer.field("BuyerEmail") if buyer else "BuyerInfo.BuyerEmail",
         ),
-        shipping_address=base.address(
-            ship,
-            line1="AddressLine1",
-            line2=("AddressLine2", "AddressLine3"),
-            city="City",
-            region=("StateOrRegion",),
-            postal_code="PostalCode",
-            country="CountryCode",
-        ),
+        shipping_address=ADDRESS.read(ship),
         currency=currency,
         lines=lines,
         paid=True,

@@ -281,17 +281,25 @@ class Reader:
 # --- the skeleton every adapter follows ----------------------------------------------------
 
 
-def webhook_topic(headers: Headers, header: str, handled: frozenset[str], hint: str) -> str | None:
-    """The delivery's topic from `header`, if sent; refused (`unsupported_topic`) when it is not
-    one of `handled`, `hint` telling which topics to subscribe."""
-    topic = headers.get(header)
-    if topic is not None and topic not in handled:
-        raise ChannelPayloadError(
-            f"headers.{header}",
-            f"topic {topic!r} is not handled; {hint}",
-            code="unsupported_topic",
-        )
-    return topic
+@dataclass(frozen=True)
+class WebhookTopics:
+    """Where a channel's webhook names its topic (`header`), the topics its adapter handles, and
+    a `hint` telling which topics to subscribe."""
+
+    header: str
+    handled: frozenset[str]
+    hint: str
+
+    def of(self, headers: Headers) -> str | None:
+        """The delivery's topic, if sent; refused (`unsupported_topic`) when not handled."""
+        topic = headers.get(self.header)
+        if topic is not None and topic not in self.handled:
+            raise ChannelPayloadError(
+                f"headers.{self.header}",
+                f"topic {topic!r} is not handled; {self.hint}",
+                code="unsupported_topic",
+            )
+        return topic
 
 
 def line_items(order: Reader, key: str) -> list[Reader]:
@@ -459,6 +467,37 @@ def address(
     )
 
 
+@dataclass(frozen=True)
+class AddressKeys:
+    """A channel's keys for the parts of an address, in `Address`'s order (line 1, line 2,
+    city, region, postal code, country), read as `address` reads them."""
+
+    line1: str
+    line2: tuple[str, ...]
+    city: str
+    region: tuple[str, ...]
+    postal_code: str
+    country: str
+
+    def read(self, reader: Reader) -> Address:
+        return address(
+            reader,
+            line1=self.line1,
+            line2=self.line2,
+            city=self.city,
+            region=self.region,
+            postal_code=self.postal_code,
+            country=self.country,
+        )
+
+    def read_if_given(self, reader: Reader | None) -> Address | None:
+        """The address in `reader`; None when the channel sent none (no object, or one without
+        its first line, as a billing address often is)."""
+        if reader is None or not reader.has(self.line1):
+            return None
+        return self.read(reader)
+
+
 def customer(
     *, email: str | None, name: str | None, phone: str | None, email_field: str
 ) -> Customer:
@@ -467,25 +506,23 @@ def customer(
     return Customer(email=email, name=name, phone=phone)
 
 
-def contact(
-    ship_to: Reader,
-    billing: Reader | None,
-    *,
-    first: str = "first_name",
-    last: str = "last_name",
-    phone: str = "phone",
-) -> tuple[str | None, str | None]:
-    """The recipient's name and phone: the ship-to address's, else the billing address's."""
+def recipient_customer(
+    ship_to: Reader, billing: Reader | None, *, email: str | None, email_field: str
+) -> Customer:
+    """The customer with `email`, and the recipient's name (`first_name`, `last_name`) and
+    `phone`: the ship-to address's, else the billing address's."""
 
     def name_of(reader: Reader) -> str | None:
-        return full_name(reader.optional_text(first), reader.optional_text(last))
+        return full_name(reader.optional_text("first_name"), reader.optional_text("last_name"))
 
     def phone_of(reader: Reader) -> str | None:
-        return reader.optional_text(phone, max_length=40)
+        return reader.optional_text("phone", max_length=40)
 
-    return (
-        name_of(ship_to) or (name_of(billing) if billing else None),
-        phone_of(ship_to) or (phone_of(billing) if billing else None),
+    return customer(
+        email=email,
+        name=name_of(ship_to) or (name_of(billing) if billing else None),
+        phone=phone_of(ship_to) or (phone_of(billing) if billing else None),
+        email_field=email_field,
     )
 
 

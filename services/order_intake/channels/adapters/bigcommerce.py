@@ -42,7 +42,6 @@ from typing import Any
 
 from services.order_intake.channels.adapters import base
 from services.order_intake.domain.order import CanonicalLine
-from shared.contracts.common import Address
 from shared.money import quantum, round_money
 
 NAME = "bigcommerce"
@@ -72,6 +71,7 @@ PAID = frozenset({"captured", "paid", "authorized", "capture pending", "partiall
 NOT_PAYABLE = frozenset({"declined", "void", "void pending", "refunded", "held for review"})
 BIGCOMMERCE_DECIMALS = 4
 EXPRESS_WORDS = ("express", "overnight", "next day", "nextday", "priority")
+ADDRESS = base.AddressKeys("street_1", ("street_2",), "city", ("state",), "zip", "country_iso2")
 
 
 def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
@@ -103,20 +103,17 @@ def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
     email = (billing.optional_text("email", max_length=254) if billing else None) or (
         ship_to.optional_text("email", max_length=254)
     )
-    name, phone = base.contact(ship_to, billing)
     return base.new_order(
         NAME,
         external_id,
-        customer=base.customer(
+        customer=base.recipient_customer(
+            ship_to,
+            billing,
             email=email,
-            name=name,
-            phone=phone,
             email_field=billing.field("email") if billing else ship_to.field("email"),
         ),
-        shipping_address=_address(ship_to),
-        billing_address=_address(billing)
-        if billing is not None and billing.has("street_1")
-        else None,
+        shipping_address=ADDRESS.read(ship_to),
+        billing_address=ADDRESS.read_if_given(billing),
         currency=currency,
         lines=lines,
         paid=payment_status in PAID,
@@ -242,18 +239,6 @@ def _the_shipping_address(order: base.Reader) -> base.Reader:
             f"the order ships to {len(distinct)} addresses; the OMS takes orders with one",
         )
     return addresses[0]
-
-
-def _address(reader: base.Reader) -> Address:
-    return base.address(
-        reader,
-        line1="street_1",
-        line2=("street_2",),
-        city="city",
-        region=("state",),
-        postal_code="zip",
-        country="country_iso2",
-    )
 
 
 def _shipping_method(ship_to: base.Reader) -> str:

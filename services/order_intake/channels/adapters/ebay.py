@@ -24,6 +24,9 @@ from services.order_intake.domain.order import CanonicalLine
 NAME = "ebay"
 PAID = frozenset({"PAID", "PARTIALLY_REFUNDED"})
 EXPRESS_WORDS = ("express", "expedited", "overnight", "oneday", "nextday")
+ADDRESS = base.AddressKeys(
+    "addressLine1", ("addressLine2",), "city", ("stateOrProvince",), "postalCode", "countryCode"
+)
 
 
 def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
@@ -93,15 +96,7 @@ def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
             phone=phone.optional_text("phoneNumber", max_length=40) if phone else None,
             email_field=ship_to.field("email"),
         ),
-        shipping_address=base.address(
-            contact,
-            line1="addressLine1",
-            line2=("addressLine2",),
-            city="city",
-            region=("stateOrProvince",),
-            postal_code="postalCode",
-            country="countryCode",
-        ),
+        shipping_address=ADDRESS.read(contact),
         currency=currency,
         lines=lines,
         paid=True,

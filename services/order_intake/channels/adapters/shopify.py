@@ -23,25 +23,25 @@ from typing import Any
 
 from services.order_intake.channels.adapters import base
 from services.order_intake.domain.order import CanonicalLine
-from shared.contracts.common import Address
 
 NAME = "shopify"
 TOPIC_HEADER = "x-shopify-topic"
 CREATE_TOPICS = frozenset({"orders/create", "orders/paid", "orders/updated"})
 CANCEL_TOPIC = "orders/cancelled"
+TOPICS = base.WebhookTopics(
+    TOPIC_HEADER, CREATE_TOPICS | {CANCEL_TOPIC}, "subscribe orders/create and orders/cancelled"
+)
 PAID = frozenset({"paid", "partially_refunded"})
 NOT_PAYABLE = frozenset({"voided", "refunded"})
+ADDRESS = base.AddressKeys(
+    "address1", ("address2",), "city", ("province_code", "province"), "zip", "country_code"
+)
 
 
 def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
     order = base.Reader.root(payload)
     external_id = order.identifier("id")
-    topic = base.webhook_topic(
-        headers,
-        TOPIC_HEADER,
-        CREATE_TOPICS | {CANCEL_TOPIC},
-        "subscribe orders/create and orders/cancelled",
-    )
+    topic = TOPICS.of(headers)
     if topic == CANCEL_TOPIC or (topic is None and order.has("cancelled_at")):
         reason = order.optional_text("cancel_reason") or "no reason given"
         return base.CancelOrder(external_id, f"cancelled on Shopify ({reason})")
@@ -54,7 +54,7 @@ def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
     lines = _lines(order, currency, taxes_included)
     shipping = _shipping(order, currency, taxes_included)
     tax = order.optional_amount("total_tax", currency) or Decimal(0)
-    ship_to = _shipping_address(order)
+    ship_to = ADDRESS.read(order.obj("shipping_address"))
     buyer = order.optional_obj("customer")
     shipping_reader = order.obj("shipping_address")
     email = (
@@ -81,7 +81,7 @@ def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
             email=email, name=name, phone=phone, email_field=order.field("email")
         ),
         shipping_address=ship_to,
-        billing_address=_billing_address(order),
+        billing_address=ADDRESS.read_if_given(order.optional_obj("billing_address")),
         currency=currency,
         lines=lines,
         paid=financial_status in PAID,
@@ -127,29 +127,6 @@ def _shipping(order: base.Reader, currency: str, taxes_included: bool) -> Decima
             )
         total += base.not_negative(price, line.field("price"))
     return total
-
-
-def _shipping_address(order: base.Reader) -> Address:
-    return _address(order.obj("shipping_address"))
-
-
-def _billing_address(order: base.Reader) -> Address | None:
-    billing = order.optional_obj("billing_address")
-    if billing is None or not billing.has("address1"):
-        return None
-    return _address(billing)
-
-
-def _address(reader: base.Reader) -> Address:
-    return base.address(
-        reader,
-        line1="address1",
-        line2=("address2",),
-        city="city",
-        region=("province_code", "province"),
-        postal_code="zip",
-        country="country_code",
-    )
 
 
 def _shipping_method(order: base.Reader) -> str:

@@ -23,14 +23,17 @@ from typing import Any
 
 from services.order_intake.channels.adapters import base
 from services.order_intake.domain.order import CanonicalLine
-from shared.contracts.common import Address
 
 NAME = "woocommerce"
 TOPIC_HEADER = "x-wc-webhook-topic"
 CREATE_TOPICS = frozenset({"order.created", "order.updated", "order.restored"})
 DELETE_TOPIC = "order.deleted"
+TOPICS = base.WebhookTopics(
+    TOPIC_HEADER, CREATE_TOPICS | {DELETE_TOPIC}, "use order.created / order.updated"
+)
 CREATABLE = frozenset({"pending", "on-hold", "processing"})
 _PING = re.compile(rb"^webhook_id=\d+$")
+ADDRESS = base.AddressKeys("address_1", ("address_2",), "city", ("state",), "postcode", "country")
 
 
 def is_ping(raw: bytes, headers: base.Headers) -> bool:
@@ -40,12 +43,7 @@ def is_ping(raw: bytes, headers: base.Headers) -> bool:
 def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
     order = base.Reader.root(payload)
     external_id = order.identifier("id")
-    topic = base.webhook_topic(
-        headers,
-        TOPIC_HEADER,
-        CREATE_TOPICS | {DELETE_TOPIC},
-        "use order.created / order.updated",
-    )
+    topic = TOPICS.of(headers)
     if topic == DELETE_TOPIC:
         return base.CancelOrder(external_id, "deleted in WooCommerce")
     status = (order.optional_text("status") or "pending").lower()
@@ -62,20 +60,17 @@ def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
     ship = order.obj("shipping")
     paid = order.has("date_paid") or order.boolean("set_paid") or status == "processing"
     email = billing.optional_text("email", max_length=254) if billing else None
-    name, phone = base.contact(ship, billing)
     return base.new_order(
         NAME,
         external_id,
-        customer=base.customer(
+        customer=base.recipient_customer(
+            ship,
+            billing,
             email=email,
-            name=name,
-            phone=phone,
             email_field=billing.field("email") if billing else "billing.email",
         ),
-        shipping_address=_address(ship),
-        billing_address=_address(billing)
-        if billing is not None and billing.has("address_1")
-        else None,
+        shipping_address=ADDRESS.read(ship),
+        billing_address=ADDRESS.read_if_given(billing),
         currency=currency,
         lines=lines,
         paid=paid,
@@ -93,18 +88,6 @@ def _lines(order: base.Reader, currency: str) -> list[CanonicalLine]:
         )
 
     return base.order_lines(order, "line_items", line)
-
-
-def _address(reader: base.Reader) -> Address:
-    return base.address(
-        reader,
-        line1="address_1",
-        line2=("address_2",),
-        city="city",
-        region=("state",),
-        postal_code="postcode",
-        country="country",
-    )
 
 
 def _shipping_method(order: base.Reader) -> str:
