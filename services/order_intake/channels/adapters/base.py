@@ -426,51 +426,10 @@ def line_from_unit_price(
     return split_line_total(sku, quantity, unit_price * quantity - adjustments, currency, field)
 
 
-def address(
-    reader: Reader,
-    *,
-    line1: str,
-    line2: Sequence[str] = (),
-    city: str,
-    region: Sequence[str] = (),
-    postal_code: str,
-    country: str,
-) -> Address:
-    """The address in `reader`, each argument naming the channel's key for that part: `line2`
-    joins the keys given that are present, `region` takes the first present one. A missing
-    line1, city, postal code or country is refused naming the channel's field."""
-    values = {
-        "line1": reader.optional_text(line1),
-        "city": reader.optional_text(city, max_length=100),
-        "postal_code": reader.optional_text(postal_code, max_length=20),
-        "country": reader.optional_text(country, max_length=2),
-    }
-    keys = {"line1": line1, "city": city, "postal_code": postal_code, "country": country}
-    for name, value in values.items():
-        if not value:
-            raise ChannelPayloadError(reader.field(keys[name]), "is required")
-    code = str(values["country"]).upper()
-    if not _COUNTRY.match(code):
-        raise ChannelPayloadError(
-            reader.field(country),
-            f"{values['country']!r} is not an ISO 3166-1 alpha-2 country code",
-        )
-    second = ", ".join(t for t in (reader.optional_text(k) for k in line2) if t)
-    regions = (reader.optional_text(k, max_length=100) for k in region)
-    return Address(
-        line1=str(values["line1"]),
-        line2=second or None,
-        city=str(values["city"]),
-        region=next((r for r in regions if r), None),
-        postal_code=str(values["postal_code"]),
-        country=code,
-    )
-
-
 @dataclass(frozen=True)
 class AddressKeys:
     """A channel's keys for the parts of an address, in `Address`'s order (line 1, line 2,
-    city, region, postal code, country), read as `address` reads them."""
+    city, region, postal code, country)."""
 
     line1: str
     line2: tuple[str, ...]
@@ -480,14 +439,39 @@ class AddressKeys:
     country: str
 
     def read(self, reader: Reader) -> Address:
-        return address(
-            reader,
-            line1=self.line1,
-            line2=self.line2,
-            city=self.city,
-            region=self.region,
-            postal_code=self.postal_code,
-            country=self.country,
+        """The address in `reader`: `line2` joins the keys given that are present, `region`
+        takes the first present one. A missing line1, city, postal code or country is refused
+        naming the channel's field."""
+        values = {
+            "line1": reader.optional_text(self.line1),
+            "city": reader.optional_text(self.city, max_length=100),
+            "postal_code": reader.optional_text(self.postal_code, max_length=20),
+            "country": reader.optional_text(self.country, max_length=2),
+        }
+        keys = {
+            "line1": self.line1,
+            "city": self.city,
+            "postal_code": self.postal_code,
+            "country": self.country,
+        }
+        for name, value in values.items():
+            if not value:
+                raise ChannelPayloadError(reader.field(keys[name]), "is required")
+        code = str(values["country"]).upper()
+        if not _COUNTRY.match(code):
+            raise ChannelPayloadError(
+                reader.field(self.country),
+                f"{values['country']!r} is not an ISO 3166-1 alpha-2 country code",
+            )
+        second = ", ".join(t for t in (reader.optional_text(k) for k in self.line2) if t)
+        regions = (reader.optional_text(k, max_length=100) for k in self.region)
+        return Address(
+            line1=str(values["line1"]),
+            line2=second or None,
+            city=str(values["city"]),
+            region=next((r for r in regions if r), None),
+            postal_code=str(values["postal_code"]),
+            country=code,
         )
 
     def read_if_given(self, reader: Reader | None) -> Address | None:

@@ -197,15 +197,11 @@ def _address(reader: base.Reader) -> Address:
         raise base.ChannelPayloadError(reader.field("street"), "is required")
     parts: dict[str, Any] = {f"street.{i}": part for i, part in enumerate(street)}
     flat = base.Reader({**reader.data, **parts}, reader.path)
-    return base.address(
-        flat,
-        line1="street.0",
-        line2=tuple(f"street.{i}" for i in range(1, len(street))),
-        city="city",
-        region=("region_code", "region"),
-        postal_code="postcode",
-        country="country_id",
+    line2 = tuple(f"street.{i}" for i in range(1, len(street)))
+    keys = base.AddressKeys(
+        "street.0", line2, "city", ("region_code", "region"), "postcode", "country_id"
     )
+    return keys.read(flat)
 
 
 def _shipping_method(order: base.Reader) -> str:
