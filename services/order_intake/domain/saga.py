@@ -137,7 +137,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -1117,12 +1117,7 @@ def _on_fulfilment_shipped(
         _finish_shipping(fulfilment)
     decision.note(
         "fulfilment_shipped",
-        fulfilment_id=event.fulfilment_id,
-        shipment_id=shipment_id,
-        carrier=event.carrier,
-        tracking_number=event.tracking_number,
-        tracking_url=event.tracking_url,
-        lines=_lines_detail(event.lines),
+        **_shipment_detail(event, shipment_id),
         fulfilment_complete=fulfilment.shipped,
     )
     decision.send(
@@ -1157,29 +1152,25 @@ def _on_fulfilment_shipped(
         decision.note("cancel_too_late", fulfilment_id=event.fulfilment_id)
     elif not all_shipped:
         notice["more_to_follow"] = True
-    decision.send(
-        _notice(
-            saga,
-            "shipped",
-            fulfilment_id=event.fulfilment_id,
-            shipment_id=shipment_id,
-            carrier=event.carrier,
-            tracking_number=event.tracking_number,
-            tracking_url=event.tracking_url,
-            lines=_lines_detail(event.lines),
-            **notice,
-        )
-    )
+    decision.send(_notice(saga, "shipped", **_shipment_detail(event, shipment_id), **notice))
     if too_late:
         return  # the fulfilment's answer to the cancel decides what happens to the rest
     if all_shipped:
-        _set_status(saga, Status.SHIPPED, decision)
-        saga.sla_deadline_at = now + policy.delivery_sla
-        saga.sla_notified = False
-        _release_what_was_not_shipped(saga, decision)
-        _deliver_if_all_delivered(saga, decision)
+        _everything_shipped(saga, now, policy, decision)
     else:
         _set_status(saga, Status.PARTIALLY_SHIPPED, decision)
+
+
+def _shipment_detail(event: FulfilmentShipped, shipment_id: str) -> dict[str, Any]:
+    """What the timeline and the customer are told of a parcel that left."""
+    return {
+        "fulfilment_id": event.fulfilment_id,
+        "shipment_id": shipment_id,
+        "carrier": event.carrier,
+        "tracking_number": event.tracking_number,
+        "tracking_url": event.tracking_url,
+        "lines": _lines_detail(event.lines),
+    }
 
 
 def _excess(fulfilment: SagaFulfilment, lines: Sequence[SkuQuantity]) -> dict[str, int]:
@@ -1241,6 +1232,18 @@ def _all_shipped(saga: OrderSaga) -> bool:
     return all(f.shipped for f in saga.fulfilments.values() if not f.cancelled) and not any(
         short.pending for short in saga.shorts.values()
     )
+
+
+def _everything_shipped(
+    saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    """What the order still holds has all left: SHIPPED, the delivery SLA starts, a reservation
+    a short-shipped fulfilment left goes back, and the order is delivered if all arrived."""
+    _set_status(saga, Status.SHIPPED, decision)
+    saga.sla_deadline_at = now + policy.delivery_sla
+    saga.sla_notified = False
+    _release_what_was_not_shipped(saga, decision)
+    _deliver_if_all_delivered(saga, decision)
 
 
 def _release_what_was_not_shipped(saga: OrderSaga, decision: Decision) -> None:
@@ -1329,14 +1332,24 @@ def _on_fulfilment_delivered(
     _deliver_if_all_delivered(saga, decision)
 
 
-def _on_payment_captured(
-    saga: OrderSaga, event: PaymentCaptured, now: datetime, policy: SagaPolicy, decision: Decision
-) -> None:
+def _uncaptured_shipment(
+    saga: OrderSaga, event: PaymentCaptured | PaymentCaptureFailed, decision: Decision
+) -> SagaShipment | None:
+    """The shipment a capture answer is about, while it is not captured; otherwise the answer
+    is only noted as ignored."""
     found = _shipment_of(saga, event.fulfilment_id, event.shipment_id)
     if found is None or found[1].captured:
         decision.note("ignored", message=event.TYPE, status=saga.status)
+        return None
+    return found[1]
+
+
+def _on_payment_captured(
+    saga: OrderSaga, event: PaymentCaptured, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    shipment = _uncaptured_shipment(saga, event, decision)
+    if shipment is None:
         return
-    _, shipment = found
     shipment.captured = True
     shipment.capture_failed = False
     saga.captured_total = max(saga.captured_total, event.captured_total)
@@ -1357,11 +1370,9 @@ def _on_payment_capture_failed(
     policy: SagaPolicy,
     decision: Decision,
 ) -> None:
-    found = _shipment_of(saga, event.fulfilment_id, event.shipment_id)
-    if found is None or found[1].captured:
-        decision.note("ignored", message=event.TYPE, status=saga.status)
+    shipment = _uncaptured_shipment(saga, event, decision)
+    if shipment is None:
         return
-    _, shipment = found
     shipment.capture_failed = True
     decision.note(
         "payment_capture_failed",
@@ -1627,11 +1638,11 @@ def _on_short_pick(
     if saga.status == Status.CANCELLING:
         _cancel_short(saga, short, _WITH_CANCEL, decision, notify=False)
         short.with_cancel = True
-        decision.send(_write_off(saga, short))
+        decision.send(_about_short(WriteOffShortPick, saga, short))
         return
     if policy.short_pick == ShortPickPolicy.SHIP_AVAILABLE:
         _cancel_short(saga, short, "not in stock where it was picked", decision)
-        decision.send(_write_off(saga, short))
+        decision.send(_about_short(WriteOffShortPick, saga, short))
         _after_short(saga, now, policy, decision)
         return
     if saga.step is not None:
@@ -1698,10 +1709,7 @@ def _on_stock_reallocation_failed(
         written_off=event.written_off,
     )
     _cancel_short(saga, short, f"no other location has them ({event.reason})", decision)
-    if saga.cancel_requested:
-        _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
-        return
-    _after_short(saga, now, policy, decision)
+    _cancel_or_after_short(saga, now, policy, decision)
 
 
 def _on_fulfilments_added(
@@ -1735,10 +1743,7 @@ def _on_fulfilments_added(
             {"fulfilment_id": f.fulfilment_id, "location": f.location} for f in event.fulfilments
         ],
     )
-    if saga.cancel_requested:
-        _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
-        return
-    _after_short(saga, now, policy, decision)
+    _cancel_or_after_short(saga, now, policy, decision)
 
 
 def _on_short_pick_written_off(
@@ -1811,8 +1816,12 @@ def _cancel_short(
         )
 
 
-def _write_off(saga: OrderSaga, short: SagaShort) -> WriteOffShortPick:
-    return WriteOffShortPick(
+_ShortCommand = TypeVar("_ShortCommand", ReallocateStock, WriteOffShortPick)
+
+
+def _about_short(command: type[_ShortCommand], saga: OrderSaga, short: SagaShort) -> _ShortCommand:
+    """A command to inventory about the short's units (`ShortUnits`)."""
+    return command(
         order_id=saga.order_id,
         short_id=short.short_id,
         fulfilment_id=short.fulfilment_id,
@@ -1866,11 +1875,18 @@ def _after_short(saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: D
         _begin_cancel(saga, "no unit of the order could be found", now, policy, decision)
     elif _all_shipped(saga):
         # The last thing the order waited for was a short: what remains has all left.
-        _set_status(saga, Status.SHIPPED, decision)
-        saga.sla_deadline_at = now + policy.delivery_sla
-        saga.sla_notified = False
-        _release_what_was_not_shipped(saga, decision)
-        _deliver_if_all_delivered(saga, decision)
+        _everything_shipped(saga, now, policy, decision)
+
+
+def _cancel_or_after_short(
+    saga: OrderSaga, now: datetime, policy: SagaPolicy, decision: Decision
+) -> None:
+    """A short's step has answered: a cancel that waited for it goes ahead now, otherwise the
+    order moves on as after any short."""
+    if saga.cancel_requested:
+        _begin_cancel(saga, saga.cancel_requested, now, policy, decision)
+        return
+    _after_short(saga, now, policy, decision)
 
 
 _WITH_CANCEL = "the order is being cancelled"
@@ -1885,7 +1901,7 @@ def _cancel_waiting_shorts(saga: OrderSaga, decision: Decision) -> None:
             _cancel_short(saga, short, _WITH_CANCEL, decision, notify=False)
             short.with_cancel = True
             if waiting:
-                decision.send(_write_off(saga, short))
+                decision.send(_about_short(WriteOffShortPick, saga, short))
 
 
 # --- disputes and refunds made at the provider --------------------------------------------
@@ -2151,17 +2167,7 @@ def _step_commands(saga: OrderSaga, step: Step) -> list[Contract]:
         if short is None:
             return []
         if step == Step.REALLOCATE_STOCK:
-            return [
-                ReallocateStock(
-                    order_id=saga.order_id,
-                    short_id=short.short_id,
-                    fulfilment_id=short.fulfilment_id,
-                    location=short.location,
-                    sku=short.sku,
-                    quantity=short.quantity,
-                    bin=short.bin,
-                )
-            ]
+            return [_about_short(ReallocateStock, saga, short)]
         return [
             AddFulfilment(
                 order_id=saga.order_id,

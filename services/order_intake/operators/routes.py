@@ -9,13 +9,14 @@ state, timeline and outgoing commands saved in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.order_intake.dependencies import OrderActionsDep
+from services.order_intake.dependencies import OrderActions, OrderActionsDep
 from services.order_intake.domain import saga as saga_domain
 from services.order_intake.domain.saga import OrderSaga
 from services.order_intake.operators import store
@@ -144,42 +145,74 @@ _ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _operator_action_route(action: service.OperatorAction, description: str) -> None:
-    """`POST /v1/ops/orders/{order_id}/<action>`, answered by the endpoint `<action>_order`."""
+Act = Callable[..., Awaitable[service.Acted]]
+"""An `OrderActions` method taking (order_id, action, *, subject, by, note)."""
+
+
+def _action_route(
+    action: service.OperatorAction | service.HoldAction,
+    description: str,
+    act: Act,
+    answer: Callable[[str, Any, service.Acted], BaseModel],
+    response_model: type[BaseModel],
+    responses: dict[int | str, dict[str, Any]],
+) -> None:
+    """`POST /v1/ops/orders/{order_id}/<action>` with an optional audit body (who asked, why):
+    `act` on the order, then `answer(order_id, action, acted)`; served by the endpoint
+    `<action>_order`."""
 
     async def endpoint(
         order_id: str,
         orders: OrderActionsDep,
         body: OperatorActionIn | None = None,
         principal: Principal = requires(Permission.ORDERS_OPERATE),
-    ) -> OperatorActionOut:
-        acted = await orders.operator_action(
+    ) -> BaseModel:
+        acted = await act(
+            orders,
             order_id,
             action,
             subject=principal.subject,
             by=body.by if body else None,
             note=body.note if body else None,
         )
-        saga = acted.saga
-        return OperatorActionOut(
-            order_id=order_id,
-            action=action,
-            previous_status=acted.previous.value,
-            status=saga.status.value,
-            step=saga.step.value if saga.step else None,
-            attempt=saga.attempt,
-            deadline_at=saga.deadline_at,
-            sent=[message.TYPE for message in acted.decision.messages],
-        )
+        return answer(order_id, action, acted)
 
     endpoint.__name__ = endpoint.__qualname__ = f"{action}_order"
     endpoint.__doc__ = description
     router.post(
         f"/orders/{{order_id}}/{action}",
         status_code=202,
-        response_model=OperatorActionOut,
-        responses=_ACTION_RESPONSES,
+        response_model=response_model,
+        responses=responses,
     )(endpoint)
+
+
+def _operator_answer(
+    order_id: str, action: service.OperatorAction, acted: service.Acted
+) -> OperatorActionOut:
+    saga = acted.saga
+    return OperatorActionOut(
+        order_id=order_id,
+        action=action,
+        previous_status=acted.previous.value,
+        status=saga.status.value,
+        step=saga.step.value if saga.step else None,
+        attempt=saga.attempt,
+        deadline_at=saga.deadline_at,
+        sent=[message.TYPE for message in acted.decision.messages],
+    )
+
+
+def _operator_action_route(action: service.OperatorAction, description: str) -> None:
+    """A retry or a compensation, answered with where the saga stands after it."""
+    _action_route(
+        action,
+        description,
+        OrderActions.operator_action,
+        _operator_answer,
+        OperatorActionOut,
+        _ACTION_RESPONSES,
+    )
 
 
 _operator_action_route(
@@ -299,31 +332,10 @@ async def hold_order(
 
 
 def _review_route(action: service.HoldAction, description: str) -> None:
-    """`POST /v1/ops/orders/{order_id}/<action>` for `release` and `reject`."""
-
-    async def endpoint(
-        order_id: str,
-        orders: OrderActionsDep,
-        body: OperatorActionIn | None = None,
-        principal: Principal = requires(Permission.ORDERS_OPERATE),
-    ) -> HoldActionOut:
-        acted = await orders.hold_action(
-            order_id,
-            action,
-            subject=principal.subject,
-            by=body.by if body else None,
-            note=body.note if body else None,
-        )
-        return _hold_answer(order_id, action, acted)
-
-    endpoint.__name__ = endpoint.__qualname__ = f"{action}_order"
-    endpoint.__doc__ = description
-    router.post(
-        f"/orders/{{order_id}}/{action}",
-        status_code=202,
-        response_model=HoldActionOut,
-        responses=_HOLD_RESPONSES,
-    )(endpoint)
+    """`release` or `reject` of a held order, answered with the hold after it."""
+    _action_route(
+        action, description, OrderActions.hold_action, _hold_answer, HoldActionOut, _HOLD_RESPONSES
+    )
 
 
 _review_route(

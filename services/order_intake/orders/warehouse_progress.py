@@ -33,36 +33,20 @@ async def on_pick_list_released(
     await store.append_progress(uow.conn, orders, "pick_list_released", detail)
 
 
-async def on_line_picked(uow: UnitOfWork, envelope: Envelope, event: LinePicked) -> None:
-    await store.append_progress(
-        uow.conn,
-        [event.order_id],
-        "line_picked",
-        {"sku": event.sku, "quantity": event.quantity, "bin": event.bin},
-    )
+OneOrderStep = LinePicked | ParcelPacked | LabelCreated
+
+# Floor steps of one order, each onto its timeline under `kind` with these fields of the event.
+_ONE_ORDER_STEPS: dict[type[OneOrderStep], tuple[str, tuple[str, ...]]] = {
+    LinePicked: ("line_picked", ("sku", "quantity", "bin")),
+    ParcelPacked: ("parcel_packed", ("parcel_id", "box", "weight_g")),
+    LabelCreated: ("label_created", ("parcel_id", "carrier", "service", "tracking_number")),
+}
 
 
-async def on_parcel_packed(uow: UnitOfWork, envelope: Envelope, event: ParcelPacked) -> None:
-    await store.append_progress(
-        uow.conn,
-        [event.order_id],
-        "parcel_packed",
-        {"parcel_id": event.parcel_id, "box": event.box, "weight_g": event.weight_g},
-    )
-
-
-async def on_label_created(uow: UnitOfWork, envelope: Envelope, event: LabelCreated) -> None:
-    await store.append_progress(
-        uow.conn,
-        [event.order_id],
-        "label_created",
-        {
-            "parcel_id": event.parcel_id,
-            "carrier": event.carrier,
-            "service": event.service,
-            "tracking_number": event.tracking_number,
-        },
-    )
+async def on_one_order_step(uow: UnitOfWork, envelope: Envelope, event: OneOrderStep) -> None:
+    kind, fields = _ONE_ORDER_STEPS[type(event)]
+    detail = {name: getattr(event, name) for name in fields}
+    await store.append_progress(uow.conn, [event.order_id], kind, detail)
 
 
 async def on_partner_fulfilment_overdue(
@@ -98,8 +82,6 @@ async def on_partner_fulfilment_overdue(
 def warehouse_progress_handlers() -> dict[str, Handler]:
     return {
         PickListReleased.TYPE: on_pick_list_released,
-        LinePicked.TYPE: on_line_picked,
-        ParcelPacked.TYPE: on_parcel_packed,
-        LabelCreated.TYPE: on_label_created,
+        **{step.TYPE: on_one_order_step for step in _ONE_ORDER_STEPS},
         PartnerFulfilmentOverdue.TYPE: on_partner_fulfilment_overdue,
     }

@@ -26,42 +26,34 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.adapters.base import (
-    CancelOrder,
-    ChannelAdapter,
-    ChannelPayloadError,
-    ChannelResult,
-    Headers,
-    Ignored,
-    Reader,
-    address,
-    currency_code,
-    customer,
-    new_order,
-    not_negative,
-    same_currency,
-    sku_of,
-    split_line_total,
-)
+from services.order_intake.channels.adapters import base
 from services.order_intake.domain.order import CanonicalLine
 
 NAME = "amazon"
 CREATABLE = frozenset({"Unshipped", "PartiallyShipped"})
 EXPRESS = frozenset({"Expedited", "NextDay", "SecondDay", "Priority", "SameDay"})
+ADDRESS = base.AddressKeys(
+    "AddressLine1",
+    ("AddressLine2", "AddressLine3"),
+    "City",
+    ("StateOrRegion",),
+    "PostalCode",
+    "CountryCode",
+)
 
 
-def parse(payload: Any, headers: Headers) -> ChannelResult:
-    order = Reader.root(payload)
+def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
+    order = base.Reader.root(payload)
     if not order.has("AmazonOrderId") and order.has("payload"):
         order = order.obj("payload")
     external_id = order.identifier("AmazonOrderId")
     status = order.text("OrderStatus", max_length=40)
     if status == "Canceled":
-        return CancelOrder(external_id, "cancelled on Amazon")
+        return base.CancelOrder(external_id, "cancelled on Amazon")
     if order.optional_text("FulfillmentChannel") == "AFN":
-        return Ignored("fulfilled by Amazon (AFN), not by this OMS", external_id)
+        return base.Ignored("fulfilled by Amazon (AFN), not by this OMS", external_id)
     if status not in CREATABLE:
-        return Ignored(
+        return base.Ignored(
             f"Amazon order is {status}: only Unshipped and PartiallyShipped orders are taken"
             " (Pending ones carry no prices yet)",
             external_id,
@@ -70,17 +62,17 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     items = order.objects("OrderItems")
     total = order.optional_obj("OrderTotal")
     if total is not None:
-        currency = currency_code(total.text("CurrencyCode"), total.field("CurrencyCode"))
+        currency = base.currency_code(total.text("CurrencyCode"), total.field("CurrencyCode"))
     elif items and items[0].has("ItemPrice"):
         price = items[0].obj("ItemPrice")
-        currency = currency_code(price.text("CurrencyCode"), price.field("CurrencyCode"))
+        currency = base.currency_code(price.text("CurrencyCode"), price.field("CurrencyCode"))
     else:
-        raise ChannelPayloadError(order.field("OrderTotal"), "is required")
+        raise base.ChannelPayloadError(order.field("OrderTotal"), "is required")
 
     priced = [_priced(item, currency) for item in items]
     priced = [p for p in priced if p.quantity > 0]
     if not priced:
-        raise ChannelPayloadError(order.field("OrderItems"), "no item has a quantity ordered")
+        raise base.ChannelPayloadError(order.field("OrderItems"), "no item has a quantity ordered")
     goods = sum((p.goods for p in priced), Decimal(0))
     shipping = sum((p.shipping for p in priced), Decimal(0))
     tax = sum((p.goods_tax + p.shipping_tax for p in priced), Decimal(0))
@@ -91,38 +83,30 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     lines: list[CanonicalLine] = []
     for p in priced:
         line_total = p.goods - p.goods_tax if tax_included else p.goods
-        lines += split_line_total(p.sku, p.quantity, line_total, currency, p.field)
+        lines += base.split_line_total(p.sku, p.quantity, line_total, currency, p.field)
     if tax_included:
         shipping -= sum((p.shipping_tax for p in priced), Decimal(0))
 
     ship = order.obj("ShippingAddress")
     buyer = order.optional_obj("BuyerInfo")
-    return new_order(
+    return base.new_order(
         NAME,
         external_id,
-        customer=customer(
+        customer=base.customer(
             email=buyer.optional_text("BuyerEmail", max_length=254) if buyer else None,
             name=(buyer.optional_text("BuyerName") if buyer else None)
             or ship.optional_text("Name"),
             phone=ship.optional_text("Phone", max_length=40),
             email_field=buyer.field("BuyerEmail") if buyer else "BuyerInfo.BuyerEmail",
         ),
-        shipping_address=address(
-            ship,
-            line1="AddressLine1",
-            line2=("AddressLine2", "AddressLine3"),
-            city="City",
-            region=("StateOrRegion",),
-            postal_code="PostalCode",
-            country="CountryCode",
-        ),
+        shipping_address=ADDRESS.read(ship),
         currency=currency,
         lines=lines,
         paid=True,
         shipping_method="express"
         if order.optional_text("ShipmentServiceLevelCategory") in EXPRESS
         else "standard",
-        shipping=not_negative(shipping, order.field("OrderItems")),
+        shipping=base.not_negative(shipping, order.field("OrderItems")),
         tax=max(tax, Decimal(0)),
     )
 
@@ -138,12 +122,12 @@ class _Item:
     field: str
 
 
-def _priced(item: Reader, currency: str) -> _Item:
+def _priced(item: base.Reader, currency: str) -> _Item:
     quantity = item.quantity("QuantityOrdered")
     if quantity == 0:
         return _Item("", 0, Decimal(0), Decimal(0), Decimal(0), Decimal(0), item.field(""))
     return _Item(
-        sku=sku_of(item, "SellerSKU"),
+        sku=base.sku_of(item, "SellerSKU"),
         quantity=quantity,
         goods=_money(item, "ItemPrice", currency, required=True)
         - _money(item, "PromotionDiscount", currency),
@@ -157,12 +141,12 @@ def _priced(item: Reader, currency: str) -> _Item:
     )
 
 
-def _money(item: Reader, key: str, currency: str, *, required: bool = False) -> Decimal:
+def _money(item: base.Reader, key: str, currency: str, *, required: bool = False) -> Decimal:
     money = item.obj(key) if required else item.optional_obj(key)
     if money is None:
         return Decimal(0)
-    same_currency(money.optional_text("CurrencyCode"), currency, money.field("CurrencyCode"))
+    base.same_currency(money.optional_text("CurrencyCode"), currency, money.field("CurrencyCode"))
     return money.amount("Amount", currency)
 
 
-ADAPTER = ChannelAdapter(name=NAME, parse=parse)
+ADAPTER = base.ChannelAdapter(name=NAME, parse=parse)

@@ -240,8 +240,9 @@ class Reader:
             raise ChannelPayloadError(self.field(key), "is required")
         return value
 
-    def optional_amount(self, key: str, currency: str) -> Decimal | None:
-        """A money amount given as a decimal string or a JSON number, parsed exactly."""
+    def optional_decimal(self, key: str) -> Decimal | None:
+        """An amount given as a decimal string or a JSON number, parsed exactly, of any number
+        of decimal places; None when absent or empty."""
         value = self.data.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
@@ -255,6 +256,13 @@ class Reader:
             raise ChannelPayloadError(self.field(key), "must be a finite amount")
         if abs(amount) >= MAX_AMOUNT:
             raise ChannelPayloadError(self.field(key), "is too large")
+        return amount
+
+    def optional_amount(self, key: str, currency: str) -> Decimal | None:
+        """A money amount given as a decimal string or a JSON number, parsed exactly."""
+        amount = self.optional_decimal(key)
+        if amount is None:
+            return None
         if not fits_currency(amount, currency):
             raise ChannelPayloadError(
                 self.field(key), f"{amount} has more decimal places than {currency} allows"
@@ -273,17 +281,25 @@ class Reader:
 # --- the skeleton every adapter follows ----------------------------------------------------
 
 
-def webhook_topic(headers: Headers, header: str, handled: frozenset[str], hint: str) -> str | None:
-    """The delivery's topic from `header`, if sent; refused (`unsupported_topic`) when it is not
-    one of `handled`, `hint` telling which topics to subscribe."""
-    topic = headers.get(header)
-    if topic is not None and topic not in handled:
-        raise ChannelPayloadError(
-            f"headers.{header}",
-            f"topic {topic!r} is not handled; {hint}",
-            code="unsupported_topic",
-        )
-    return topic
+@dataclass(frozen=True)
+class WebhookTopics:
+    """Where a channel's webhook names its topic (`header`), the topics its adapter handles, and
+    a `hint` telling which topics to subscribe."""
+
+    header: str
+    handled: frozenset[str]
+    hint: str
+
+    def of(self, headers: Headers) -> str | None:
+        """The delivery's topic, if sent; refused (`unsupported_topic`) when not handled."""
+        topic = headers.get(self.header)
+        if topic is not None and topic not in self.handled:
+            raise ChannelPayloadError(
+                f"headers.{self.header}",
+                f"topic {topic!r} is not handled; {self.hint}",
+                code="unsupported_topic",
+            )
+        return topic
 
 
 def line_items(order: Reader, key: str) -> list[Reader]:
@@ -410,45 +426,60 @@ def line_from_unit_price(
     return split_line_total(sku, quantity, unit_price * quantity - adjustments, currency, field)
 
 
-def address(
-    reader: Reader,
-    *,
-    line1: str,
-    line2: Sequence[str] = (),
-    city: str,
-    region: Sequence[str] = (),
-    postal_code: str,
-    country: str,
-) -> Address:
-    """The address in `reader`, each argument naming the channel's key for that part: `line2`
-    joins the keys given that are present, `region` takes the first present one. A missing
-    line1, city, postal code or country is refused naming the channel's field."""
-    values = {
-        "line1": reader.optional_text(line1),
-        "city": reader.optional_text(city, max_length=100),
-        "postal_code": reader.optional_text(postal_code, max_length=20),
-        "country": reader.optional_text(country, max_length=2),
-    }
-    keys = {"line1": line1, "city": city, "postal_code": postal_code, "country": country}
-    for name, value in values.items():
-        if not value:
-            raise ChannelPayloadError(reader.field(keys[name]), "is required")
-    code = str(values["country"]).upper()
-    if not _COUNTRY.match(code):
-        raise ChannelPayloadError(
-            reader.field(country),
-            f"{values['country']!r} is not an ISO 3166-1 alpha-2 country code",
+@dataclass(frozen=True)
+class AddressKeys:
+    """A channel's keys for the parts of an address, in `Address`'s order (line 1, line 2,
+    city, region, postal code, country)."""
+
+    line1: str
+    line2: tuple[str, ...]
+    city: str
+    region: tuple[str, ...]
+    postal_code: str
+    country: str
+
+    def read(self, reader: Reader) -> Address:
+        """The address in `reader`: `line2` joins the keys given that are present, `region`
+        takes the first present one. A missing line1, city, postal code or country is refused
+        naming the channel's field."""
+        values = {
+            "line1": reader.optional_text(self.line1),
+            "city": reader.optional_text(self.city, max_length=100),
+            "postal_code": reader.optional_text(self.postal_code, max_length=20),
+            "country": reader.optional_text(self.country, max_length=2),
+        }
+        keys = {
+            "line1": self.line1,
+            "city": self.city,
+            "postal_code": self.postal_code,
+            "country": self.country,
+        }
+        for name, value in values.items():
+            if not value:
+                raise ChannelPayloadError(reader.field(keys[name]), "is required")
+        code = str(values["country"]).upper()
+        if not _COUNTRY.match(code):
+            raise ChannelPayloadError(
+                reader.field(self.country),
+                f"{values['country']!r} is not an ISO 3166-1 alpha-2 country code",
+            )
+        second = ", ".join(t for t in (reader.optional_text(k) for k in self.line2) if t)
+        regions = (reader.optional_text(k, max_length=100) for k in self.region)
+        return Address(
+            line1=str(values["line1"]),
+            line2=second or None,
+            city=str(values["city"]),
+            region=next((r for r in regions if r), None),
+            postal_code=str(values["postal_code"]),
+            country=code,
         )
-    second = ", ".join(t for t in (reader.optional_text(k) for k in line2) if t)
-    regions = (reader.optional_text(k, max_length=100) for k in region)
-    return Address(
-        line1=str(values["line1"]),
-        line2=second or None,
-        city=str(values["city"]),
-        region=next((r for r in regions if r), None),
-        postal_code=str(values["postal_code"]),
-        country=code,
-    )
+
+    def read_if_given(self, reader: Reader | None) -> Address | None:
+        """The address in `reader`; None when the channel sent none (no object, or one without
+        its first line, as a billing address often is)."""
+        if reader is None or not reader.has(self.line1):
+            return None
+        return self.read(reader)
 
 
 def customer(
@@ -459,25 +490,23 @@ def customer(
     return Customer(email=email, name=name, phone=phone)
 
 
-def contact(
-    ship_to: Reader,
-    billing: Reader | None,
-    *,
-    first: str = "first_name",
-    last: str = "last_name",
-    phone: str = "phone",
-) -> tuple[str | None, str | None]:
-    """The recipient's name and phone: the ship-to address's, else the billing address's."""
+def recipient_customer(
+    ship_to: Reader, billing: Reader | None, *, email: str | None, email_field: str
+) -> Customer:
+    """The customer with `email`, and the recipient's name (`first_name`, `last_name`) and
+    `phone`: the ship-to address's, else the billing address's."""
 
     def name_of(reader: Reader) -> str | None:
-        return full_name(reader.optional_text(first), reader.optional_text(last))
+        return full_name(reader.optional_text("first_name"), reader.optional_text("last_name"))
 
     def phone_of(reader: Reader) -> str | None:
-        return reader.optional_text(phone, max_length=40)
+        return reader.optional_text("phone", max_length=40)
 
-    return (
-        name_of(ship_to) or (name_of(billing) if billing else None),
-        phone_of(ship_to) or (phone_of(billing) if billing else None),
+    return customer(
+        email=email,
+        name=name_of(ship_to) or (name_of(billing) if billing else None),
+        phone=phone_of(ship_to) or (phone_of(billing) if billing else None),
+        email_field=email_field,
     )
 
 

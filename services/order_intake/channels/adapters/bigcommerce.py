@@ -37,29 +37,11 @@ verified the webhook.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.adapters.base import (
-    MAX_AMOUNT,
-    CancelOrder,
-    ChannelAdapter,
-    ChannelPayloadError,
-    ChannelResult,
-    Headers,
-    Ignored,
-    Reader,
-    address,
-    contact,
-    currency_code,
-    customer,
-    new_order,
-    order_lines,
-    sku_of,
-    split_line_total,
-)
+from services.order_intake.channels.adapters import base
 from services.order_intake.domain.order import CanonicalLine
-from shared.contracts.common import Address
 from shared.money import quantum, round_money
 
 NAME = "bigcommerce"
@@ -89,22 +71,25 @@ PAID = frozenset({"captured", "paid", "authorized", "capture pending", "partiall
 NOT_PAYABLE = frozenset({"declined", "void", "void pending", "refunded", "held for review"})
 BIGCOMMERCE_DECIMALS = 4
 EXPRESS_WORDS = ("express", "overnight", "next day", "nextday", "priority")
+ADDRESS = base.AddressKeys("street_1", ("street_2",), "city", ("state",), "zip", "country_iso2")
 
 
-def parse(payload: Any, headers: Headers) -> ChannelResult:
-    order = Reader.root(payload)
+def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
+    order = base.Reader.root(payload)
     external_id = order.identifier("id")
     status_id = _status_id(order)
     status = STATUS_NAMES.get(status_id, f"status {status_id}")
     if status_id in CANCELS:
-        return CancelOrder(external_id, f"{status.lower()} in BigCommerce")
+        return base.CancelOrder(external_id, f"{status.lower()} in BigCommerce")
     if status_id not in TO_FULFIL:
-        return Ignored(f"BigCommerce order is {status}: nothing to fulfil", external_id)
+        return base.Ignored(f"BigCommerce order is {status}: nothing to fulfil", external_id)
     payment_status = (order.optional_text("payment_status") or "").lower()
     if payment_status in NOT_PAYABLE:
-        return Ignored(f"BigCommerce payment is {payment_status}: nothing to fulfil", external_id)
+        return base.Ignored(
+            f"BigCommerce payment is {payment_status}: nothing to fulfil", external_id
+        )
 
-    currency = currency_code(
+    currency = base.currency_code(
         order.optional_text("default_currency_code") or order.text("currency_code"),
         order.field(
             "default_currency_code" if order.has("default_currency_code") else "currency_code"
@@ -118,20 +103,17 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     email = (billing.optional_text("email", max_length=254) if billing else None) or (
         ship_to.optional_text("email", max_length=254)
     )
-    name, phone = contact(ship_to, billing)
-    return new_order(
+    return base.new_order(
         NAME,
         external_id,
-        customer=customer(
+        customer=base.recipient_customer(
+            ship_to,
+            billing,
             email=email,
-            name=name,
-            phone=phone,
             email_field=billing.field("email") if billing else ship_to.field("email"),
         ),
-        shipping_address=_address(ship_to),
-        billing_address=_address(billing)
-        if billing is not None and billing.has("street_1")
-        else None,
+        shipping_address=ADDRESS.read(ship_to),
+        billing_address=ADDRESS.read_if_given(billing),
         currency=currency,
         lines=lines,
         paid=payment_status in PAID,
@@ -141,52 +123,42 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     )
 
 
-def _status_id(order: Reader) -> int:
+def _status_id(order: base.Reader) -> int:
     value = order.raw("status_id")
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ChannelPayloadError(order.field("status_id"), "is required: a whole number")
+        raise base.ChannelPayloadError(order.field("status_id"), "is required: a whole number")
     return value
 
 
-def exact_amount(reader: Reader, key: str) -> Decimal | None:
+def exact_amount(reader: base.Reader, key: str) -> Decimal | None:
     """An amount as BigCommerce writes it (a string with up to four decimals, or a number),
     exact; None when absent or empty."""
-    value = reader.raw(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
+    amount = reader.optional_decimal(key)
+    if amount is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ChannelPayloadError(reader.field(key), "must be a decimal amount")
-    try:
-        amount = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except InvalidOperation as exc:
-        raise ChannelPayloadError(reader.field(key), f"{value!r} is not an amount") from exc
-    if not amount.is_finite():
-        raise ChannelPayloadError(reader.field(key), "must be a finite amount")
-    if abs(amount) >= MAX_AMOUNT:
-        raise ChannelPayloadError(reader.field(key), "is too large")
     exponent = amount.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > BIGCOMMERCE_DECIMALS:
-        raise ChannelPayloadError(
+        raise base.ChannelPayloadError(
             reader.field(key), f"{amount} has more than {BIGCOMMERCE_DECIMALS} decimal places"
         )
     return amount
 
 
-def _required(reader: Reader, key: str) -> Decimal:
+def _required(reader: base.Reader, key: str) -> Decimal:
     amount = exact_amount(reader, key)
     if amount is None:
-        raise ChannelPayloadError(reader.field(key), "is required")
+        raise base.ChannelPayloadError(reader.field(key), "is required")
     return amount
 
 
-def _optional(reader: Reader, key: str) -> Decimal:
+def _optional(reader: base.Reader, key: str) -> Decimal:
     return exact_amount(reader, key) or Decimal(0)
 
 
-def _lines(order: Reader, currency: str) -> list[CanonicalLine]:
-    def line(item: Reader, quantity: int) -> list[CanonicalLine]:
+def _lines(order: base.Reader, currency: str) -> list[CanonicalLine]:
+    def line(item: base.Reader, quantity: int) -> list[CanonicalLine]:
         total = _required(item, "total_ex_tax")
         discounts = sum(
             (
@@ -197,17 +169,17 @@ def _lines(order: Reader, currency: str) -> list[CanonicalLine]:
         )
         value = round_money(total - discounts, currency)
         if value < 0:
-            raise ChannelPayloadError(
+            raise base.ChannelPayloadError(
                 item.field("applied_discounts"), "the discounts exceed the line's total_ex_tax"
             )
-        return split_line_total(
-            sku_of(item, "sku"), quantity, value, currency, item.field("total_ex_tax")
+        return base.split_line_total(
+            base.sku_of(item, "sku"), quantity, value, currency, item.field("total_ex_tax")
         )
 
-    return order_lines(order, "products", line)
+    return base.order_lines(order, "products", line)
 
 
-def _charges(order: Reader, currency: str) -> Decimal:
+def _charges(order: base.Reader, currency: str) -> Decimal:
     """Shipping, handling, gift wrapping and order fees, tax exclusive."""
     total = sum(
         (
@@ -220,11 +192,13 @@ def _charges(order: Reader, currency: str) -> Decimal:
         key = "cost_ex_tax" if fee.has("cost_ex_tax") else "cost_exc_tax"
         total += _required(fee, key)
     if total < 0:
-        raise ChannelPayloadError(order.field("shipping_cost_ex_tax"), "must not be negative")
+        raise base.ChannelPayloadError(order.field("shipping_cost_ex_tax"), "must not be negative")
     return round_money(total, currency)
 
 
-def _tax(order: Reader, currency: str, lines: list[CanonicalLine], shipping: Decimal) -> Decimal:
+def _tax(
+    order: base.Reader, currency: str, lines: list[CanonicalLine], shipping: Decimal
+) -> Decimal:
     """What is left of `total_inc_tax` after the lines and charges: the order's tax, checked
     against BigCommerce's own `total_tax`."""
     total = round_money(_required(order, "total_inc_tax"), currency)
@@ -235,7 +209,7 @@ def _tax(order: Reader, currency: str, lines: list[CanonicalLine], shipping: Dec
     charges = 3 + len(order.objects("fees", required=False))
     tolerance = quantum(currency) * (products + charges)
     if tax < 0 or abs(tax - stated) > tolerance:
-        raise ChannelPayloadError(
+        raise base.ChannelPayloadError(
             order.field("total_inc_tax"),
             f"the lines ({subtotal}) and shipping ({shipping}) leave {tax} of total_inc_tax"
             f" ({total}) for tax, but total_tax is {stated}: discounts or charges this adapter"
@@ -244,10 +218,10 @@ def _tax(order: Reader, currency: str, lines: list[CanonicalLine], shipping: Dec
     return tax
 
 
-def _the_shipping_address(order: Reader) -> Reader:
+def _the_shipping_address(order: base.Reader) -> base.Reader:
     addresses = order.objects("shipping_addresses", required=False)
     if not addresses:
-        raise ChannelPayloadError(
+        raise base.ChannelPayloadError(
             order.field("shipping_addresses"),
             "is required: the order has no shipping address (pickup and digital orders are"
             " not fulfilled through the OMS)",
@@ -260,26 +234,14 @@ def _the_shipping_address(order: Reader) -> Reader:
         for a in addresses
     }
     if len(distinct) > 1:
-        raise ChannelPayloadError(
+        raise base.ChannelPayloadError(
             order.field("shipping_addresses"),
             f"the order ships to {len(distinct)} addresses; the OMS takes orders with one",
         )
     return addresses[0]
 
 
-def _address(reader: Reader) -> Address:
-    return address(
-        reader,
-        line1="street_1",
-        line2=("street_2",),
-        city="city",
-        region=("state",),
-        postal_code="zip",
-        country="country_iso2",
-    )
-
-
-def _shipping_method(ship_to: Reader) -> str:
+def _shipping_method(ship_to: base.Reader) -> str:
     method = (ship_to.optional_text("shipping_method") or "").lower()
     if "pickup" in method or "pick up" in method:
         return "pickup"
@@ -288,4 +250,4 @@ def _shipping_method(ship_to: Reader) -> str:
     return "standard"
 
 
-ADAPTER = ChannelAdapter(name=NAME, parse=parse)
+ADAPTER = base.ChannelAdapter(name=NAME, parse=parse)

@@ -18,48 +18,35 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.adapters.base import (
-    CancelOrder,
-    ChannelAdapter,
-    ChannelPayloadError,
-    ChannelResult,
-    Headers,
-    Ignored,
-    Reader,
-    address,
-    currency_code,
-    customer,
-    line_items,
-    new_order,
-    not_negative,
-    order_lines,
-    same_currency,
-    sku_of,
-    split_line_total,
-)
+from services.order_intake.channels.adapters import base
 from services.order_intake.domain.order import CanonicalLine
 
 NAME = "ebay"
 PAID = frozenset({"PAID", "PARTIALLY_REFUNDED"})
 EXPRESS_WORDS = ("express", "expedited", "overnight", "oneday", "nextday")
+ADDRESS = base.AddressKeys(
+    "addressLine1", ("addressLine2",), "city", ("stateOrProvince",), "postalCode", "countryCode"
+)
 
 
-def parse(payload: Any, headers: Headers) -> ChannelResult:
-    order = Reader.root(payload)
+def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
+    order = base.Reader.root(payload)
     external_id = order.identifier("orderId")
     cancel = order.optional_obj("cancelStatus")
     if cancel is not None and cancel.optional_text("cancelState") == "CANCELED":
-        return CancelOrder(external_id, "cancelled on eBay")
+        return base.CancelOrder(external_id, "cancelled on eBay")
     payment_status = order.optional_text("orderPaymentStatus") or "PENDING"
     if payment_status not in PAID:
-        return Ignored(f"eBay order payment is {payment_status}: nothing to fulfil", external_id)
+        return base.Ignored(
+            f"eBay order payment is {payment_status}: nothing to fulfil", external_id
+        )
     if order.optional_text("orderFulfillmentStatus") == "FULFILLED":
-        return Ignored("eBay order is already fulfilled", external_id)
+        return base.Ignored("eBay order is already fulfilled", external_id)
 
-    first_cost = line_items(order, "lineItems")[0].obj("lineItemCost")
-    currency = currency_code(first_cost.text("currency"), first_cost.field("currency"))
+    first_cost = base.line_items(order, "lineItems")[0].obj("lineItemCost")
+    currency = base.currency_code(first_cost.text("currency"), first_cost.field("currency"))
 
-    def line(item: Reader, quantity: int) -> list[CanonicalLine]:
+    def line(item: base.Reader, quantity: int) -> list[CanonicalLine]:
         discounted = item.optional_obj("discountedLineItemCost")
         if discounted is not None:
             line_total = _amount(discounted, currency)
@@ -71,11 +58,11 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
                 ),
                 Decimal(0),
             )
-        return split_line_total(
-            sku_of(item, "sku"), quantity, line_total, currency, item.field("lineItemCost")
+        return base.split_line_total(
+            base.sku_of(item, "sku"), quantity, line_total, currency, item.field("lineItemCost")
         )
 
-    lines = order_lines(order, "lineItems", line)
+    lines = base.order_lines(order, "lineItems", line)
 
     summary = order.optional_obj("pricingSummary")
     shipping = Decimal(0)
@@ -88,7 +75,7 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
 
     instructions = order.objects("fulfillmentStartInstructions")
     if not instructions:
-        raise ChannelPayloadError(order.field("fulfillmentStartInstructions"), "is required")
+        raise base.ChannelPayloadError(order.field("fulfillmentStartInstructions"), "is required")
     step = instructions[0].obj("shippingStep")
     ship_to = step.obj("shipTo")
     contact = ship_to.obj("contactAddress")
@@ -99,42 +86,34 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
         registration.optional_text("email", max_length=254) if registration else None
     )
     service = (step.optional_text("shippingServiceCode") or "").lower()
-    return new_order(
+    return base.new_order(
         NAME,
         external_id,
-        customer=customer(
+        customer=base.customer(
             email=email,
             name=ship_to.optional_text("fullName")
             or (registration.optional_text("fullName") if registration else None),
             phone=phone.optional_text("phoneNumber", max_length=40) if phone else None,
             email_field=ship_to.field("email"),
         ),
-        shipping_address=address(
-            contact,
-            line1="addressLine1",
-            line2=("addressLine2",),
-            city="city",
-            region=("stateOrProvince",),
-            postal_code="postalCode",
-            country="countryCode",
-        ),
+        shipping_address=ADDRESS.read(contact),
         currency=currency,
         lines=lines,
         paid=True,
         shipping_method="express" if any(word in service for word in EXPRESS_WORDS) else "standard",
-        shipping=not_negative(shipping, order.field("pricingSummary.deliveryCost")),
-        tax=not_negative(tax, order.field("pricingSummary.tax")),
+        shipping=base.not_negative(shipping, order.field("pricingSummary.deliveryCost")),
+        tax=base.not_negative(tax, order.field("pricingSummary.tax")),
     )
 
 
-def _amount(money: Reader, currency: str) -> Decimal:
-    same_currency(money.optional_text("currency"), currency, money.field("currency"))
+def _amount(money: base.Reader, currency: str) -> Decimal:
+    base.same_currency(money.optional_text("currency"), currency, money.field("currency"))
     return money.amount("value", currency)
 
 
-def _optional(summary: Reader, key: str, currency: str) -> Decimal:
+def _optional(summary: base.Reader, key: str, currency: str) -> Decimal:
     money = summary.optional_obj(key)
     return _amount(money, currency) if money is not None else Decimal(0)
 
 
-ADAPTER = ChannelAdapter(name=NAME, parse=parse)
+ADAPTER = base.ChannelAdapter(name=NAME, parse=parse)

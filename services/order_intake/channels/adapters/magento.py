@@ -37,24 +37,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.adapters.base import (
-    CancelOrder,
-    ChannelAdapter,
-    ChannelPayloadError,
-    ChannelResult,
-    Headers,
-    Ignored,
-    Reader,
-    address,
-    currency_code,
-    customer,
-    full_name,
-    line_items,
-    new_order,
-    not_negative,
-    sku_of,
-    split_line_total,
-)
+from services.order_intake.channels.adapters import base
 from services.order_intake.domain.order import CanonicalLine
 from shared.contracts.common import Address
 
@@ -64,17 +47,19 @@ NOT_YET = frozenset({"pending_payment", "payment_review", "holded"})
 EXPRESS_WORDS = ("express", "overnight", "nextday", "next_day", "priority", "1da", "2da")
 
 
-def parse(payload: Any, headers: Headers) -> ChannelResult:
-    order = Reader.root(payload)
+def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
+    order = base.Reader.root(payload)
     external_id = order.identifier("entity_id")
     state = (order.optional_text("state", max_length=40) or "new").lower()
     if state == "canceled":
-        return CancelOrder(external_id, "cancelled in Magento")
+        return base.CancelOrder(external_id, "cancelled in Magento")
     if state not in CREATABLE:
         why = "not yet paid or on hold" if state in NOT_YET else "nothing to fulfil"
-        return Ignored(f"Magento order is {state}: {why}", external_id)
+        return base.Ignored(f"Magento order is {state}: {why}", external_id)
 
-    currency = currency_code(order.text("order_currency_code"), order.field("order_currency_code"))
+    currency = base.currency_code(
+        order.text("order_currency_code"), order.field("order_currency_code")
+    )
     lines = _lines(order, currency)
     shipping = (
         _money(order, "shipping_amount", currency)
@@ -91,18 +76,20 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     email = order.optional_text("customer_email", max_length=254) or (
         ship_to.optional_text("email", max_length=254)
     )
-    name = full_name(ship_to.optional_text("firstname"), ship_to.optional_text("lastname")) or (
-        full_name(
+    name = base.full_name(
+        ship_to.optional_text("firstname"), ship_to.optional_text("lastname")
+    ) or (
+        base.full_name(
             order.optional_text("customer_firstname"), order.optional_text("customer_lastname")
         )
     )
     phone = ship_to.optional_text("telephone", max_length=40) or (
         billing.optional_text("telephone", max_length=40) if billing else None
     )
-    return new_order(
+    return base.new_order(
         NAME,
         external_id,
-        customer=customer(
+        customer=base.customer(
             email=email, name=name, phone=phone, email_field=order.field("customer_email")
         ),
         shipping_address=_address(ship_to),
@@ -113,16 +100,16 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
         lines=lines,
         paid=paid,
         shipping_method=_shipping_method(order),
-        shipping=not_negative(shipping, order.field("shipping_amount")),
-        tax=not_negative(tax, order.field("tax_amount")),
+        shipping=base.not_negative(shipping, order.field("shipping_amount")),
+        tax=base.not_negative(tax, order.field("tax_amount")),
     )
 
 
 # --- lines -----------------------------------------------------------------------------------
 
 
-def _lines(order: Reader, currency: str) -> list[CanonicalLine]:
-    items = line_items(order, "items")
+def _lines(order: base.Reader, currency: str) -> list[CanonicalLine]:
+    items = base.line_items(order, "items")
     lines: list[CanonicalLine] = []
     for item in shippable_items(items, lambda item: _money(item, "row_total", currency)):
         quantity = whole_quantity(item, "qty_ordered")
@@ -133,24 +120,26 @@ def _lines(order: Reader, currency: str) -> list[CanonicalLine]:
             - abs(_money(item, "discount_amount", currency))
             + _money(item, "discount_tax_compensation_amount", currency)
         )
-        lines += split_line_total(
-            sku_of(item, "sku"), quantity, total, currency, item.field("row_total")
+        lines += base.split_line_total(
+            base.sku_of(item, "sku"), quantity, total, currency, item.field("row_total")
         )
     if not lines:
-        raise ChannelPayloadError(order.field("items"), "no item has a quantity ordered")
+        raise base.ChannelPayloadError(order.field("items"), "no item has a quantity ordered")
     return lines
 
 
-def shippable_items(items: list[Reader], row_total: Callable[[Reader], Decimal]) -> list[Reader]:
+def shippable_items(
+    items: list[base.Reader], row_total: Callable[[base.Reader], Decimal]
+) -> list[base.Reader]:
     """The items that are the order's lines (see the module's doc): items without a parent in
     the order, except a parent without money, whose children are the lines instead."""
     by_id = {item.identifier("item_id"): item for item in items if item.has("item_id")}
-    children: dict[str, list[Reader]] = {}
+    children: dict[str, list[base.Reader]] = {}
     for item in items:
         parent = item.optional_text("parent_item_id", max_length=128)
         if parent is not None and parent in by_id:
             children.setdefault(parent, []).append(item)
-    chosen: list[Reader] = []
+    chosen: list[base.Reader] = []
     for item in items:
         parent = item.optional_text("parent_item_id", max_length=128)
         if parent is not None and parent in by_id:
@@ -163,63 +152,59 @@ def shippable_items(items: list[Reader], row_total: Callable[[Reader], Decimal])
     return chosen
 
 
-def whole_quantity(item: Reader, key: str) -> int:
+def whole_quantity(item: base.Reader, key: str) -> int:
     value = item.raw(key)
     if value is None:
-        raise ChannelPayloadError(item.field(key), "is required")
+        raise base.ChannelPayloadError(item.field(key), "is required")
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-        raise ChannelPayloadError(item.field(key), "must be a number")
+        raise base.ChannelPayloadError(item.field(key), "must be a number")
     try:
         number = Decimal(str(value).strip())
     except ArithmeticError as exc:
-        raise ChannelPayloadError(item.field(key), f"{value!r} is not a number") from exc
+        raise base.ChannelPayloadError(item.field(key), f"{value!r} is not a number") from exc
     if not number.is_finite() or number != number.to_integral_value():
-        raise ChannelPayloadError(item.field(key), "must be a whole number")
+        raise base.ChannelPayloadError(item.field(key), "must be a whole number")
     if number < 0:
-        raise ChannelPayloadError(item.field(key), "must not be negative")
+        raise base.ChannelPayloadError(item.field(key), "must not be negative")
     if number > 100_000:
-        raise ChannelPayloadError(item.field(key), "is too large")
+        raise base.ChannelPayloadError(item.field(key), "is too large")
     return int(number)
 
 
-def _money(reader: Reader, key: str, currency: str) -> Decimal:
+def _money(reader: base.Reader, key: str, currency: str) -> Decimal:
     return reader.optional_amount(key, currency) or Decimal(0)
 
 
 # --- addresses -------------------------------------------------------------------------------
 
 
-def _shipping_address_reader(order: Reader) -> Reader:
+def _shipping_address_reader(order: base.Reader) -> base.Reader:
     extension = order.optional_obj("extension_attributes")
     assignments = extension.objects("shipping_assignments", required=False) if extension else []
     if not assignments:
-        raise ChannelPayloadError(
+        raise base.ChannelPayloadError(
             "extension_attributes.shipping_assignments",
             "is required: the order has no shipping address (a virtual order is not shipped)",
         )
     return assignments[0].obj("shipping").obj("address")
 
 
-def _address(reader: Reader) -> Address:
+def _address(reader: base.Reader) -> Address:
     street = reader.raw("street")
     if isinstance(street, str):
         street = [street]
     if not isinstance(street, list) or not street:
-        raise ChannelPayloadError(reader.field("street"), "is required")
+        raise base.ChannelPayloadError(reader.field("street"), "is required")
     parts: dict[str, Any] = {f"street.{i}": part for i, part in enumerate(street)}
-    flat = Reader({**reader.data, **parts}, reader.path)
-    return address(
-        flat,
-        line1="street.0",
-        line2=tuple(f"street.{i}" for i in range(1, len(street))),
-        city="city",
-        region=("region_code", "region"),
-        postal_code="postcode",
-        country="country_id",
+    flat = base.Reader({**reader.data, **parts}, reader.path)
+    line2 = tuple(f"street.{i}" for i in range(1, len(street)))
+    keys = base.AddressKeys(
+        "street.0", line2, "city", ("region_code", "region"), "postcode", "country_id"
     )
+    return keys.read(flat)
 
 
-def _shipping_method(order: Reader) -> str:
+def _shipping_method(order: base.Reader) -> str:
     method = order.optional_text("shipping_method", max_length=200) or ""
     extension = order.optional_obj("extension_attributes")
     for assignment in (
@@ -236,4 +221,4 @@ def _shipping_method(order: Reader) -> str:
     return "standard"
 
 
-ADAPTER = ChannelAdapter(name=NAME, parse=parse)
+ADAPTER = base.ChannelAdapter(name=NAME, parse=parse)

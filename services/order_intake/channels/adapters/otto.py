@@ -34,24 +34,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from services.order_intake.channels.adapters.base import (
-    CancelOrder,
-    ChannelAdapter,
-    ChannelPayloadError,
-    ChannelResult,
-    Headers,
-    Ignored,
-    Reader,
-    currency_code,
-    customer,
-    full_name,
-    line_items,
-    new_order,
-    not_negative,
-    same_currency,
-    sku_of,
-    split_line_total,
-)
+from services.order_intake.channels.adapters import base
 from services.order_intake.domain.order import CanonicalLine
 from shared.contracts.common import Address
 from shared.money import quantum
@@ -74,16 +57,16 @@ ALPHA2 = {
 }  # fmt: skip
 
 
-def parse(payload: Any, headers: Headers) -> ChannelResult:
-    order = Reader.root(payload)
+def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
+    order = base.Reader.root(payload)
     external_id = order.identifier("salesOrderId")
-    items = line_items(order, "positionItems")
+    items = base.line_items(order, "positionItems")
     states = [_status(item) for item in items]
 
     if all(state in CANCELLED for state in states):
-        return CancelOrder(external_id, "cancelled on OTTO Market")
+        return base.CancelOrder(external_id, "cancelled on OTTO Market")
     if ANNOUNCED in states:
-        return Ignored(
+        return base.Ignored(
             "OTTO order has ANNOUNCED position items: not processable yet (it is taken once"
             " OTTO marks it PROCESSABLE)",
             external_id,
@@ -91,19 +74,19 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     processable = [item for item, state in zip(items, states, strict=True) if state == PROCESSABLE]
     if not processable:
         seen = ", ".join(sorted(set(states)))
-        return Ignored(f"OTTO order has no PROCESSABLE position item ({seen})", external_id)
+        return base.Ignored(f"OTTO order has no PROCESSABLE position item ({seen})", external_id)
 
     units = [_unit(item) for item in processable]
     currency = units[0].currency
     for unit in units[1:]:
-        same_currency(unit.currency, currency, unit.currency_field)
+        base.same_currency(unit.currency, currency, unit.currency_field)
 
     lines: list[CanonicalLine] = []
     tax = Decimal(0)
     for group in _groups(units):
         net = net_of(group.gross, group.rate, currency)
         tax += group.gross - net
-        lines += split_line_total(group.sku, group.quantity, net, currency, group.field)
+        lines += base.split_line_total(group.sku, group.quantity, net, currency, group.field)
 
     processable_ids = {unit.position_item_id for unit in units}
     shipping = Decimal(0)
@@ -116,8 +99,8 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
         ):
             continue  # the fee of items the OMS does not fulfil
         money = fee.obj("deliveryFeeAmount")
-        same_currency(money.optional_text("currency"), currency, money.field("currency"))
-        gross = not_negative(money.amount("amount", currency), money.field("amount"))
+        base.same_currency(money.optional_text("currency"), currency, money.field("currency"))
+        gross = base.not_negative(money.amount("amount", currency), money.field("amount"))
         net = net_of(gross, vat_rate(fee, "vatRate"), currency)
         shipping += net
         tax += gross - net
@@ -129,12 +112,14 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     if email is None and invoice is not None:
         email = invoice.optional_text("email", max_length=254)
         email_field = invoice.field("email")
-    return new_order(
+    return base.new_order(
         NAME,
         external_id,
-        customer=customer(
+        customer=base.customer(
             email=email,
-            name=full_name(delivery.optional_text("firstName"), delivery.optional_text("lastName")),
+            name=base.full_name(
+                delivery.optional_text("firstName"), delivery.optional_text("lastName")
+            ),
             phone=delivery.optional_text("phoneNumber", max_length=40),
             email_field=email_field,
         ),
@@ -157,22 +142,22 @@ def net_of(gross: Decimal, rate: Decimal, currency: str) -> Decimal:
     return (gross * 100 / (100 + rate)).quantize(quantum(currency), rounding=ROUND_HALF_UP)
 
 
-def vat_rate(reader: Reader, key: str) -> Decimal:
+def vat_rate(reader: base.Reader, key: str) -> Decimal:
     """A VAT rate in percent (19 for 19 %), exact."""
     value = reader.raw(key)
     field = reader.field(key)
     if value is None:
-        raise ChannelPayloadError(field, "is required")
+        raise base.ChannelPayloadError(field, "is required")
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-        raise ChannelPayloadError(field, "must be a number")
+        raise base.ChannelPayloadError(field, "must be a number")
     try:
         rate = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
     except InvalidOperation as exc:
-        raise ChannelPayloadError(field, f"{value!r} is not a number") from exc
+        raise base.ChannelPayloadError(field, f"{value!r} is not a number") from exc
     if not rate.is_finite() or rate < 0 or rate >= 100:
-        raise ChannelPayloadError(field, "must be a percentage from 0 to under 100")
+        raise base.ChannelPayloadError(field, "must be a percentage from 0 to under 100")
     if 0 < rate < 1:
-        raise ChannelPayloadError(
+        raise base.ChannelPayloadError(
             field, f"{rate} looks like a fraction; OTTO sends percentages (19 for 19 %)"
         )
     return rate
@@ -198,36 +183,38 @@ class _Group:
     field: str
 
 
-def _status(item: Reader) -> str:
+def _status(item: base.Reader) -> str:
     status = item.text("fulfillmentStatus", max_length=40)
     if status not in STATUSES:
-        raise ChannelPayloadError(
+        raise base.ChannelPayloadError(
             item.field("fulfillmentStatus"),
             f"{status!r} is not an OTTO fulfilment status ({', '.join(sorted(STATUSES))})",
         )
     return status
 
 
-def _unit(item: Reader) -> _Unit:
+def _unit(item: base.Reader) -> _Unit:
     product = item.obj("product")
     price = item.obj("itemValueGrossPrice")
-    currency = currency_code(price.text("currency"), price.field("currency"))
+    currency = base.currency_code(price.text("currency"), price.field("currency"))
     reduced = item.optional_obj("itemValueReducedGrossPrice")
     discount = item.optional_obj("itemValueDiscount")
     if reduced is not None:
-        same_currency(reduced.optional_text("currency"), currency, reduced.field("currency"))
+        base.same_currency(reduced.optional_text("currency"), currency, reduced.field("currency"))
         gross = reduced.amount("amount", currency)
         field = reduced.field("amount")
     else:
         gross = price.amount("amount", currency)
         field = price.field("amount")
         if discount is not None:
-            same_currency(discount.optional_text("currency"), currency, discount.field("currency"))
+            base.same_currency(
+                discount.optional_text("currency"), currency, discount.field("currency")
+            )
             gross -= abs(discount.amount("amount", currency))
     return _Unit(
         position_item_id=item.identifier("positionItemId"),
-        sku=sku_of(product, "sku"),
-        gross=not_negative(gross, field),
+        sku=base.sku_of(product, "sku"),
+        gross=base.not_negative(gross, field),
         rate=vat_rate(product, "vatRate"),
         currency=currency,
         currency_field=price.field("currency"),
@@ -251,19 +238,19 @@ def _groups(units: Iterable[_Unit]) -> list[_Group]:
 # --- addresses -------------------------------------------------------------------------------
 
 
-def country_alpha2(reader: Reader, key: str) -> str:
+def country_alpha2(reader: base.Reader, key: str) -> str:
     value = reader.text(key, max_length=3).upper()
     if len(value) == 2 and value.isalpha():
         return value
     code = ALPHA2.get(value)
     if code is None:
-        raise ChannelPayloadError(
+        raise base.ChannelPayloadError(
             reader.field(key), f"{value!r} is not an ISO 3166-1 alpha-3 country code known here"
         )
     return code
 
 
-def otto_address(reader: Reader) -> Address:
+def otto_address(reader: base.Reader) -> Address:
     street = reader.text("street")
     number = reader.optional_text("houseNumber", max_length=20)
     return Address(
@@ -275,4 +262,4 @@ def otto_address(reader: Reader) -> Address:
     )
 
 
-ADAPTER = ChannelAdapter(name=NAME, parse=parse)
+ADAPTER = base.ChannelAdapter(name=NAME, parse=parse)

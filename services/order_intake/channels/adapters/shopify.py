@@ -21,57 +21,40 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.adapters.base import (
-    CancelOrder,
-    ChannelAdapter,
-    ChannelResult,
-    Headers,
-    Ignored,
-    Reader,
-    address,
-    currency_code,
-    customer,
-    full_name,
-    line_from_unit_price,
-    new_order,
-    not_negative,
-    order_lines,
-    sku_of,
-    webhook_topic,
-)
+from services.order_intake.channels.adapters import base
 from services.order_intake.domain.order import CanonicalLine
-from shared.contracts.common import Address
 
 NAME = "shopify"
 TOPIC_HEADER = "x-shopify-topic"
 CREATE_TOPICS = frozenset({"orders/create", "orders/paid", "orders/updated"})
 CANCEL_TOPIC = "orders/cancelled"
+TOPICS = base.WebhookTopics(
+    TOPIC_HEADER, CREATE_TOPICS | {CANCEL_TOPIC}, "subscribe orders/create and orders/cancelled"
+)
 PAID = frozenset({"paid", "partially_refunded"})
 NOT_PAYABLE = frozenset({"voided", "refunded"})
+ADDRESS = base.AddressKeys(
+    "address1", ("address2",), "city", ("province_code", "province"), "zip", "country_code"
+)
 
 
-def parse(payload: Any, headers: Headers) -> ChannelResult:
-    order = Reader.root(payload)
+def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
+    order = base.Reader.root(payload)
     external_id = order.identifier("id")
-    topic = webhook_topic(
-        headers,
-        TOPIC_HEADER,
-        CREATE_TOPICS | {CANCEL_TOPIC},
-        "subscribe orders/create and orders/cancelled",
-    )
+    topic = TOPICS.of(headers)
     if topic == CANCEL_TOPIC or (topic is None and order.has("cancelled_at")):
         reason = order.optional_text("cancel_reason") or "no reason given"
-        return CancelOrder(external_id, f"cancelled on Shopify ({reason})")
+        return base.CancelOrder(external_id, f"cancelled on Shopify ({reason})")
     financial_status = (order.optional_text("financial_status") or "pending").lower()
     if financial_status in NOT_PAYABLE:
-        return Ignored(f"Shopify order is {financial_status}: nothing to fulfil", external_id)
+        return base.Ignored(f"Shopify order is {financial_status}: nothing to fulfil", external_id)
 
-    currency = currency_code(order.text("currency"), order.field("currency"))
+    currency = base.currency_code(order.text("currency"), order.field("currency"))
     taxes_included = order.boolean("taxes_included")
     lines = _lines(order, currency, taxes_included)
     shipping = _shipping(order, currency, taxes_included)
     tax = order.optional_amount("total_tax", currency) or Decimal(0)
-    ship_to = _shipping_address(order)
+    ship_to = ADDRESS.read(order.obj("shipping_address"))
     buyer = order.optional_obj("customer")
     shipping_reader = order.obj("shipping_address")
     email = (
@@ -79,10 +62,10 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
         or order.optional_text("contact_email", max_length=254)
         or (buyer.optional_text("email", max_length=254) if buyer else None)
     )
-    name = full_name(
+    name = base.full_name(
         shipping_reader.optional_text("first_name"), shipping_reader.optional_text("last_name")
     ) or (
-        full_name(buyer.optional_text("first_name"), buyer.optional_text("last_name"))
+        base.full_name(buyer.optional_text("first_name"), buyer.optional_text("last_name"))
         if buyer
         else None
     )
@@ -91,24 +74,26 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
         or order.optional_text("phone", max_length=40)
         or (buyer.optional_text("phone", max_length=40) if buyer else None)
     )
-    return new_order(
+    return base.new_order(
         NAME,
         external_id,
-        customer=customer(email=email, name=name, phone=phone, email_field=order.field("email")),
+        customer=base.customer(
+            email=email, name=name, phone=phone, email_field=order.field("email")
+        ),
         shipping_address=ship_to,
-        billing_address=_billing_address(order),
+        billing_address=ADDRESS.read_if_given(order.optional_obj("billing_address")),
         currency=currency,
         lines=lines,
         paid=financial_status in PAID,
         shipping_method=_shipping_method(order),
         shipping=shipping,
-        tax=not_negative(tax, order.field("total_tax")),
+        tax=base.not_negative(tax, order.field("total_tax")),
         changed_at=order.optional_timestamp("updated_at"),
     )
 
 
-def _lines(order: Reader, currency: str, taxes_included: bool) -> list[CanonicalLine]:
-    def line(item: Reader, quantity: int) -> list[CanonicalLine]:
+def _lines(order: base.Reader, currency: str, taxes_included: bool) -> list[CanonicalLine]:
+    def line(item: base.Reader, quantity: int) -> list[CanonicalLine]:
         price = item.amount("price", currency)
         off = sum(
             (
@@ -122,14 +107,14 @@ def _lines(order: Reader, currency: str, taxes_included: bool) -> list[Canonical
                 (t.amount("price", currency) for t in item.objects("tax_lines", required=False)),
                 Decimal(0),
             )
-        return line_from_unit_price(
-            sku_of(item, "sku"), quantity, price, off, currency, item.field("price")
+        return base.line_from_unit_price(
+            base.sku_of(item, "sku"), quantity, price, off, currency, item.field("price")
         )
 
-    return order_lines(order, "line_items", line)
+    return base.order_lines(order, "line_items", line)
 
 
-def _shipping(order: Reader, currency: str, taxes_included: bool) -> Decimal:
+def _shipping(order: base.Reader, currency: str, taxes_included: bool) -> Decimal:
     total = Decimal(0)
     for line in order.objects("shipping_lines", required=False):
         price = line.optional_amount("discounted_price", currency)
@@ -140,34 +125,11 @@ def _shipping(order: Reader, currency: str, taxes_included: bool) -> Decimal:
                 (t.amount("price", currency) for t in line.objects("tax_lines", required=False)),
                 Decimal(0),
             )
-        total += not_negative(price, line.field("price"))
+        total += base.not_negative(price, line.field("price"))
     return total
 
 
-def _shipping_address(order: Reader) -> Address:
-    return _address(order.obj("shipping_address"))
-
-
-def _billing_address(order: Reader) -> Address | None:
-    billing = order.optional_obj("billing_address")
-    if billing is None or not billing.has("address1"):
-        return None
-    return _address(billing)
-
-
-def _address(reader: Reader) -> Address:
-    return address(
-        reader,
-        line1="address1",
-        line2=("address2",),
-        city="city",
-        region=("province_code", "province"),
-        postal_code="zip",
-        country="country_code",
-    )
-
-
-def _shipping_method(order: Reader) -> str:
+def _shipping_method(order: base.Reader) -> str:
     for line in order.objects("shipping_lines", required=False):
         label = f"{line.optional_text('code') or ''} {line.optional_text('title') or ''}".lower()
         if "express" in label or "overnight" in label:
@@ -175,7 +137,7 @@ def _shipping_method(order: Reader) -> str:
     return "standard"
 
 
-ADAPTER = ChannelAdapter(
+ADAPTER = base.ChannelAdapter(
     name=NAME,
     parse=parse,
     signature_header="x-shopify-hmac-sha256",

@@ -21,57 +21,38 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from services.order_intake.channels.adapters.base import (
-    CancelOrder,
-    ChannelAdapter,
-    ChannelResult,
-    Headers,
-    Ignored,
-    Reader,
-    address,
-    contact,
-    currency_code,
-    customer,
-    new_order,
-    not_negative,
-    order_lines,
-    sku_of,
-    split_line_total,
-    webhook_topic,
-)
+from services.order_intake.channels.adapters import base
 from services.order_intake.domain.order import CanonicalLine
-from shared.contracts.common import Address
 
 NAME = "woocommerce"
 TOPIC_HEADER = "x-wc-webhook-topic"
 CREATE_TOPICS = frozenset({"order.created", "order.updated", "order.restored"})
 DELETE_TOPIC = "order.deleted"
+TOPICS = base.WebhookTopics(
+    TOPIC_HEADER, CREATE_TOPICS | {DELETE_TOPIC}, "use order.created / order.updated"
+)
 CREATABLE = frozenset({"pending", "on-hold", "processing"})
 _PING = re.compile(rb"^webhook_id=\d+$")
+ADDRESS = base.AddressKeys("address_1", ("address_2",), "city", ("state",), "postcode", "country")
 
 
-def is_ping(raw: bytes, headers: Headers) -> bool:
+def is_ping(raw: bytes, headers: base.Headers) -> bool:
     return bool(_PING.match(raw.strip()))
 
 
-def parse(payload: Any, headers: Headers) -> ChannelResult:
-    order = Reader.root(payload)
+def parse(payload: Any, headers: base.Headers) -> base.ChannelResult:
+    order = base.Reader.root(payload)
     external_id = order.identifier("id")
-    topic = webhook_topic(
-        headers,
-        TOPIC_HEADER,
-        CREATE_TOPICS | {DELETE_TOPIC},
-        "use order.created / order.updated",
-    )
+    topic = TOPICS.of(headers)
     if topic == DELETE_TOPIC:
-        return CancelOrder(external_id, "deleted in WooCommerce")
+        return base.CancelOrder(external_id, "deleted in WooCommerce")
     status = (order.optional_text("status") or "pending").lower()
     if status == "cancelled":
-        return CancelOrder(external_id, "cancelled in WooCommerce")
+        return base.CancelOrder(external_id, "cancelled in WooCommerce")
     if status not in CREATABLE:
-        return Ignored(f"WooCommerce order is {status}: nothing to fulfil", external_id)
+        return base.Ignored(f"WooCommerce order is {status}: nothing to fulfil", external_id)
 
-    currency = currency_code(order.text("currency"), order.field("currency"))
+    currency = base.currency_code(order.text("currency"), order.field("currency"))
     lines = _lines(order, currency)
     shipping = order.optional_amount("shipping_total", currency) or Decimal(0)
     tax = order.optional_amount("total_tax", currency) or Decimal(0)
@@ -79,50 +60,37 @@ def parse(payload: Any, headers: Headers) -> ChannelResult:
     ship = order.obj("shipping")
     paid = order.has("date_paid") or order.boolean("set_paid") or status == "processing"
     email = billing.optional_text("email", max_length=254) if billing else None
-    name, phone = contact(ship, billing)
-    return new_order(
+    return base.new_order(
         NAME,
         external_id,
-        customer=customer(
+        customer=base.recipient_customer(
+            ship,
+            billing,
             email=email,
-            name=name,
-            phone=phone,
             email_field=billing.field("email") if billing else "billing.email",
         ),
-        shipping_address=_address(ship),
-        billing_address=_address(billing)
-        if billing is not None and billing.has("address_1")
-        else None,
+        shipping_address=ADDRESS.read(ship),
+        billing_address=ADDRESS.read_if_given(billing),
         currency=currency,
         lines=lines,
         paid=paid,
         shipping_method=_shipping_method(order),
-        shipping=not_negative(shipping, order.field("shipping_total")),
-        tax=not_negative(tax, order.field("total_tax")),
+        shipping=base.not_negative(shipping, order.field("shipping_total")),
+        tax=base.not_negative(tax, order.field("total_tax")),
     )
 
 
-def _lines(order: Reader, currency: str) -> list[CanonicalLine]:
-    def line(item: Reader, quantity: int) -> list[CanonicalLine]:
+def _lines(order: base.Reader, currency: str) -> list[CanonicalLine]:
+    def line(item: base.Reader, quantity: int) -> list[CanonicalLine]:
         total = item.amount("total", currency)
-        return split_line_total(sku_of(item, "sku"), quantity, total, currency, item.field("total"))
+        return base.split_line_total(
+            base.sku_of(item, "sku"), quantity, total, currency, item.field("total")
+        )
 
-    return order_lines(order, "line_items", line)
-
-
-def _address(reader: Reader) -> Address:
-    return address(
-        reader,
-        line1="address_1",
-        line2=("address_2",),
-        city="city",
-        region=("state",),
-        postal_code="postcode",
-        country="country",
-    )
+    return base.order_lines(order, "line_items", line)
 
 
-def _shipping_method(order: Reader) -> str:
+def _shipping_method(order: base.Reader) -> str:
     for line in order.objects("shipping_lines", required=False):
         method = (line.optional_text("method_id") or "").lower()
         if method == "local_pickup":
@@ -133,7 +101,7 @@ def _shipping_method(order: Reader) -> str:
     return "standard"
 
 
-ADAPTER = ChannelAdapter(
+ADAPTER = base.ChannelAdapter(
     name=NAME,
     parse=parse,
     signature_header="x-wc-webhook-signature",
