@@ -194,6 +194,7 @@ from shared.contracts.payment import (
 )
 from shared.envelope import Contract
 from shared.money import round_money
+from shared.platform.saga import decisions
 
 
 class Status(StrEnum):
@@ -591,27 +592,14 @@ class TimelineEntry:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class Decision:
+class Decision(decisions.Decision[TimelineEntry]):
     """What to send and what to record after one saga input."""
-
-    messages: list[Contract] = field(default_factory=list)
-    timeline: list[TimelineEntry] = field(default_factory=list)
-
-    def send(self, *messages: Contract) -> None:
-        self.messages.extend(messages)
 
     def note(self, event: str, **detail: Any) -> None:
         self.timeline.append(TimelineEntry(event, detail))
 
 
-class Refused(Exception):
-    """The saga refuses a request (a cancel, an operator action); `code` and `message` say why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+Refused = decisions.Refused
 
 
 class CancelRefused(Refused):
