@@ -37,6 +37,7 @@ from services.order_intake.operators.admission import OVERLOADED_RESPONSE
 from services.order_intake.rejected_requests.refusal import BODY_REFUSALS, IntakeRefused
 from shared.platform.auth import Permission, Principal, token_if_present
 from shared.platform.errors import ApiError
+from shared.platform.openapi import json_body
 
 router = APIRouter(prefix="/v1", tags=["channels"])
 
@@ -55,13 +56,7 @@ class ChannelOrderAnswer(BaseModel):
     "/channels/{channel}/orders",
     status_code=202,
     response_model=ChannelOrderAnswer,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "the channel's own order payload, exactly as the channel sends it",
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        }
-    },
+    openapi_extra=json_body("the channel's own order payload, exactly as the channel sends it"),
     responses={
         200: {"description": "a repeat delivery (same order_id), or a delivery ignored"},
         **BODY_REFUSALS,

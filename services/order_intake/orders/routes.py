@@ -32,6 +32,7 @@ from services.order_intake.orders.views import cancel_answer, order_row, order_v
 from services.order_intake.rejected_requests.refusal import BODY_REFUSALS, IntakeRefused
 from shared.platform.auth import Permission, Principal, mask_personal_data, requires
 from shared.platform.errors import ApiError
+from shared.platform.openapi import json_body
 from shared.platform.saga.idempotency import request_hash
 from shared.platform.service import RuntimeDep
 
@@ -42,12 +43,7 @@ router = APIRouter(prefix="/v1", tags=["orders"])
     "/orders",
     status_code=202,
     response_model=OrderAccepted,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": OrderIn.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body(schema=OrderIn.model_json_schema()),
     responses={
         200: {"description": "a repeat of an order already accepted (same Idempotency-Key)"},
         **BODY_REFUSALS,
