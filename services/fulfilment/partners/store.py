@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.fulfilment.partners.model import Connector, ConnectorKind, DispatchStatus, RequestKind
+from services.fulfilment.upserts import create_or_replace
 from shared.platform.db import DbConnection
 
 Db = DbConnection | asyncpg.Pool
@@ -21,18 +22,17 @@ Db = DbConnection | asyncpg.Pool
 
 async def put_connector(conn: DbConnection, connector: Connector) -> bool:
     """Create or replace; True when it was created."""
-    created: bool = await conn.fetchval(
-        "INSERT INTO partner_connectors (location, kind, url, deadline_hours)"
-        " VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (location) DO UPDATE SET kind = EXCLUDED.kind, url = EXCLUDED.url,"
-        " deadline_hours = EXCLUDED.deadline_hours, updated_at = now()"
-        " RETURNING xmax = 0",
-        connector.location,
-        connector.kind.value,
-        connector.url,
-        connector.deadline_hours,
+    return await create_or_replace(
+        conn,
+        "partner_connectors",
+        {
+            "location": connector.location,
+            "kind": connector.kind.value,
+            "url": connector.url,
+            "deadline_hours": connector.deadline_hours,
+        },
+        stamp_updated_at=True,
     )
-    return created
 
 
 async def get_connector(db: Db, location: str) -> Connector | None:
