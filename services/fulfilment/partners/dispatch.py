@@ -156,13 +156,8 @@ async def _dispatch(
     await _enqueue(
         uow,
         connector,
-        dispatch_id=dispatch_id,
-        fulfilment_id=fulfilment.fulfilment_id,
-        order_id=fulfilment.order_id,
-        location=location.code,
-        request_kind=kind,
+        request,
         po_number=po_number,
-        request=request,
         po_pdf=pdf,
         created_at=now,
         deadline_at=deadline,
@@ -240,32 +235,44 @@ async def _cancel(uow: UnitOfWork, request: store.Dispatch, reason: str) -> None
     if request.po_number is not None:
         document["purchase_order"] = {"number": request.po_number}
     await _enqueue(
-        uow,
-        connector,
-        dispatch_id=dispatch_id,
-        fulfilment_id=request.fulfilment_id,
-        order_id=request.order_id,
-        location=request.location,
-        request_kind=RequestKind.CANCELLATION,
-        po_number=None,
-        request=document,
-        po_pdf=None,
-        created_at=now,
-        deadline_at=now,
+        uow, connector, document, po_number=None, po_pdf=None, created_at=now, deadline_at=now
     )
 
 
-async def _enqueue(uow: UnitOfWork, connector: Connector | None, **dispatch: Any) -> None:
-    """Write a request or cancellation for the location's connector: pending for a webhook
-    (the sender posts it), published at once on Kafka, dead when the location has none."""
+async def _enqueue(
+    uow: UnitOfWork,
+    connector: Connector | None,
+    request: dict[str, Any],
+    *,
+    po_number: str | None,
+    po_pdf: bytes | None,
+    created_at: datetime,
+    deadline_at: datetime,
+) -> None:
+    """Write a request or cancellation (its ids, order, location and kind as its document names
+    them) for the location's connector: pending for a webhook (the sender posts it), published
+    at once on Kafka, dead when the location has none."""
     if connector is None:
         status = DispatchStatus.DEAD
-        error: str | None = NO_CONNECTOR.format(location=dispatch["location"])
+        error: str | None = NO_CONNECTOR.format(location=request["location"])
     elif connector.kind is ConnectorKind.KAFKA:
         status, error = DispatchStatus.PUBLISHED, None
     else:
         status, error = DispatchStatus.PENDING, None
-    new = store.NewDispatch(**dispatch, status=status, last_error=error)
+    new = store.NewDispatch(
+        dispatch_id=request["dispatch_id"],
+        fulfilment_id=request["fulfilment_id"],
+        order_id=request["order_id"],
+        location=request["location"],
+        request_kind=RequestKind(request["request_kind"]),
+        po_number=po_number,
+        request=request,
+        po_pdf=po_pdf,
+        status=status,
+        last_error=error,
+        created_at=created_at,
+        deadline_at=deadline_at,
+    )
     if not await store.insert_dispatch(uow.conn, new):
         return
     if status is DispatchStatus.PUBLISHED:

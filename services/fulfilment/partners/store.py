@@ -278,16 +278,6 @@ async def save_published(conn: DbConnection, dispatch_id: str, at: datetime) -> 
     )
 
 
-async def save_dead(conn: DbConnection, dispatch_id: str, reason: str, at: datetime) -> None:
-    await conn.execute(
-        "UPDATE partner_dispatches SET status = 'dead', next_attempt_at = NULL,"
-        " last_error = $2, updated_at = $3 WHERE dispatch_id = $1",
-        dispatch_id,
-        reason,
-        at,
-    )
-
-
 async def mark_confirmed(conn: DbConnection, fulfilment_id: str, at: datetime) -> None:
     await conn.execute(
         "UPDATE partner_dispatches SET confirmed_at = $2, updated_at = $2"
