@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.fulfilment import refusals
 from services.fulfilment.actions import FulfilmentNotFound, TrackingOutcome, UnknownTrackingNumber
 from services.fulfilment.carriers.base import CarrierError, InvalidWebhookSignature
 from services.fulfilment.carriers.rate_shopping import NoRateMeetsPromise
@@ -127,9 +128,7 @@ def _refusals() -> Iterator[None]:
     except TransitionRefused as exc:
         raise ApiError(409, exc.code.value, str(exc), current_status=exc.status.value) from exc
     except FulfilmentOnHold as exc:
-        raise ApiError(
-            409, exc.code, str(exc), fulfilment_id=exc.fulfilment_id, hold_reason=exc.reason
-        ) from exc
+        raise refusals.on_hold(exc) from exc
     except ScanRefused as exc:
         missing = [{"sku": m.sku, "missing": m.missing} for m in exc.missing]
         raise ApiError(
