@@ -298,29 +298,20 @@ def publish(uow: UnitOfWork, request: dict[str, Any], pdf: bytes | None) -> None
     """The request (or cancellation) as an event on oms.fulfilment.partners.v1, keyed by the
     location."""
     po = request.get("purchase_order")
+    names = {k: request[k] for k in ("dispatch_id", "order_id", "fulfilment_id", "location")}
+    event: PartnerFulfilmentCancelled | PartnerFulfilmentRequested
     if request["request_kind"] == RequestKind.CANCELLATION:
-        uow.emit(
-            PartnerFulfilmentCancelled(
-                dispatch_id=request["dispatch_id"],
-                cancels_dispatch_id=request["cancels_dispatch_id"],
-                order_id=request["order_id"],
-                fulfilment_id=request["fulfilment_id"],
-                location=request["location"],
-                reason=request["reason"],
-                cancelled_at=datetime.fromisoformat(request["cancelled_at"]),
-                po_number=po["number"] if po is not None else None,
-            ),
-            key=request["location"],
-            correlation_id=request["order_id"],
+        event = PartnerFulfilmentCancelled(
+            **names,
+            cancels_dispatch_id=request["cancels_dispatch_id"],
+            reason=request["reason"],
+            cancelled_at=datetime.fromisoformat(request["cancelled_at"]),
+            po_number=po["number"] if po is not None else None,
         )
-        return
-    uow.emit(
-        PartnerFulfilmentRequested(
-            dispatch_id=request["dispatch_id"],
+    else:
+        event = PartnerFulfilmentRequested(
+            **names,
             request_kind=request["request_kind"],
-            order_id=request["order_id"],
-            fulfilment_id=request["fulfilment_id"],
-            location=request["location"],
             lines=tuple(
                 SkuQuantity(sku=line["sku"], quantity=line["quantity"]) for line in request["lines"]
             ),
@@ -333,10 +324,8 @@ def publish(uow: UnitOfWork, request: dict[str, Any], pdf: bytes | None) -> None
             )
             if po is not None
             else None,
-        ),
-        key=request["location"],
-        correlation_id=request["order_id"],
-    )
+        )
+    uow.emit(event, key=request["location"], correlation_id=request["order_id"])
 
 
 # --- the operator's retry -------------------------------------------------------------------
