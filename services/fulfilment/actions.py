@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from services.fulfilment import store
+from services.fulfilment.carriers.base import TrackingUpdate
 from services.fulfilment.domain import (
     Action,
     Shipment,
     Status,
-    TrackingStatus,
     action_for_tracking,
     check_not_held,
     choose_carrier,
@@ -111,35 +111,42 @@ class TrackingResult:
     outcome: TrackingOutcome
 
 
-async def record_tracking(
-    uow: UnitOfWork,
-    carrier: str,
-    tracking_number: str,
-    status: TrackingStatus,
-    at: datetime | None,
-    description: str | None,
-) -> TrackingResult:
-    """A carrier's tracking update. `delivered` delivers; `exception` and `returned_to_sender`
-    fail a shipment not yet delivered. An update the status no longer allows (e.g. delivered
-    after failed) is only recorded: carriers are not refused, their history is kept."""
-    carrier = normalise_carrier(carrier)
-    fulfilment = await store.lock_by_tracking_number(uow.conn, carrier, tracking_number)
+async def record_tracking(uow: UnitOfWork, update: TrackingUpdate) -> TrackingResult:
+    """A carrier's tracking update (its carrier normalised). `delivered` delivers; `exception`
+    and `returned_to_sender` fail a shipment not yet delivered. An update the status no longer
+    allows (e.g. delivered after failed) is only recorded: carriers are not refused, their
+    history is kept."""
+    fulfilment = await store.lock_by_tracking_number(
+        uow.conn, update.carrier, update.tracking_number
+    )
     if fulfilment is None:
-        raise UnknownTrackingNumber(carrier, tracking_number)
-    if not await store.insert_tracking_event(
-        uow.conn, fulfilment.fulfilment_id, carrier, tracking_number, status.value, at, description
-    ):
+        raise UnknownTrackingNumber(update.carrier, update.tracking_number)
+    if not await record_event(uow, fulfilment.fulfilment_id, update):
         return TrackingResult(await view(uow, fulfilment.fulfilment_id), TrackingOutcome.DUPLICATE)
     outcome = TrackingOutcome.RECORDED
-    action = action_for_tracking(status)
-    when = at or datetime.now(UTC)
+    action = action_for_tracking(update.status)
+    when = update.at or datetime.now(UTC)
     if action is Action.DELIVER and fulfilment.status is Status.SHIPPED:
         await deliver_locked(uow, fulfilment, when)
         outcome = TrackingOutcome.DELIVERED
     elif action is Action.FAIL and fulfilment.status is Status.SHIPPED:
-        await fail_locked(uow, fulfilment, failure_reason(status, description), when)
+        await fail_locked(uow, fulfilment, failure_reason(update.status, update.description), when)
         outcome = TrackingOutcome.FAILED
     return TrackingResult(await view(uow, fulfilment.fulfilment_id), outcome)
+
+
+async def record_event(uow: UnitOfWork, fulfilment_id: str, update: TrackingUpdate) -> bool:
+    """Keep the carrier's update in the fulfilment's tracking history; False when the same
+    update was kept before."""
+    return await store.insert_tracking_event(
+        uow.conn,
+        fulfilment_id,
+        update.carrier,
+        update.tracking_number,
+        update.status.value,
+        update.at,
+        update.description,
+    )
 
 
 async def deliver_locked(uow: UnitOfWork, fulfilment: Fulfilment, at: datetime) -> None:

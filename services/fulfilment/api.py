@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from services.fulfilment import actions, store
+from services.fulfilment import actions, refusals, store
 from services.fulfilment.actions import (
     FulfilmentNotFound,
     TrackingOutcome,
@@ -117,36 +117,12 @@ def _not_found(fulfilment_id: str) -> ApiError:
     )
 
 
-def _refused(exc: TransitionRefused, fulfilment_id: str) -> ApiError:
-    return ApiError(
-        409,
-        exc.code.value,
-        str(exc),
-        fulfilment_id=fulfilment_id,
-        current_status=exc.status.value,
-    )
-
-
-def on_hold_error(exc: FulfilmentOnHold) -> ApiError:
-    return ApiError(
-        409, exc.code, str(exc), fulfilment_id=exc.fulfilment_id, hold_reason=exc.reason
-    )
-
-
 ON_HOLD_RESPONSE: dict[int | str, dict[str, Any]] = {
     409: {
         "description": "`fulfilment_on_hold`: the order's hold stops the fulfilment (also the"
         " other refusals of its state)"
     }
 }
-
-
-def _tracking_refusal(
-    status: int, code: str, exc: TrackingNumberInUse | UnknownTrackingNumber
-) -> ApiError:
-    return ApiError(
-        status, code, str(exc), carrier=exc.carrier, tracking_number=exc.tracking_number
-    )
 
 
 @contextlib.contextmanager
@@ -157,11 +133,11 @@ def _refusals(fulfilment_id: str) -> Iterator[None]:
     except FulfilmentNotFound as exc:
         raise _not_found(fulfilment_id) from exc
     except TransitionRefused as exc:
-        raise _refused(exc, fulfilment_id) from exc
+        raise refusals.transition_refused(exc, fulfilment_id) from exc
     except FulfilmentOnHold as exc:
-        raise on_hold_error(exc) from exc
+        raise refusals.on_hold(exc) from exc
     except TrackingNumberInUse as exc:
-        raise _tracking_refusal(409, "tracking_number_in_use", exc) from exc
+        raise refusals.tracking_refusal(409, "tracking_number_in_use", exc) from exc
 
 
 # --- routes ---------------------------------------------------------------------------------
@@ -247,5 +223,5 @@ async def carrier_event(
         async with runtime.uow() as uow:
             result = await packing.record_tracking_update(uow, update)
     except UnknownTrackingNumber as exc:
-        raise _tracking_refusal(404, "unknown_tracking_number", exc) from exc
+        raise refusals.tracking_refusal(404, "unknown_tracking_number", exc) from exc
     return CarrierEventResult(outcome=result.outcome, fulfilment=_out(result.fulfilment, principal))

@@ -31,6 +31,7 @@ from services.fulfilment import store
 from services.fulfilment.address_changes import on_update_shipping_address
 from services.fulfilment.domain import (
     Action,
+    PlannedFulfilment,
     Status,
     TransitionRefused,
     plan_fulfilments,
@@ -73,21 +74,34 @@ async def on_create_fulfilment(
     existing = await _first_fulfilments(uow, command.order_id)
     if not existing:
         planned = plan_fulfilments(command.order_id, command.allocations)
-        await store.insert_fulfilments(
-            uow.conn,
-            command.order_id,
-            planned,
-            _ship_to(command),
-            command.shipping_method,
-            datetime.now(UTC),
-            current_trace_headers(),
-            hold_reason=order.hold_reason,
-        )
+        await _insert_planned(uow, command, planned, order.hold_reason)
         existing = await _first_fulfilments(uow, command.order_id)
         await partners.dispatch_new(uow, existing)
     uow.emit(
         FulfilmentCreated(order_id=command.order_id, fulfilments=_refs(existing)),
         key=command.order_id,
+    )
+
+
+async def _insert_planned(
+    uow: UnitOfWork,
+    command: CreateFulfilment | AddFulfilment,
+    planned: list[PlannedFulfilment],
+    hold_reason: str | None,
+    reallocated_for_short: str | None = None,
+) -> None:
+    """Create the planned fulfilments for the command's address and shipping method (held
+    while the order is on hold), carrying the order's trace."""
+    await store.insert_fulfilments(
+        uow.conn,
+        command.order_id,
+        planned,
+        _ship_to(command),
+        command.shipping_method,
+        datetime.now(UTC),
+        current_trace_headers(),
+        reallocated_for_short=reallocated_for_short,
+        hold_reason=hold_reason,
     )
 
 
@@ -103,6 +117,15 @@ async def _first_fulfilments(uow: UnitOfWork, order_id: str) -> list[Fulfilment]
     """The fulfilments CreateFulfilment made (not the ones added after short picks)."""
     found = await store.fulfilments_of_order(uow.conn, order_id)
     return [f for f in found if f.reallocated_for_short is None]
+
+
+async def _planned_fulfilments(
+    uow: UnitOfWork, order_id: str, planned: list[PlannedFulfilment]
+) -> list[Fulfilment]:
+    """Of the order's fulfilments, the planned ones (AddFulfilment's, by their derived ids)."""
+    ids = {p.fulfilment_id for p in planned}
+    found = await store.fulfilments_of_order(uow.conn, order_id)
+    return [f for f in found if f.fulfilment_id in ids]
 
 
 def _refs(fulfilments: list[Fulfilment]) -> tuple[FulfilmentRef, ...]:
@@ -122,29 +145,10 @@ async def on_add_fulfilment(uow: UnitOfWork, envelope: Envelope, command: AddFul
         await _answer_cancelled(uow, command.order_id, order.cancel_reason or "cancelled")
         return
     planned = plan_fulfilments(command.order_id, command.allocations, command.short_id)
-    ids = {p.fulfilment_id for p in planned}
-    existing = [
-        f
-        for f in await store.fulfilments_of_order(uow.conn, command.order_id)
-        if f.fulfilment_id in ids
-    ]
+    existing = await _planned_fulfilments(uow, command.order_id, planned)
     if not existing:
-        await store.insert_fulfilments(
-            uow.conn,
-            command.order_id,
-            planned,
-            _ship_to(command),
-            command.shipping_method,
-            datetime.now(UTC),
-            current_trace_headers(),
-            reallocated_for_short=command.short_id,
-            hold_reason=order.hold_reason,
-        )
-        existing = [
-            f
-            for f in await store.fulfilments_of_order(uow.conn, command.order_id)
-            if f.fulfilment_id in ids
-        ]
+        await _insert_planned(uow, command, planned, order.hold_reason, command.short_id)
+        existing = await _planned_fulfilments(uow, command.order_id, planned)
         await partners.dispatch_new(uow, existing)
     uow.emit(
         FulfilmentsAdded(

@@ -348,13 +348,7 @@ async def save_delivered(conn: DbConnection, fulfilment_id: str, at: datetime) -
 async def save_cancelled(
     conn: DbConnection, fulfilment_ids: list[str], reason: str, at: datetime
 ) -> None:
-    await conn.execute(
-        "UPDATE fulfilments SET status = 'cancelled', cancel_reason = $2, cancelled_at = $3,"
-        " updated_at = $3 WHERE fulfilment_id = ANY($1::text[])",
-        fulfilment_ids,
-        reason,
-        at,
-    )
+    await _save_cancel(conn, fulfilment_ids, Status.CANCELLED, reason, at)
 
 
 async def save_rest_cancelled(
@@ -362,10 +356,18 @@ async def save_rest_cancelled(
 ) -> None:
     """Partly shipped fulfilments whose unshipped rest a cancel took: shipped, as far as they
     go (their open parcels can no longer ship)."""
+    await _save_cancel(conn, fulfilment_ids, Status.SHIPPED, reason, at)
+
+
+async def _save_cancel(
+    conn: DbConnection, fulfilment_ids: list[str], status: Status, reason: str, at: datetime
+) -> None:
+    """A cancel taken: the fulfilments end up `status`, with the cancel's reason and time."""
     await conn.execute(
-        "UPDATE fulfilments SET status = 'shipped', cancel_reason = $2, cancelled_at = $3,"
-        " updated_at = $3 WHERE fulfilment_id = ANY($1::text[])",
+        "UPDATE fulfilments SET status = $2, cancel_reason = $3, cancelled_at = $4,"
+        " updated_at = $4 WHERE fulfilment_id = ANY($1::text[])",
         fulfilment_ids,
+        status.value,
         reason,
         at,
     )

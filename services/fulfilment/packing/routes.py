@@ -4,14 +4,16 @@ included), packing slips, shipping; and the carriers' signed tracking webhooks."
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.fulfilment import refusals
 from services.fulfilment.actions import FulfilmentNotFound, TrackingOutcome, UnknownTrackingNumber
 from services.fulfilment.carriers.base import CarrierError, InvalidWebhookSignature
 from services.fulfilment.carriers.rate_shopping import NoRateMeetsPromise
@@ -126,9 +128,7 @@ def _refusals() -> Iterator[None]:
     except TransitionRefused as exc:
         raise ApiError(409, exc.code.value, str(exc), current_status=exc.status.value) from exc
     except FulfilmentOnHold as exc:
-        raise ApiError(
-            409, exc.code, str(exc), fulfilment_id=exc.fulfilment_id, hold_reason=exc.reason
-        ) from exc
+        raise refusals.on_hold(exc) from exc
     except ScanRefused as exc:
         missing = [{"sku": m.sku, "missing": m.missing} for m in exc.missing]
         raise ApiError(
@@ -161,6 +161,48 @@ def _refusals() -> Iterator[None]:
         raise ApiError(502, exc.code, f"the carrier refused: {exc}") from exc
 
 
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "the parcel or fulfilment refuses in its state (parcel_<status>, fulfilment_on_hold, not_picked, wrong_barcode, over_scan, items_missing, ...)"
+    }
+}
+"""The documented refusals of a parcel action at the pack station."""
+
+_CARRIER_REFUSED: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "the parcel refuses in its state (or `fulfilment_on_hold`), or the"
+        " floor is not set up"
+    },
+    502: {"description": "the carrier refused"},
+}
+"""The documented refusals of a parcel action that asks the carrier (label, void)."""
+
+
+def _parcel_action(
+    path: str, refusals: dict[int | str, dict[str, Any]] = _REFUSED
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """An action on one parcel (`fulfilments:write`) that answers the parcel as it is after."""
+    return router.post(
+        path,
+        responses=refusals,
+        response_model=ParcelOut,
+        dependencies=[requires(Permission.FULFILMENTS_WRITE)],
+    )
+
+
+def _parcel_document(
+    path: str, media_type: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A parcel's printable document: it carries the customer's name and address, so it is
+    only for whoever ships (`fulfilments:write`)."""
+    return router.get(
+        path,
+        response_class=Response,
+        responses={200: {"content": {media_type: {}}}},
+        dependencies=[requires(Permission.FULFILMENTS_WRITE)],
+    )
+
+
 def _tolerance(runtime: RuntimeDep) -> WeightTolerance:
     settings = runtime.settings
     assert isinstance(settings, FulfilmentSettings)
@@ -171,11 +213,7 @@ def _tolerance(runtime: RuntimeDep) -> WeightTolerance:
 
 @router.post(
     "/fulfilments/{fulfilment_id}/parcels",
-    responses={
-        409: {
-            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, fulfilment_on_hold, not_picked, wrong_barcode, over_scan, items_missing, ...)"
-        }
-    },
+    responses=_REFUSED,
     response_model=ParcelList,
     dependencies=[requires(Permission.FULFILMENTS_WRITE)],
 )
@@ -217,16 +255,7 @@ async def get_parcel(runtime: RuntimeDep, parcel_id: str) -> ParcelOut:
     return _out(found)
 
 
-@router.post(
-    "/parcels/{parcel_id}/scan",
-    responses={
-        409: {
-            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, fulfilment_on_hold, not_picked, wrong_barcode, over_scan, items_missing, ...)"
-        }
-    },
-    response_model=ParcelOut,
-    dependencies=[requires(Permission.FULFILMENTS_WRITE)],
-)
+@_parcel_action("/parcels/{parcel_id}/scan")
 async def scan(runtime: RuntimeDep, parcel_id: str, body: ScanRequest) -> ParcelOut:
     """Units going into the parcel, by barcode (409 `wrong_barcode` / `over_scan`: not
     counted)."""
@@ -236,16 +265,7 @@ async def scan(runtime: RuntimeDep, parcel_id: str, body: ScanRequest) -> Parcel
     return _out(parcel)
 
 
-@router.post(
-    "/parcels/{parcel_id}/close",
-    responses={
-        409: {
-            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, fulfilment_on_hold, not_picked, wrong_barcode, over_scan, items_missing, ...)"
-        }
-    },
-    response_model=ParcelOut,
-    dependencies=[requires(Permission.FULFILMENTS_WRITE)],
-)
+@_parcel_action("/parcels/{parcel_id}/close")
 async def close(runtime: RuntimeDep, parcel_id: str, body: CloseRequest | None = None) -> ParcelOut:
     """Close a fully scanned parcel (409 `items_missing` lists what is not scanned): packed, or
     held when the measured weight is off by more than the tolerance."""
@@ -256,16 +276,7 @@ async def close(runtime: RuntimeDep, parcel_id: str, body: CloseRequest | None =
     return _out(parcel)
 
 
-@router.post(
-    "/parcels/{parcel_id}/release",
-    responses={
-        409: {
-            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, fulfilment_on_hold, not_picked, wrong_barcode, over_scan, items_missing, ...)"
-        }
-    },
-    response_model=ParcelOut,
-    dependencies=[requires(Permission.FULFILMENTS_WRITE)],
-)
+@_parcel_action("/parcels/{parcel_id}/release")
 async def release(runtime: RuntimeDep, parcel_id: str) -> ParcelOut:
     """Let a held parcel go after a person checked it."""
     with _refusals():
@@ -274,18 +285,7 @@ async def release(runtime: RuntimeDep, parcel_id: str) -> ParcelOut:
     return _out(parcel)
 
 
-@router.post(
-    "/parcels/{parcel_id}/label",
-    responses={
-        409: {
-            "description": "the parcel refuses in its state (or `fulfilment_on_hold`), or the"
-            " floor is not set up"
-        },
-        502: {"description": "the carrier refused"},
-    },
-    response_model=ParcelOut,
-    dependencies=[requires(Permission.FULFILMENTS_WRITE)],
-)
+@_parcel_action("/parcels/{parcel_id}/label", _CARRIER_REFUSED)
 async def label(
     runtime: RuntimeDep, carriers: CarriersDep, parcel_id: str, body: LabelRequest | None = None
 ) -> ParcelOut:
@@ -301,18 +301,7 @@ async def label(
     return _out(parcel)
 
 
-@router.post(
-    "/parcels/{parcel_id}/void",
-    responses={
-        409: {
-            "description": "the parcel refuses in its state (or `fulfilment_on_hold`), or the"
-            " floor is not set up"
-        },
-        502: {"description": "the carrier refused"},
-    },
-    response_model=ParcelOut,
-    dependencies=[requires(Permission.FULFILMENTS_WRITE)],
-)
+@_parcel_action("/parcels/{parcel_id}/void", _CARRIER_REFUSED)
 async def void(runtime: RuntimeDep, carriers: CarriersDep, parcel_id: str) -> ParcelOut:
     """Void the label with its carrier; the parcel can be labelled again."""
     with _refusals():
@@ -321,16 +310,7 @@ async def void(runtime: RuntimeDep, carriers: CarriersDep, parcel_id: str) -> Pa
     return _out(parcel)
 
 
-@router.post(
-    "/parcels/{parcel_id}/ship",
-    responses={
-        409: {
-            "description": "the parcel or fulfilment refuses in its state (parcel_<status>, fulfilment_on_hold, not_picked, wrong_barcode, over_scan, items_missing, ...)"
-        }
-    },
-    response_model=ParcelOut,
-    dependencies=[requires(Permission.FULFILMENTS_WRITE)],
-)
+@_parcel_action("/parcels/{parcel_id}/ship")
 async def ship(runtime: RuntimeDep, parcel_id: str) -> ParcelOut:
     """Hand the labelled parcel to the carrier: its stock is committed and its value captured.
     Again: 200, no second event."""
@@ -346,12 +326,7 @@ def _document(content: bytes | str | None, media_type: str, what: str, parcel_id
     return Response(content, media_type=media_type)
 
 
-@router.get(
-    "/parcels/{parcel_id}/label.pdf",
-    response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}},
-    dependencies=[requires(Permission.FULFILMENTS_WRITE)],
-)
+@_parcel_document("/parcels/{parcel_id}/label.pdf", "application/pdf")
 async def label_pdf(runtime: RuntimeDep, parcel_id: str) -> Response:
     """The label as bought (a reprint is the same document). Labels and slips carry the
     customer's name and address: only for whoever ships (`fulfilments:write`)."""
@@ -359,24 +334,14 @@ async def label_pdf(runtime: RuntimeDep, parcel_id: str) -> Response:
     return _document(pdf, "application/pdf", "label", parcel_id)
 
 
-@router.get(
-    "/parcels/{parcel_id}/label.zpl",
-    response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
-    dependencies=[requires(Permission.FULFILMENTS_WRITE)],
-)
+@_parcel_document("/parcels/{parcel_id}/label.zpl", "text/plain")
 async def label_zpl(runtime: RuntimeDep, parcel_id: str) -> Response:
     """The label for thermal printers (ZPL), when the carrier issues one."""
     _, zpl = await store.label_documents(runtime.pool, parcel_id)
     return _document(zpl, "text/plain", "ZPL label", parcel_id)
 
 
-@router.get(
-    "/parcels/{parcel_id}/slip.pdf",
-    response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}},
-    dependencies=[requires(Permission.FULFILMENTS_WRITE)],
-)
+@_parcel_document("/parcels/{parcel_id}/slip.pdf", "application/pdf")
 async def slip_pdf(runtime: RuntimeDep, parcel_id: str) -> Response:
     with _refusals():
         pdf = await service.packing_slip(runtime.pool, parcel_id)

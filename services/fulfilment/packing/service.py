@@ -26,6 +26,7 @@ from services.fulfilment.actions import (
     deliver_locked,
     emit_in_order_trace,
     fail_locked,
+    record_event,
     record_tracking,
     view,
 )
@@ -36,7 +37,6 @@ from services.fulfilment.domain import (
     Action,
     Line,
     Status,
-    TrackingStatus,
     action_for_tracking,
     check_not_held,
     decide_ship_parcel,
@@ -132,28 +132,19 @@ async def ship_parcel(uow: UnitOfWork, parcel_id: str) -> Parcel:
     return shipped_parcel
 
 
-async def record_parcel_tracking(
-    uow: UnitOfWork,
-    carrier: str,
-    tracking_number: str,
-    status: TrackingStatus,
-    at: datetime | None,
-    description: str | None,
-) -> TrackingResult:
-    """A carrier's update for one parcel. A delivered parcel delivers the fulfilment once every
-    parcel of it has shipped and been delivered; an exception fails the fulfilment."""
-    carrier = normalise_carrier(carrier)
-    found = await store.find_by_tracking_number(uow.conn, carrier, tracking_number)
+async def record_parcel_tracking(uow: UnitOfWork, update: TrackingUpdate) -> TrackingResult:
+    """A carrier's update (its carrier normalised) for one parcel. A delivered parcel delivers
+    the fulfilment once every parcel of it has shipped and been delivered; an exception fails
+    the fulfilment."""
+    found = await store.find_by_tracking_number(uow.conn, update.carrier, update.tracking_number)
     if found is None:
-        raise UnknownTrackingNumber(carrier, tracking_number)
+        raise UnknownTrackingNumber(update.carrier, update.tracking_number)
     fulfilment, parcel = await lock_parcel(uow, found)
-    if not await fulfilments.insert_tracking_event(
-        uow.conn, fulfilment.fulfilment_id, carrier, tracking_number, status.value, at, description
-    ):
+    if not await record_event(uow, fulfilment.fulfilment_id, update):
         return TrackingResult(await view(uow, fulfilment.fulfilment_id), TrackingOutcome.DUPLICATE)
     outcome = TrackingOutcome.RECORDED
-    action = action_for_tracking(status)
-    when = at or datetime.now(UTC)
+    action = action_for_tracking(update.status)
+    when = update.at or datetime.now(UTC)
     if action is Action.DELIVER and parcel.status is ParcelStatus.SHIPPED:
         await store.save_parcel_delivered(uow.conn, parcel.parcel_id, when)
         others = await store.parcels_of(uow.conn, fulfilment.fulfilment_id)
@@ -164,7 +155,7 @@ async def record_parcel_tracking(
             await deliver_locked(uow, fulfilment, when)
             outcome = TrackingOutcome.DELIVERED
     elif action is Action.FAIL and fulfilment.status in (Status.SHIPPED, Status.PARTIALLY_SHIPPED):
-        await fail_locked(uow, fulfilment, failure_reason(status, description), when)
+        await fail_locked(uow, fulfilment, failure_reason(update.status, update.description), when)
         outcome = TrackingOutcome.FAILED
     return TrackingResult(await view(uow, fulfilment.fulfilment_id), outcome)
 
@@ -534,21 +525,8 @@ async def packing_slip(db: store.Db, parcel_id: str) -> bytes:
 async def record_tracking_update(uow: UnitOfWork, update: TrackingUpdate) -> TrackingResult:
     """A carrier's update, for a whole-fulfilment shipment or one parcel (whichever has the
     tracking number); raises UnknownTrackingNumber when neither has."""
+    update = replace(update, carrier=normalise_carrier(update.carrier))
     try:
-        return await record_tracking(
-            uow,
-            update.carrier,
-            update.tracking_number,
-            update.status,
-            update.at,
-            update.description,
-        )
+        return await record_tracking(uow, update)
     except UnknownTrackingNumber:
-        return await record_parcel_tracking(
-            uow,
-            update.carrier,
-            update.tracking_number,
-            update.status,
-            update.at,
-            update.description,
-        )
+        return await record_parcel_tracking(uow, update)

@@ -156,13 +156,8 @@ async def _dispatch(
     await _enqueue(
         uow,
         connector,
-        dispatch_id=dispatch_id,
-        fulfilment_id=fulfilment.fulfilment_id,
-        order_id=fulfilment.order_id,
-        location=location.code,
-        request_kind=kind,
+        request,
         po_number=po_number,
-        request=request,
         po_pdf=pdf,
         created_at=now,
         deadline_at=deadline,
@@ -240,32 +235,44 @@ async def _cancel(uow: UnitOfWork, request: store.Dispatch, reason: str) -> None
     if request.po_number is not None:
         document["purchase_order"] = {"number": request.po_number}
     await _enqueue(
-        uow,
-        connector,
-        dispatch_id=dispatch_id,
-        fulfilment_id=request.fulfilment_id,
-        order_id=request.order_id,
-        location=request.location,
-        request_kind=RequestKind.CANCELLATION,
-        po_number=None,
-        request=document,
-        po_pdf=None,
-        created_at=now,
-        deadline_at=now,
+        uow, connector, document, po_number=None, po_pdf=None, created_at=now, deadline_at=now
     )
 
 
-async def _enqueue(uow: UnitOfWork, connector: Connector | None, **dispatch: Any) -> None:
-    """Write a request or cancellation for the location's connector: pending for a webhook
-    (the sender posts it), published at once on Kafka, dead when the location has none."""
+async def _enqueue(
+    uow: UnitOfWork,
+    connector: Connector | None,
+    request: dict[str, Any],
+    *,
+    po_number: str | None,
+    po_pdf: bytes | None,
+    created_at: datetime,
+    deadline_at: datetime,
+) -> None:
+    """Write a request or cancellation (its ids, order, location and kind as its document names
+    them) for the location's connector: pending for a webhook (the sender posts it), published
+    at once on Kafka, dead when the location has none."""
     if connector is None:
         status = DispatchStatus.DEAD
-        error: str | None = NO_CONNECTOR.format(location=dispatch["location"])
+        error: str | None = NO_CONNECTOR.format(location=request["location"])
     elif connector.kind is ConnectorKind.KAFKA:
         status, error = DispatchStatus.PUBLISHED, None
     else:
         status, error = DispatchStatus.PENDING, None
-    new = store.NewDispatch(**dispatch, status=status, last_error=error)
+    new = store.NewDispatch(
+        dispatch_id=request["dispatch_id"],
+        fulfilment_id=request["fulfilment_id"],
+        order_id=request["order_id"],
+        location=request["location"],
+        request_kind=RequestKind(request["request_kind"]),
+        po_number=po_number,
+        request=request,
+        po_pdf=po_pdf,
+        status=status,
+        last_error=error,
+        created_at=created_at,
+        deadline_at=deadline_at,
+    )
     if not await store.insert_dispatch(uow.conn, new):
         return
     if status is DispatchStatus.PUBLISHED:
@@ -291,29 +298,20 @@ def publish(uow: UnitOfWork, request: dict[str, Any], pdf: bytes | None) -> None
     """The request (or cancellation) as an event on oms.fulfilment.partners.v1, keyed by the
     location."""
     po = request.get("purchase_order")
+    names = {k: request[k] for k in ("dispatch_id", "order_id", "fulfilment_id", "location")}
+    event: PartnerFulfilmentCancelled | PartnerFulfilmentRequested
     if request["request_kind"] == RequestKind.CANCELLATION:
-        uow.emit(
-            PartnerFulfilmentCancelled(
-                dispatch_id=request["dispatch_id"],
-                cancels_dispatch_id=request["cancels_dispatch_id"],
-                order_id=request["order_id"],
-                fulfilment_id=request["fulfilment_id"],
-                location=request["location"],
-                reason=request["reason"],
-                cancelled_at=datetime.fromisoformat(request["cancelled_at"]),
-                po_number=po["number"] if po is not None else None,
-            ),
-            key=request["location"],
-            correlation_id=request["order_id"],
+        event = PartnerFulfilmentCancelled(
+            **names,
+            cancels_dispatch_id=request["cancels_dispatch_id"],
+            reason=request["reason"],
+            cancelled_at=datetime.fromisoformat(request["cancelled_at"]),
+            po_number=po["number"] if po is not None else None,
         )
-        return
-    uow.emit(
-        PartnerFulfilmentRequested(
-            dispatch_id=request["dispatch_id"],
+    else:
+        event = PartnerFulfilmentRequested(
+            **names,
             request_kind=request["request_kind"],
-            order_id=request["order_id"],
-            fulfilment_id=request["fulfilment_id"],
-            location=request["location"],
             lines=tuple(
                 SkuQuantity(sku=line["sku"], quantity=line["quantity"]) for line in request["lines"]
             ),
@@ -326,10 +324,8 @@ def publish(uow: UnitOfWork, request: dict[str, Any], pdf: bytes | None) -> None
             )
             if po is not None
             else None,
-        ),
-        key=request["location"],
-        correlation_id=request["order_id"],
-    )
+        )
+    uow.emit(event, key=request["location"], correlation_id=request["order_id"])
 
 
 # --- the operator's retry -------------------------------------------------------------------

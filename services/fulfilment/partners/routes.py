@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from services.fulfilment import refusals
 from services.fulfilment.actions import FulfilmentNotFound
 from services.fulfilment.domain import TransitionRefused, normalise_carrier
 from services.fulfilment.partners import confirmations, dispatch, store
@@ -433,21 +434,9 @@ async def confirm_shipments(
             409, "confirmation_conflict", str(exc), tracking_number=exc.tracking_number
         ) from exc
     except TransitionRefused as exc:
-        raise ApiError(
-            409,
-            exc.code.value,
-            str(exc),
-            fulfilment_id=body.fulfilment_id,
-            current_status=exc.status.value,
-        ) from exc
+        raise refusals.transition_refused(exc, body.fulfilment_id) from exc
     except TrackingNumberInUse as exc:
-        raise ApiError(
-            409,
-            "tracking_number_in_use",
-            str(exc),
-            carrier=exc.carrier,
-            tracking_number=exc.tracking_number,
-        ) from exc
+        raise refusals.tracking_refusal(409, "tracking_number_in_use", exc) from exc
     return ConfirmationOut(
         fulfilment_id=result.fulfilment_id,
         location=location,

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.fulfilment.partners.model import Connector, ConnectorKind, DispatchStatus, RequestKind
+from services.fulfilment.upserts import create_or_replace
 from shared.platform.db import DbConnection
 
 Db = DbConnection | asyncpg.Pool
@@ -21,18 +22,17 @@ Db = DbConnection | asyncpg.Pool
 
 async def put_connector(conn: DbConnection, connector: Connector) -> bool:
     """Create or replace; True when it was created."""
-    created: bool = await conn.fetchval(
-        "INSERT INTO partner_connectors (location, kind, url, deadline_hours)"
-        " VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (location) DO UPDATE SET kind = EXCLUDED.kind, url = EXCLUDED.url,"
-        " deadline_hours = EXCLUDED.deadline_hours, updated_at = now()"
-        " RETURNING xmax = 0",
-        connector.location,
-        connector.kind.value,
-        connector.url,
-        connector.deadline_hours,
+    return await create_or_replace(
+        conn,
+        "partner_connectors",
+        {
+            "location": connector.location,
+            "kind": connector.kind.value,
+            "url": connector.url,
+            "deadline_hours": connector.deadline_hours,
+        },
+        stamp_updated_at=True,
     )
-    return created
 
 
 async def get_connector(db: Db, location: str) -> Connector | None:
@@ -274,16 +274,6 @@ async def save_published(conn: DbConnection, dispatch_id: str, at: datetime) -> 
         "UPDATE partner_dispatches SET status = 'published', next_attempt_at = NULL,"
         " last_error = NULL, sent_at = $2, updated_at = $2 WHERE dispatch_id = $1",
         dispatch_id,
-        at,
-    )
-
-
-async def save_dead(conn: DbConnection, dispatch_id: str, reason: str, at: datetime) -> None:
-    await conn.execute(
-        "UPDATE partner_dispatches SET status = 'dead', next_attempt_at = NULL,"
-        " last_error = $2, updated_at = $3 WHERE dispatch_id = $1",
-        dispatch_id,
-        reason,
         at,
     )
 

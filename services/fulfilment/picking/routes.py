@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.fulfilment.domain import FulfilmentOnHold
@@ -161,6 +162,20 @@ def _refusals(pick_list_id: str) -> Iterator[None]:
         ) from exc
 
 
+def _pick_list_action(path: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A picker's action on a pick list that answers the list as it is after (the picker
+    comes in the handler, as its principal)."""
+    return router.post(
+        path,
+        responses={
+            409: {
+                "description": "the pick list refuses: already_claimed, claimed_by_another_picker, not_claimed, list_finished, stop_finished, wrong_barcode, over_pick, unknown_stop"
+            }
+        },
+        response_model=PickListOut,
+    )
+
+
 async def _floor(runtime: RuntimeDep, code: str) -> None:
     location = await warehouse.get_location(runtime.pool, code)
     if location is None:
@@ -243,15 +258,7 @@ async def get_pick_list(runtime: RuntimeDep, pick_list_id: str) -> PickListOut:
     return _out(found)
 
 
-@router.post(
-    "/pick-lists/{pick_list_id}/claim",
-    responses={
-        409: {
-            "description": "the pick list refuses: already_claimed, claimed_by_another_picker, not_claimed, list_finished, stop_finished, wrong_barcode, over_pick, unknown_stop"
-        }
-    },
-    response_model=PickListOut,
-)
+@_pick_list_action("/pick-lists/{pick_list_id}/claim")
 async def claim(
     runtime: RuntimeDep,
     pick_list_id: str,
@@ -264,15 +271,7 @@ async def claim(
     return _out(claimed)
 
 
-@router.post(
-    "/pick-lists/{pick_list_id}/picks",
-    responses={
-        409: {
-            "description": "the pick list refuses: already_claimed, claimed_by_another_picker, not_claimed, list_finished, stop_finished, wrong_barcode, over_pick, unknown_stop"
-        }
-    },
-    response_model=PickListOut,
-)
+@_pick_list_action("/pick-lists/{pick_list_id}/picks")
 async def confirm_pick(
     runtime: RuntimeDep,
     pick_list_id: str,
@@ -295,15 +294,7 @@ async def confirm_pick(
     return _out(picked)
 
 
-@router.post(
-    "/pick-lists/{pick_list_id}/stops/{stop}/empty",
-    responses={
-        409: {
-            "description": "the pick list refuses: already_claimed, claimed_by_another_picker, not_claimed, list_finished, stop_finished, wrong_barcode, over_pick, unknown_stop"
-        }
-    },
-    response_model=PickListOut,
-)
+@_pick_list_action("/pick-lists/{pick_list_id}/stops/{stop}/empty")
 async def report_empty_bin(
     runtime: RuntimeDep,
     pick_list_id: str,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.fulfilment.warehouse import store
@@ -136,6 +138,18 @@ def _dimensions(d: DimensionsIn) -> Dimensions:
     return Dimensions(d.length_mm, d.width_mm, d.height_mm)
 
 
+def _create_or_replace(
+    path: str, out: type[BaseModel], refusals: dict[int | str, dict[str, Any]] | None = None
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A set-up PUT: it creates (201) or replaces (200) what the path names and answers `out`."""
+    return router.put(
+        path,
+        responses={201: {"model": out, "description": "created"}, **(refusals or {})},
+        response_model=out,
+        dependencies=[requires(Permission.WAREHOUSE_SETUP)],
+    )
+
+
 def _created(response: Response, created: bool) -> None:
     response.status_code = 201 if created else 200
 
@@ -147,12 +161,7 @@ async def _known_location(runtime: RuntimeDep, code: str) -> store.Location:
     return found
 
 
-@router.put(
-    "/locations/{code}",
-    responses={201: {"model": LocationOut, "description": "created"}},
-    response_model=LocationOut,
-    dependencies=[requires(Permission.WAREHOUSE_SETUP)],
-)
+@_create_or_replace("/locations/{code}", LocationOut)
 async def put_location(
     runtime: RuntimeDep,
     code: Annotated[Code, Path()],
@@ -240,14 +249,10 @@ async def get_layout(runtime: RuntimeDep, code: str) -> LayoutOut:
     )
 
 
-@router.put(
+@_create_or_replace(
     "/items/{sku}",
-    responses={
-        201: {"model": ItemOut, "description": "created"},
-        409: {"description": "barcode_in_use: the barcode belongs to another SKU"},
-    },
-    response_model=ItemOut,
-    dependencies=[requires(Permission.WAREHOUSE_SETUP)],
+    ItemOut,
+    {409: {"description": "barcode_in_use: the barcode belongs to another SKU"}},
 )
 async def put_item(
     runtime: RuntimeDep,
@@ -281,12 +286,7 @@ async def list_items(runtime: RuntimeDep) -> ItemList:
     )
 
 
-@router.put(
-    "/boxes/{code}",
-    responses={201: {"model": BoxOut, "description": "created"}},
-    response_model=BoxOut,
-    dependencies=[requires(Permission.WAREHOUSE_SETUP)],
-)
+@_create_or_replace("/boxes/{code}", BoxOut)
 async def put_box(
     runtime: RuntimeDep,
     code: Annotated[Code, Path()],

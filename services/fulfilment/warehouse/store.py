@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from services.fulfilment.upserts import create_or_replace
 from services.fulfilment.warehouse.model import Bin, Dimensions, Item, LocationKind
 from shared.platform.db import DbConnection
 
@@ -59,17 +60,17 @@ class Box:
 
 async def put_location(conn: DbConnection, location: Location) -> bool:
     """Create or replace; True when it was created."""
-    created: bool = await conn.fetchval(
-        "INSERT INTO locations (code, kind, name, address) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (code) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name,"
-        " address = EXCLUDED.address, updated_at = now()"
-        " RETURNING xmax = 0",
-        location.code,
-        location.kind.value,
-        location.name,
-        location.address,
+    return await create_or_replace(
+        conn,
+        "locations",
+        {
+            "code": location.code,
+            "kind": location.kind.value,
+            "name": location.name,
+            "address": location.address,
+        },
+        stamp_updated_at=True,
     )
-    return created
 
 
 async def get_location(db: Db, code: str) -> Location | None:
@@ -156,22 +157,18 @@ async def put_item(conn: DbConnection, item: Item, description: str) -> bool:
 
 
 async def _upsert_item(conn: DbConnection, item: Item, description: str) -> bool:
-    created: bool = await conn.fetchval(
-        "INSERT INTO items (sku, barcode, description, length_mm, width_mm, height_mm, weight_g)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        " ON CONFLICT (sku) DO UPDATE SET barcode = EXCLUDED.barcode,"
-        " description = EXCLUDED.description, length_mm = EXCLUDED.length_mm,"
-        " width_mm = EXCLUDED.width_mm, height_mm = EXCLUDED.height_mm,"
-        " weight_g = EXCLUDED.weight_g RETURNING xmax = 0",
-        item.sku,
-        item.barcode,
-        description,
-        item.dimensions.length_mm,
-        item.dimensions.width_mm,
-        item.dimensions.height_mm,
-        item.weight_g,
+    return await create_or_replace(
+        conn,
+        "items",
+        {
+            "sku": item.sku,
+            "barcode": item.barcode,
+            "description": description,
+            **_dimension_columns(item.dimensions),
+            "weight_g": item.weight_g,
+        },
+        stamp_updated_at=False,
     )
-    return created
 
 
 async def items(db: Db, skus: list[str]) -> dict[str, Item]:
@@ -196,6 +193,10 @@ async def list_items(db: Db) -> list[tuple[Item, str]]:
     return [(_item(r), r["description"]) for r in rows]
 
 
+def _dimension_columns(d: Dimensions) -> dict[str, int]:
+    return {"length_mm": d.length_mm, "width_mm": d.width_mm, "height_mm": d.height_mm}
+
+
 def _item(r: asyncpg.Record) -> Item:
     return Item(
         r["sku"],
@@ -206,20 +207,17 @@ def _item(r: asyncpg.Record) -> Item:
 
 
 async def put_box(conn: DbConnection, box: Box) -> bool:
-    created: bool = await conn.fetchval(
-        "INSERT INTO boxes (code, length_mm, width_mm, height_mm, max_weight_g, tare_g)"
-        " VALUES ($1, $2, $3, $4, $5, $6)"
-        " ON CONFLICT (code) DO UPDATE SET length_mm = EXCLUDED.length_mm,"
-        " width_mm = EXCLUDED.width_mm, height_mm = EXCLUDED.height_mm,"
-        " max_weight_g = EXCLUDED.max_weight_g, tare_g = EXCLUDED.tare_g RETURNING xmax = 0",
-        box.code,
-        box.inner.length_mm,
-        box.inner.width_mm,
-        box.inner.height_mm,
-        box.max_weight_g,
-        box.tare_g,
+    return await create_or_replace(
+        conn,
+        "boxes",
+        {
+            "code": box.code,
+            **_dimension_columns(box.inner),
+            "max_weight_g": box.max_weight_g,
+            "tare_g": box.tare_g,
+        },
+        stamp_updated_at=False,
     )
-    return created
 
 
 async def list_boxes(db: Db) -> list[Box]:
