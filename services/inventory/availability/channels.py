@@ -33,6 +33,7 @@ from services.inventory.backorders.domain import SkuDemand, available_to_promise
 from services.inventory.kits.availability import kit_totals
 from services.inventory.kits.domain import Kit
 from services.inventory.replenishment.watcher import LowStockWatcher, channel_safety_stock
+from services.inventory.settings import InventorySettings
 from services.inventory.stock.domain import Availability as Totals
 from services.inventory.stock.domain import StockChange, StockLevel, totals
 from services.inventory.stock.store import InventoryStore
@@ -111,6 +112,11 @@ class Availability:
     ) -> None:
         self._safety_stock = dict(safety_stock)
         self._low_stock = low_stock or LowStockWatcher()
+
+    @classmethod
+    def from_settings(cls, settings: InventorySettings) -> Availability:
+        """The configured safety stock per channel and low-stock watcher."""
+        return cls(settings.channel_safety_stock, LowStockWatcher.from_settings(settings))
 
     async def announce(
         self,

@@ -1,0 +1,66 @@
+"""What inventory's HTTP routers share: the request body base, field and parameter types, the
+channel-availability dependency and the unknown-SKU refusal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Path, Query
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.inventory.availability.channels import Availability
+from services.inventory.settings import InventorySettings
+from services.inventory.stock.store import InventoryStore
+from shared.platform.errors import ApiError
+from shared.platform.service import service_settings
+
+# What a SKU, a purchase order's id or a location's code may be.
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
+MAX_UNITS = 1_000_000_000
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+SkuName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Location = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Units = Annotated[int, Field(strict=True, gt=0, le=MAX_UNITS)]
+
+SkuPath = Annotated[str, Path(pattern=CODE_PATTERN)]
+SkuFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
+LocationFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
+IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=200)]
+
+Settings = Annotated[InventorySettings, Depends(service_settings(InventorySettings))]
+
+UNKNOWN_SKU: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown_sku: define the SKU first (PUT /v1/skus/{sku})"}
+}
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+async def channel_availability(settings: Settings) -> Availability:
+    return Availability.from_settings(settings)
+
+
+Availabilities = Annotated[Availability, Depends(channel_availability)]
+
+
+def unknown_sku(sku: str) -> ApiError:
+    return ApiError(404, "unknown_sku", f"SKU {sku} is not defined", sku=sku)
+
+
+async def require_sku(store: InventoryStore, sku: str) -> None:
+    """Refuse (404 `unknown_sku`) a SKU that is not defined."""
+    if not await store.known_skus([sku]):
+        raise unknown_sku(sku)
+
+
+async def require_skus(store: InventoryStore, skus: Sequence[str]) -> None:
+    """Refuse (404 `unknown_sku`, naming the first and all of them) SKUs not defined."""
+    unknown = sorted(set(skus) - await store.known_skus(skus))
+    if unknown:
+        raise ApiError(
+            404, "unknown_sku", f"SKU {unknown[0]} is not defined", sku=unknown[0], skus=unknown
+        )
