@@ -1,17 +1,19 @@
 """What inventory's HTTP routers share: the request body base, field and parameter types, the
-channel-availability dependency and the unknown-SKU refusal."""
+channel-availability dependency, the unknown-SKU refusal and the create-or-replace PUT."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.inventory.availability.channels import Availability
 from services.inventory.settings import InventorySettings
 from services.inventory.stock.store import InventoryStore
+from shared.platform.auth import Permission, requires
 from shared.platform.errors import ApiError
 from shared.platform.service import service_settings
 
@@ -27,6 +29,7 @@ Units = Annotated[int, Field(strict=True, gt=0, le=MAX_UNITS)]
 SkuPath = Annotated[str, Path(pattern=CODE_PATTERN)]
 SkuFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
 LocationFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
+Limit = Annotated[int, Query(ge=1, le=500)]
 IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=200)]
 
 Settings = Annotated[InventorySettings, Depends(service_settings(InventorySettings))]
@@ -45,6 +48,24 @@ async def channel_availability(settings: Settings) -> Availability:
 
 
 Availabilities = Annotated[Availability, Depends(channel_availability)]
+
+
+def create_or_replace(
+    router: APIRouter,
+    path: str,
+    out: type[BaseModel],
+    refusals: dict[int | str, dict[str, Any]] | None = None,
+    *,
+    created: str = "created",
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A PUT that creates (201, `created` says what that means) or replaces (200) what the
+    path names, answering `out`."""
+    return router.put(
+        path,
+        response_model=out,
+        dependencies=[requires(Permission.STOCK_WRITE)],
+        responses={201: {"model": out, "description": created}, **(refusals or {})},
+    )
 
 
 def unknown_sku(sku: str) -> ApiError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from services.inventory import api
@@ -145,7 +145,7 @@ async def list_purchase_orders(
     runtime: RuntimeDep,
     status: Literal["open", "received", "cancelled"] | None = None,
     sku: api.SkuFilter = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: api.Limit = 100,
 ) -> PurchaseOrderList:
     """Purchase orders, soonest expected first."""
     async with runtime.pool.acquire() as conn:

@@ -45,12 +45,11 @@ class KitView(BaseModel):
     components: list[KitComponent]
 
 
-@router.put(
+@api.create_or_replace(
+    router,
     "/kits/{sku}",
-    response_model=KitView,
-    dependencies=[requires(Permission.STOCK_WRITE)],
-    responses={
-        201: {"model": KitView, "description": "the SKU became a kit"},
+    KitView,
+    {
         **api.UNKNOWN_SKU,
         409: {
             "description": "component_is_kit / kit_is_component: kits do not nest;"
@@ -61,6 +60,7 @@ class KitView(BaseModel):
             " the component's field), or a malformed body"
         },
     },
+    created="the SKU became a kit",
 )
 async def put_kit(
     runtime: RuntimeDep,

@@ -210,12 +210,7 @@ async def get_reorder_settings(
     )
 
 
-@router.put(
-    "/skus/{sku}/reorder/{location}",
-    response_model=ReorderView,
-    dependencies=[requires(Permission.STOCK_WRITE)],
-    responses={**api.UNKNOWN_SKU, 201: {"model": ReorderView, "description": "created"}},
-)
+@api.create_or_replace(router, "/skus/{sku}/reorder/{location}", ReorderView, api.UNKNOWN_SKU)
 async def put_reorder_settings(
     runtime: RuntimeDep,
     settings: api.Settings,

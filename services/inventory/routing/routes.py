@@ -85,14 +85,11 @@ class LocationList(BaseModel):
     locations: list[LocationOut]
 
 
-@router.put(
+@api.create_or_replace(
+    router,
     "/locations/{code}",
-    response_model=LocationOut,
-    dependencies=[requires(Permission.STOCK_WRITE)],
-    responses={
-        201: {"model": LocationOut, "description": "created"},
-        422: {"description": "validation_failed (names the field); coordinates_incomplete"},
-    },
+    LocationOut,
+    {422: {"description": "validation_failed (names the field); coordinates_incomplete"}},
 )
 async def put_location(
     runtime: RuntimeDep,

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -146,14 +146,11 @@ class LedgerView(BaseModel):
     entries: list[LedgerRow]
 
 
-@router.put(
+@api.create_or_replace(
+    router,
     "/skus/{sku}",
-    response_model=SkuView,
-    dependencies=[requires(Permission.STOCK_WRITE)],
-    responses={
-        201: {"model": SkuView, "description": "created"},
-        409: {"description": "barcode_in_use: the barcode belongs to another SKU"},
-    },
+    SkuView,
+    {409: {"description": "barcode_in_use: the barcode belongs to another SKU"}},
 )
 async def put_sku(
     runtime: RuntimeDep,
@@ -305,7 +302,7 @@ async def get_stock(runtime: RuntimeDep, sku: str) -> StockView:
 async def get_ledger(
     runtime: RuntimeDep,
     sku: str,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: api.Limit = 50,
     location: api.LocationFilter = None,
 ) -> LedgerView:
     """The most recent changes of the SKU's stock, newest first."""

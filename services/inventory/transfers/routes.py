@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from services.inventory import api
@@ -334,7 +334,7 @@ async def list_transfers(
     runtime: RuntimeDep,
     status: Status | None = None,
     location: api.LocationFilter = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: api.Limit = 50,
 ) -> TransferList:
     """Transfers, newest first; `location`: from or to it."""
     async with runtime.pool.acquire() as conn:
