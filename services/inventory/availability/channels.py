@@ -90,6 +90,20 @@ def queue_availability(
     uow.before_commit(_PENDING, lambda: _publish(uow, safety_stock))
 
 
+def queue_stock_totals(uow: UnitOfWork, total: Totals, safety_stock: Mapping[str, int]) -> None:
+    """Announce a SKU's stock totals alone, without its backorder demand, correlated by the
+    SKU: for a change of what the channels may sell of it that moved no stock (a kit defined, a
+    safety stock set)."""
+    queue_availability(
+        uow,
+        AvailabilityChanged(
+            sku=total.sku, on_hand=total.on_hand, reserved=total.reserved, available=total.available
+        ),
+        safety_stock,
+        correlation_id=total.sku,
+    )
+
+
 async def _publish(uow: UnitOfWork, safety_stock: Mapping[str, int]) -> None:
     pending = uow.batch.pop(_PENDING) or {}
     per_sku = await channel_safety_stock(uow, pending, safety_stock) if pending else {}

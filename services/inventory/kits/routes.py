@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, StringConstraints
 
 from services.inventory import api
-from services.inventory.availability.channels import queue_availability
+from services.inventory.availability.channels import queue_stock_totals
 from services.inventory.kits.domain import (
     COMPONENT_IS_KIT,
     KIT_IS_COMPONENT,
@@ -20,7 +20,6 @@ from services.inventory.kits.domain import (
 )
 from services.inventory.kits.store import KitStore
 from services.inventory.stock.store import InventoryStore
-from shared.contracts.inventory import AvailabilityChanged
 from shared.platform.auth import Permission, requires
 from shared.platform.errors import ApiError
 from shared.platform.service import RuntimeDep
@@ -96,14 +95,7 @@ async def put_kit(
             )
         created = await kits.put_kit(kit)
         total = kit_total(kit, await stock.stock_levels(components))
-        queue_availability(
-            uow,
-            AvailabilityChanged(
-                sku=sku, on_hand=total.on_hand, reserved=total.reserved, available=total.available
-            ),
-            settings.channel_safety_stock,
-            correlation_id=sku,
-        )
+        queue_stock_totals(uow, total, settings.channel_safety_stock)
     response.status_code = 201 if created else 200
     return _view(kit)
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field, StringConstraints
 
 from services.inventory import api
-from services.inventory.availability.channels import queue_availability
+from services.inventory.availability.channels import queue_stock_totals
 from services.inventory.replenishment.domain import (
     NO_SALES,
     StockPosition,
@@ -24,9 +24,9 @@ from services.inventory.replenishment.domain import (
 from services.inventory.replenishment.store import ReorderSettings, ReplenishmentStore
 from services.inventory.replenishment.watcher import LowStockWatcher
 from services.inventory.settings import InventorySettings
+from services.inventory.stock.domain import Availability as Totals
 from services.inventory.stock.domain import StockLevel, totals
 from services.inventory.stock.store import InventoryStore
-from shared.contracts.inventory import AvailabilityChanged
 from shared.platform.auth import Permission, requires
 from shared.platform.errors import ApiError
 from shared.platform.outbox import UnitOfWork
@@ -124,18 +124,8 @@ async def _announce_to_channels(
     uow: UnitOfWork, stock: InventoryStore, sku: str, settings: InventorySettings
 ) -> None:
     """The SKU's stock did not change, what the channels may sell of it did."""
-    total = totals(await stock.stock_levels([sku])).get(sku)
-    queue_availability(
-        uow,
-        AvailabilityChanged(
-            sku=sku,
-            on_hand=total.on_hand if total else 0,
-            reserved=total.reserved if total else 0,
-            available=total.available if total else 0,
-        ),
-        settings.channel_safety_stock,
-        correlation_id=sku,
-    )
+    total = totals(await stock.stock_levels([sku])).get(sku, Totals(sku, 0, 0))
+    queue_stock_totals(uow, total, settings.channel_safety_stock)
 
 
 def _safety_view(
