@@ -1,5 +1,6 @@
 """What inventory's HTTP routers share: the request body base, field and parameter types, the
-channel-availability dependency, the unknown-SKU refusal and the create-or-replace PUT."""
+channel-availability dependency, the refusals of an unknown SKU and of a reused
+Idempotency-Key, and the create-or-replace PUT."""
 
 from __future__ import annotations
 
@@ -84,4 +85,16 @@ async def require_skus(store: InventoryStore, skus: Sequence[str]) -> None:
     if unknown:
         raise ApiError(
             404, "unknown_sku", f"SKU {unknown[0]} is not defined", sku=unknown[0], skus=unknown
+        )
+
+
+def refuse_reused_key(earlier_hash: str, body_hash: str, noun: str, **earlier: Any) -> None:
+    """A repeat under an Idempotency-Key must be the same request: 409 `idempotency_key_reused`
+    (naming what the key made, `earlier`) when the key was used for another."""
+    if earlier_hash != body_hash:
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            f"this Idempotency-Key was used for a different {noun}",
+            **earlier,
         )

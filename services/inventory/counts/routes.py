@@ -100,13 +100,7 @@ async def post_count(
             earlier = await counts.with_key(idempotency_key)
             if earlier is not None:
                 count, earlier_hash = earlier
-                if earlier_hash != body_hash:
-                    raise ApiError(
-                        409,
-                        "idempotency_key_reused",
-                        "this Idempotency-Key was used for a different count",
-                        count_id=count.count_id,
-                    )
+                api.refuse_reused_key(earlier_hash, body_hash, "count", count_id=count.count_id)
                 response.status_code = 200
                 return _view(count, duplicate=True)
         skus = [line.sku for line in body.counts]

@@ -364,13 +364,7 @@ async def _created_before(transfers: TransferStore, key: str, body_hash: str) ->
     if known is None:
         return None
     transfer_id, earlier_hash = known
-    if earlier_hash != body_hash:
-        raise ApiError(
-            409,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used for a different transfer",
-            transfer_id=transfer_id,
-        )
+    api.refuse_reused_key(earlier_hash, body_hash, "transfer", transfer_id=transfer_id)
     return transfer_id
 
 
