@@ -105,8 +105,7 @@ async def post_count(
                 return _view(count, duplicate=True)
         skus = [line.sku for line in body.counts]
         await api.require_skus(stock, skus)
-        await stock.ensure_stock_rows(body.location, skus)
-        levels = await stock.lock_stock(skus)
+        levels = await stock.lock_stock_at(body.location, skus)
         plan = plan_count(
             body.location, [CountedLine(line.sku, line.counted) for line in body.counts], levels
         )

@@ -211,9 +211,7 @@ async def receive_purchase_order(
                 409, refused.code, refused.message, po_id=po_id, **refused.detail
             ) from None
         store = InventoryStore(uow.conn)
-        for sku in sorted(received):
-            await store.ensure_stock_row(sku, order.location)
-        await store.lock_stock(received)
+        await store.lock_stock_at(order.location, received)
         changes = [
             StockChange(sku, order.location, quantity, 0, "receipt")
             for sku, quantity in sorted(received.items())

@@ -226,8 +226,7 @@ async def adjust_stock(
                 f"{body.sku} is a kit: its stock is its components' (GET /v1/kits/{body.sku})",
                 sku=body.sku,
             )
-        await store.ensure_stock_row(body.sku, body.location)
-        levels = await store.lock_stock([body.sku])
+        levels = await store.lock_stock_at(body.location, [body.sku])
         current = next(level for level in levels if level.location == body.location)
         try:
             adjust(current, body.delta)

@@ -283,8 +283,7 @@ async def receive_transfer(
         if isinstance(decision, domain.Change):
             skus = [sku for sku, _ in arrived]
             stock = InventoryStore(uow.conn)
-            await stock.ensure_stock_rows(transfer.to_location, skus)
-            await stock.lock_stock(skus)
+            await stock.lock_stock_at(transfer.to_location, skus)
         moved = await _apply(
             uow, availability, transfer, decision, detail=f"from {transfer.from_location}"
         )
