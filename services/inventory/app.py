@@ -13,7 +13,6 @@ from services.inventory.handlers import handlers
 from services.inventory.incoming.routes import router as purchase_orders
 from services.inventory.kits.routes import router as kits_router
 from services.inventory.replenishment.routes import router as replenishment_router
-from services.inventory.replenishment.watcher import LowStockWatcher
 from services.inventory.routing.routes import router as locations_router
 from services.inventory.settings import InventorySettings
 from services.inventory.stock.routes import router
@@ -33,7 +32,7 @@ def build(settings: InventorySettings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=(INVENTORY_COMMANDS,),
         handlers=handlers(
-            Availability(settings.channel_safety_stock, LowStockWatcher.from_settings(settings)),
+            Availability.from_settings(settings),
             settings.routing.policy(),
         ),
         routers=[

@@ -33,6 +33,7 @@ from services.inventory.backorders.domain import SkuDemand, available_to_promise
 from services.inventory.kits.availability import kit_totals
 from services.inventory.kits.domain import Kit
 from services.inventory.replenishment.watcher import LowStockWatcher, channel_safety_stock
+from services.inventory.settings import InventorySettings
 from services.inventory.stock.domain import Availability as Totals
 from services.inventory.stock.domain import StockChange, StockLevel, totals
 from services.inventory.stock.store import InventoryStore
@@ -89,6 +90,20 @@ def queue_availability(
     uow.before_commit(_PENDING, lambda: _publish(uow, safety_stock))
 
 
+def queue_stock_totals(uow: UnitOfWork, total: Totals, safety_stock: Mapping[str, int]) -> None:
+    """Announce a SKU's stock totals alone, without its backorder demand, correlated by the
+    SKU: for a change of what the channels may sell of it that moved no stock (a kit defined, a
+    safety stock set)."""
+    queue_availability(
+        uow,
+        AvailabilityChanged(
+            sku=total.sku, on_hand=total.on_hand, reserved=total.reserved, available=total.available
+        ),
+        safety_stock,
+        correlation_id=total.sku,
+    )
+
+
 async def _publish(uow: UnitOfWork, safety_stock: Mapping[str, int]) -> None:
     pending = uow.batch.pop(_PENDING) or {}
     per_sku = await channel_safety_stock(uow, pending, safety_stock) if pending else {}
@@ -111,6 +126,11 @@ class Availability:
     ) -> None:
         self._safety_stock = dict(safety_stock)
         self._low_stock = low_stock or LowStockWatcher()
+
+    @classmethod
+    def from_settings(cls, settings: InventorySettings) -> Availability:
+        """The configured safety stock per channel and low-stock watcher."""
+        return cls(settings.channel_safety_stock, LowStockWatcher.from_settings(settings))
 
     async def announce(
         self,

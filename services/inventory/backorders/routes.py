@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from services.inventory import api
 from services.inventory.backorders.store import BackorderStore
 from shared.platform.auth import Permission, requires
 from shared.platform.service import RuntimeDep
@@ -34,7 +35,7 @@ class QueueView(BaseModel):
 @router.get("", response_model=QueueView, dependencies=[requires(Permission.STOCK_READ)])
 async def list_backorders(
     runtime: RuntimeDep,
-    sku: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    sku: api.SkuFilter = None,
     status: Literal["queued", "filled", "released"] | None = "queued",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> QueueView:

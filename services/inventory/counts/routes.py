@@ -12,13 +12,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field, field_validator
 
-from services.inventory.availability.channels import Availability
+from services.inventory import api
 from services.inventory.counts.domain import BelowReserved, CountedLine, plan_count
 from services.inventory.counts.store import CountedLineRecord, CountStore, StockCount
-from services.inventory.stock.routes import Location, Text, channel_availability
 from services.inventory.stock.store import InventoryStore
 from shared.platform.auth import Permission, requires
 from shared.platform.errors import ApiError
@@ -28,23 +27,18 @@ from shared.platform.service import RuntimeDep
 router = APIRouter(prefix="/v1", tags=["inventory"])
 
 CountReason = Literal["cycle_count", "full_count", "spot_check", "recount"]
-SkuName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CountIn(Body):
-    sku: SkuName
+class CountIn(api.Body):
+    sku: api.SkuName
     counted: Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
 
 
-class StockCountIn(Body):
-    location: Location
+class StockCountIn(api.Body):
+    location: api.Location
     counts: list[CountIn] = Field(min_length=1, max_length=500)
     reason: CountReason = "cycle_count"
-    reference: Text | None = None
+    reference: api.Text | None = None
 
     @field_validator("counts")
     @classmethod
@@ -81,7 +75,7 @@ class StockCountView(BaseModel):
     dependencies=[requires(Permission.STOCK_WRITE)],
     responses={
         200: {"model": StockCountView, "description": "a repeat (same Idempotency-Key)"},
-        404: {"description": "unknown_sku: define the SKU first (PUT /v1/skus/{sku})"},
+        **api.UNKNOWN_SKU,
         409: {
             "description": "count_below_reserved: a SKU counted fewer units than orders"
             " reserved there (nothing of the count is applied); idempotency_key_reused"
@@ -90,10 +84,10 @@ class StockCountView(BaseModel):
 )
 async def post_count(
     runtime: RuntimeDep,
-    availability: Annotated[Availability, Depends(channel_availability)],
+    availability: api.Availabilities,
     response: Response,
     body: StockCountIn,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+    idempotency_key: api.IdempotencyKey = None,
 ) -> StockCountView:
     """What was counted at a location: each SKU's `counted - on hand` becomes an adjustment
     (ledger reason `count`, detail "<reason>: counted N, system had M"); a SKU whose count
@@ -106,23 +100,12 @@ async def post_count(
             earlier = await counts.with_key(idempotency_key)
             if earlier is not None:
                 count, earlier_hash = earlier
-                if earlier_hash != body_hash:
-                    raise ApiError(
-                        409,
-                        "idempotency_key_reused",
-                        "this Idempotency-Key was used for a different count",
-                        count_id=count.count_id,
-                    )
+                api.refuse_reused_key(earlier_hash, body_hash, "count", count_id=count.count_id)
                 response.status_code = 200
                 return _view(count, duplicate=True)
         skus = [line.sku for line in body.counts]
-        unknown = sorted(set(skus) - await stock.known_skus(skus))
-        if unknown:
-            raise ApiError(
-                404, "unknown_sku", f"SKU {unknown[0]} is not defined", sku=unknown[0], skus=unknown
-            )
-        await stock.ensure_stock_rows(body.location, skus)
-        levels = await stock.lock_stock(skus)
+        await api.require_skus(stock, skus)
+        levels = await stock.lock_stock_at(body.location, skus)
         plan = plan_count(
             body.location, [CountedLine(line.sku, line.counted) for line in body.counts], levels
         )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from services.inventory.availability.channels import Availability
+from services.inventory import api
 from services.inventory.incoming.domain import (
     CANCELLED,
     OPEN,
@@ -18,7 +18,6 @@ from services.inventory.incoming.domain import (
 )
 from services.inventory.incoming.store import PurchaseOrder, PurchaseOrderStore, same_order
 from services.inventory.stock.domain import StockChange
-from services.inventory.stock.routes import channel_availability
 from services.inventory.stock.store import InventoryStore
 from shared.platform.auth import Permission, requires
 from shared.platform.errors import ApiError
@@ -26,20 +25,13 @@ from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1/purchase-orders", tags=["inventory"])
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
-Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Units = Annotated[int, Field(strict=True, gt=0, le=1_000_000_000)]
+Id = Annotated[str, StringConstraints(pattern=api.CODE_PATTERN)]
+PurchaseOrderId = Annotated[str, Path(pattern=api.CODE_PATTERN)]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LineIn(Body):
-    sku: Sku
-    quantity: Units
+class LineIn(api.Body):
+    sku: api.SkuName
+    quantity: api.Units
 
 
 def _one_line_per_sku(lines: list[LineIn]) -> list[LineIn]:
@@ -49,18 +41,18 @@ def _one_line_per_sku(lines: list[LineIn]) -> list[LineIn]:
     return lines
 
 
-class NewPurchaseOrder(Body):
+class NewPurchaseOrder(api.Body):
     po_id: Id
-    reference: Text | None = None
-    supplier: Text | None = None
-    location: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    reference: api.Text | None = None
+    supplier: api.Text | None = None
+    location: api.Location
     expected_on: date
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)]
 
     _unique = field_validator("lines")(_one_line_per_sku)
 
 
-class Receipt(Body):
+class Receipt(api.Body):
     receipt_id: Id
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)]
 
@@ -101,7 +93,7 @@ class PurchaseOrderList(BaseModel):
 )
 async def create_purchase_order(
     runtime: RuntimeDep,
-    availability: Annotated[Availability, Depends(channel_availability)],
+    availability: api.Availabilities,
     response: Response,
     body: NewPurchaseOrder,
 ) -> PurchaseOrderView:
@@ -152,8 +144,8 @@ async def create_purchase_order(
 async def list_purchase_orders(
     runtime: RuntimeDep,
     status: Literal["open", "received", "cancelled"] | None = None,
-    sku: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    sku: api.SkuFilter = None,
+    limit: api.Limit = 100,
 ) -> PurchaseOrderList:
     """Purchase orders, soonest expected first."""
     async with runtime.pool.acquire() as conn:
@@ -167,9 +159,7 @@ async def list_purchase_orders(
     dependencies=[requires(Permission.STOCK_READ)],
     responses={404: {"description": "unknown_purchase_order"}},
 )
-async def get_purchase_order(
-    runtime: RuntimeDep, po_id: Annotated[str, Path(pattern=ID_PATTERN)]
-) -> PurchaseOrderView:
+async def get_purchase_order(runtime: RuntimeDep, po_id: PurchaseOrderId) -> PurchaseOrderView:
     async with runtime.pool.acquire() as conn:
         found = await PurchaseOrderStore(conn).get(po_id)
     if found is None:
@@ -191,8 +181,8 @@ async def get_purchase_order(
 )
 async def receive_purchase_order(
     runtime: RuntimeDep,
-    availability: Annotated[Availability, Depends(channel_availability)],
-    po_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    availability: api.Availabilities,
+    po_id: PurchaseOrderId,
     body: Receipt,
 ) -> PurchaseOrderView:
     """Goods of the purchase order arrived (all or part): stock on hand goes up at its
@@ -221,9 +211,7 @@ async def receive_purchase_order(
                 409, refused.code, refused.message, po_id=po_id, **refused.detail
             ) from None
         store = InventoryStore(uow.conn)
-        for sku in sorted(received):
-            await store.ensure_stock_row(sku, order.location)
-        await store.lock_stock(received)
+        await store.lock_stock_at(order.location, received)
         changes = [
             StockChange(sku, order.location, quantity, 0, "receipt")
             for sku, quantity in sorted(received.items())
@@ -247,8 +235,8 @@ async def receive_purchase_order(
 )
 async def cancel_purchase_order(
     runtime: RuntimeDep,
-    availability: Annotated[Availability, Depends(channel_availability)],
-    po_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    availability: api.Availabilities,
+    po_id: PurchaseOrderId,
 ) -> PurchaseOrderView:
     """Nothing more is coming on the purchase order (what was received stays)."""
     async with runtime.uow() as uow:

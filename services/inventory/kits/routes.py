@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, StringConstraints
 
-from services.inventory.availability.channels import queue_availability
+from services.inventory import api
+from services.inventory.availability.channels import queue_stock_totals
 from services.inventory.kits.domain import (
     COMPONENT_IS_KIT,
     KIT_IS_COMPONENT,
@@ -18,13 +19,10 @@ from services.inventory.kits.domain import (
     kit_total,
 )
 from services.inventory.kits.store import KitStore
-from services.inventory.settings import InventorySettings
-from services.inventory.stock.routes import SKU_PATTERN, Body
 from services.inventory.stock.store import InventoryStore
-from shared.contracts.inventory import AvailabilityChanged
 from shared.platform.auth import Permission, requires
 from shared.platform.errors import ApiError
-from shared.platform.service import RuntimeDep, service_settings
+from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
 
@@ -32,12 +30,12 @@ MAX_COMPONENTS = 50
 MAX_PER_KIT = 10_000
 
 
-class KitComponent(Body):
-    sku: Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
+class KitComponent(api.Body):
+    sku: Annotated[str, StringConstraints(pattern=api.CODE_PATTERN)]
     quantity: Annotated[int, Field(strict=True, gt=0, le=MAX_PER_KIT)]
 
 
-class KitDefinition(Body):
+class KitDefinition(api.Body):
     components: Annotated[list[KitComponent], Field(min_length=1, max_length=MAX_COMPONENTS)]
 
 
@@ -46,13 +44,12 @@ class KitView(BaseModel):
     components: list[KitComponent]
 
 
-@router.put(
+@api.create_or_replace(
+    router,
     "/kits/{sku}",
-    response_model=KitView,
-    dependencies=[requires(Permission.STOCK_WRITE)],
-    responses={
-        201: {"model": KitView, "description": "the SKU became a kit"},
-        404: {"description": "unknown_sku: define the SKU first (PUT /v1/skus/{sku})"},
+    KitView,
+    {
+        **api.UNKNOWN_SKU,
         409: {
             "description": "component_is_kit / kit_is_component: kits do not nest;"
             " sku_has_stock: a kit has no stock of its own"
@@ -62,12 +59,13 @@ class KitView(BaseModel):
             " the component's field), or a malformed body"
         },
     },
+    created="the SKU became a kit",
 )
 async def put_kit(
     runtime: RuntimeDep,
-    settings: Annotated[InventorySettings, Depends(service_settings(InventorySettings))],
+    settings: api.Settings,
     response: Response,
-    sku: Annotated[str, Path(pattern=SKU_PATTERN)],
+    sku: api.SkuPath,
     body: KitDefinition,
 ) -> KitView:
     """Make a defined SKU a kit of other defined SKUs, or replace its components (201 when it
@@ -79,7 +77,7 @@ async def put_kit(
         kits, stock = KitStore(uow.conn), InventoryStore(uow.conn)
         await kits.lock_definitions()
         if not await kits.lock_sku(sku):
-            raise _unknown_sku(sku)
+            raise api.unknown_sku(sku)
         problem = check_definition(
             kit,
             known_skus=await stock.known_skus(components),
@@ -97,14 +95,7 @@ async def put_kit(
             )
         created = await kits.put_kit(kit)
         total = kit_total(kit, await stock.stock_levels(components))
-        queue_availability(
-            uow,
-            AvailabilityChanged(
-                sku=sku, on_hand=total.on_hand, reserved=total.reserved, available=total.available
-            ),
-            settings.channel_safety_stock,
-            correlation_id=sku,
-        )
+        queue_stock_totals(uow, total, settings.channel_safety_stock)
     response.status_code = 201 if created else 200
     return _view(kit)
 
@@ -119,8 +110,7 @@ async def get_kit(runtime: RuntimeDep, sku: str) -> KitView:
     async with runtime.pool.acquire() as conn:
         kit = await KitStore(conn).kit(sku)
         if kit is None:
-            if not await InventoryStore(conn).known_skus([sku]):
-                raise _unknown_sku(sku)
+            await api.require_sku(InventoryStore(conn), sku)
             raise ApiError(404, "not_a_kit", f"{sku} is not a kit", sku=sku)
     return _view(kit)
 
@@ -130,10 +120,6 @@ def _view(kit: Kit) -> KitView:
         sku=kit.sku,
         components=[KitComponent(sku=c.sku, quantity=c.per_kit) for c in kit.components],
     )
-
-
-def _unknown_sku(sku: str) -> ApiError:
-    return ApiError(404, "unknown_sku", f"SKU {sku} is not defined", sku=sku)
 
 
 def _refused(problem: DefinitionProblem) -> ApiError:

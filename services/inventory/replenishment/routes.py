@@ -4,12 +4,13 @@ location, and the suggestions of what to order."""
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field, StringConstraints
 
-from services.inventory.availability.channels import queue_availability
+from services.inventory import api
+from services.inventory.availability.channels import queue_stock_totals
 from services.inventory.replenishment.domain import (
     NO_SALES,
     StockPosition,
@@ -23,33 +24,26 @@ from services.inventory.replenishment.domain import (
 from services.inventory.replenishment.store import ReorderSettings, ReplenishmentStore
 from services.inventory.replenishment.watcher import LowStockWatcher
 from services.inventory.settings import InventorySettings
+from services.inventory.stock.domain import Availability as Totals
 from services.inventory.stock.domain import StockLevel, totals
-from services.inventory.stock.routes import SKU_PATTERN, Body
 from services.inventory.stock.store import InventoryStore
-from shared.contracts.inventory import AvailabilityChanged
 from shared.platform.auth import Permission, requires
 from shared.platform.errors import ApiError
 from shared.platform.outbox import UnitOfWork
-from shared.platform.service import RuntimeDep, service_settings
+from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["replenishment"])
 
-Settings = Annotated[InventorySettings, Depends(service_settings(InventorySettings))]
-SkuPath = Annotated[str, Path(pattern=SKU_PATTERN)]
 LocationPath = Annotated[str, Path(min_length=1, max_length=64)]
 Channel = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Units = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
 Days = Annotated[int, Field(strict=True, ge=0, le=365)]
 
-UNKNOWN_SKU: dict[int | str, dict[str, Any]] = {
-    404: {"description": "unknown_sku: define the SKU first (PUT /v1/skus/{sku})"}
-}
-
 
 # --- safety stock -----------------------------------------------------------------------------
 
 
-class SafetyStockBody(Body):
+class SafetyStockBody(api.Body):
     channels: dict[Channel, Units]
 
 
@@ -65,11 +59,13 @@ class SafetyStockView(BaseModel):
     "/skus/{sku}/safety-stock",
     response_model=SafetyStockView,
     dependencies=[requires(Permission.STOCK_READ)],
-    responses=UNKNOWN_SKU,
+    responses=api.UNKNOWN_SKU,
 )
-async def get_safety_stock(runtime: RuntimeDep, settings: Settings, sku: str) -> SafetyStockView:
+async def get_safety_stock(
+    runtime: RuntimeDep, settings: api.Settings, sku: str
+) -> SafetyStockView:
     async with runtime.pool.acquire() as conn:
-        await _require_sku(InventoryStore(conn), sku)
+        await api.require_sku(InventoryStore(conn), sku)
         overrides = await ReplenishmentStore(conn).safety_stock(sku)
     return _safety_view(sku, overrides, settings)
 
@@ -79,12 +75,12 @@ async def get_safety_stock(runtime: RuntimeDep, settings: Settings, sku: str) ->
     response_model=SafetyStockView,
     dependencies=[requires(Permission.STOCK_WRITE)],
     responses={
-        **UNKNOWN_SKU,
+        **api.UNKNOWN_SKU,
         422: {"description": "unknown_channel: a channel OMS_CHANNEL_SAFETY_STOCK does not list"},
     },
 )
 async def put_safety_stock(
-    runtime: RuntimeDep, settings: Settings, sku: SkuPath, body: SafetyStockBody
+    runtime: RuntimeDep, settings: api.Settings, sku: api.SkuPath, body: SafetyStockBody
 ) -> SafetyStockView:
     """The SKU's safety stock per channel, replacing its overrides (a channel left out goes
     back to its default). The channels hear the SKU's new availability at once."""
@@ -100,7 +96,7 @@ async def put_safety_stock(
         )
     async with runtime.uow() as uow:
         stock = InventoryStore(uow.conn)
-        await _require_sku(stock, sku)
+        await api.require_sku(stock, sku)
         await ReplenishmentStore(uow.conn).replace_safety_stock(sku, body.channels)
         await _announce_to_channels(uow, stock, sku, settings)
     return _safety_view(sku, body.channels, settings)
@@ -110,15 +106,15 @@ async def put_safety_stock(
     "/skus/{sku}/safety-stock",
     response_model=SafetyStockView,
     dependencies=[requires(Permission.STOCK_WRITE)],
-    responses=UNKNOWN_SKU,
+    responses=api.UNKNOWN_SKU,
 )
 async def delete_safety_stock(
-    runtime: RuntimeDep, settings: Settings, sku: SkuPath
+    runtime: RuntimeDep, settings: api.Settings, sku: api.SkuPath
 ) -> SafetyStockView:
     """Every channel back to its default safety stock for the SKU."""
     async with runtime.uow() as uow:
         stock = InventoryStore(uow.conn)
-        await _require_sku(stock, sku)
+        await api.require_sku(stock, sku)
         await ReplenishmentStore(uow.conn).replace_safety_stock(sku, {})
         await _announce_to_channels(uow, stock, sku, settings)
     return _safety_view(sku, {}, settings)
@@ -128,18 +124,8 @@ async def _announce_to_channels(
     uow: UnitOfWork, stock: InventoryStore, sku: str, settings: InventorySettings
 ) -> None:
     """The SKU's stock did not change, what the channels may sell of it did."""
-    total = totals(await stock.stock_levels([sku])).get(sku)
-    queue_availability(
-        uow,
-        AvailabilityChanged(
-            sku=sku,
-            on_hand=total.on_hand if total else 0,
-            reserved=total.reserved if total else 0,
-            available=total.available if total else 0,
-        ),
-        settings.channel_safety_stock,
-        correlation_id=sku,
-    )
+    total = totals(await stock.stock_levels([sku])).get(sku, Totals(sku, 0, 0))
+    queue_stock_totals(uow, total, settings.channel_safety_stock)
 
 
 def _safety_view(
@@ -157,7 +143,7 @@ def _safety_view(
 # --- reorder settings -------------------------------------------------------------------------
 
 
-class ReorderBody(Body):
+class ReorderBody(api.Body):
     reorder_point: Units | None = Field(
         default=None, description="explicit; left out: velocity * lead time + safety units"
     )
@@ -194,13 +180,15 @@ class ReorderList(BaseModel):
     "/skus/{sku}/reorder",
     response_model=ReorderList,
     dependencies=[requires(Permission.STOCK_READ)],
-    responses=UNKNOWN_SKU,
+    responses=api.UNKNOWN_SKU,
 )
-async def get_reorder_settings(runtime: RuntimeDep, settings: Settings, sku: str) -> ReorderList:
+async def get_reorder_settings(
+    runtime: RuntimeDep, settings: api.Settings, sku: str
+) -> ReorderList:
     """The SKU's reorder settings per location, with the reorder point in force."""
     watcher = LowStockWatcher.from_settings(settings)
     async with runtime.pool.acquire() as conn:
-        await _require_sku(InventoryStore(conn), sku)
+        await api.require_sku(InventoryStore(conn), sku)
         store = ReplenishmentStore(conn)
         found = await store.reorder_settings(sku)
         shipped = await store.shipped((s.sku, s.location) for s in found)
@@ -212,17 +200,12 @@ async def get_reorder_settings(runtime: RuntimeDep, settings: Settings, sku: str
     )
 
 
-@router.put(
-    "/skus/{sku}/reorder/{location}",
-    response_model=ReorderView,
-    dependencies=[requires(Permission.STOCK_WRITE)],
-    responses={**UNKNOWN_SKU, 201: {"model": ReorderView, "description": "created"}},
-)
+@api.create_or_replace(router, "/skus/{sku}/reorder/{location}", ReorderView, api.UNKNOWN_SKU)
 async def put_reorder_settings(
     runtime: RuntimeDep,
-    settings: Settings,
+    settings: api.Settings,
     response: Response,
-    sku: SkuPath,
+    sku: api.SkuPath,
     location: LocationPath,
     body: ReorderBody,
 ) -> ReorderView:
@@ -239,7 +222,7 @@ async def put_reorder_settings(
     )
     async with runtime.uow() as uow:
         stock = InventoryStore(uow.conn)
-        await _require_sku(stock, sku)
+        await api.require_sku(stock, sku)
         store = ReplenishmentStore(uow.conn)
         created = await store.put_reorder_settings(wanted)
         level = next(
@@ -265,7 +248,7 @@ async def put_reorder_settings(
     responses={404: {"description": "not_watched: the SKU has no reorder settings there"}},
 )
 async def delete_reorder_settings(
-    runtime: RuntimeDep, sku: SkuPath, location: LocationPath
+    runtime: RuntimeDep, sku: api.SkuPath, location: LocationPath
 ) -> Response:
     """Stop watching the SKU at the location (its low-stock state goes too)."""
     async with runtime.uow() as uow:
@@ -333,9 +316,9 @@ class SuggestionList(BaseModel):
 )
 async def get_suggestions(
     runtime: RuntimeDep,
-    settings: Settings,
-    location: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    sku: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    settings: api.Settings,
+    location: api.LocationFilter = None,
+    sku: api.SkuFilter = None,
     everything: Annotated[bool, Query(alias="all")] = False,
 ) -> SuggestionList:
     """What to order, how much, for which location: every SKU and location with reorder
@@ -389,8 +372,3 @@ def _suggestion_view(s: Suggestion) -> SuggestionView:
 
 def _per_day(value: Fraction) -> float:
     return round(float(value), 2)
-
-
-async def _require_sku(store: InventoryStore, sku: str) -> None:
-    if not await store.known_skus([sku]):
-        raise ApiError(404, "unknown_sku", f"SKU {sku} is not defined", sku=sku)

@@ -10,14 +10,9 @@ from typing import Annotated
 from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Path, Response
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-)
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from services.inventory import api
 from services.inventory.routing.config import CountryCode
 from services.inventory.routing.domain import DEFAULT_PRIORITY, LocationKind, LocationRecord
 from services.inventory.routing.store import LocationStore
@@ -27,7 +22,6 @@ from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
 
-CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 _TIMEZONE_KEY = re.compile(r"^[A-Za-z0-9_+\-]{1,30}(/[A-Za-z0-9_+\-]{1,30}){0,2}$")
 
 
@@ -48,13 +42,8 @@ def _local_time(value: time) -> time:
     return value
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-
-
-class LocationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Text
+class LocationIn(api.Body):
+    name: api.Text
     kind: LocationKind = "warehouse"
     country: CountryCode = Field(description="ISO 3166-1 alpha-2, e.g. DE")
     postal_code: (
@@ -96,19 +85,16 @@ class LocationList(BaseModel):
     locations: list[LocationOut]
 
 
-@router.put(
+@api.create_or_replace(
+    router,
     "/locations/{code}",
-    response_model=LocationOut,
-    dependencies=[requires(Permission.STOCK_WRITE)],
-    responses={
-        201: {"model": LocationOut, "description": "created"},
-        422: {"description": "validation_failed (names the field); coordinates_incomplete"},
-    },
+    LocationOut,
+    {422: {"description": "validation_failed (names the field); coordinates_incomplete"}},
 )
 async def put_location(
     runtime: RuntimeDep,
     response: Response,
-    code: Annotated[str, Path(pattern=CODE_PATTERN)],
+    code: Annotated[str, Path(pattern=api.CODE_PATTERN)],
     body: LocationIn,
 ) -> LocationOut:
     """Create (201) or replace (200) the record of a stock location; `code` is the location

@@ -373,6 +373,22 @@ def _in_order(reservations: Iterable[ReservationState]) -> list[ReservationState
     return sorted(reservations, key=lambda r: (r.position, r.location, r.line_id))
 
 
+def _take_in_order(
+    reservations: Iterable[ReservationState], quantity: int
+) -> list[tuple[ReservationState, int]]:
+    """Up to `quantity` units out of the reservations' outstanding units, line by line in
+    order: each reservation that gives some, and how many."""
+    taken: list[tuple[ReservationState, int]] = []
+    for reservation in _in_order(reservations):
+        if quantity == 0:
+            break
+        take = min(reservation.outstanding, quantity)
+        if take > 0:
+            taken.append((reservation, take))
+            quantity -= take
+    return taken
+
+
 def plan_release(reservations: Iterable[ReservationState]) -> ReservationPlan:
     """Release everything still outstanding (nothing to do is a valid plan)."""
     updated = []
@@ -418,18 +434,12 @@ def plan_commit(
     changes: list[StockChange] = []
 
     for sku in sorted(per_sku):
-        remaining = per_sku[sku]
+        here = [r for r in current.values() if r.sku == sku and r.location == location]
         from_reservations = 0
-        for reservation in _in_order(current.values()):
-            if remaining == 0:
-                break
-            if reservation.sku != sku or reservation.location != location:
-                continue
-            take = min(reservation.outstanding, remaining)
-            if take > 0:
-                current[(reservation.line_id, reservation.location)] = reservation.commit(take)
-                remaining -= take
-                from_reservations += take
+        for reservation, take in _take_in_order(here, per_sku[sku]):
+            current[(reservation.line_id, reservation.location)] = reservation.commit(take)
+            from_reservations += take
+        remaining = per_sku[sku] - from_reservations
         if remaining > 0:
             level = levels.get((sku, location), StockLevel(sku, location, 0, 0))
             # Committing reserved units leaves what is available unchanged.
@@ -455,17 +465,11 @@ def _release_elsewhere(
     quantity: int,
     current: dict[tuple[str, str], ReservationState],
 ) -> list[StockChange]:
+    elsewhere = [r for r in current.values() if r.sku == sku and r.location != shipped_from]
     per_location: dict[str, int] = defaultdict(int)
-    for reservation in _in_order(current.values()):
-        if quantity == 0:
-            break
-        if reservation.sku != sku or reservation.location == shipped_from:
-            continue
-        take = min(reservation.outstanding, quantity)
-        if take > 0:
-            current[(reservation.line_id, reservation.location)] = reservation.release(take)
-            per_location[reservation.location] += take
-            quantity -= take
+    for reservation, take in _take_in_order(elsewhere, quantity):
+        current[(reservation.line_id, reservation.location)] = reservation.release(take)
+        per_location[reservation.location] += take
     return [
         StockChange(sku, location, 0, -released, RELEASED)
         for location, released in sorted(per_location.items())
@@ -498,20 +502,11 @@ def plan_short_write_off(
     off: they are no units of this order's (an empty plan when nothing is outstanding)."""
     if quantity <= 0:
         raise ValueError(f"a short pick of {sku} misses a positive quantity, not {quantity}")
-    left = quantity
-    updated: list[ReservationState] = []
-    per_line: list[tuple[str, int]] = []
-    for reservation in _in_order(reservations):
-        if left == 0:
-            break
-        if reservation.sku != sku or reservation.location != location:
-            continue
-        take = min(reservation.outstanding, left)
-        if take > 0:
-            updated.append(reservation.write_off(take))
-            per_line.append((reservation.line_id, take))
-            left -= take
-    written_off = quantity - left
+    here = [r for r in reservations if r.sku == sku and r.location == location]
+    taken = _take_in_order(here, quantity)
+    updated = [reservation.write_off(take) for reservation, take in taken]
+    per_line = [(reservation.line_id, take) for reservation, take in taken]
+    written_off = sum(take for _, take in taken)
     changes = (
         (StockChange(sku, location, -written_off, -written_off, SHORT_PICK),) if written_off else ()
     )

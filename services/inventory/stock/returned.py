@@ -103,7 +103,7 @@ async def _apply_once(
     if todo:
         if not await _all_known(uow, store, command.return_id, command.order_id, kind, todo):
             return
-        await _prepare_rows(store, command.location, todo)
+        await store.lock_stock_at(command.location, (sku for sku, _ in todo))
         await apply(store, todo)
         await store.record_returned_stock(
             _rows(command.return_id, kind, command.order_id, command.location, todo)
@@ -143,12 +143,6 @@ async def _all_known(
             key=return_id,
         )
     return not unknown
-
-
-async def _prepare_rows(store: InventoryStore, location: str, todo: list[tuple[str, int]]) -> None:
-    for sku, _ in todo:
-        await store.ensure_stock_row(sku, location)
-    await store.lock_stock(sku for sku, _ in todo)
 
 
 def _rows(

@@ -6,25 +6,16 @@ from datetime import date
 from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationInfo,
-    field_validator,
-)
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from services.inventory.availability.channels import Availability
+from services.inventory import api
 from services.inventory.backorders import service as backorders
 from services.inventory.backorders.domain import SkuDemand, available_to_promise
 from services.inventory.backorders.store import BackorderStore
 from services.inventory.kits.domain import kit_levels
 from services.inventory.kits.store import KitStore
-from services.inventory.replenishment.watcher import LowStockWatcher
-from services.inventory.settings import InventorySettings
 from services.inventory.stock.domain import (
     InsufficientStock,
     StockChange,
@@ -35,31 +26,17 @@ from services.inventory.stock.domain import (
 from services.inventory.stock.store import InventoryStore, LedgerRow, Sku
 from shared.platform.auth import Permission, requires
 from shared.platform.errors import ApiError
-from shared.platform.service import RuntimeDep, service_settings
+from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
 
-
-async def channel_availability(
-    settings: Annotated[InventorySettings, Depends(service_settings(InventorySettings))],
-) -> Availability:
-    return Availability(settings.channel_safety_stock, LowStockWatcher.from_settings(settings))
-
-
-SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 MAX_ADJUSTMENT = 1_000_000_000
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Location = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Millimetres = Annotated[int, Field(strict=True, gt=0, le=100_000)]
 AdjustmentReason = Literal["receipt", "count", "damage", "loss", "return", "correction"]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Dimensions(Body):
+class Dimensions(api.Body):
     length_mm: Millimetres
     width_mm: Millimetres
     height_mm: Millimetres
@@ -68,8 +45,8 @@ class Dimensions(Body):
 BackorderPolicy = Literal["deny", "backorder", "preorder"]
 
 
-class SkuDefinition(Body):
-    name: Text
+class SkuDefinition(api.Body):
+    name: api.Text
     barcode: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None
     ) = None
@@ -104,12 +81,12 @@ class SkuView(BaseModel):
     fill_whole_first: bool
 
 
-class StockAdjustment(Body):
-    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    location: Location
+class StockAdjustment(api.Body):
+    sku: api.SkuName
+    location: api.Location
     delta: Annotated[int, Field(strict=True, ge=-MAX_ADJUSTMENT, le=MAX_ADJUSTMENT)]
     reason: AdjustmentReason
-    reference: Text | None = None
+    reference: api.Text | None = None
 
     @field_validator("delta")
     @classmethod
@@ -169,19 +146,16 @@ class LedgerView(BaseModel):
     entries: list[LedgerRow]
 
 
-@router.put(
+@api.create_or_replace(
+    router,
     "/skus/{sku}",
-    response_model=SkuView,
-    dependencies=[requires(Permission.STOCK_WRITE)],
-    responses={
-        201: {"model": SkuView, "description": "created"},
-        409: {"description": "barcode_in_use: the barcode belongs to another SKU"},
-    },
+    SkuView,
+    {409: {"description": "barcode_in_use: the barcode belongs to another SKU"}},
 )
 async def put_sku(
     runtime: RuntimeDep,
     response: Response,
-    sku: Annotated[str, Path(pattern=SKU_PATTERN)],
+    sku: api.SkuPath,
     body: SkuDefinition,
 ) -> SkuView:
     """Define a SKU, or replace its definition (201 when created, 200 when updated)."""
@@ -220,7 +194,7 @@ async def get_sku(runtime: RuntimeDep, sku: str) -> SkuView:
     async with runtime.pool.acquire() as conn:
         found = await InventoryStore(conn).get_sku(sku)
     if found is None:
-        raise _unknown_sku(sku)
+        raise api.unknown_sku(sku)
     return _sku_view(found)
 
 
@@ -229,7 +203,7 @@ async def get_sku(runtime: RuntimeDep, sku: str) -> SkuView:
     response_model=AdjustmentResult,
     dependencies=[requires(Permission.STOCK_WRITE)],
     responses={
-        404: {"description": "unknown_sku: define the SKU first (PUT /v1/skus/{sku})"},
+        **api.UNKNOWN_SKU,
         409: {
             "description": "insufficient_stock: the change would take stock below 0;"
             " kit_has_no_stock: the SKU is a kit (adjust its components)"
@@ -238,14 +212,13 @@ async def get_sku(runtime: RuntimeDep, sku: str) -> SkuView:
 )
 async def adjust_stock(
     runtime: RuntimeDep,
-    availability: Annotated[Availability, Depends(channel_availability)],
+    availability: api.Availabilities,
     body: StockAdjustment,
 ) -> AdjustmentResult:
     """Receipts, counts, damage...: change stock on hand at one location, with a ledger row."""
     async with runtime.uow() as uow:
         store = InventoryStore(uow.conn)
-        if not await store.known_skus([body.sku]):
-            raise _unknown_sku(body.sku)
+        await api.require_sku(store, body.sku)
         if await KitStore(uow.conn).is_kit_locked_for_stock(body.sku):
             raise ApiError(
                 409,
@@ -253,8 +226,7 @@ async def adjust_stock(
                 f"{body.sku} is a kit: its stock is its components' (GET /v1/kits/{body.sku})",
                 sku=body.sku,
             )
-        await store.ensure_stock_row(body.sku, body.location)
-        levels = await store.lock_stock([body.sku])
+        levels = await store.lock_stock_at(body.location, [body.sku])
         current = next(level for level in levels if level.location == body.location)
         try:
             adjust(current, body.delta)
@@ -306,8 +278,7 @@ async def get_stock(runtime: RuntimeDep, sku: str) -> StockView:
     purchase orders, and what may still be promised."""
     async with runtime.pool.acquire() as conn:
         store = InventoryStore(conn)
-        if not await store.known_skus([sku]):
-            raise _unknown_sku(sku)
+        await api.require_sku(store, sku)
         kit = await KitStore(conn).kit(sku)
         if kit is not None:
             components = await store.stock_levels(c.sku for c in kit.components)
@@ -330,20 +301,15 @@ async def get_stock(runtime: RuntimeDep, sku: str) -> StockView:
 async def get_ledger(
     runtime: RuntimeDep,
     sku: str,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    location: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    limit: api.Limit = 50,
+    location: api.LocationFilter = None,
 ) -> LedgerView:
     """The most recent changes of the SKU's stock, newest first."""
     async with runtime.pool.acquire() as conn:
         store = InventoryStore(conn)
-        if not await store.known_skus([sku]):
-            raise _unknown_sku(sku)
+        await api.require_sku(store, sku)
         entries = await store.ledger(sku, location=location, limit=limit)
     return LedgerView(sku=sku, entries=list(entries))
-
-
-def _unknown_sku(sku: str) -> ApiError:
-    return ApiError(404, "unknown_sku", f"SKU {sku} is not defined", sku=sku)
 
 
 def _sku_view(sku: Sku) -> SkuView:

@@ -169,21 +169,17 @@ class InventoryStore:
 
     # --- stock --------------------------------------------------------------------------------
 
-    async def ensure_stock_row(self, sku: str, location: str) -> None:
-        await self._conn.execute(
-            "INSERT INTO stock (sku, location) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            sku,
-            location,
-        )
-
-    async def ensure_stock_rows(self, location: str, skus: Iterable[str]) -> None:
-        """ensure_stock_row for several SKUs at one location, in one statement."""
+    async def lock_stock_at(self, location: str, skus: Iterable[str]) -> list[StockLevel]:
+        """lock_stock, with the SKUs' rows at the location created first where missing (stock
+        about to arrive there), in one statement."""
+        wanted = sorted(set(skus))
         await self._conn.execute(
             "INSERT INTO stock (sku, location) SELECT sku, $1 FROM unnest($2::text[]) AS s(sku)"
             " ORDER BY sku ON CONFLICT DO NOTHING",
             location,
-            sorted(set(skus)),
+            wanted,
         )
+        return await self.lock_stock(wanted)
 
     async def lock_stock(self, skus: Iterable[str]) -> list[StockLevel]:
         """Lock every stock row of the SKUs, always in (sku, location) order."""

@@ -13,18 +13,11 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationInfo,
-    field_validator,
-)
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from services.inventory import api
 from services.inventory.availability.channels import Availability
-from services.inventory.stock.routes import Location, Text, channel_availability
 from services.inventory.stock.store import InventoryStore, LedgerEntry
 from services.inventory.transfers import domain
 from services.inventory.transfers.domain import Refusal, Status, Transfer, TransferLine
@@ -37,13 +30,7 @@ from shared.platform.service import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["transfers"])
 
-MAX_QUANTITY = 1_000_000_000
-
-SkuName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Quantity = Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY)]
 TransferId = Annotated[str, Path(min_length=1, max_length=64)]
-IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=200)]
-Availabilities = Annotated[Availability, Depends(channel_availability)]
 
 _STATUS = {
     Refusal.INSUFFICIENT_STOCK: 409,
@@ -55,13 +42,9 @@ _STATUS = {
 }
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LineIn(Body):
-    sku: SkuName
-    quantity: Quantity
+class LineIn(api.Body):
+    sku: api.SkuName
+    quantity: api.Units
 
 
 def _unique_skus(lines: list[LineIn]) -> list[LineIn]:
@@ -69,11 +52,11 @@ def _unique_skus(lines: list[LineIn]) -> list[LineIn]:
     return lines
 
 
-class TransferIn(Body):
-    from_location: Location
-    to_location: Location
+class TransferIn(api.Body):
+    from_location: api.Location
+    to_location: api.Location
     lines: list[LineIn] = Field(min_length=1, max_length=500)
-    reference: Text | None = None
+    reference: api.Text | None = None
     expected_on: date | None = Field(default=None, description="when it should arrive")
 
     @field_validator("to_location")
@@ -89,8 +72,8 @@ class TransferIn(Body):
         return _unique_skus(lines)
 
 
-class ReceiptIn(Body):
-    receipt_id: Text | None = Field(
+class ReceiptIn(api.Body):
+    receipt_id: api.Text | None = Field(
         default=None, description="the client's id of this receipt: a repeat is applied once"
     )
     lines: list[LineIn] = Field(min_length=1, max_length=500)
@@ -171,7 +154,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "transfer_not
     dependencies=[requires(Permission.STOCK_WRITE)],
     responses={
         200: {"model": TransferDetail, "description": "a repeat (same Idempotency-Key)"},
-        404: {"description": "unknown_sku: define the SKU first (PUT /v1/skus/{sku})"},
+        **api.UNKNOWN_SKU,
         409: {"description": "idempotency_key_reused: the key was used for another transfer"},
     },
 )
@@ -179,7 +162,7 @@ async def create_transfer(
     runtime: RuntimeDep,
     response: Response,
     body: TransferIn,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: api.IdempotencyKey = None,
 ) -> TransferDetail:
     """Ask to move stock from one location to another (`requested`: nothing moves until it
     ships). Honours `Idempotency-Key`."""
@@ -191,12 +174,7 @@ async def create_transfer(
             if earlier is not None:
                 response.status_code = 200
                 return await _detail(transfers, earlier)
-        skus = [line.sku for line in body.lines]
-        unknown = sorted(set(skus) - await InventoryStore(uow.conn).known_skus(skus))
-        if unknown:
-            raise ApiError(
-                404, "unknown_sku", f"SKU {unknown[0]} is not defined", sku=unknown[0], skus=unknown
-            )
+        await api.require_skus(InventoryStore(uow.conn), [line.sku for line in body.lines])
         transfer = Transfer(
             transfer_id=f"tr_{uuid.uuid4().hex}",
             from_location=body.from_location,
@@ -227,7 +205,7 @@ async def create_transfer(
     },
 )
 async def ship_transfer(
-    runtime: RuntimeDep, availability: Availabilities, transfer_id: TransferId
+    runtime: RuntimeDep, availability: api.Availabilities, transfer_id: TransferId
 ) -> TransferAction:
     """The goods leave the source (`transfer_out` in its ledger): in transit. Only free stock
     ships, never what orders reserved; all lines or none. Shipping again changes nothing."""
@@ -261,11 +239,11 @@ async def ship_transfer(
 )
 async def receive_transfer(
     runtime: RuntimeDep,
-    availability: Availabilities,
+    availability: api.Availabilities,
     response: Response,
     transfer_id: TransferId,
     body: ReceiptIn,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: api.IdempotencyKey = None,
 ) -> ReceiptResult:
     """Units that arrived at the destination (`transfer_in` in its ledger; its stock row is
     created if missing): `partially_received`, or `received` once everything arrived. Applied
@@ -305,8 +283,7 @@ async def receive_transfer(
         if isinstance(decision, domain.Change):
             skus = [sku for sku, _ in arrived]
             stock = InventoryStore(uow.conn)
-            await stock.ensure_stock_rows(transfer.to_location, skus)
-            await stock.lock_stock(skus)
+            await stock.lock_stock_at(transfer.to_location, skus)
         moved = await _apply(
             uow, availability, transfer, decision, detail=f"from {transfer.from_location}"
         )
@@ -326,7 +303,7 @@ async def receive_transfer(
     responses={**NOT_FOUND, 409: {"description": "transfer_received: it cannot be cancelled"}},
 )
 async def cancel_transfer(
-    runtime: RuntimeDep, availability: Availabilities, transfer_id: TransferId
+    runtime: RuntimeDep, availability: api.Availabilities, transfer_id: TransferId
 ) -> TransferAction:
     """Cancel. Before it shipped nothing moves; in transit, the goods come back: the units not
     received yet go back on hand at the source (`transfer_returned`), what arrived stays.
@@ -355,8 +332,8 @@ async def cancel_transfer(
 async def list_transfers(
     runtime: RuntimeDep,
     status: Status | None = None,
-    location: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    location: api.LocationFilter = None,
+    limit: api.Limit = 50,
 ) -> TransferList:
     """Transfers, newest first; `location`: from or to it."""
     async with runtime.pool.acquire() as conn:
@@ -386,13 +363,7 @@ async def _created_before(transfers: TransferStore, key: str, body_hash: str) ->
     if known is None:
         return None
     transfer_id, earlier_hash = known
-    if earlier_hash != body_hash:
-        raise ApiError(
-            409,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used for a different transfer",
-            transfer_id=transfer_id,
-        )
+    api.refuse_reused_key(earlier_hash, body_hash, "transfer", transfer_id=transfer_id)
     return transfer_id
 
 
