@@ -38,7 +38,7 @@ _CHANNEL = Query(default=None, description="one channel; default all")
 _BUCKET = Query(default=None, description="day (default) or hour (periods up to 14 days)")
 
 
-def kpi_filter_of(
+async def kpi_filter_of(
     first: str | None = _FROM,
     last: str | None = _TO,
     channel: str | None = _CHANNEL,

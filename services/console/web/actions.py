@@ -33,7 +33,7 @@ def refused_field(exc: FormError) -> ApiError:
     return ApiError(422, "invalid_form", str(exc), field=exc.field)
 
 
-def location_filter(location: str | None = None) -> str | None:
+async def location_filter(location: str | None = None) -> str | None:
     """The `location` query parameter of a page, checked (a route dependency: list it after the
     principal, so that a request without a token is refused first)."""
     try:
