@@ -75,6 +75,11 @@ component: install
 integration: install
 	$(BIN)/pytest tests/integration
 
+# pytest-xdist: the test files spread over TEST_WORKERS processes (a file's tests stay together,
+# so a module's running system is started once); the controller brings Kafka and Postgres up
+# once for all of them (tests/conftest.py). TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+
 # stripe-mock (the Stripe gateway's tests) is built first where Go is: about 35 s on a fresh
 # machine, cached after. Without Go, or if the build fails, those tests skip and say why.
 # Debian's Chromium (the console's browser tests, tests/browser) is installed where it is not
@@ -87,7 +92,7 @@ test: install lint
 	@command -v chromium >/dev/null 2>&1 \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		|| echo "Chromium did not install (apt-get, as root): the browser tests skip"
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests -n $(TEST_WORKERS) --dist loadfile
 
 asyncapi: install
 	$(BIN)/python -m shared.ops.asyncapi --write

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 
@@ -17,8 +19,44 @@ auth.configure_environment()
 os.environ.setdefault("OMS_FRAUD_ENABLED", "false")
 
 
+# With pytest-xdist (`make test` runs `-n 2`), the controller owns Kafka and Postgres for the whole
+# run: it brings them up (or finds them) before any worker starts, removes earlier sessions'
+# leftovers while no worker can have created anything yet, and hands them to the workers in
+# these variables (not OMS_KAFKA_BOOTSTRAP / OMS_DATABASE_URL, which the services' own settings
+# would read). Each worker removes the topics and databases it created.
+HANDED_KAFKA = "OMS_TEST_KAFKA_BOOTSTRAP"
+HANDED_ADMIN_URL = "OMS_TEST_ADMIN_URL"
+_CONTROLLER_INFRA = contextlib.ExitStack()
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", 0))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not _is_xdist_controller(session.config):
+        return
+    alone = _CONTROLLER_INFRA.enter_context(test_session_lock())
+    found = _CONTROLLER_INFRA.enter_context(provide_infra())
+    if alone:
+        asyncio.run(remove_test_leftovers(found, only_this_session=False))
+    os.environ[HANDED_KAFKA] = found.kafka_bootstrap
+    os.environ[HANDED_ADMIN_URL] = found.admin_url
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _is_xdist_controller(session.config):
+        _CONTROLLER_INFRA.close()
+
+
 @pytest.fixture(scope="session")
 async def infra() -> AsyncIterator[Infra]:
+    kafka, admin_url = os.environ.get(HANDED_KAFKA), os.environ.get(HANDED_ADMIN_URL)
+    if kafka and admin_url:
+        handed = Infra(kafka, admin_url)
+        yield handed
+        await remove_test_leftovers(handed, only_this_session=True)
+        return
     with test_session_lock() as alone, provide_infra() as found:
         if alone:
             await remove_test_leftovers(found, only_this_session=False)

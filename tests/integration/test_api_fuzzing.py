@@ -70,8 +70,9 @@ def _fuzz(service: str, url: str, report: Path) -> tuple[int, str, int]:
     )
 
 
-# Seven services fuzzed one after another (about 8,500 cases): 4 to 5 minutes on a 2-core
-# machine, past the suite's 120 s default; each service's run is bounded by _fuzz's own timeout.
+# Seven services fuzzed one after another (about 8,500 cases): 2.5 to 6 minutes on a 2-core
+# machine (alone or beside another test worker), past the suite's 300 s default; each service's
+# run is bounded by _fuzz's own timeout.
 @pytest.mark.timeout(900)
 async def test_every_api_answers_what_its_openapi_document_says(
     infra: Infra, tmp_path: Path, record_property: pytest.RecordProperty
