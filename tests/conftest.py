@@ -36,10 +36,14 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 def pytest_sessionstart(session: pytest.Session) -> None:
     if not _is_xdist_controller(session.config):
         return
-    alone = _CONTROLLER_INFRA.enter_context(test_session_lock())
-    found = _CONTROLLER_INFRA.enter_context(provide_infra())
-    if alone:
-        asyncio.run(remove_test_leftovers(found, only_this_session=False))
+    try:
+        alone = _CONTROLLER_INFRA.enter_context(test_session_lock())
+        found = _CONTROLLER_INFRA.enter_context(provide_infra())
+        if alone:
+            asyncio.run(remove_test_leftovers(found, only_this_session=False))
+    except BaseException:
+        _CONTROLLER_INFRA.close()  # what it started is stopped even when the run ends here
+        raise
     os.environ[HANDED_KAFKA] = found.kafka_bootstrap
     os.environ[HANDED_ADMIN_URL] = found.admin_url
 
