@@ -56,14 +56,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 async def infra() -> AsyncIterator[Infra]:
     kafka, admin_url = os.environ.get(HANDED_KAFKA), os.environ.get(HANDED_ADMIN_URL)
-    if kafka and admin_url:
-        handed = Infra(kafka, admin_url)
-        yield handed
-        await remove_test_leftovers(handed, only_this_session=True)
-        return
-    with test_session_lock() as alone, provide_infra() as found:
-        if alone:
-            await remove_test_leftovers(found, only_this_session=False)
+    with contextlib.ExitStack() as owned:
+        if kafka and admin_url:
+            found = Infra(kafka, admin_url)
+        else:
+            alone = owned.enter_context(test_session_lock())
+            found = owned.enter_context(provide_infra())
+            if alone:
+                await remove_test_leftovers(found, only_this_session=False)
         yield found
         await remove_test_leftovers(found, only_this_session=True)
 
